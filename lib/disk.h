@@ -1,0 +1,52 @@
+/* disk.h - read-only access to an input disk image: raw, VHD (fixed,
+ * dynamic, differencing) and VHDX (fixed, dynamic, differencing).
+ *
+ * VHD and VHDX are read with libvhdi; differencing parents are resolved from
+ * the child's parent locator relative to the child's folder and opened
+ * recursively. The format is detected from content (VHDX: "vhdxfile" at 0;
+ * VHD: "conectix" footer at the end, or at 0 for dynamic copies), never from
+ * the extension. Files are opened O_RDONLY: the input is never modified.
+ */
+#ifndef GEN2PREP_DISK_H
+#define GEN2PREP_DISK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "guid.h"
+
+enum disk_format { DISK_RAW, DISK_VHD, DISK_VHDX };
+
+struct disk_info {
+	enum disk_format format;
+	const char *format_name;    /* "raw", "vhd", "vhdx" */
+	const char *subformat;      /* "fixed", "dynamic", "differencing" ("fixed" for raw) */
+	uint64_t virtual_size;      /* bytes */
+	uint32_t logical_sector_size;  /* 512 for raw and VHD */
+	uint32_t physical_sector_size;
+	uint32_t block_size;        /* dynamic/differencing block size, 0 if none */
+	struct guid disk_id;        /* VHDX Virtual Disk ID / VHD unique id; zero for raw */
+	char *parent_path;          /* resolved parent file (differencing), else NULL */
+	int chain_depth;            /* 0 for a base disk */
+};
+
+struct disk;
+
+/* Opens path read-only. NULL with err set: E_IO (cannot open), E_FORMAT
+ * (corrupt / truncated image), E_NOTFOUND ("parent disk '...' of '...' not
+ * found"). */
+struct disk *disk_open(const char *path);
+const struct disk_info *disk_info(const struct disk *d);
+/* Reads len bytes at off. Bytes past virtual_size read as zero. 0 or -1. */
+int disk_read(struct disk *d, void *buf, size_t len, uint64_t off);
+/* 0 when [off, off+len) is known to read as zeros without reading it
+ * (unallocated in every layer of a dynamic/differencing image, or a hole in a
+ * sparse raw file); 1 when it may hold data; -1 on error. Lets the streaming
+ * writer do work proportional to the data, not the virtual size. */
+int disk_maybe_allocated(struct disk *d, uint64_t off, uint64_t len);
+/* Identity of the input used to derive deterministic ids: the sha256 of
+ * the first and last MiB plus virtual size (cheap, stable). */
+void disk_fingerprint(struct disk *d, uint8_t out[32]);
+void disk_close(struct disk *d);
+
+#endif

@@ -1,0 +1,59 @@
+/* ntfs.h - an NTFS volume inside an overlay, through libntfs-3g with a
+ * custom struct ntfs_device_operations (no FUSE, no loop device, no kernel
+ * mount). Paths use '\' or '/', are looked up without case (Windows and its
+ * boot manager match names case-insensitively) and a case variant of an
+ * existing name is never created (formats.md, NTFS).
+ */
+#ifndef GEN2PREP_NTFS_H
+#define GEN2PREP_NTFS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct overlay;
+struct ntfs_vol;
+
+/* What the boot sector and $Volume say before any mount decision. */
+struct ntfs_probe {
+	bool is_ntfs;             /* "NTFS    " OEM id */
+	bool bitlocker;           /* "-FVE-FS-" OEM id */
+	bool dirty;               /* $Volume VOLUME_IS_DIRTY */
+	bool hibernated;          /* hiberfil.sys starts with "hibr"/"HIBR"/"wake"/"WAKE" */
+	char label[128];          /* UTF-8, "" if none */
+	uint64_t serial;
+};
+
+/* Reads the boot sector (and, when NTFS, mounts read-only to read $Volume
+ * flags, the label and hiberfil.sys). 0 or -1. */
+int ntfs_probe(struct overlay *o, uint64_t off, uint64_t size, struct ntfs_probe *out);
+
+/* Mounts the volume at [off, off+size) of the overlay. rw refuses dirty or
+ * hibernated volumes (E_BLOCKED). NULL with err set. */
+struct ntfs_vol *ntfs_open(struct overlay *o, uint64_t off, uint64_t size, bool rw);
+/* Unmounts (flushing writes to the overlay when rw). 0 or -1. */
+int ntfs_close(struct ntfs_vol *v);
+
+/* 1 exists, 0 not, -1 error. is_dir/size optional. */
+int ntfs_stat(struct ntfs_vol *v, const char *path, bool *is_dir, uint64_t *size);
+/* The path with the names' case as stored on disk (malloc'd), NULL if absent. */
+char *ntfs_real_path(struct ntfs_vol *v, const char *path);
+/* Reads a whole file (unnamed data stream). Refuses files over max bytes
+ * (E_UNSUPPORTED) so memory stays bounded. */
+int ntfs_read_file(struct ntfs_vol *v, const char *path, size_t max, uint8_t **data, size_t *len);
+/* Replaces the file's data (existing file: same name and case; else created
+ * in the existing parent, which must exist). rw volumes only. */
+int ntfs_write_file(struct ntfs_vol *v, const char *path, const void *data, size_t len);
+/* Creates a directory if no case variant exists. */
+int ntfs_mkdir(struct ntfs_vol *v, const char *path);
+
+struct ntfs_dirent {
+	char name[256];           /* UTF-8, as stored */
+	bool is_dir;
+	uint64_t size;
+};
+/* Lists a directory (Win32 names; DOS 8.3 duplicates and $-metafiles at
+ * the root are skipped). Returns the count; *out malloc'd. */
+int ntfs_list(struct ntfs_vol *v, const char *path, struct ntfs_dirent **out);
+
+#endif

@@ -1,0 +1,63 @@
+/* partition.h - MBR (with extended/logical) and GPT partition tables of an
+ * overlay, read and written with libfdisk.
+ *
+ * libfdisk works on a file descriptor: this module gives it a sparse memfd
+ * the size of the disk holding the sectors a table can live in (first and
+ * last MiB, and the EBR chain), and after writing copies back every sector
+ * that changed into the overlay. Only this module knows table layouts.
+ */
+#ifndef GEN2PREP_PARTITION_H
+#define GEN2PREP_PARTITION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "guid.h"
+
+struct overlay;
+
+enum ptable_type { PT_NONE = 0, PT_MBR, PT_GPT };
+
+#define PART_MAX 128
+
+struct part {
+	int number;               /* 1-based: MBR 1-4 primary, 5+ logical; GPT entry index + 1 */
+	uint64_t start, size;     /* bytes */
+	bool logical;             /* MBR logical partition */
+	bool active;              /* MBR boot flag */
+	uint8_t mbr_type;         /* MBR only */
+	struct guid type_guid;    /* GPT only */
+	struct guid part_guid;    /* GPT only */
+	uint64_t attrs;           /* GPT only */
+	char name[128];           /* GPT name, UTF-8 */
+};
+
+struct ptable {
+	enum ptable_type type;
+	uint32_t sector_size;
+	uint32_t disk_signature;  /* MBR, at offset 440 */
+	struct guid disk_guid;    /* GPT */
+	uint64_t first_usable, last_usable;  /* GPT, bytes */
+	size_t count;
+	struct part parts[PART_MAX];
+};
+
+/* Well-known GPT type GUIDs (formats.md). */
+extern const struct guid GPT_TYPE_ESP, GPT_TYPE_BASIC_DATA, GPT_TYPE_MSR, GPT_TYPE_RECOVERY;
+#define GPT_ATTR_RECOVERY 0x8000000000000001ULL
+
+const char *ptable_type_name(enum ptable_type t); /* "none", "mbr", "gpt" */
+
+/* Reads the table. type PT_NONE (not an error) when there is none. */
+int partition_read(struct overlay *o, struct ptable *out);
+/* Writes t (type PT_GPT or PT_MBR) over whatever table the overlay has:
+ * GPT: protective MBR, primary header+entries at LBA 1, backup at the end,
+ * partitions at the given numbers, starts and sizes (unchanged partitions
+ * keep them exactly). MBR: the four primary slots (and existing logical
+ * partitions kept as they are). 0 or -1 (E_NOSPACE when the layout does not
+ * fit, with the reason). */
+int partition_write(struct overlay *o, const struct ptable *t);
+
+const struct part *ptable_find(const struct ptable *t, int number);
+
+#endif

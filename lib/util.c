@@ -1,0 +1,184 @@
+/* util.c - see util.h */
+#include "util.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+static _Thread_local char err_buf[1024];
+static _Thread_local enum err_code err_cur;
+
+static void err_vset(enum err_code code, const char *fmt, va_list ap)
+{
+	err_cur = code;
+	vsnprintf(err_buf, sizeof err_buf, fmt, ap);
+}
+
+int err_set(enum err_code code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	err_vset(code, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+int err_errno(enum err_code code, const char *fmt, ...)
+{
+	int saved = errno;
+	va_list ap;
+	va_start(ap, fmt);
+	err_vset(code, fmt, ap);
+	va_end(ap);
+	size_t n = strlen(err_buf);
+	snprintf(err_buf + n, sizeof err_buf - n, ": %s", strerror(saved));
+	if (saved == ENOSPC || saved == EDQUOT)
+		err_cur = E_NOSPACE;
+	return -1;
+}
+
+int err_prefix(const char *fmt, ...)
+{
+	char pre[512], old[sizeof err_buf];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(pre, sizeof pre, fmt, ap);
+	va_end(ap);
+	memcpy(old, err_buf, sizeof old);
+	snprintf(err_buf, sizeof err_buf, "%s: %s", pre, old);
+	if (err_cur == E_OK)
+		err_cur = E_INTERNAL;
+	return -1;
+}
+
+const char *err_msg(void) { return err_buf[0] ? err_buf : "unknown error"; }
+enum err_code err_code(void) { return err_cur; }
+void err_clear(void) { err_buf[0] = 0; err_cur = E_OK; }
+
+static void oom(void)
+{
+	fputs("gen2prep: out of memory\n", stderr);
+	abort();
+}
+
+void *xmalloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+	if (!p) oom();
+	return p;
+}
+
+void *xcalloc(size_t n, size_t m)
+{
+	void *p = calloc(n ? n : 1, m ? m : 1);
+	if (!p) oom();
+	return p;
+}
+
+void *xrealloc(void *p, size_t n)
+{
+	p = realloc(p, n ? n : 1);
+	if (!p) oom();
+	return p;
+}
+
+char *xstrdup(const char *s)
+{
+	char *p = strdup(s ? s : "");
+	if (!p) oom();
+	return p;
+}
+
+char *xasprintf(const char *fmt, ...)
+{
+	char *s;
+	va_list ap;
+	va_start(ap, fmt);
+	int r = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	if (r < 0) oom();
+	return s;
+}
+
+bool is_zero(const void *p, size_t len)
+{
+	const uint8_t *b = p;
+	/* Check the first 16 bytes, then compare the buffer with itself shifted:
+	 * memcmp is vectorised and this touches every byte once. */
+	size_t head = len < 16 ? len : 16;
+	for (size_t i = 0; i < head; i++)
+		if (b[i]) return false;
+	if (len <= 16) return true;
+	return memcmp(b, b + 16, len - 16) == 0;
+}
+
+int ascii_casecmp(const char *a, const char *b)
+{
+	for (;; a++, b++) {
+		int ca = (unsigned char)*a, cb = (unsigned char)*b;
+		if (ca >= 'A' && ca <= 'Z') ca += 32;
+		if (cb >= 'A' && cb <= 'Z') cb += 32;
+		if (ca != cb || !ca) return ca - cb;
+	}
+}
+
+uint64_t build_epoch(void)
+{
+	const char *s = getenv("SOURCE_DATE_EPOCH");
+	if (s && *s) {
+		char *end;
+		errno = 0;
+		unsigned long long v = strtoull(s, &end, 10);
+		if (!errno && !*end) return v;
+	}
+	return 1256169600ULL; /* 2009-10-22T00:00:00Z */
+}
+
+char *utf16le_to_utf8(const uint8_t *p, size_t n)
+{
+	char *out = xmalloc(n * 3 + 1), *o = out;
+	for (size_t i = 0; i < n; i++) {
+		uint32_t c = get_le16(p + 2 * i);
+		if (!c) break;
+		if (c >= 0xD800 && c < 0xDC00 && i + 1 < n) {
+			uint32_t d = get_le16(p + 2 * (i + 1));
+			if (d >= 0xDC00 && d < 0xE000) {
+				c = 0x10000 + ((c - 0xD800) << 10) + (d - 0xDC00);
+				i++;
+			}
+		}
+		if (c < 0x80) *o++ = c;
+		else if (c < 0x800) { *o++ = 0xC0 | (c >> 6); *o++ = 0x80 | (c & 0x3F); }
+		else if (c < 0x10000) { *o++ = 0xE0 | (c >> 12); *o++ = 0x80 | ((c >> 6) & 0x3F); *o++ = 0x80 | (c & 0x3F); }
+		else { *o++ = 0xF0 | (c >> 18); *o++ = 0x80 | ((c >> 12) & 0x3F); *o++ = 0x80 | ((c >> 6) & 0x3F); *o++ = 0x80 | (c & 0x3F); }
+	}
+	*o = 0;
+	return out;
+}
+
+uint8_t *utf8_to_utf16le(const char *s, size_t *n_units_out)
+{
+	size_t len = strlen(s), n = 0;
+	uint8_t *out = xmalloc(2 * (len + 1) * 2);
+	const unsigned char *p = (const unsigned char *)s;
+	while (*p) {
+		uint32_t c = *p++;
+		int extra = 0;
+		if (c >= 0xF0) { c &= 0x07; extra = 3; }
+		else if (c >= 0xE0) { c &= 0x0F; extra = 2; }
+		else if (c >= 0xC0) { c &= 0x1F; extra = 1; }
+		for (; extra && (*p & 0xC0) == 0x80; extra--)
+			c = (c << 6) | (*p++ & 0x3F);
+		if (c >= 0x10000) {
+			c -= 0x10000;
+			put_le16(out + 2 * n++, 0xD800 | (c >> 10));
+			put_le16(out + 2 * n++, 0xDC00 | (c & 0x3FF));
+		} else {
+			put_le16(out + 2 * n++, c);
+		}
+	}
+	put_le16(out + 2 * n, 0);
+	if (n_units_out) *n_units_out = n;
+	return out;
+}

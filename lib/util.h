@@ -1,0 +1,122 @@
+/* util.h - error reporting and bounds-checked little-endian access shared by
+ * every module.
+ *
+ * Error convention: a function that fails calls err_set() with a code and a
+ * one-line reason and returns -1 (or NULL). The caller may add context with
+ * err_prefix() ("SYSTEM hive: ...") and passes -1 up. The CLI prints
+ * err_msg() and maps err_code() to an exit status (see src/exitcodes.h).
+ */
+#ifndef GEN2PREP_UTIL_H
+#define GEN2PREP_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+enum err_code {
+	E_OK = 0,
+	E_IO,          /* read/write/open failed (errno-like) */
+	E_FORMAT,      /* input is malformed or not the expected format */
+	E_NOMEM,
+	E_NOTFOUND,    /* a file, key, value or patch site is not there */
+	E_AMBIGUOUS,   /* more than one candidate where exactly one is required */
+	E_UNSUPPORTED, /* valid input we deliberately do not handle */
+	E_EXISTS,      /* output exists */
+	E_NOSPACE,     /* output device full / no room in the layout */
+	E_USAGE,       /* bad arguments */
+	E_BLOCKED,     /* refused: a blocker (reason in the message) */
+	E_INTERRUPTED, /* SIGINT/SIGTERM */
+	E_INTERNAL,
+};
+
+/* Records code and message (printf format); returns -1. */
+int err_set(enum err_code code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Records code and "message: strerror(errno)"; returns -1. */
+int err_errno(enum err_code code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Prepends "context: " to the current message; returns -1. */
+int err_prefix(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+const char *err_msg(void);
+enum err_code err_code(void);
+void err_clear(void);
+
+/* Allocation that never returns NULL (aborts on OOM: nothing sensible to do). */
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t m);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Overflow-safe range check: [off, off+len) inside [0, size). */
+static inline bool range_ok(uint64_t off, uint64_t len, uint64_t size)
+{
+	return off <= size && len <= size - off;
+}
+
+static inline uint16_t get_le16(const void *p)
+{
+	const uint8_t *b = p;
+	return (uint16_t)(b[0] | (b[1] << 8));
+}
+static inline uint32_t get_le32(const void *p)
+{
+	const uint8_t *b = p;
+	return (uint32_t)b[0] | ((uint32_t)b[1] << 8) | ((uint32_t)b[2] << 16) | ((uint32_t)b[3] << 24);
+}
+static inline uint64_t get_le64(const void *p)
+{
+	const uint8_t *b = p;
+	return (uint64_t)get_le32(b) | ((uint64_t)get_le32(b + 4) << 32);
+}
+static inline uint32_t get_be32(const void *p)
+{
+	const uint8_t *b = p;
+	return ((uint32_t)b[0] << 24) | ((uint32_t)b[1] << 16) | ((uint32_t)b[2] << 8) | b[3];
+}
+static inline uint64_t get_be64(const void *p)
+{
+	const uint8_t *b = p;
+	return ((uint64_t)get_be32(b) << 32) | get_be32(b + 4);
+}
+static inline void put_le16(void *p, uint16_t v)
+{
+	uint8_t *b = p;
+	b[0] = v; b[1] = v >> 8;
+}
+static inline void put_le32(void *p, uint32_t v)
+{
+	uint8_t *b = p;
+	b[0] = v; b[1] = v >> 8; b[2] = v >> 16; b[3] = v >> 24;
+}
+static inline void put_le64(void *p, uint64_t v)
+{
+	put_le32(p, (uint32_t)v);
+	put_le32((uint8_t *)p + 4, (uint32_t)(v >> 32));
+}
+static inline void put_be32(void *p, uint32_t v)
+{
+	uint8_t *b = p;
+	b[0] = v >> 24; b[1] = v >> 16; b[2] = v >> 8; b[3] = v;
+}
+static inline void put_be64(void *p, uint64_t v)
+{
+	put_be32(p, (uint32_t)(v >> 32));
+	put_be32((uint8_t *)p + 4, (uint32_t)v);
+}
+
+/* True when all len bytes are zero (fast path for the streaming writers). */
+bool is_zero(const void *p, size_t len);
+
+/* Case-insensitive ASCII compare (Windows names in paths, registry keys). */
+int ascii_casecmp(const char *a, const char *b);
+
+/* Deterministic time for every timestamp written: SOURCE_DATE_EPOCH when
+ * set, else 2009-10-22 00:00:00 UTC (Windows 7 GA), never the clock. */
+uint64_t build_epoch(void);
+
+/* UTF-16LE <-> UTF-8 (BMP + surrogate pairs). Returns malloc'd strings;
+ * utf16_to_utf8 stops at the first NUL or n units. */
+char *utf16le_to_utf8(const uint8_t *p, size_t n_units);
+uint8_t *utf8_to_utf16le(const char *s, size_t *n_units_out); /* NUL not counted, but appended */
+
+#endif

@@ -1,0 +1,94 @@
+/* windows.h - find and describe the Windows installation on a disk:
+ * partitions and their roles, the Windows volume, versions (SOFTWARE hive),
+ * architecture and file versions (PE), services and boot devices (SYSTEM
+ * hive), and the blockers that forbid a conversion. Pure data out: the
+ * INSPECTION of DESIGN.md's data flow.
+ */
+#ifndef GEN2PREP_WINDOWS_H
+#define GEN2PREP_WINDOWS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "partition.h"
+
+struct overlay;
+
+enum part_role { ROLE_UNKNOWN = 0, ROLE_SYSTEM_RESERVED, ROLE_WINDOWS, ROLE_ESP, ROLE_RECOVERY, ROLE_MSR, ROLE_DATA, ROLE_EXTENDED };
+const char *part_role_name(enum part_role r);
+
+struct part_info {
+	const struct part *part;     /* into inspection.table */
+	const char *filesystem;      /* "ntfs", "fat32", "fat16", "bitlocker", "unknown", "" (none) */
+	char label[128];
+	enum part_role role;
+	bool ntfs_dirty, ntfs_hibernated, bitlocker;
+	bool reusable_as_esp;        /* System Reserved holding only boot files */
+	char not_reusable_why[256];
+};
+
+enum winfile { WF_NTOSKRNL, WF_HAL, WF_ACPI, WF_VMBUS, WF_STORVSC, WF_WINLOAD_EFI, WF_BOOTMGFW_EFI, WF_COUNT };
+extern const char *const winfile_name[WF_COUNT];   /* "ntoskrnl.exe", ... */
+extern const char *const winfile_path[WF_COUNT];   /* "\\Windows\\System32\\ntoskrnl.exe", ... */
+
+struct winfile_info {
+	bool present;
+	char path[256];              /* as stored on disk (case) */
+	char version[32];            /* "6.1.7601.17514", "" if no resource */
+	uint16_t machine;
+	uint64_t size;
+};
+
+struct control_set {
+	char name[32];               /* "ControlSet001" */
+	int ntfs_start, vmbus_start, storvsc_start, hyperkbd_start; /* -1 absent */
+	char firmware_boot_device[128], system_boot_device[128];
+};
+
+struct mounted_device {
+	char name[128];              /* "\\DosDevices\\C:" */
+	enum { MD_MBR, MD_GPT, MD_OTHER } kind;
+	uint32_t signature; uint64_t offset;   /* MD_MBR */
+	struct guid part_guid;                 /* MD_GPT */
+	int partition;               /* matching partition number, 0 if none */
+};
+
+enum blocker_code {
+	BLK_NO_PARTITION_TABLE, BLK_NO_WINDOWS, BLK_32BIT, BLK_KERNEL_5X, BLK_UNSUPPORTED_VERSION,
+	BLK_HIBERNATED, BLK_NTFS_DIRTY, BLK_BITLOCKER, BLK_HIVE_DIRTY, BLK_NO_INTEGRATION_SERVICES,
+	BLK_COUNT
+};
+extern const char *const blocker_id[BLK_COUNT];  /* stable codes: "no-windows", ... */
+
+struct finding { int code; bool warning; char message[256]; };
+
+struct inspection {
+	struct ptable table;
+	size_t nparts;
+	struct part_info parts[PART_MAX];
+	bool windows_found;
+	int windows_partition;       /* partition number */
+	char product_name[128], edition[64], service_pack[64], current_version[16], build[16];
+	char version[32];            /* "6.1.7601" */
+	unsigned kernel_version;     /* (major << 8) | minor from ntoskrnl.exe, else from SOFTWARE */
+	const char *architecture;    /* "x64", "x86", "arm64", "" */
+	struct winfile_info files[WF_COUNT];
+	char integration_services[32];  /* vmbus.sys version */
+	bool system_hive_dirty;
+	int current_control_set;     /* Select\Current */
+	size_t ncontrol_sets;
+	struct control_set control_sets[8];
+	size_t nmounted;
+	struct mounted_device mounted[64];
+	char locale[16];             /* "en-US" from the boot file language folders / SYSTEM */
+	size_t nfindings;
+	struct finding findings[32]; /* blockers and warnings */
+};
+
+/* Fills ins from the overlay (read-only). -1 only on I/O errors: problems
+ * with the content are findings, not errors. */
+int windows_inspect(struct overlay *o, struct inspection *ins);
+bool inspection_convertible(const struct inspection *ins);
+const struct part_info *inspection_part(const struct inspection *ins, int number);
+
+#endif

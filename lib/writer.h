@@ -1,0 +1,53 @@
+/* writer.h - stream an overlay into an output image, once, atomically.
+ *
+ * The output is written to a temporary file beside OUT ("OUT.gen2prep-XXXXXX"),
+ * fsynced, then renamed to OUT (and the directory fsynced). On any error or
+ * SIGINT/SIGTERM the temporary file is removed and OUT is never created.
+ * Blocks that read as zero are left unallocated in dynamic outputs (VHDX
+ * BAT state NOT_PRESENT, VHD BAT 0xFFFFFFFF) and as holes in raw outputs.
+ *
+ * Module split: writer.c owns the temp-file/rename/signal logic and the
+ * streaming loop; writer_vhdx.c, writer_vhd.c, writer_raw.c own their
+ * formats (only writer_vhdx knows VHDX).
+ */
+#ifndef GEN2PREP_WRITER_H
+#define GEN2PREP_WRITER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "guid.h"
+#include "progress.h"
+
+struct overlay;
+
+enum out_format { OUT_VHDX, OUT_VHD, OUT_RAW };
+
+struct writer_opts {
+	enum out_format format;
+	bool fixed;                   /* -o subformat=fixed (VHDX/VHD) */
+	uint32_t block_size;          /* 0 = default (VHDX 32 MiB, VHD 2 MiB) */
+	uint32_t logical_sector_size; /* kept from the input (512 for Gen1) */
+	uint32_t physical_sector_size;/* 0 = 4096 for VHDX */
+	struct guid disk_id;          /* VHDX Virtual Disk ID / VHD unique id */
+	struct guid file_write_guid;  /* VHDX header FileWriteGuid/DataWriteGuid seed */
+	uint64_t timestamp;           /* VHD footer timestamp source (unix seconds) */
+	bool overwrite;               /* replace an existing OUT */
+	const struct progress *progress;
+};
+
+/* "vhdx", "vhd", "raw"/"img"; -1 (E_USAGE) otherwise. */
+int out_format_parse(const char *name, enum out_format *out);
+/* From OUT's extension (.vhdx, .vhd, .raw, .img, .bin); -1 if unknown. */
+int out_format_from_path(const char *path, enum out_format *out);
+const char *out_format_name(enum out_format f);
+
+/* Streams the whole overlay to path. Refuses an existing path without
+ * overwrite (E_EXISTS) and a path that is the input (caller's check, by
+ * st_dev/st_ino). */
+int writer_stream(struct overlay *src, const char *path, const struct writer_opts *opts);
+
+/* Removes any temporary output still registered (called from signal
+ * handlers and atexit by the CLI). Async-signal-safe. */
+void writer_cleanup_tmp(void);
+
+#endif

@@ -1,0 +1,136 @@
+/* cli.c - see cli.h */
+#include "config.h"
+#include "cli.h"
+#include "writer.h"
+
+#include <jansson.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+const char *progname = "gen2prep";
+int opt_verbose;
+
+int cli_exit_for(enum err_code c)
+{
+	switch (c) {
+	case E_OK: return EXIT_OK;
+	case E_USAGE: return EXIT_USAGE;
+	case E_FORMAT: return EXIT_BAD_INPUT;
+	case E_BLOCKED: case E_UNSUPPORTED: return EXIT_BLOCKED;
+	case E_AMBIGUOUS: return EXIT_PATCH;
+	case E_EXISTS: case E_NOSPACE: return EXIT_OUTPUT;
+	case E_INTERRUPTED: return EXIT_INTERRUPTED;
+	default: return EXIT_FAILURE_;
+	}
+}
+
+int cli_fail(const char *what)
+{
+	if (what && *what)
+		fprintf(stderr, "%s: %s: %s\n", progname, what, err_msg());
+	else
+		fprintf(stderr, "%s: %s\n", progname, err_msg());
+	return cli_exit_for(err_code());
+}
+
+int cli_usage(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(stderr, "%s %s: ", progname, cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry '%s %s --help'.\n", progname, cmd);
+	return EXIT_USAGE;
+}
+
+void cli_print_json(void *json)
+{
+	json_t *j = json;
+	json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	fputc('\n', stdout);
+	json_decref(j);
+}
+
+/* ---- progress ---- */
+
+struct tty_progress {
+	struct progress p;
+	bool tty;
+	char phase[64];
+	int last_pct;
+	time_t started;
+	bool drawn;
+};
+
+static void draw(void *ctx, const char *phase, uint64_t done, uint64_t total)
+{
+	struct tty_progress *t = ctx;
+	int pct = total ? (int)(done * 100 / total) : 100;
+	bool new_phase = strncmp(t->phase, phase, sizeof t->phase - 1) != 0;
+	if (new_phase) {
+		if (t->drawn && t->tty) fputc('\n', stderr);
+		snprintf(t->phase, sizeof t->phase, "%s", phase);
+		t->last_pct = -1;
+		t->started = time(NULL);
+	}
+	if (pct == t->last_pct) return;
+	if (!t->tty && pct / 10 == t->last_pct / 10 && !new_phase && pct != 100) return;
+	t->last_pct = pct;
+	if (t->tty) {
+		int width = 30, fill = pct * width / 100;
+		char bar[64];
+		for (int i = 0; i < width; i++) bar[i] = i < fill ? '#' : '.';
+		bar[width] = 0;
+		fprintf(stderr, "\r%-22.22s [%s] %3d%%  %llu/%llu MiB", t->phase, bar, pct,
+			(unsigned long long)(done >> 20), (unsigned long long)(total >> 20));
+	} else {
+		fprintf(stderr, "%s: %s: %d%%\n", progname, t->phase, pct);
+	}
+	t->drawn = true;
+	fflush(stderr);
+}
+
+struct progress *cli_progress(int mode)
+{
+	bool tty = isatty(STDERR_FILENO);
+	if (mode == 0 || (mode < 0 && !tty)) return NULL;
+	struct tty_progress *t = xcalloc(1, sizeof *t);
+	t->p.update = draw;
+	t->p.ctx = t;
+	t->tty = tty;
+	t->last_pct = -1;
+	return &t->p;
+}
+
+void cli_progress_done(struct progress *p)
+{
+	if (!p) return;
+	struct tty_progress *t = p->ctx;
+	if (t->drawn && t->tty) fputc('\n', stderr);
+	free(t);
+}
+
+static void on_signal(int sig)
+{
+	writer_cleanup_tmp();
+	static const char msg[] = "gen2prep: interrupted; no output written\n";
+	ssize_t r = write(STDERR_FILENO, msg, sizeof msg - 1);
+	(void)r;
+	_exit(EXIT_INTERRUPTED);
+}
+
+void cli_install_signals(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+}

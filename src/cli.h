@@ -1,0 +1,54 @@
+/* cli.h - what the commands share: exit codes, error printing, JSON output,
+ * the progress bar. The commands (cmd_*.c) are thin: parse options, call
+ * the library, print. */
+#ifndef GEN2PREP_CLI_H
+#define GEN2PREP_CLI_H
+
+#include <stdbool.h>
+#include <stdio.h>
+#include "progress.h"
+#include "util.h"
+
+/* Exit codes: stable, documented in man/gen2prep.1 (EXIT STATUS). */
+enum {
+	EXIT_OK = 0,          /* success; inspect: convertible; verify: Generation 2 ready */
+	EXIT_FAILURE_ = 1,    /* runtime failure (I/O error, internal error) */
+	EXIT_USAGE = 2,       /* bad command line */
+	EXIT_BAD_INPUT = 3,   /* input unreadable, truncated, not a disk image / PE / BCD */
+	EXIT_BLOCKED = 4,     /* not convertible: one or more blockers (listed) */
+	EXIT_PATCH = 5,       /* a required patch site not found or ambiguous */
+	EXIT_VERIFY = 6,      /* verify: one or more checks failed */
+	EXIT_OUTPUT = 7,      /* output refused or failed: exists, is the input, not writable, no space */
+	EXIT_INTERRUPTED = 130,
+};
+
+extern const char *progname;      /* "gen2prep" */
+extern int opt_verbose;           /* -v */
+
+/* Prints "gen2prep: <what>: <err_msg()>" on stderr (one line) and returns
+ * the exit code that err_code() maps to. */
+int cli_fail(const char *what);
+int cli_exit_for(enum err_code c);
+/* Usage error: prints "gen2prep CMD: msg" and "Try 'gen2prep CMD --help'." */
+int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Prints a jansson value (void * to keep jansson out of this header) on
+ * stdout, indented, keys in insertion order, then frees it. */
+void cli_print_json(void *json);
+
+/* Progress: mode -1 auto (bar when stderr is a TTY), 0 off (-q), 1 forced
+ * (-p: a bar on a TTY, else one line per phase and per 10%). */
+struct progress *cli_progress(int mode);
+void cli_progress_done(struct progress *p);
+
+/* Installs SIGINT/SIGTERM handlers that remove temporary outputs and exit
+ * with EXIT_INTERRUPTED. */
+void cli_install_signals(void);
+
+int cmd_inspect(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
+int cmd_patch(int argc, char **argv);
+int cmd_bcd(int argc, char **argv);
+
+#endif

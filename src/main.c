@@ -1,0 +1,53 @@
+/* main.c - gen2prep: command dispatch, global options. */
+#include "config.h"
+#include "cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const struct {
+	const char *name;
+	int (*fn)(int, char **);
+	const char *summary;
+} commands[] = {
+	{ "inspect", cmd_inspect, "report what a Generation 1 disk holds and whether it can be converted" },
+	{ "convert", cmd_convert, "write a new disk that boots in a Generation 2 machine" },
+	{ "verify",  cmd_verify,  "check a disk the way UEFI firmware and Windows will read it" },
+	{ "patch",   cmd_patch,   "apply the kernel patch catalog to one PE file" },
+	{ "bcd",     cmd_bcd,     "print a BCD store like 'bcdedit /enum all'" },
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "Usage: %s COMMAND [OPTIONS] ...\n\n"
+		   "Turns the disk of a Windows guest installed in a Hyper-V Generation 1 machine\n"
+		   "into a disk that boots in a Generation 2 machine, offline.\n\nCommands:\n", progname);
+	for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+		fprintf(f, "  %-8s  %s\n", commands[i].name, commands[i].summary);
+	fprintf(f, "\nRun '%s COMMAND --help' for a command's options; 'man gen2prep' for the\n"
+		   "exit codes and the JSON fields.\n", progname);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+		usage(stdout);
+		return EXIT_OK;
+	}
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
+		printf("%s %s\n", PACKAGE_NAME, PACKAGE_VERSION);
+		return EXIT_OK;
+	}
+	for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+		if (!strcmp(argv[1], commands[i].name)) {
+			cli_install_signals();
+			return commands[i].fn(argc - 1, argv + 1);
+		}
+	fprintf(stderr, "%s: unknown command '%s'\n", progname, argv[1]);
+	usage(stderr);
+	return EXIT_USAGE;
+}
