@@ -1,0 +1,17 @@
+#!/bin/bash
+# fuzz.sh - every libFuzzer harness (fuzz/fuzz_*.c: PE parser, patch matcher,
+# BCD/hive reader, VHDX/VHD BAT reader, ...) runs for FUZZ_SECONDS (default
+# 10) without a crash or a sanitizer report. Long runs: scripts/fuzz 3600.
+. "$(dirname "$0")/lib.sh"
+need clang
+FUZZ_BUILD_DIR="$top_builddir/../build-fuzz" "$top_srcdir/scripts/fuzz" "${FUZZ_SECONDS:-10}" >"$TMP/fuzz.out" 2>&1
+rc=$?
+cat "$TMP/fuzz.out"
+[ $rc -eq 77 ] && skip "no fuzz harness built"
+while read -r line; do
+	case "$line" in
+	"fuzz "*": ok"*) ok "$line" ;;
+	"fuzz "*": FAILED"*) fail "$line" ;;
+	esac
+done <"$TMP/fuzz.out"
+assert_eq "scripts/fuzz exit status" 0 "$rc"
