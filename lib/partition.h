@@ -59,5 +59,9 @@ int partition_read(struct overlay *o, struct ptable *out);
 int partition_write(struct overlay *o, const struct ptable *t);
 
 const struct part *ptable_find(const struct ptable *t, int number);
+/* MBR extended container (types 0x05, 0x0F, 0x85). partition_read lists the
+ * container itself as a primary entry (like sfdisk does); its logical
+ * partitions follow with logical = true and numbers from 5. */
+bool part_is_extended(const struct part *p);
 
 #endif
