@@ -1,8 +1,262 @@
-/* cmd_convert.c - placeholder until the convert command lands: refuses clearly. */
+/* cmd_convert.c - gen2prep convert IN OUT: options, the plan or the run,
+ * and what to do next. The work is lib/convert.c. */
+#include "config.h"
 #include "cli.h"
+#include "convert.h"
+#include "plan.h"
+#include "writer.h"
+
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void help(FILE *f)
+{
+	fprintf(f,
+		"Usage: %s convert IN OUT [OPTIONS]\n"
+		"Writes OUT, a copy of the Generation 1 Windows disk IN that boots in a Hyper-V\n"
+		"Generation 2 machine. IN (VHD, VHDX or raw) is never modified.\n\n"
+		"  --layout gpt|mbr        partition table of OUT (default gpt: the MBR becomes a\n"
+		"                          GPT, every partition keeping its start, size and number)\n"
+		"  --esp auto|existing|reuse|append\n"
+		"                          where the EFI system partition goes: an existing FAT32\n"
+		"                          partition, the System Reserved partition when it holds\n"
+		"                          only boot files, or appended at the end of a grown disk\n"
+		"                          (auto: the first of these that is possible)\n"
+		"  --esp-size MiB          size of an appended ESP (default 100)\n"
+		"  -O, --format vhdx|vhd|raw  output format (default: from OUT's extension)\n"
+		"  -o subformat=fixed|dynamic  VHDX/VHD subformat (default dynamic)\n"
+		"  --no-crash-report       do not patch KeBugCheckEx to report bugchecks to Hyper-V\n"
+		"  --debug serial:PORT:BAUD  enable the kernel debugger (debug, sos) on COMPORT\n"
+		"  --bootdebug             also enable the boot debugger (waits for a debugger!)\n"
+		"  --random-ids            random disk/partition GUIDs (default: derived from IN)\n"
+		"  --force-version X.Y     treat the kernel as version X.Y for the patch catalog\n"
+		"  --dry-run               print the plan, write nothing\n"
+		"  --json                  machine-readable output on stdout\n"
+		"  --overwrite             replace an existing OUT\n"
+		"  -p, --progress          show progress even when stderr is not a terminal\n"
+		"  -q, --quiet             no progress\n"
+		"  -v, --verbose           more detail\n"
+		"  -h, --help              this help\n\n"
+		"Exit status: 0 converted, 2 usage, 3 bad input, 4 blocked (reasons printed),\n"
+		"5 a patch site not found or ambiguous, 7 output refused or failed, 130 interrupted.\n",
+		progname);
+}
+
+enum { OPT_LAYOUT = 256, OPT_ESP, OPT_ESP_SIZE, OPT_NO_CRASH, OPT_DEBUG, OPT_BOOTDEBUG, OPT_RANDOM,
+       OPT_FORCE_VERSION, OPT_DRY_RUN, OPT_JSON, OPT_OVERWRITE };
+
+static const struct option long_opts[] = {
+	{ "layout", required_argument, NULL, OPT_LAYOUT },
+	{ "esp", required_argument, NULL, OPT_ESP },
+	{ "esp-size", required_argument, NULL, OPT_ESP_SIZE },
+	{ "format", required_argument, NULL, 'O' },
+	{ "no-crash-report", no_argument, NULL, OPT_NO_CRASH },
+	{ "debug", required_argument, NULL, OPT_DEBUG },
+	{ "bootdebug", no_argument, NULL, OPT_BOOTDEBUG },
+	{ "random-ids", no_argument, NULL, OPT_RANDOM },
+	{ "force-version", required_argument, NULL, OPT_FORCE_VERSION },
+	{ "dry-run", no_argument, NULL, OPT_DRY_RUN },
+	{ "json", no_argument, NULL, OPT_JSON },
+	{ "overwrite", no_argument, NULL, OPT_OVERWRITE },
+	{ "progress", no_argument, NULL, 'p' },
+	{ "quiet", no_argument, NULL, 'q' },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+struct args {
+	struct convert_opts co;
+	bool json;
+	int progress;   /* -1 auto, 0 off, 1 forced */
+};
+
+static int parse_version(const char *s, unsigned *out)
+{
+	unsigned ma, mi;
+	char tail;
+	if (sscanf(s, "%u.%u%c", &ma, &mi, &tail) != 2 || ma > 255 || mi > 255)
+		return err_set(E_USAGE, "--force-version takes MAJOR.MINOR (e.g. 6.1), not '%s'", s);
+	*out = ma << 8 | mi;
+	return 0;
+}
+
+static int parse_size_mib(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (*s < '0' || *s > '9' || *end || v == 0 || v > (1ULL << 20))
+		return err_set(E_USAGE, "--esp-size takes a size in MiB (1-1048576), not '%s'", s);
+	*out = v << 20;
+	return 0;
+}
+
+static int parse_o(const char *s, struct plan_opts *po)
+{
+	if (!strcmp(s, "subformat=fixed")) po->fixed = true;
+	else if (!strcmp(s, "subformat=dynamic")) po->fixed = false;
+	else return err_set(E_USAGE, "-o takes subformat=fixed or subformat=dynamic, not '%s'", s);
+	return 0;
+}
+
+static int parse_one(int c, const char *arg, struct args *a)
+{
+	struct plan_opts *po = &a->co.plan;
+	switch (c) {
+	case OPT_LAYOUT: return plan_layout_parse(arg, &po->layout);
+	case OPT_ESP: return esp_mode_parse(arg, &po->esp);
+	case OPT_ESP_SIZE: return parse_size_mib(arg, &po->esp_size);
+	case 'O': po->format_given = true; return out_format_parse(arg, &po->format);
+	case 'o': return parse_o(arg, po);
+	case OPT_NO_CRASH: po->no_crash_report = true; return 0;
+	case OPT_DEBUG: po->debug = true; return plan_parse_debug(arg, &po->debug_port, &po->debug_baud);
+	case OPT_BOOTDEBUG: po->bootdebug = true; return 0;
+	case OPT_RANDOM: po->random_ids = true; return 0;
+	case OPT_FORCE_VERSION: return parse_version(arg, &po->force_version);
+	case OPT_DRY_RUN: a->co.dry_run = true; return 0;
+	case OPT_JSON: a->json = true; return 0;
+	case OPT_OVERWRITE: a->co.overwrite = true; return 0;
+	case 'p': a->progress = 1; return 0;
+	case 'q': a->progress = 0; return 0;
+	case 'v': opt_verbose++; return 0;
+	}
+	return err_set(E_USAGE, "unknown option");
+}
+
+/* 0 ok, 1 help printed, -1 usage error (printed) */
+static int parse_args(int argc, char **argv, struct args *a)
+{
+	int c;
+	a->progress = -1;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "O:o:pqvh", long_opts, NULL)) != -1) {
+		if (c == 'h') { help(stdout); return 1; }
+		if (c == '?') { cli_usage("convert", "invalid option"); return -1; }
+		if (parse_one(c, optarg, a) < 0) { cli_usage("convert", "%s", err_msg()); return -1; }
+	}
+	if (argc - optind != 2) {
+		cli_usage("convert", "expected IN and OUT, got %d argument%s", argc - optind, argc - optind == 1 ? "" : "s");
+		return -1;
+	}
+	a->co.in = argv[optind];
+	a->co.out = argv[optind + 1];
+	a->co.plan.out_path = a->co.out;
+	return 0;
+}
+
+static void print_plan(const struct plan *p, const struct convert_report *r)
+{
+	printf("Windows: %s (%s)\n", r->product_name[0] ? r->product_name : "?", r->windows_version[0] ? r->windows_version : "?");
+	for (size_t i = 0; i < p->nblockers; i++) printf("BLOCKED (%s): %s\n", p->blockers[i].id, p->blockers[i].message);
+	for (size_t i = 0; i < p->nwarnings; i++) printf("warning: %s\n", p->warnings[i]);
+	if (!p->esp_number) return;
+	printf("Layout: %s; ESP: partition %d (%s), %llu MiB at byte %llu\n  %s\n", plan_layout_name(p->layout), p->esp_number,
+	       esp_mode_name(p->esp_mode), (unsigned long long)(p->esp_size >> 20), (unsigned long long)p->esp_start, p->esp_why);
+	if (p->new_size != p->old_size)
+		printf("Virtual size: %llu -> %llu MiB\n", (unsigned long long)(p->old_size >> 20), (unsigned long long)(p->new_size >> 20));
+	printf("Boot loader: %s%s\n", p->bcd.loader_path, p->bcd.nointegritychecks ? " (patched copy, nointegritychecks)" : "");
+	printf("Registry edits (SYSTEM): %zu\n", p->nedits);
+	if (opt_verbose)
+		for (size_t i = 0; i < p->nedits; i++) printf("  %s\\%s  (%s)\n", p->edits[i].key, p->edits[i].value, p->edits[i].why);
+	for (size_t i = 0; i < p->npatches; i++)
+		printf("Patch: %s (%s)%s%s\n", p->patches[i].path, pe_kind_name(p->patches[i].kind),
+		       p->patches[i].copy_from[0] ? ", copy of " : "", p->patches[i].copy_from);
+	if (r->nfiles) printf("ESP files: %zu entries\n", r->nfiles);
+	if (opt_verbose)
+		for (size_t i = 0; i < r->nfiles; i++) printf("  %s%s\n", r->files[i].dst, r->files[i].dir ? "/" : "");
+}
+
+static void print_patches(const struct convert_report *r)
+{
+	for (size_t i = 0; i < r->npatches; i++)
+		for (size_t k = 0; k < r->patches[i].report.nresults; k++) {
+			const struct patch_result *pr = &r->patches[i].report.results[k];
+			if (pr->status == PATCH_NOT_APPLICABLE && !opt_verbose) continue;
+			fprintf(stderr, "  %-20s %-14s %s\n", pr->id ? pr->id : "?", patch_status_name(pr->status), r->patches[i].path);
+		}
+}
+
+static const char *next_steps(const struct plan *p, char *buf, size_t n)
+{
+	snprintf(buf, n,
+		 "Next steps:\n"
+		 "  1. Create a Generation 2 VM (Hyper-V: New-VM -Generation 2 -VHDPath OUT).\n"
+		 "  2. Turn Secure Boot off (Set-VMFirmware -EnableSecureBoot Off).\n"
+		 "  3. Attach the disk on the SCSI controller (Generation 2 has no IDE).\n"
+		 "%s"
+		 "  NanaBox: use a Generation 2 (UEFI) machine with Secure Boot off and the disk on SCSI%s.\n",
+		 p->bcd.debug ? "  4. For WinDbg: map COM1 to a named pipe (Set-VMComPort -Number 1 -Path \\\\.\\pipe\\gen2prep)\n"
+				"     and attach with windbg -k com:pipe,port=\\\\.\\pipe\\gen2prep,resets=0,reconnect.\n" : "",
+		 p->bcd.debug ? ", COM1 as a named pipe" : "");
+	return buf;
+}
+
+static int exit_code_for(const struct convert_report *r)
+{
+	enum err_code c = err_code();
+	if (c == E_INTERRUPTED) return EXIT_INTERRUPTED;
+	if (c == E_USAGE) return EXIT_USAGE;
+	if (c == E_BLOCKED) return EXIT_BLOCKED;
+	if (r->stage == STAGE_OUTPUT) return EXIT_OUTPUT;
+	if (r->stage == STAGE_PATCH && (c == E_NOTFOUND || c == E_AMBIGUOUS)) return EXIT_PATCH;
+	if (r->stage == STAGE_INPUT && (c == E_IO || c == E_FORMAT || c == E_NOTFOUND)) return EXIT_BAD_INPUT;
+	return cli_exit_for(c);
+}
+
+static int finish(struct args *a, struct convert_report *r, int rc)
+{
+	const struct plan *p = &r->plan;
+	int code = rc < 0 ? exit_code_for(r) : EXIT_OK;
+	if (rc == 0 && a->co.dry_run && !plan_ok(p)) code = EXIT_BLOCKED;
+	char steps[1024];
+	if (a->json) {
+		json_t *j = convert_report_json(r);
+		if (rc < 0) json_object_set_new(j, "error", json_string(err_msg()));
+		json_object_set_new(j, "exit_code", json_integer(code));
+		if (rc == 0 && !a->co.dry_run) {
+			json_object_set_new(j, "output", json_string(a->co.out));
+			json_object_set_new(j, "next_steps", json_string(next_steps(p, steps, sizeof steps)));
+		}
+		cli_print_json(j);
+	} else if (a->co.dry_run && r->inspected) {
+		print_plan(p, r);
+	}
+	if (rc < 0) {
+		fprintf(stderr, "%s: convert: %s\n", progname, err_msg());
+		if (r->npatches) print_patches(r);
+		return code;
+	}
+	if (a->co.dry_run) {
+		if (!a->json) printf(code == EXIT_OK ? "Dry run: nothing written.\n" : "Dry run: not convertible.\n");
+		return code;
+	}
+	if (!a->json) {
+		printf("Wrote %s (%s%s): %s, layout %s, ESP partition %d.\n", a->co.out, out_format_name(p->format),
+		       p->format == OUT_RAW ? "" : p->fixed ? ", fixed" : ", dynamic",
+		       r->product_name[0] ? r->product_name : "Windows", plan_layout_name(p->layout), p->esp_number);
+		for (size_t i = 0; i < p->nwarnings; i++) printf("warning: %s\n", p->warnings[i]);
+		if (opt_verbose) print_patches(r);
+		fputs(next_steps(p, steps, sizeof steps), stdout);
+	}
+	return EXIT_OK;
+}
 
 int cmd_convert(int argc, char **argv)
 {
-	err_set(E_UNSUPPORTED, "the 'convert' command is not implemented yet");
-	return cli_fail(NULL);
+	struct args a;
+	memset(&a, 0, sizeof a);
+	int pr = parse_args(argc, argv, &a);
+	if (pr) return pr > 0 ? EXIT_OK : EXIT_USAGE;
+	struct progress *prog = a.json && a.progress < 0 ? NULL : cli_progress(a.co.dry_run ? 0 : a.progress);
+	a.co.progress = prog;
+	struct convert_report *r = xcalloc(1, sizeof *r);
+	int rc = convert_run(&a.co, r);
+	cli_progress_done(prog);
+	int code = finish(&a, r, rc);
+	convert_report_free(r);
+	free(r);
+	return code;
 }

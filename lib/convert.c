@@ -1,0 +1,543 @@
+/* convert.c - see convert.h */
+#include "convert.h"
+#include "bcd.h"
+#include "disk.h"
+#include "fat32.h"
+#include "ntfs.h"
+#include "overlay.h"
+#include "partition.h"
+#include "pe.h"
+#include "system_hive.h"
+#include "util.h"
+#include "windows.h"
+#include "writer.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MAX_BOOT_FILE (64u << 20)     /* any single boot file; bootmgfw.efi is ~1 MiB */
+#define MAX_KERNEL_FILE (64u << 20)   /* ntoskrnl.exe is ~5 MiB */
+#define MAX_HIVE (256u << 20)         /* SYSTEM hives are tens of MiB */
+#define MAX_ESP_FILES 4096
+#define MAX_TREE_DEPTH 4              /* Boot\EFI\<lang>\file: 2 levels used */
+
+static const char SYSTEM_HIVE_PATH[] = "\\Windows\\System32\\config\\SYSTEM";
+
+/* ---- output checks ---- */
+
+int convert_check_output(const char *in, const char *out, bool overwrite)
+{
+	struct stat si, so;
+	bool have_in = stat(in, &si) == 0;   /* an unreadable input is reported when opened */
+	if (stat(out, &so) == 0) {
+		if (have_in && si.st_dev == so.st_dev && si.st_ino == so.st_ino)
+			return err_set(E_EXISTS, "'%s' is the input: the input is never modified, write to another file", out);
+		if (S_ISDIR(so.st_mode))
+			return err_set(E_EXISTS, "'%s' is a directory", out);
+		if (!overwrite)
+			return err_set(E_EXISTS, "'%s' exists (use --overwrite to replace it)", out);
+	}
+	char *copy = xstrdup(out);
+	const char *dir = dirname(copy);
+	int ok = access(dir, W_OK | X_OK);
+	int saved = errno;
+	if (ok < 0) {
+		errno = saved;
+		err_errno(E_EXISTS, "cannot write in the output folder '%s'", dir);
+		free(copy);
+		return -1;
+	}
+	free(copy);
+	return 0;
+}
+
+/* ---- ESP file list ---- */
+
+struct file_list {
+	struct convert_file *v;
+	size_t n, cap;
+};
+
+static bool list_has(const struct file_list *l, const char *dst)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (!ascii_casecmp(l->v[i].dst, dst)) return true;
+	return false;
+}
+
+static int list_add(struct file_list *l, const char *src, const char *dst, uint64_t size, bool dir)
+{
+	if (list_has(l, dst)) return 0;
+	if (l->n >= MAX_ESP_FILES) return err_set(E_UNSUPPORTED, "more than %d boot files", MAX_ESP_FILES);
+	if (l->n == l->cap) {
+		l->cap = l->cap ? 2 * l->cap : 64;
+		l->v = xrealloc(l->v, l->cap * sizeof *l->v);
+	}
+	struct convert_file *f = &l->v[l->n++];
+	memset(f, 0, sizeof *f);
+	snprintf(f->src, sizeof f->src, "%s", src ? src : "");
+	snprintf(f->dst, sizeof f->dst, "%s", dst);
+	f->size = size;
+	f->dir = dir;
+	return 0;
+}
+
+/* Adds every parent folder of dst ("EFI", "EFI/Microsoft", ...) first. */
+static int list_add_parents(struct file_list *l, const char *dst)
+{
+	char buf[256];
+	snprintf(buf, sizeof buf, "%s", dst);
+	for (char *s = strchr(buf, '/'); s; s = strchr(s + 1, '/')) {
+		*s = 0;
+		if (list_add(l, NULL, buf, 0, true) < 0) return -1;
+		*s = '/';
+	}
+	return 0;
+}
+
+static int expand_tree(struct file_list *l, struct ntfs_vol *v, const char *src, const char *dst, int depth)
+{
+	if (depth > MAX_TREE_DEPTH) return err_set(E_UNSUPPORTED, "%s: folders nested too deep", src);
+	struct ntfs_dirent *ents = NULL;
+	int n = ntfs_list(v, src, &ents);
+	if (n < 0) return err_prefix("listing %s", src);
+	if (list_add_parents(l, dst) < 0 || list_add(l, NULL, dst, 0, true) < 0) { free(ents); return -1; }
+	int rc = 0;
+	for (int i = 0; i < n && rc == 0; i++) {
+		char s[256], d[256];
+		if ((size_t)snprintf(s, sizeof s, "%s\\%s", src, ents[i].name) >= sizeof s
+		    || (size_t)snprintf(d, sizeof d, "%s/%s", dst, ents[i].name) >= sizeof d) {
+			rc = err_set(E_UNSUPPORTED, "%s\\%s: path too long", src, ents[i].name);
+			break;
+		}
+		if (ents[i].is_dir)
+			rc = expand_tree(l, v, s, d, depth + 1);
+		else
+			rc = list_add(l, s, d, ents[i].size, false);
+	}
+	free(ents);
+	return rc;
+}
+
+int convert_expand_files(const struct plan *p, struct ntfs_vol *v, struct convert_file **files, size_t *n)
+{
+	struct file_list l = { 0 };
+	int rc = 0;
+	for (size_t i = 0; i < p->nrules && rc == 0; i++) {
+		const struct plan_copy_rule *r = &p->rules[i];
+		bool is_dir = false;
+		uint64_t size = 0;
+		int st = ntfs_stat(v, r->src, &is_dir, &size);
+		if (st < 0) { rc = -1; break; }
+		if (st == 0 || is_dir != r->tree) {
+			if (r->required)
+				rc = err_set(E_NOTFOUND, "%s not found on the Windows volume: the UEFI boot files are missing", r->src);
+			continue;
+		}
+		if (r->tree) rc = expand_tree(&l, v, r->src, r->dst, 0);
+		else if ((rc = list_add_parents(&l, r->dst)) == 0) rc = list_add(&l, r->src, r->dst, size, false);
+	}
+	if (rc < 0) { free(l.v); return -1; }
+	*files = l.v;
+	*n = l.n;
+	return 0;
+}
+
+static bool has_memtest(const struct convert_file *f, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!f[i].dir && !ascii_casecmp(f[i].dst, "EFI/Microsoft/Boot/memtest.efi")) return true;
+	return false;
+}
+
+/* ---- BCD store ---- */
+
+static struct guid alias(const char *a)
+{
+	struct guid g;
+	if (bcd_alias_guid(a, &g) < 0) memset(&g, 0, sizeof g);
+	return g;
+}
+
+#define TRY(x) do { if ((x) < 0) goto fail; } while (0)
+
+/* The objects `bcdboot <windir> /f UEFI` creates (formats.md, BCD), then the
+ * article's bcdedit settings (timeout 30; debug/sos/dbgsettings with --debug). */
+static int bcd_settings_objects(struct bcd *b, const struct plan_bcd *pb)
+{
+	struct guid gs = alias("{globalsettings}"), dbg = alias("{dbgsettings}"), ems = alias("{emssettings}"),
+		    bad = alias("{badmemory}"), bls = alias("{bootloadersettings}"), rls = alias("{resumeloadersettings}");
+	struct guid gs_inherit[3] = { dbg, ems, bad };
+	TRY(bcd_add_object(b, &gs, BCD_TYPE_LIB_SETTINGS));
+	TRY(bcd_set_string(b, &gs, BCDE_LIB_PREFERRED_LOCALE, pb->locale));
+	TRY(bcd_set_objects(b, &gs, BCDE_LIB_INHERITED_OBJECTS, gs_inherit, 3));
+	TRY(bcd_add_object(b, &dbg, BCD_TYPE_LIB_SETTINGS));
+	/* debugtype 0 = serial; bcdboot's default port 1 at 115200 */
+	TRY(bcd_set_integer(b, &dbg, BCDE_LIB_DEBUGGER_TYPE, 0));
+	TRY(bcd_set_integer(b, &dbg, BCDE_LIB_SERIAL_PORT, pb->debug ? pb->debug_port : 1));
+	TRY(bcd_set_integer(b, &dbg, BCDE_LIB_BAUDRATE, pb->debug ? pb->debug_baud : 115200));
+	if (pb->debug) TRY(bcd_set_integer(b, &dbg, BCDE_LIB_DEBUG_START_POLICY, 0));   /* /start ACTIVE */
+	TRY(bcd_add_object(b, &ems, BCD_TYPE_LIB_SETTINGS));
+	TRY(bcd_set_boolean(b, &ems, 0x16000020u, false));   /* bootems No */
+	TRY(bcd_add_object(b, &bad, BCD_TYPE_LIB_SETTINGS));
+	TRY(bcd_add_object(b, &bls, BCD_TYPE_LOADER_SETTINGS));
+	TRY(bcd_set_objects(b, &bls, BCDE_LIB_INHERITED_OBJECTS, &gs, 1));
+	TRY(bcd_add_object(b, &rls, BCD_TYPE_RESUME_SETTINGS));
+	TRY(bcd_set_objects(b, &rls, BCDE_LIB_INHERITED_OBJECTS, &gs, 1));
+	return 0;
+fail:
+	return -1;
+}
+
+static int bcd_loader_object(struct bcd *b, const struct plan_bcd *pb)
+{
+	const struct guid *id = &pb->loader_id;
+	struct guid bls = alias("{bootloadersettings}");
+	TRY(bcd_add_object(b, id, BCD_TYPE_OSLOADER));
+	TRY(bcd_set_device(b, id, BCDE_LIB_APPLICATION_DEVICE, &pb->windows));
+	TRY(bcd_set_string(b, id, BCDE_LIB_APPLICATION_PATH, pb->loader_path));
+	TRY(bcd_set_string(b, id, BCDE_LIB_DESCRIPTION, pb->description));
+	TRY(bcd_set_string(b, id, BCDE_LIB_PREFERRED_LOCALE, pb->locale));
+	TRY(bcd_set_objects(b, id, BCDE_LIB_INHERITED_OBJECTS, &bls, 1));
+	TRY(bcd_set_device(b, id, BCDE_OS_DEVICE, &pb->windows));
+	TRY(bcd_set_string(b, id, BCDE_OS_SYSTEM_ROOT, "\\Windows"));
+	TRY(bcd_set_integer(b, id, BCDE_OS_NX, 0));   /* nx OptIn, as bcdboot sets it */
+	if (pb->nointegritychecks) TRY(bcd_set_boolean(b, id, BCDE_LIB_NO_INTEGRITY_CHECKS, true));
+	if (pb->debug) {
+		TRY(bcd_set_boolean(b, id, BCDE_OS_DEBUG, true));
+		TRY(bcd_set_boolean(b, id, BCDE_OS_SOS, true));
+	}
+	if (pb->bootdebug) TRY(bcd_set_boolean(b, id, BCDE_LIB_BOOTDEBUG, true));
+	return 0;
+fail:
+	return -1;
+}
+
+static int bcd_bootmgr_object(struct bcd *b, const struct plan_bcd *pb, bool memdiag)
+{
+	struct guid bm = alias("{bootmgr}"), gs = alias("{globalsettings}"), md = alias("{memdiag}");
+	TRY(bcd_add_object(b, &bm, BCD_TYPE_BOOTMGR));
+	TRY(bcd_set_device(b, &bm, BCDE_LIB_APPLICATION_DEVICE, &pb->esp));
+	TRY(bcd_set_string(b, &bm, BCDE_LIB_APPLICATION_PATH, "\\EFI\\Microsoft\\Boot\\bootmgfw.efi"));
+	TRY(bcd_set_string(b, &bm, BCDE_LIB_DESCRIPTION, "Windows Boot Manager"));
+	TRY(bcd_set_string(b, &bm, BCDE_LIB_PREFERRED_LOCALE, pb->locale));
+	TRY(bcd_set_objects(b, &bm, BCDE_LIB_INHERITED_OBJECTS, &gs, 1));
+	TRY(bcd_set_object(b, &bm, BCDE_BOOTMGR_DEFAULT, &pb->loader_id));
+	TRY(bcd_set_objects(b, &bm, BCDE_BOOTMGR_DISPLAY_ORDER, &pb->loader_id, 1));
+	TRY(bcd_set_integer(b, &bm, BCDE_BOOTMGR_TIMEOUT, 30));
+	if (!memdiag) return 0;
+	TRY(bcd_set_objects(b, &bm, BCDE_BOOTMGR_TOOLS_ORDER, &md, 1));
+	TRY(bcd_add_object(b, &md, BCD_TYPE_MEMDIAG));
+	TRY(bcd_set_device(b, &md, BCDE_LIB_APPLICATION_DEVICE, &pb->esp));
+	TRY(bcd_set_string(b, &md, BCDE_LIB_APPLICATION_PATH, "\\EFI\\Microsoft\\Boot\\memtest.efi"));
+	TRY(bcd_set_string(b, &md, BCDE_LIB_DESCRIPTION, "Windows Memory Diagnostic"));
+	TRY(bcd_set_string(b, &md, BCDE_LIB_PREFERRED_LOCALE, pb->locale));
+	TRY(bcd_set_objects(b, &md, BCDE_LIB_INHERITED_OBJECTS, &gs, 1));
+	return 0;
+fail:
+	return -1;
+}
+
+struct bcd *convert_build_bcd(const struct plan *p, bool memdiag)
+{
+	struct bcd *b = bcd_new();
+	if (!b) return NULL;
+	if (bcd_bootmgr_object(b, &p->bcd, memdiag) < 0 || bcd_loader_object(b, &p->bcd) < 0
+	    || bcd_settings_objects(b, &p->bcd) < 0) {
+		err_prefix("BCD store");
+		bcd_free(b);
+		return NULL;
+	}
+	return b;
+}
+
+/* ---- steps ---- */
+
+struct job {
+	const struct convert_opts *opts;
+	struct convert_report *r;
+	struct disk *disk;
+	struct overlay *ov;
+	struct inspection *ins;
+	struct ntfs_vol *vol;
+	struct fat32_builder *fat;
+	struct pe *pes[PLAN_MAX_PATCHES];
+};
+
+static int stage(struct job *j, enum convert_stage s, const char *phase)
+{
+	j->r->stage = s;
+	progress_update(j->opts->progress, phase, 0, 1);
+	return 0;
+}
+
+static int open_input(struct job *j)
+{
+	stage(j, STAGE_INPUT, "reading input");
+	j->disk = disk_open(j->opts->in);
+	if (!j->disk) return err_prefix("%s", j->opts->in);
+	j->ov = overlay_new(j->disk);
+	if (!j->ov) return err_prefix("overlay");
+	j->ins = xcalloc(1, sizeof *j->ins);
+	if (windows_inspect(j->ov, j->ins) < 0) return err_prefix("inspecting %s", j->opts->in);
+	j->r->inspected = true;
+	snprintf(j->r->windows_version, sizeof j->r->windows_version, "%s", j->ins->version);
+	snprintf(j->r->product_name, sizeof j->r->product_name, "%s", j->ins->product_name);
+	return 0;
+}
+
+static int make_plan(struct job *j)
+{
+	stage(j, STAGE_PLAN, "planning");
+	struct plan_opts po = j->opts->plan;
+	const struct disk_info *di = disk_info(j->disk);
+	disk_fingerprint(j->disk, po.fingerprint);
+	po.disk_size = di->virtual_size;
+	po.sector_size = di->logical_sector_size;
+	if (!po.out_path) po.out_path = j->opts->out;
+	if (plan_build(j->ins, &po, &j->r->plan) < 0) return -1;
+	return 0;
+}
+
+static int mount_windows(struct job *j, bool rw)
+{
+	const struct part *w = ptable_find(&j->ins->table, j->r->plan.windows_number);
+	if (!w) return err_set(E_INTERNAL, "Windows partition %d not in the table", j->r->plan.windows_number);
+	j->vol = ntfs_open(j->ov, w->start, w->size, rw);
+	if (!j->vol) return err_prefix("Windows volume (partition %d)", w->number);
+	return 0;
+}
+
+static int list_files(struct job *j)
+{
+	if (convert_expand_files(&j->r->plan, j->vol, &j->r->files, &j->r->nfiles) < 0) return -1;
+	j->r->memdiag = has_memtest(j->r->files, j->r->nfiles);
+	return 0;
+}
+
+/* Patches every target in memory first, so a missing patch site stops the
+ * run before anything is written (patches.md: zero or two sites = error). */
+static int compute_patches(struct job *j)
+{
+	stage(j, STAGE_PATCH, "patching kernel files");
+	const struct plan *p = &j->r->plan;
+	for (size_t i = 0; i < p->npatches; i++) {
+		const struct plan_patch_target *t = &p->patches[i];
+		struct convert_patch *cp = &j->r->patches[j->r->npatches++];
+		snprintf(cp->path, sizeof cp->path, "%s", t->path);
+		const char *src = t->copy_from[0] ? t->copy_from : t->path;
+		uint8_t *data = NULL;
+		size_t len = 0;
+		if (ntfs_read_file(j->vol, src, MAX_KERNEL_FILE, &data, &len) < 0) return err_prefix("%s", src);
+		j->pes[i] = pe_parse(data, len);
+		free(data);
+		if (!j->pes[i]) return err_prefix("%s", src);
+		struct patch_opts po = { .skip = t->skip[0] ? t->skip : NULL, .force_version = p->version };
+		if (patch_apply(j->pes[i], t->kind, &po, &cp->report) < 0) return err_prefix("%s", src);
+	}
+	return 0;
+}
+
+static bool report_changed(const struct patch_report *r)
+{
+	for (size_t i = 0; i < r->nresults; i++)
+		if (r->results[i].status == PATCH_APPLIED) return true;
+	return false;
+}
+
+static int write_patches(struct job *j)
+{
+	const struct plan *p = &j->r->plan;
+	for (size_t i = 0; i < p->npatches; i++) {
+		struct convert_patch *cp = &j->r->patches[i];
+		/* a copy is always written; an original only when edited now */
+		if (!p->patches[i].copy_from[0] && !report_changed(&cp->report)) continue;
+		if (ntfs_write_file(j->vol, p->patches[i].path, j->pes[i]->data, j->pes[i]->len) < 0)
+			return err_prefix("writing %s", p->patches[i].path);
+		cp->written = true;
+	}
+	return 0;
+}
+
+static int edit_system_hive(struct job *j)
+{
+	const struct plan *p = &j->r->plan;
+	uint8_t *in = NULL, *out = NULL;
+	size_t len = 0, out_len = 0;
+	if (ntfs_read_file(j->vol, SYSTEM_HIVE_PATH, MAX_HIVE, &in, &len) < 0) return err_prefix("%s", SYSTEM_HIVE_PATH);
+	int rc = system_hive_apply(in, len, p->edits, p->nedits, &out, &out_len);
+	free(in);
+	if (rc == 0 && ntfs_write_file(j->vol, SYSTEM_HIVE_PATH, out, out_len) < 0) rc = err_prefix("writing %s", SYSTEM_HIVE_PATH);
+	free(out);
+	return rc;
+}
+
+static int add_bcd_to_esp(struct job *j)
+{
+	struct bcd *b = convert_build_bcd(&j->r->plan, j->r->memdiag);
+	if (!b) return -1;
+	uint8_t *data = NULL;
+	size_t len = 0;
+	int rc = bcd_serialize(b, &data, &len);
+	bcd_free(b);
+	if (rc < 0) return err_prefix("BCD store");
+	rc = fat32_add_file(j->fat, "EFI/Microsoft/Boot/BCD", data, len);
+	free(data);
+	if (rc < 0) return err_prefix("ESP: EFI/Microsoft/Boot/BCD");
+	struct file_list l = { j->r->files, j->r->nfiles, j->r->nfiles };
+	list_add(&l, NULL, "EFI/Microsoft/Boot/BCD", len, false);
+	j->r->files = l.v;
+	j->r->nfiles = l.n;
+	return 0;
+}
+
+static int build_esp(struct job *j)
+{
+	const struct plan *p = &j->r->plan;
+	j->fat = fat32_new(p->esp_size, p->sector_size, p->esp_volume_id, p->esp_label);
+	if (!j->fat) return err_prefix("ESP");
+	for (size_t i = 0; i < j->r->nfiles; i++) {
+		const struct convert_file *f = &j->r->files[i];
+		if (f->dir) {
+			if (fat32_mkdir(j->fat, f->dst) < 0) return err_prefix("ESP: %s", f->dst);
+			continue;
+		}
+		uint8_t *data = NULL;
+		size_t len = 0;
+		if (ntfs_read_file(j->vol, f->src, MAX_BOOT_FILE, &data, &len) < 0) return err_prefix("%s", f->src);
+		int rc = fat32_add_file(j->fat, f->dst, data, len);
+		free(data);
+		if (rc < 0) return err_prefix("ESP: %s", f->dst);
+	}
+	return add_bcd_to_esp(j);
+}
+
+static int edit_disk(struct job *j)
+{
+	const struct plan *p = &j->r->plan;
+	stage(j, STAGE_EDIT, "editing");
+	if (p->new_size > overlay_size(j->ov) && overlay_resize(j->ov, p->new_size) < 0) return err_prefix("growing the disk");
+	if (write_patches(j) < 0 || edit_system_hive(j) < 0 || build_esp(j) < 0) return -1;
+	int rc = ntfs_close(j->vol);
+	j->vol = NULL;
+	if (rc < 0) return err_prefix("Windows volume");
+	if (partition_write(j->ov, &p->table) < 0) return err_prefix("partition table");
+	/* the ESP area starts as zeros (a reused partition held NTFS) */
+	if (overlay_zero(j->ov, p->esp_start, p->esp_size) < 0 || fat32_write(j->fat, j->ov, p->esp_start) < 0)
+		return err_prefix("ESP");
+	j->r->overlay_bytes = overlay_bytes_written(j->ov);
+	return 0;
+}
+
+static int write_output(struct job *j)
+{
+	const struct plan *p = &j->r->plan;
+	const struct disk_info *di = disk_info(j->disk);
+	stage(j, STAGE_OUTPUT, "writing output");
+	struct writer_opts wo = {
+		.format = p->format,
+		.fixed = p->fixed,
+		.logical_sector_size = di->logical_sector_size,
+		.physical_sector_size = di->physical_sector_size,
+		.disk_id = p->out_disk_id,
+		.file_write_guid = p->out_write_guid,
+		.timestamp = build_epoch(),
+		.overwrite = j->opts->overwrite,
+		.progress = j->opts->progress,
+	};
+	if (writer_stream(j->ov, j->opts->out, &wo) < 0) return err_prefix("%s", j->opts->out);
+	return 0;
+}
+
+static void job_free(struct job *j)
+{
+	for (size_t i = 0; i < PLAN_MAX_PATCHES; i++) pe_free(j->pes[i]);
+	if (j->fat) fat32_free(j->fat);
+	if (j->vol) ntfs_close(j->vol);
+	if (j->ov) overlay_free(j->ov);
+	if (j->disk) disk_close(j->disk);
+	free(j->ins);
+}
+
+static int run(struct job *j)
+{
+	const struct convert_opts *o = j->opts;
+	if (!o->dry_run) {
+		j->r->stage = STAGE_OUTPUT;
+		if (convert_check_output(o->in, o->out, o->overwrite) < 0) return -1;
+	}
+	if (open_input(j) < 0 || make_plan(j) < 0) return -1;
+	const struct plan *p = &j->r->plan;
+	if (!plan_ok(p)) {
+		if (o->dry_run) return 0;
+		char buf[1024];
+		return err_set(E_BLOCKED, "not convertible: %s", plan_blockers_text(p, buf, sizeof buf));
+	}
+	if (!p->format_known) return err_set(E_USAGE, "no output format: give -O vhdx, vhd or raw");
+	if (mount_windows(j, !o->dry_run) < 0 || list_files(j) < 0) return -1;
+	if (o->dry_run) return 0;
+	if (compute_patches(j) < 0 || edit_disk(j) < 0 || write_output(j) < 0) return -1;
+	j->r->stage = STAGE_DONE;
+	return 0;
+}
+
+int convert_run(const struct convert_opts *opts, struct convert_report *report)
+{
+	memset(report, 0, sizeof *report);
+	struct job j = { .opts = opts, .r = report };
+	report->stage = STAGE_ARGS;
+	int rc = run(&j);
+	job_free(&j);
+	if (rc == 0 && opts->dry_run) report->stage = STAGE_DONE;
+	return rc;
+}
+
+void convert_report_free(struct convert_report *r)
+{
+	free(r->files);
+	r->files = NULL;
+	r->nfiles = 0;
+}
+
+static json_t *patch_report_json(const struct convert_patch *cp)
+{
+	json_t *res = json_array();
+	for (size_t i = 0; i < cp->report.nresults; i++) {
+		const struct patch_result *pr = &cp->report.results[i];
+		json_t *o = json_pack("{s:s, s:s}", "id", pr->id ? pr->id : "", "status", patch_status_name(pr->status));
+		if (pr->message[0]) json_object_set_new(o, "message", json_string(pr->message));
+		json_array_append_new(res, o);
+	}
+	return json_pack("{s:s, s:s, s:b, s:o}", "path", cp->path, "binary", pe_kind_name(cp->report.kind),
+			 "written", cp->written, "results", res);
+}
+
+void *convert_report_json(const struct convert_report *r)
+{
+	json_t *o = json_object();
+	if (r->inspected) {
+		json_object_set_new(o, "windows", json_pack("{s:s, s:s}", "product_name", r->product_name, "version", r->windows_version));
+		json_object_set_new(o, "plan", plan_to_json(&r->plan));
+	}
+	json_t *files = json_array();
+	for (size_t i = 0; i < r->nfiles; i++) {
+		const struct convert_file *f = &r->files[i];
+		json_t *fo = json_pack("{s:s, s:b}", "path", f->dst, "dir", f->dir);
+		if (!f->dir) json_object_set_new(fo, "size", json_integer((json_int_t)f->size));
+		if (f->src[0]) json_object_set_new(fo, "from", json_string(f->src));
+		json_array_append_new(files, fo);
+	}
+	json_object_set_new(o, "esp_files", files);
+	json_object_set_new(o, "memdiag", json_boolean(r->memdiag));
+	json_t *pa = json_array();
+	for (size_t i = 0; i < r->npatches; i++) json_array_append_new(pa, patch_report_json(&r->patches[i]));
+	json_object_set_new(o, "patch_results", pa);
+	json_object_set_new(o, "done", json_boolean(r->stage == STAGE_DONE));
+	return o;
+}

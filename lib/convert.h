@@ -1,0 +1,80 @@
+/* convert.h - execute a PLAN (plan.h): the data flow of DESIGN.md from the
+ * input disk through an overlay to the output image.
+ *
+ *   disk_open -> overlay -> windows_inspect -> plan_build (every blocker
+ *   checked here) -> patches computed in memory -> (append: overlay_resize)
+ *   -> NTFS writes (SYSTEM hive, patched kernel files, winload copy) -> new
+ *   partition table -> FAT32 ESP with the boot files and the BCD store ->
+ *   writer_stream to OUT (temporary file, fsync, rename).
+ *
+ * Nothing reaches OUT before everything above has succeeded.
+ */
+#ifndef GEN2PREP_CONVERT_H
+#define GEN2PREP_CONVERT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "patch.h"
+#include "plan.h"
+#include "progress.h"
+
+struct ntfs_vol;
+struct bcd;
+
+struct convert_opts {
+	struct plan_opts plan;        /* fingerprint/disk_size/sector_size filled by convert_run */
+	const char *in, *out;
+	bool dry_run, overwrite;
+	const struct progress *progress;
+};
+
+enum convert_stage { STAGE_ARGS, STAGE_INPUT, STAGE_PLAN, STAGE_PATCH, STAGE_EDIT, STAGE_OUTPUT, STAGE_DONE };
+
+struct convert_file {
+	char dst[256];                /* path on the ESP */
+	char src[256];                /* NTFS path, "" for generated files */
+	uint64_t size;
+	bool dir;
+};
+
+struct convert_patch {
+	char path[256];
+	struct patch_report report;
+	bool written;
+};
+
+struct convert_report {
+	enum convert_stage stage;     /* where it stopped (STAGE_DONE on success) */
+	struct plan plan;
+	bool inspected;
+	char windows_version[32];
+	char product_name[128];
+	size_t nfiles;
+	struct convert_file *files;   /* malloc'd */
+	bool memdiag;
+	size_t npatches;
+	struct convert_patch patches[PLAN_MAX_PATCHES];
+	uint64_t overlay_bytes;
+};
+
+/* Runs the conversion (or, with dry_run, everything up to the plan and the
+ * ESP file list). 0 on success; -1 with err set and report->stage saying
+ * where (STAGE_OUTPUT: the output was refused or could not be written). */
+int convert_run(const struct convert_opts *opts, struct convert_report *report);
+void convert_report_free(struct convert_report *r);
+void *convert_report_json(const struct convert_report *r);  /* json_t * */
+
+/* Refuses OUT == IN (same st_dev/st_ino), an existing OUT without
+ * overwrite, and an output folder that is not writable. 0 or -1 (E_EXISTS). */
+int convert_check_output(const char *in, const char *out, bool overwrite);
+
+/* Expands the plan's copy rules against the Windows volume into the list
+ * of ESP files (directories first, as they must be created). */
+int convert_expand_files(const struct plan *p, struct ntfs_vol *v, struct convert_file **files, size_t *n);
+
+/* The BCD store of the plan: {bootmgr}, the OS loader and the settings
+ * objects bcdboot writes; {memdiag} when memdiag is true. */
+struct bcd *convert_build_bcd(const struct plan *p, bool memdiag);
+
+#endif

@@ -1,0 +1,753 @@
+/* plan.c - see plan.h. Pure data: reads only the inspection and options. */
+#include "plan.h"
+#include "fat32.h"
+#include "hive.h"
+#include "util.h"
+#include "windows.h"
+
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *plan_layout_name(enum plan_layout l) { return l == LAYOUT_MBR ? "mbr" : "gpt"; }
+
+int plan_layout_parse(const char *s, enum plan_layout *out)
+{
+	if (!ascii_casecmp(s, "gpt")) *out = LAYOUT_GPT;
+	else if (!ascii_casecmp(s, "mbr")) *out = LAYOUT_MBR;
+	else return err_set(E_USAGE, "unknown layout '%s' (gpt or mbr)", s);
+	return 0;
+}
+
+static const char *const esp_names[] = { "auto", "existing", "reuse", "append" };
+
+const char *esp_mode_name(enum esp_mode m) { return (unsigned)m < 4 ? esp_names[m] : "?"; }
+
+int esp_mode_parse(const char *s, enum esp_mode *out)
+{
+	for (int i = 0; i < 4; i++)
+		if (!ascii_casecmp(s, esp_names[i])) { *out = (enum esp_mode)i; return 0; }
+	return err_set(E_USAGE, "unknown ESP placement '%s' (auto, existing, reuse or append)", s);
+}
+
+/* Serial debugging as `bcdedit /dbgsettings SERIAL DEBUGPORT:n BAUDRATE:b`:
+ * COM1-COM4 and the rates the Windows serial debugger transport accepts. */
+int plan_parse_debug(const char *s, unsigned *port, unsigned *baud)
+{
+	static const unsigned rates[] = { 9600, 19200, 38400, 57600, 115200 };
+	unsigned p, b;
+	char tail;
+	if (strncmp(s, "serial:", 7) || sscanf(s + 7, "%u:%u%c", &p, &b, &tail) != 2)
+		return err_set(E_USAGE, "--debug takes serial:PORT:BAUD (e.g. serial:1:115200), not '%s'", s);
+	if (p < 1 || p > 4)
+		return err_set(E_USAGE, "--debug: serial port %u is not COM1-COM4", p);
+	for (size_t i = 0; i < sizeof rates / sizeof *rates; i++)
+		if (rates[i] == b) { *port = p; *baud = b; return 0; }
+	return err_set(E_USAGE, "--debug: baud rate %u is not one of 9600, 19200, 38400, 57600, 115200", b);
+}
+
+int plan_id(const struct plan_opts *opts, const char *name, struct guid *out)
+{
+	if (opts->random_ids)
+		return guid_random(out);
+	guid_derive(out, name, opts->fingerprint, sizeof opts->fingerprint);
+	return 0;
+}
+
+__attribute__((format(printf, 3, 4)))
+static void add_blocker(struct plan *p, const char *id, const char *fmt, ...)
+{
+	if (p->nblockers >= PLAN_MAX_BLOCKERS) return;
+	struct plan_blocker *b = &p->blockers[p->nblockers++];
+	snprintf(b->id, sizeof b->id, "%s", id);
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(b->message, sizeof b->message, fmt, ap);
+	va_end(ap);
+}
+
+__attribute__((format(printf, 2, 3)))
+static void add_warning(struct plan *p, const char *fmt, ...)
+{
+	if (p->nwarnings >= PLAN_MAX_WARNINGS) return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(p->warnings[p->nwarnings++], sizeof p->warnings[0], fmt, ap);
+	va_end(ap);
+}
+
+bool plan_ok(const struct plan *p) { return p->nblockers == 0; }
+
+const char *plan_blockers_text(const struct plan *p, char *buf, size_t n)
+{
+	size_t used = 0;
+	buf[0] = 0;
+	for (size_t i = 0; i < p->nblockers && used < n; i++)
+		used += snprintf(buf + used, n - used, "%s%s", i ? "; " : "", p->blockers[i].message);
+	return buf;
+}
+
+static uint64_t align_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
+
+static bool is_extended_type(uint8_t t) { return t == 0x05 || t == 0x0F || t == 0x85; }
+
+/* UEFI spec 2.10, 5.3: a GPT needs LBA 0 (protective MBR), LBA 1 (header)
+ * and the partition entry array (128 entries x 128 bytes = 16 KiB) before
+ * the first usable LBA, and the entry array + backup header in the last
+ * LBAs. With 512-byte sectors: 34 sectors in front, 33 at the end. */
+static uint64_t gpt_front_bytes(uint32_t ss) { return 2ULL * ss + align_up(16384, ss); }
+static uint64_t gpt_back_bytes(uint32_t ss) { return 1ULL * ss + align_up(16384, ss); }
+
+static uint64_t table_end(const struct ptable *t)
+{
+	uint64_t end = 0;
+	for (size_t i = 0; i < t->count; i++) {
+		const struct part *q = &t->parts[i];
+		if (t->type == PT_MBR && is_extended_type(q->mbr_type)) continue;
+		if (q->start + q->size > end) end = q->start + q->size;
+	}
+	return end;
+}
+
+/* ---- ESP placement ---- */
+
+static const struct part_info *find_existing_esp(const struct inspection *ins, enum plan_layout layout)
+{
+	for (size_t i = 0; i < ins->nparts; i++) {
+		const struct part_info *pi = &ins->parts[i];
+		if (!pi->part) continue;
+		bool fat = pi->filesystem && !strcmp(pi->filesystem, "fat32");
+		if (pi->role != ROLE_ESP && !fat) continue;
+		/* UEFI 5.2.1: firmware reads only the four primary MBR records */
+		if (layout == LAYOUT_MBR && pi->part->logical) continue;
+		if (!fat) continue;   /* an ESP must hold FAT32 for us to fill it */
+		return pi;
+	}
+	return NULL;
+}
+
+static const struct part_info *find_reusable(const struct inspection *ins, enum plan_layout layout, char *why, size_t n)
+{
+	why[0] = 0;
+	for (size_t i = 0; i < ins->nparts; i++) {
+		const struct part_info *pi = &ins->parts[i];
+		if (!pi->part || pi->role != ROLE_SYSTEM_RESERVED) continue;
+		if (pi->part->number == ins->windows_partition) continue;
+		if (!pi->reusable_as_esp) {
+			snprintf(why, n, "the System Reserved partition %d is not reusable: %s", pi->part->number,
+				 pi->not_reusable_why[0] ? pi->not_reusable_why : "it holds more than boot files");
+			continue;
+		}
+		if (layout == LAYOUT_MBR && pi->part->logical) {
+			snprintf(why, n, "the System Reserved partition %d is a logical partition", pi->part->number);
+			continue;
+		}
+		return pi;
+	}
+	if (!why[0]) snprintf(why, n, "there is no System Reserved partition");
+	return NULL;
+}
+
+static int free_number(const struct ptable *t, enum plan_layout layout)
+{
+	int max = layout == LAYOUT_MBR ? 4 : 128;
+	for (int n = 1; n <= max; n++) {
+		bool used = false;
+		for (size_t i = 0; i < t->count; i++) {
+			const struct part *q = &t->parts[i];
+			if (q->number != n) continue;
+			/* the MBR extended container is dropped in a GPT */
+			if (layout == LAYOUT_GPT && t->type == PT_MBR && is_extended_type(q->mbr_type)) continue;
+			used = true;
+		}
+		if (!used) return n;
+	}
+	return 0;
+}
+
+/* Checks that the layout fits the disk of new_size with the ESP where the
+ * plan puts it; writes the reason into why. */
+static bool layout_fits(const struct plan *p, const struct ptable *old, uint64_t new_size, char *why, size_t n)
+{
+	uint32_t ss = p->sector_size;
+	if (p->layout == LAYOUT_GPT) {
+		uint64_t front = gpt_front_bytes(ss), back = gpt_back_bytes(ss);
+		for (size_t i = 0; i < old->count; i++) {
+			const struct part *q = &old->parts[i];
+			if (old->type == PT_MBR && is_extended_type(q->mbr_type)) continue;
+			if (q->start < front) {
+				snprintf(why, n, "partition %d starts at sector %llu, inside the %llu sectors a GPT needs at the front",
+					 q->number, (unsigned long long)(q->start / ss), (unsigned long long)(front / ss));
+				return false;
+			}
+		}
+		uint64_t end = table_end(old);
+		if (p->esp_new_entry && p->esp_start + p->esp_size > end) end = p->esp_start + p->esp_size;
+		if (end + back > new_size) {
+			snprintf(why, n, "the partitions reach into the last %llu sectors, where the GPT backup must go",
+				 (unsigned long long)(back / ss));
+			return false;
+		}
+		return true;
+	}
+	/* MBR partition records hold 32-bit LBAs (start and count): 2 TiB with 512-byte sectors */
+	uint64_t limit = (1ULL << 32) * ss;
+	if (p->esp_start + p->esp_size > limit) {
+		snprintf(why, n, "the ESP would end beyond %llu GiB, past what an MBR can address",
+			 (unsigned long long)(limit >> 30));
+		return false;
+	}
+	return true;
+}
+
+static bool try_existing(struct plan *p, const struct inspection *ins, char *why, size_t n)
+{
+	const struct part_info *pi = find_existing_esp(ins, p->layout);
+	if (!pi) { snprintf(why, n, "there is no FAT32 partition or ESP to use"); return false; }
+	p->esp_number = pi->part->number;
+	p->esp_start = pi->part->start;
+	p->esp_size = pi->part->size;
+	p->esp_new_entry = false;
+	p->new_size = p->old_size;
+	if (!layout_fits(p, &ins->table, p->new_size, why, n)) return false;
+	snprintf(p->esp_why, sizeof p->esp_why, "partition %d already holds FAT32: it becomes the ESP (its content is replaced by the boot files)", p->esp_number);
+	return true;
+}
+
+static bool try_reuse(struct plan *p, const struct inspection *ins, char *why, size_t n)
+{
+	const struct part_info *pi = find_reusable(ins, p->layout, why, n);
+	if (!pi) return false;
+	uint64_t min = fat32_min_size(p->sector_size);
+	if (pi->part->size < min) {
+		snprintf(why, n, "the System Reserved partition %d (%llu MiB) is smaller than FAT32's minimum of %llu MiB",
+			 pi->part->number, (unsigned long long)(pi->part->size >> 20), (unsigned long long)((min + (1 << 20) - 1) >> 20));
+		return false;
+	}
+	p->esp_number = pi->part->number;
+	p->esp_start = pi->part->start;
+	p->esp_size = pi->part->size;
+	p->esp_new_entry = false;
+	p->new_size = p->old_size;
+	if (!layout_fits(p, &ins->table, p->new_size, why, n)) return false;
+	snprintf(p->esp_why, sizeof p->esp_why, "the System Reserved partition %d holds only boot files: reformatted as the FAT32 ESP", p->esp_number);
+	return true;
+}
+
+static bool try_append(struct plan *p, const struct inspection *ins, uint64_t size, char *why, size_t n)
+{
+	int num = free_number(&ins->table, p->layout);
+	if (!num) {
+		snprintf(why, n, p->layout == LAYOUT_MBR ? "all four primary MBR slots are in use" : "all 128 GPT entries are in use");
+		return false;
+	}
+	uint64_t start = align_up(p->old_size > table_end(&ins->table) ? p->old_size : table_end(&ins->table), PLAN_ALIGN);
+	p->esp_number = num;
+	p->esp_start = start;
+	p->esp_size = size;
+	p->esp_new_entry = true;
+	/* room for the GPT backup (33 sectors), rounded so the size stays a multiple of 1 MiB (MS-VHDX 2.6.2.2) */
+	p->new_size = start + size + (p->layout == LAYOUT_GPT ? PLAN_ALIGN : 0);
+	if (!layout_fits(p, &ins->table, p->new_size, why, n)) return false;
+	snprintf(p->esp_why, sizeof p->esp_why, "the disk grows by %llu MiB and the ESP is added at its end as partition %d",
+		 (unsigned long long)((p->new_size - p->old_size) >> 20), num);
+	return true;
+}
+
+static void choose_esp(struct plan *p, const struct inspection *ins, const struct plan_opts *opts)
+{
+	char why[3][256] = { "", "", "" };
+	uint64_t size = opts->esp_size ? opts->esp_size : PLAN_ESP_DEFAULT_SIZE;
+	uint64_t min = fat32_min_size(p->sector_size);
+	if (opts->esp_size && size < min) {
+		add_blocker(p, "esp-too-small", "--esp-size %llu MiB is below FAT32's minimum of %llu MiB",
+			    (unsigned long long)(size >> 20), (unsigned long long)((min + (1 << 20) - 1) >> 20));
+		return;
+	}
+	size = align_up(size, PLAN_ALIGN);
+	enum esp_mode m = opts->esp;
+	if ((m == ESP_AUTO || m == ESP_EXISTING) && try_existing(p, ins, why[0], sizeof why[0])) { p->esp_mode = ESP_EXISTING; return; }
+	if ((m == ESP_AUTO || m == ESP_REUSE) && try_reuse(p, ins, why[1], sizeof why[1])) { p->esp_mode = ESP_REUSE; return; }
+	if ((m == ESP_AUTO || m == ESP_APPEND) && try_append(p, ins, size, why[2], sizeof why[2])) { p->esp_mode = ESP_APPEND; return; }
+	p->esp_number = 0;
+	if (m == ESP_AUTO)
+		add_blocker(p, "esp-no-room", "no place for the ESP: existing: %s; reuse: %s; append: %s", why[0], why[1], why[2]);
+	else
+		add_blocker(p, "esp-no-room", "--esp %s is not possible: %s", esp_mode_name(m), why[m - 1]);
+}
+
+/* ---- the new partition table ---- */
+
+/* GPT type for an MBR type (formats.md, partition tables): NTFS 0x07 ->
+ * Microsoft basic data, 0x27 -> Windows recovery (attributes required +
+ * no drive letter), FAT types -> basic data, 0xEF -> ESP. */
+static void gpt_type_for(const struct part *q, struct part *out, struct plan *p)
+{
+	switch (q->mbr_type) {
+	case 0x27:
+		out->type_guid = GPT_TYPE_RECOVERY;
+		out->attrs = GPT_ATTR_RECOVERY;
+		snprintf(out->name, sizeof out->name, "Basic data partition");
+		return;
+	case 0xEF:
+		out->type_guid = GPT_TYPE_ESP;
+		snprintf(out->name, sizeof out->name, "EFI system partition");
+		return;
+	case 0x07: case 0x06: case 0x0B: case 0x0C: case 0x0E:
+		break;
+	default:
+		add_warning(p, "partition %d has MBR type 0x%02x: it becomes a Microsoft basic data partition", q->number, q->mbr_type);
+	}
+	out->type_guid = GPT_TYPE_BASIC_DATA;
+	snprintf(out->name, sizeof out->name, "Basic data partition");
+}
+
+static int build_gpt_table(struct plan *p, const struct inspection *ins, const struct plan_opts *opts)
+{
+	const struct ptable *old = &ins->table;
+	struct ptable *t = &p->table;
+	memset(t, 0, sizeof *t);
+	t->type = PT_GPT;
+	t->sector_size = p->sector_size;
+	t->first_usable = gpt_front_bytes(p->sector_size);
+	t->last_usable = p->new_size - gpt_back_bytes(p->sector_size) - p->sector_size;
+	if (old->type == PT_GPT) {
+		/* already GPT (a Gen2-style data layout): keep every identity */
+		t->disk_guid = old->disk_guid;
+		for (size_t i = 0; i < old->count; i++) t->parts[t->count++] = old->parts[i];
+	} else {
+		if (plan_id(opts, "gpt disk", &t->disk_guid) < 0) return -1;
+		for (size_t i = 0; i < old->count && t->count < PART_MAX; i++) {
+			const struct part *q = &old->parts[i];
+			if (is_extended_type(q->mbr_type)) continue;
+			struct part *np = &t->parts[t->count++];
+			memset(np, 0, sizeof *np);
+			np->number = q->number;
+			np->start = q->start;
+			np->size = q->size;
+			gpt_type_for(q, np, p);
+			char name[32];
+			snprintf(name, sizeof name, "gpt partition %d", q->number);
+			if (plan_id(opts, name, &np->part_guid) < 0) return -1;
+		}
+	}
+	struct part *esp = NULL;
+	for (size_t i = 0; i < t->count; i++)
+		if (t->parts[i].number == p->esp_number) esp = &t->parts[i];
+	if (!esp) {
+		esp = &t->parts[t->count++];
+		memset(esp, 0, sizeof *esp);
+		esp->number = p->esp_number;
+		if (plan_id(opts, "gpt partition esp", &esp->part_guid) < 0) return -1;
+	}
+	esp->start = p->esp_start;
+	esp->size = p->esp_size;
+	esp->type_guid = GPT_TYPE_ESP;
+	esp->attrs = 0;
+	snprintf(esp->name, sizeof esp->name, "EFI system partition");
+	return 0;
+}
+
+static void build_mbr_table(struct plan *p, const struct inspection *ins)
+{
+	struct ptable *t = &p->table;
+	*t = ins->table;
+	struct part *esp = NULL;
+	for (size_t i = 0; i < t->count; i++)
+		if (t->parts[i].number == p->esp_number) esp = &t->parts[i];
+	if (!esp && t->count < PART_MAX) {
+		esp = &t->parts[t->count++];
+		memset(esp, 0, sizeof *esp);
+		esp->number = p->esp_number;
+	}
+	esp->start = p->esp_start;
+	esp->size = p->esp_size;
+	esp->mbr_type = 0xEF;   /* UEFI 5.2.1: OSType 0xEF = EFI System Partition */
+	esp->active = false;
+}
+
+/* ---- SYSTEM hive edits ---- */
+
+static struct plan_value_edit *new_edit(struct plan *p, const char *key, const char *value, const char *why)
+{
+	if (p->nedits >= PLAN_MAX_EDITS) {
+		add_blocker(p, "too-many-edits", "more than %d registry edits: unexpected SYSTEM hive layout", PLAN_MAX_EDITS);
+		return NULL;
+	}
+	struct plan_value_edit *e = &p->edits[p->nedits++];
+	memset(e, 0, sizeof *e);
+	snprintf(e->key, sizeof e->key, "%s", key);
+	snprintf(e->value, sizeof e->value, "%s", value);
+	snprintf(e->why, sizeof e->why, "%s", why);
+	return e;
+}
+
+static void edit_start(struct plan *p, const struct control_set *cs, const char *svc, int old, const char *why)
+{
+	char key[160];
+	snprintf(key, sizeof key, "%s\\Services\\%s", cs->name, svc);
+	struct plan_value_edit *e = new_edit(p, key, "Start", why);
+	if (!e) return;
+	e->type = REG_DWORD_;
+	e->dword = 0;
+	e->has_old = old >= 0;
+	e->old_dword = old >= 0 ? (uint32_t)old : 0;
+}
+
+static const struct part *new_part(const struct plan *p, int number)
+{
+	return ptable_find(&p->table, number);
+}
+
+/* formats.md, MountedDevices: on GPT disks a volume is named by 24 bytes,
+ * "DMIO:ID:" + the partition's unique GUID as stored in its GPT entry. */
+static void edit_mounted_devices(struct plan *p, const struct inspection *ins)
+{
+	for (size_t i = 0; i < ins->nmounted; i++) {
+		const struct mounted_device *md = &ins->mounted[i];
+		if (md->kind != MD_MBR || md->signature != ins->table.disk_signature || !md->partition) continue;
+		const struct part *np = new_part(p, md->partition);
+		if (!np) continue;
+		struct plan_value_edit *e = new_edit(p, "MountedDevices", md->name, "the volume is named by its GPT partition GUID now");
+		if (!e) return;
+		e->type = REG_BINARY_;
+		memcpy(e->bin, "DMIO:ID:", 8);
+		memcpy(e->bin + 8, np->part_guid.b, 16);
+		e->bin_len = 24;
+	}
+}
+
+static void build_edits(struct plan *p, const struct inspection *ins)
+{
+	for (size_t i = 0; i < ins->ncontrol_sets; i++) {
+		const struct control_set *cs = &ins->control_sets[i];
+		/* patches.md, registry edits: Ntfs boot start, else INACCESSIBLE_BOOT_DEVICE */
+		edit_start(p, cs, "Ntfs", cs->ntfs_start, "the system volume is NTFS: load its driver at boot");
+		if (cs->vmbus_start >= 0)
+			edit_start(p, cs, "vmbus", cs->vmbus_start, "VMBus carries the synthetic SCSI boot disk");
+		if (cs->storvsc_start >= 0)
+			edit_start(p, cs, "storvsc", cs->storvsc_start, "storvsc is the Generation 2 boot disk controller");
+		char key[160];
+		snprintf(key, sizeof key, "%s\\Control", cs->name);
+		struct plan_value_edit *e = new_edit(p, key, "FirmwareBootDevice", "ARC name of the partition the firmware boots from: the ESP");
+		if (!e) return;
+		e->type = REG_SZ_;
+		snprintf(e->str, sizeof e->str, "%s", p->arc_esp);
+	}
+	if (p->layout == LAYOUT_GPT && ins->table.type == PT_MBR)
+		edit_mounted_devices(p, ins);
+}
+
+/* ---- patches ---- */
+
+static void path_dir(const char *path, char *out, size_t n)
+{
+	snprintf(out, n, "%s", path);
+	char *s = strrchr(out, '\\');
+	if (s) *s = 0;
+}
+
+static const char *file_path(const struct inspection *ins, enum winfile f)
+{
+	return ins->files[f].present && ins->files[f].path[0] ? ins->files[f].path : winfile_path[f];
+}
+
+static void add_patch(struct plan *p, enum pe_kind kind, const char *path, const char *copy_from, const char *skip)
+{
+	struct plan_patch_target *t = &p->patches[p->npatches++];
+	memset(t, 0, sizeof *t);
+	t->kind = kind;
+	snprintf(t->path, sizeof t->path, "%s", path);
+	snprintf(t->copy_from, sizeof t->copy_from, "%s", copy_from ? copy_from : "");
+	snprintf(t->skip, sizeof t->skip, "%s", skip ? skip : "");
+}
+
+/* patches.md: kernels 6.0 and 6.1 need the catalog (ntoskrnl, hal, acpi)
+ * and a patched winload copy named by the loader entry; 6.2+ none. */
+static void build_patches(struct plan *p, const struct inspection *ins, const struct plan_opts *opts)
+{
+	unsigned v = opts->force_version ? opts->force_version : ins->kernel_version;
+	p->version = v;
+	snprintf(p->bcd.loader_path, sizeof p->bcd.loader_path, "\\Windows\\system32\\winload.efi");
+	if (v >= 0x602) return;
+	if (v != 0x600 && v != 0x601) {
+		add_blocker(p, "unsupported-version", "kernel version %u.%u: only 6.0, 6.1 (patched) and 6.2 or later can be converted",
+			    v >> 8, v & 0xFF);
+		return;
+	}
+	add_patch(p, KIND_NTOSKRNL, file_path(ins, WF_NTOSKRNL), NULL, opts->no_crash_report ? "crash-report" : NULL);
+	add_patch(p, KIND_HAL, file_path(ins, WF_HAL), NULL, NULL);
+	add_patch(p, KIND_ACPI, file_path(ins, WF_ACPI), NULL, NULL);
+	char dir[256], copy[256];
+	path_dir(file_path(ins, WF_WINLOAD_EFI), dir, sizeof dir);
+	snprintf(copy, sizeof copy, "%s\\winload-gen2.efi", dir);
+	add_patch(p, KIND_WINLOAD, copy, file_path(ins, WF_WINLOAD_EFI), NULL);
+	/* patches.md, loader-integrity: the boot manager starts a modified
+	 * winload only with nointegritychecks on its entry */
+	snprintf(p->bcd.loader_path, sizeof p->bcd.loader_path, "%s", copy);
+	p->bcd.nointegritychecks = true;
+}
+
+/* ---- BCD ---- */
+
+static void device_for(const struct plan *p, int number, struct bcd_device *d)
+{
+	const struct part *q = new_part(p, number);
+	memset(d, 0, sizeof *d);
+	d->kind = BCD_DEV_PARTITION;
+	d->gpt = p->table.type == PT_GPT;
+	if (!q) return;
+	if (d->gpt) {
+		d->part_guid = q->part_guid;
+		d->disk_guid = p->table.disk_guid;
+	} else {
+		d->part_offset = q->start;
+		d->disk_signature = p->table.disk_signature;
+	}
+}
+
+static int build_bcd(struct plan *p, const struct inspection *ins, const struct plan_opts *opts)
+{
+	struct plan_bcd *b = &p->bcd;
+	device_for(p, p->esp_number, &b->esp);
+	device_for(p, p->windows_number, &b->windows);
+	if (plan_id(opts, "bcd loader", &b->loader_id) < 0) return -1;
+	if (plan_id(opts, "bcd resume", &b->resume_id) < 0) return -1;
+	snprintf(b->description, sizeof b->description, "%s", ins->product_name[0] ? ins->product_name : "Windows");
+	snprintf(b->locale, sizeof b->locale, "%s", ins->locale[0] ? ins->locale : "en-US");
+	b->debug = opts->debug;
+	b->debug_port = opts->debug_port;
+	b->debug_baud = opts->debug_baud;
+	b->bootdebug = opts->bootdebug;
+	b->memdiag_if_present = true;
+	if (opts->bootdebug)
+		add_warning(p, "--bootdebug: the boot debugger waits on COM%u for a debugger at every boot, forever when none is attached",
+			    opts->debug_port ? opts->debug_port : 1);
+	return 0;
+}
+
+/* ---- the plan ---- */
+
+static void copy_rules(struct plan *p)
+{
+	/* formats.md, boot files: what `bcdboot <windir> /f UEFI` copies */
+	static const struct plan_copy_rule rules[] = {
+		{ "\\Windows\\Boot\\EFI", "EFI/Microsoft/Boot", true, true },
+		{ "\\Windows\\Boot\\Fonts", "EFI/Microsoft/Boot/Fonts", true, false },
+		{ "\\Windows\\Boot\\EFI\\bootmgfw.efi", "EFI/Boot/bootx64.efi", false, true },
+	};
+	p->nrules = sizeof rules / sizeof *rules;
+	memcpy(p->rules, rules, sizeof rules);
+}
+
+static void copy_inspection_blockers(struct plan *p, const struct inspection *ins)
+{
+	for (size_t i = 0; i < ins->nfindings; i++) {
+		const struct finding *f = &ins->findings[i];
+		if (f->warning) {
+			add_warning(p, "%s", f->message);
+			continue;
+		}
+		const char *id = f->code >= 0 && f->code < BLK_COUNT ? blocker_id[f->code] : "inspect";
+		add_blocker(p, id, "%s", f->message);
+	}
+	if (!ins->windows_found && !p->nblockers)
+		add_blocker(p, "no-windows", "no Windows installation found");
+}
+
+static int choose_format(struct plan *p, const struct plan_opts *opts)
+{
+	p->fixed = opts->fixed;
+	if (opts->format_given) {
+		p->format = opts->format;
+		p->format_known = true;
+	} else if (opts->out_path) {
+		if (out_format_from_path(opts->out_path, &p->format) < 0)
+			return err_set(E_USAGE, "cannot tell the output format from '%s': use -O vhdx, vhd or raw", opts->out_path);
+		p->format_known = true;
+	}
+	if (p->fixed && p->format_known && p->format == OUT_RAW)
+		return err_set(E_USAGE, "-o subformat=fixed applies to vhdx and vhd outputs only");
+	return 0;
+}
+
+int plan_build(const struct inspection *ins, const struct plan_opts *opts, struct plan *p)
+{
+	memset(p, 0, sizeof *p);
+	p->layout = opts->layout;
+	p->sector_size = opts->sector_size ? opts->sector_size : 512;
+	p->old_size = p->new_size = opts->disk_size;
+	p->windows_number = ins->windows_partition;
+	snprintf(p->esp_label, sizeof p->esp_label, "SYSTEM");
+	if (choose_format(p, opts) < 0) return -1;
+	if (opts->bootdebug && !opts->debug)
+		return err_set(E_USAGE, "--bootdebug needs --debug serial:PORT:BAUD (the port the boot debugger waits on)");
+	copy_inspection_blockers(p, ins);
+	if (ins->table.type == PT_NONE) {
+		if (!p->nblockers) add_blocker(p, "no-partition-table", "the disk has no partition table");
+		return 0;
+	}
+	if (ins->table.type == PT_GPT && p->layout == LAYOUT_MBR)
+		add_blocker(p, "layout", "the disk is GPT already: --layout mbr converts MBR disks only");
+	struct guid g;
+	if (plan_id(opts, "esp volume id", &g) < 0) return -1;
+	p->esp_volume_id = get_le32(g.b);
+	if (plan_id(opts, "output disk id", &p->out_disk_id) < 0) return -1;
+	if (plan_id(opts, "output write guid", &p->out_write_guid) < 0) return -1;
+	copy_rules(p);
+	choose_esp(p, ins, opts);
+	if (!p->esp_number) return 0;
+	snprintf(p->arc_esp, sizeof p->arc_esp, "multi(0)disk(0)rdisk(0)partition(%d)", p->esp_number);
+	if (p->layout == LAYOUT_GPT) {
+		if (build_gpt_table(p, ins, opts) < 0) return -1;
+	} else {
+		build_mbr_table(p, ins);
+	}
+	if (p->esp_mode == ESP_EXISTING)
+		add_warning(p, "partition %d is reformatted as the ESP: files on it are not kept", p->esp_number);
+	build_patches(p, ins, opts);
+	if (build_bcd(p, ins, opts) < 0) return -1;
+	build_edits(p, ins);
+	return 0;
+}
+
+/* ---- JSON ---- */
+
+static json_t *device_json(const struct bcd_device *d)
+{
+	char a[40], b[40];
+	if (d->gpt)
+		return json_pack("{s:s, s:s, s:s}", "style", "gpt", "partition_guid", guid_to_str(&d->part_guid, a),
+				 "disk_guid", guid_to_str(&d->disk_guid, b));
+	snprintf(a, sizeof a, "0x%08x", d->disk_signature);
+	return json_pack("{s:s, s:I, s:s}", "style", "mbr", "partition_offset", (json_int_t)d->part_offset, "disk_signature", a);
+}
+
+static json_t *table_json(const struct ptable *t)
+{
+	json_t *arr = json_array();
+	char g[40];
+	for (size_t i = 0; i < t->count; i++) {
+		const struct part *q = &t->parts[i];
+		json_t *o = json_pack("{s:i, s:I, s:I}", "number", q->number, "start", (json_int_t)q->start, "size", (json_int_t)q->size);
+		if (t->type == PT_GPT) {
+			json_object_set_new(o, "type_guid", json_string(guid_to_str(&q->type_guid, g)));
+			json_object_set_new(o, "partition_guid", json_string(guid_to_str(&q->part_guid, g)));
+			json_object_set_new(o, "attributes", json_integer((json_int_t)q->attrs));
+			json_object_set_new(o, "name", json_string(q->name));
+		} else {
+			char ty[8];
+			snprintf(ty, sizeof ty, "0x%02x", q->mbr_type);
+			json_object_set_new(o, "mbr_type", json_string(ty));
+			json_object_set_new(o, "logical", json_boolean(q->logical));
+		}
+		json_array_append_new(arr, o);
+	}
+	json_t *o = json_pack("{s:s, s:o}", "type", ptable_type_name(t->type), "partitions", arr);
+	if (t->type == PT_GPT) json_object_set_new(o, "disk_guid", json_string(guid_to_str(&t->disk_guid, g)));
+	else {
+		char s[16];
+		snprintf(s, sizeof s, "0x%08x", t->disk_signature);
+		json_object_set_new(o, "disk_signature", json_string(s));
+	}
+	return o;
+}
+
+static json_t *edits_json(const struct plan *p)
+{
+	json_t *arr = json_array();
+	for (size_t i = 0; i < p->nedits; i++) {
+		const struct plan_value_edit *e = &p->edits[i];
+		json_t *o = json_pack("{s:s, s:s}", "key", e->key, "value", e->value);
+		if (e->type == REG_DWORD_) {
+			json_object_set_new(o, "type", json_string("REG_DWORD"));
+			json_object_set_new(o, "data", json_integer(e->dword));
+			if (e->has_old) json_object_set_new(o, "old", json_integer(e->old_dword));
+		} else if (e->type == REG_SZ_) {
+			json_object_set_new(o, "type", json_string("REG_SZ"));
+			json_object_set_new(o, "data", json_string(e->str));
+		} else {
+			char hex[2 * sizeof e->bin + 1];
+			for (size_t k = 0; k < e->bin_len; k++) snprintf(hex + 2 * k, 3, "%02x", e->bin[k]);
+			hex[2 * e->bin_len] = 0;
+			json_object_set_new(o, "type", json_string("REG_BINARY"));
+			json_object_set_new(o, "data", json_string(hex));
+		}
+		json_object_set_new(o, "why", json_string(e->why));
+		json_array_append_new(arr, o);
+	}
+	return arr;
+}
+
+static json_t *bcd_json(const struct plan_bcd *b)
+{
+	char g[40];
+	json_t *o = json_pack("{s:o, s:o, s:s, s:s, s:s, s:s, s:b, s:b, s:b}",
+			      "esp_device", device_json(&b->esp), "windows_device", device_json(&b->windows),
+			      "loader_id", guid_to_str(&b->loader_id, g), "description", b->description,
+			      "locale", b->locale, "loader_path", b->loader_path,
+			      "nointegritychecks", b->nointegritychecks, "debug", b->debug, "bootdebug", b->bootdebug);
+	if (b->debug) {
+		json_object_set_new(o, "debug_port", json_integer(b->debug_port));
+		json_object_set_new(o, "baudrate", json_integer(b->debug_baud));
+	}
+	return o;
+}
+
+static json_t *patches_json(const struct plan *p)
+{
+	json_t *arr = json_array();
+	for (size_t i = 0; i < p->npatches; i++) {
+		const struct plan_patch_target *t = &p->patches[i];
+		json_t *o = json_pack("{s:s, s:s}", "binary", pe_kind_name(t->kind), "path", t->path);
+		if (t->copy_from[0]) json_object_set_new(o, "copy_of", json_string(t->copy_from));
+		if (t->skip[0]) json_object_set_new(o, "skip", json_string(t->skip));
+		json_t *ids = json_array();
+		for (size_t k = 0; k < patch_catalog_count(); k++)
+			if (patch_catalog_binary(k) == t->kind && patch_catalog_applies(k, p->version)
+			    && !(t->skip[0] && !strcmp(t->skip, patch_catalog_id(k))))
+				json_array_append_new(ids, json_string(patch_catalog_id(k)));
+		json_object_set_new(o, "patches", ids);
+		json_array_append_new(arr, o);
+	}
+	return arr;
+}
+
+void *plan_to_json(const struct plan *p)
+{
+	json_t *o = json_object();
+	json_object_set_new(o, "convertible", json_boolean(plan_ok(p)));
+	json_t *bl = json_array();
+	for (size_t i = 0; i < p->nblockers; i++)
+		json_array_append_new(bl, json_pack("{s:s, s:s}", "id", p->blockers[i].id, "message", p->blockers[i].message));
+	json_object_set_new(o, "blockers", bl);
+	json_t *w = json_array();
+	for (size_t i = 0; i < p->nwarnings; i++) json_array_append_new(w, json_string(p->warnings[i]));
+	json_object_set_new(o, "warnings", w);
+	json_object_set_new(o, "layout", json_string(plan_layout_name(p->layout)));
+	if (p->format_known) {
+		json_object_set_new(o, "output_format", json_string(out_format_name(p->format)));
+		json_object_set_new(o, "subformat", json_string(p->format == OUT_RAW ? "sparse" : p->fixed ? "fixed" : "dynamic"));
+	}
+	json_object_set_new(o, "virtual_size", json_integer((json_int_t)p->old_size));
+	json_object_set_new(o, "new_virtual_size", json_integer((json_int_t)p->new_size));
+	if (!p->esp_number) return o;
+	json_object_set_new(o, "esp", json_pack("{s:s, s:s, s:i, s:I, s:I, s:s, s:b}", "placement", esp_mode_name(p->esp_mode),
+						"why", p->esp_why, "partition", p->esp_number, "start", (json_int_t)p->esp_start,
+						"size", (json_int_t)p->esp_size, "arc_name", p->arc_esp, "new_entry", p->esp_new_entry));
+	json_object_set_new(o, "windows_partition", json_integer(p->windows_number));
+	json_object_set_new(o, "partition_table", table_json(&p->table));
+	json_t *files = json_array();
+	for (size_t i = 0; i < p->nrules; i++)
+		json_array_append_new(files, json_pack("{s:s, s:s, s:b}", "from", p->rules[i].src, "to", p->rules[i].dst, "tree", p->rules[i].tree));
+	json_object_set_new(o, "esp_files", files);
+	json_object_set_new(o, "bcd", bcd_json(&p->bcd));
+	json_object_set_new(o, "registry", edits_json(p));
+	char v[16];
+	snprintf(v, sizeof v, "%u.%u", p->version >> 8, p->version & 0xFF);
+	json_object_set_new(o, "kernel_version", json_string(v));
+	json_object_set_new(o, "patches", patches_json(p));
+	return o;
+}

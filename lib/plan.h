@@ -1,0 +1,161 @@
+/* plan.h - the PLAN of DESIGN.md's data flow: what a conversion will do,
+ * as pure data computed from an INSPECTION (windows.h) and the options.
+ *
+ * inspect prints it, convert executes it (convert.h), verify checks an
+ * image against what it demands. Building a plan reads nothing and writes
+ * nothing; every layout blocker is found here, before any byte is written.
+ */
+#ifndef GEN2PREP_PLAN_H
+#define GEN2PREP_PLAN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "bcd.h"
+#include "guid.h"
+#include "partition.h"
+#include "patch.h"
+#include "writer.h"
+
+struct inspection;
+
+enum plan_layout { LAYOUT_GPT = 0, LAYOUT_MBR };
+enum esp_mode { ESP_AUTO = 0, ESP_EXISTING, ESP_REUSE, ESP_APPEND };
+
+#define PLAN_ESP_DEFAULT_SIZE (100ULL << 20)   /* the article's 100 MiB */
+#define PLAN_ALIGN (1ULL << 20)                 /* 1 MiB, partitions and virtual size */
+
+const char *plan_layout_name(enum plan_layout l);   /* "gpt", "mbr" */
+int plan_layout_parse(const char *s, enum plan_layout *out);
+const char *esp_mode_name(enum esp_mode m);         /* "auto", "existing", "reuse", "append" */
+int esp_mode_parse(const char *s, enum esp_mode *out);
+
+struct plan_opts {
+	enum plan_layout layout;
+	enum esp_mode esp;
+	uint64_t esp_size;            /* bytes; 0 = PLAN_ESP_DEFAULT_SIZE */
+	bool format_given;            /* -O given */
+	enum out_format format;
+	bool fixed;                   /* -o subformat=fixed */
+	const char *out_path;         /* for the format from its extension; may be NULL */
+	bool no_crash_report;
+	bool debug;                   /* --debug serial:PORT:BAUD */
+	unsigned debug_port, debug_baud;
+	bool bootdebug;
+	bool random_ids;
+	unsigned force_version;       /* (major << 8) | minor, 0 = from the image */
+	uint8_t fingerprint[32];      /* disk_fingerprint() of the input: seed of every id */
+	uint64_t disk_size;           /* virtual size of the input */
+	uint32_t sector_size;         /* logical sector size of the input */
+};
+
+/* Parses "serial:PORT:BAUD" (PORT 1-4, BAUD one of the standard rates). */
+int plan_parse_debug(const char *s, unsigned *port, unsigned *baud);
+
+struct plan_blocker {
+	char id[32];                  /* stable: inspect's blocker ids, "esp-no-room", ... */
+	char message[256];
+};
+
+/* One file of the ESP: read from the Windows volume (src, NTFS path) or,
+ * with src NULL, produced by convert itself (the BCD store). */
+struct plan_file {
+	char src[256];                /* "\\Windows\\Boot\\EFI\\bootmgfw.efi" */
+	char dst[256];                /* "EFI/Microsoft/Boot/bootmgfw.efi" (FAT32, '/') */
+	bool dir;                     /* a directory to create on the ESP */
+};
+
+/* A copy rule of `bcdboot <windir> /f UEFI` (formats.md, boot files): the
+ * tree under src goes to dst. Expanded into plan_file entries by
+ * convert_expand_files() once the Windows volume is readable. */
+struct plan_copy_rule {
+	const char *src;              /* NTFS path */
+	const char *dst;              /* FAT32 path */
+	bool tree;                    /* a directory copied with its subfolders, else one file */
+	bool required;
+};
+
+struct plan_value_edit {          /* one SYSTEM hive value write */
+	char key[160];                /* "ControlSet001\\Services\\Ntfs" */
+	char value[128];              /* "Start" */
+	uint32_t type;                /* REG_DWORD_, REG_SZ_, REG_BINARY_ */
+	uint32_t dword;
+	char str[160];
+	uint8_t bin[32];
+	size_t bin_len;
+	uint32_t old_dword;           /* for the report; has_old when known */
+	bool has_old;
+	char why[96];
+};
+
+struct plan_patch_target {
+	enum pe_kind kind;
+	char path[256];               /* file patched (in place) */
+	char copy_from[256];          /* "" or the original the copy is made from */
+	char skip[64];                /* ids skipped by option ("crash-report") */
+};
+
+struct plan_bcd {
+	struct bcd_device esp, windows;
+	struct guid loader_id;        /* the Windows Boot Loader object */
+	struct guid resume_id;        /* reserved for a resume entry; unused */
+	char description[128];
+	char locale[16];
+	char loader_path[256];        /* \Windows\system32\winload.efi or the patched copy */
+	bool nointegritychecks;
+	bool debug, bootdebug;
+	unsigned debug_port, debug_baud;
+	bool memdiag_if_present;      /* {memdiag} added when memtest.efi is copied */
+};
+
+#define PLAN_MAX_EDITS 96
+#define PLAN_MAX_BLOCKERS 24
+#define PLAN_MAX_WARNINGS 8
+#define PLAN_MAX_RULES 4
+#define PLAN_MAX_PATCHES 4
+
+struct plan {
+	enum plan_layout layout;
+	enum esp_mode esp_mode;       /* resolved (never ESP_AUTO once ok) */
+	char esp_why[256];            /* why this placement (auto) */
+	int esp_number;               /* partition number of the ESP in the new table */
+	uint64_t esp_start, esp_size;
+	bool esp_new_entry;           /* a table entry is added (append / free slot) */
+	int windows_number;
+	uint64_t old_size, new_size;  /* virtual size before/after (append grows) */
+	uint32_t sector_size;
+	struct ptable table;          /* the new partition table */
+	uint32_t esp_volume_id;
+	char esp_label[12];
+	char arc_esp[64];             /* multi(0)disk(0)rdisk(0)partition(N) */
+	unsigned version;             /* kernel (major << 8) | minor used for patches */
+	size_t nrules;
+	struct plan_copy_rule rules[PLAN_MAX_RULES];
+	struct plan_bcd bcd;
+	size_t nedits;
+	struct plan_value_edit edits[PLAN_MAX_EDITS];
+	size_t npatches;
+	struct plan_patch_target patches[PLAN_MAX_PATCHES];
+	enum out_format format;
+	bool format_known;
+	bool fixed;
+	struct guid out_disk_id, out_write_guid;
+	size_t nblockers;
+	struct plan_blocker blockers[PLAN_MAX_BLOCKERS];
+	size_t nwarnings;
+	char warnings[PLAN_MAX_WARNINGS][256];
+};
+
+/* Builds the plan. Returns 0 (even with blockers: see p->nblockers) or -1
+ * on invalid options (E_USAGE). */
+int plan_build(const struct inspection *ins, const struct plan_opts *opts, struct plan *p);
+bool plan_ok(const struct plan *p);   /* no blocker */
+/* "a; b; c" of every blocker message into buf. */
+const char *plan_blockers_text(const struct plan *p, char *buf, size_t n);
+/* JSON object (jansson json_t *, as void *). */
+void *plan_to_json(const struct plan *p);
+
+/* Deterministic id for name (from the fingerprint), or random with random_ids. */
+int plan_id(const struct plan_opts *opts, const char *name, struct guid *out);
+
+#endif
