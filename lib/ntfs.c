@@ -1,0 +1,762 @@
+/* ntfs.c - see ntfs.h. libntfs-3g over an overlay region.
+ *
+ * libntfs-3g reaches the disk only through a struct ntfs_device_operations
+ * (ntfs-3g include/ntfs-3g/device.h); the table below serves it from
+ * [off, off+size) of the overlay, so nothing is mounted and the input image
+ * is never written (writes land in the overlay).
+ *
+ * Names: ntfs-3g's own lookup is case-sensitive unless the whole volume is
+ * switched to ignore-case mode, and that mode also lower-cases every name
+ * readdir returns (dir.c, ntfs_filldir), which would lose the stored case.
+ * So the volume stays case-sensitive and this module resolves each path
+ * component itself: an exact index lookup first, then a directory scan
+ * comparing with the volume's $UpCase table (how Windows compares names).
+ *
+ * New names: ntfs_create() always stores a POSIX-namespace name (dir.c,
+ * __ntfs_create). Windows sees those, but a POSIX name is case-sensitive and
+ * has no 8.3 alias. Every name created here gets a DOS name through
+ * ntfs_set_ntfs_dos_name(), which turns the long name into the WIN32 (or,
+ * when the name is itself a valid upper-case 8.3 name, WIN32_AND_DOS)
+ * namespace (dir.c, set_dos_name) -- what Windows itself writes.
+ */
+#include "config.h"
+#include "ntfs.h"
+#include "overlay.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <time.h>
+#include <ntfs-3g/types.h>
+#include <ntfs-3g/volume.h>
+#include <ntfs-3g/device.h>
+#include <ntfs-3g/dir.h>
+#include <ntfs-3g/attrib.h>
+#include <ntfs-3g/inode.h>
+#include <ntfs-3g/unistr.h>
+#include <ntfs-3g/logging.h>
+
+#define MAX_DEPTH 64             /* path components */
+#define NTFS_NAME_MAX 255        /* UTF-16 units in one name */
+
+struct ntfs_vol {
+	struct overlay *o;
+	uint64_t off, size;
+	bool rw;
+	s64 pos;                     /* device file position (seek/read/write) */
+	ntfs_volume *vol;
+};
+
+/* ---------------------------------------------------------------- device */
+
+static struct ntfs_vol *dev_vol(struct ntfs_device *dev) { return dev->d_private; }
+
+static int dev_open(struct ntfs_device *dev, int flags)
+{
+	if (NDevOpen(dev)) { errno = EBUSY; return -1; }
+	if ((flags & O_ACCMODE) == O_RDONLY)
+		NDevSetReadOnly(dev);
+	NDevSetOpen(dev);
+	return 0;
+}
+
+static int dev_close(struct ntfs_device *dev)
+{
+	NDevClearOpen(dev);
+	return 0;
+}
+
+static s64 dev_seek(struct ntfs_device *dev, s64 offset, int whence)
+{
+	struct ntfs_vol *v = dev_vol(dev);
+	s64 base = whence == SEEK_SET ? 0 : whence == SEEK_CUR ? v->pos : (s64)v->size;
+	if (whence != SEEK_SET && whence != SEEK_CUR && whence != SEEK_END) { errno = EINVAL; return -1; }
+	if (base + offset < 0) { errno = EINVAL; return -1; }
+	v->pos = base + offset;
+	return v->pos;
+}
+
+/* Clips [offset, offset+count) to the region; reads past its end give 0. */
+static s64 dev_pread(struct ntfs_device *dev, void *buf, s64 count, s64 offset)
+{
+	struct ntfs_vol *v = dev_vol(dev);
+	if (count < 0 || offset < 0) { errno = EINVAL; return -1; }
+	if ((uint64_t)offset >= v->size) return 0;
+	if ((uint64_t)count > v->size - (uint64_t)offset) count = (s64)(v->size - (uint64_t)offset);
+	if (overlay_read(v->o, buf, (size_t)count, v->off + (uint64_t)offset)) { errno = EIO; return -1; }
+	return count;
+}
+
+static s64 dev_pwrite(struct ntfs_device *dev, const void *buf, s64 count, s64 offset)
+{
+	struct ntfs_vol *v = dev_vol(dev);
+	if (!v->rw || NDevReadOnly(dev)) { errno = EROFS; return -1; }
+	if (count < 0 || offset < 0) { errno = EINVAL; return -1; }
+	if ((uint64_t)offset >= v->size) { errno = ENOSPC; return -1; }
+	if ((uint64_t)count > v->size - (uint64_t)offset) count = (s64)(v->size - (uint64_t)offset);
+	if (overlay_write(v->o, buf, (size_t)count, v->off + (uint64_t)offset)) { errno = EIO; return -1; }
+	NDevSetDirty(dev);
+	return count;
+}
+
+static s64 dev_read(struct ntfs_device *dev, void *buf, s64 count)
+{
+	struct ntfs_vol *v = dev_vol(dev);
+	s64 n = dev_pread(dev, buf, count, v->pos);
+	if (n > 0) v->pos += n;
+	return n;
+}
+
+static s64 dev_write(struct ntfs_device *dev, const void *buf, s64 count)
+{
+	struct ntfs_vol *v = dev_vol(dev);
+	s64 n = dev_pwrite(dev, buf, count, v->pos);
+	if (n > 0) v->pos += n;
+	return n;
+}
+
+static int dev_sync(struct ntfs_device *dev)
+{
+	NDevClearDirty(dev);
+	return 0;
+}
+
+/* A regular file of the region's size: ntfs_device_size_get() then uses
+ * seek(SEEK_END) and never asks for block-device ioctls. */
+static int dev_stat(struct ntfs_device *dev, struct stat *st)
+{
+	memset(st, 0, sizeof *st);
+	st->st_mode = S_IFREG | 0600;
+	st->st_size = (off_t)dev_vol(dev)->size;
+	st->st_blksize = 4096;
+	return 0;
+}
+
+static int dev_ioctl(struct ntfs_device *dev, unsigned long request, void *argp)
+{
+	errno = ENOTTY;
+	return -1;
+}
+
+static struct ntfs_device_operations overlay_dev_ops = {
+	.open = dev_open, .close = dev_close, .seek = dev_seek,
+	.read = dev_read, .write = dev_write, .pread = dev_pread, .pwrite = dev_pwrite,
+	.sync = dev_sync, .stat = dev_stat, .ioctl = dev_ioctl,
+};
+
+/* ---------------------------------------------------------------- mount */
+
+static void quiet_library(void)
+{
+	/* libntfs-3g logs to stderr by itself; our errors go through err_set.
+	 * G2P_NTFS_DEBUG=1 shows its messages when diagnosing a volume. */
+	const char *d = getenv("G2P_NTFS_DEBUG");
+	if (d && *d == '1') {
+		ntfs_log_set_handler(ntfs_log_handler_stderr);
+		ntfs_log_set_levels(NTFS_LOG_LEVEL_DEBUG | NTFS_LOG_LEVEL_INFO | NTFS_LOG_LEVEL_ERROR |
+				    NTFS_LOG_LEVEL_PERROR | NTFS_LOG_LEVEL_WARNING | NTFS_LOG_LEVEL_CRITICAL);
+	} else {
+		ntfs_log_set_handler(ntfs_log_handler_null);
+	}
+}
+
+/* Boot sector (NTFS documentation, "NTFS boot sector"): jump (3 bytes),
+ * OEM id at 3 (8 bytes: "NTFS    "; BitLocker writes "-FVE-FS-"), BPB,
+ * volume serial number at 0x48 (8 bytes), end marker 0x55AA at 510. */
+#define BS_OEM 3
+#define BS_SERIAL 0x48
+
+static int read_boot_sector(struct overlay *o, uint64_t off, uint64_t size, uint8_t bs[512])
+{
+	if (size < 512)
+		return err_set(E_FORMAT, "volume of %llu bytes is too small for NTFS",
+			       (unsigned long long)size);
+	return overlay_read(o, bs, 512, off);
+}
+
+static struct ntfs_vol *mount_region(struct overlay *o, uint64_t off, uint64_t size, bool rw)
+{
+	struct ntfs_vol *v = xcalloc(1, sizeof *v);
+	v->o = o; v->off = off; v->size = size; v->rw = rw;
+	quiet_library();
+	struct ntfs_device *dev = ntfs_device_alloc("gen2prep-overlay", 0, &overlay_dev_ops, v);
+	if (!dev) { free(v); err_set(E_NOMEM, "cannot allocate NTFS device"); return NULL; }
+	errno = 0;
+	v->vol = ntfs_device_mount(dev, rw ? 0 : NTFS_MNT_RDONLY);
+	if (!v->vol) {
+		int e = errno;
+		if (NDevOpen(dev)) NDevClearOpen(dev);
+		ntfs_device_free(dev);
+		free(v);
+		if (e == EPERM)
+			err_set(E_BLOCKED, "NTFS volume was not shut down cleanly (hibernated or unclean $LogFile): "
+				"boot Windows and shut it down fully");
+		else
+			err_set(E_FORMAT, "cannot mount NTFS volume: %s", strerror(e ? e : EIO));
+		return NULL;
+	}
+	/* Hidden and system entries (bootmgr, System Volume Information) must be
+	 * visible to lookups and listings; dot files are not special. */
+	ntfs_set_shown_files(v->vol, TRUE, TRUE, FALSE);
+	return v;
+}
+
+int ntfs_close(struct ntfs_vol *v)
+{
+	if (!v) return 0;
+	int rc = 0;
+	if (ntfs_umount(v->vol, FALSE)) {
+		rc = err_set(E_IO, "unmounting NTFS volume failed: %s", strerror(errno));
+	}
+	free(v);
+	return rc;
+}
+
+/* ---------------------------------------------------------------- names */
+
+struct uname { ntfschar *s; int len; };
+
+static int to_uname(const char *utf8, struct uname *u)
+{
+	size_t n = 0;
+	u->s = (ntfschar *)utf8_to_utf16le(utf8, &n);
+	if (!u->s || n == 0 || n > NTFS_NAME_MAX) {
+		free(u->s);
+		u->s = NULL;
+		return err_set(E_FORMAT, "invalid NTFS name '%s'", utf8);
+	}
+	u->len = (int)n;
+	return 0;
+}
+
+struct scan {
+	ntfs_volume *vol;
+	const ntfschar *want; int want_len;
+	u64 mref; int type;          /* best match so far, -1 none */
+	ntfschar found[NTFS_NAME_MAX]; int found_len;
+};
+
+/* ntfs_readdir callback: keeps the first case-insensitive match, preferring
+ * a Win32/POSIX (long) name over a DOS 8.3 alias. */
+static int scan_filldir(void *ctx, const ntfschar *name, const int len, const int type,
+			const s64 pos, const MFT_REF mref, const unsigned dt)
+{
+	struct scan *s = ctx;
+	if (len != s->want_len || len > NTFS_NAME_MAX) return 0;
+	if (!ntfs_names_are_equal(name, (size_t)len, s->want, (size_t)s->want_len, IGNORE_CASE,
+				  s->vol->upcase, s->vol->upcase_len))
+		return 0;
+	if (s->type >= 0 && (s->type != FILE_NAME_DOS || type == FILE_NAME_DOS)) return 0;
+	s->mref = mref;
+	s->type = type;
+	memcpy(s->found, name, (size_t)len * sizeof(ntfschar));
+	s->found_len = len;
+	return 0;
+}
+
+/* Finds name (UTF-8) in dir without case. 1 found (child opened, *real set
+ * to the stored name, malloc'd), 0 absent, -1 error. */
+static int lookup_child(ntfs_volume *vol, ntfs_inode *dir, const char *name,
+			ntfs_inode **child, char **real)
+{
+	struct uname u;
+	if (to_uname(name, &u)) return -1;
+	struct scan s = { .vol = vol, .want = u.s, .want_len = u.len, .type = -1 };
+	u64 mref = ntfs_inode_lookup_by_name(dir, u.s, u.len);
+	if (mref != (u64)-1) {
+		s.mref = mref;
+		s.type = FILE_NAME_POSIX;
+		memcpy(s.found, u.s, (size_t)u.len * sizeof(ntfschar));
+		s.found_len = u.len;
+	} else {
+		s64 pos = 0;
+		if (ntfs_readdir(dir, &pos, &s, scan_filldir)) {
+			free(u.s);
+			return err_set(E_IO, "cannot read directory: %s", strerror(errno));
+		}
+	}
+	free(u.s);
+	if (s.type < 0) return 0;
+	*child = ntfs_inode_open(vol, MREF(s.mref));
+	if (!*child) return err_set(E_IO, "cannot open '%s': %s", name, strerror(errno));
+	if (real) *real = utf16le_to_utf8((const uint8_t *)s.found, (size_t)s.found_len);
+	return 1;
+}
+
+struct path_parts { char *buf; char *comp[MAX_DEPTH]; int n; };
+
+/* Splits on '\' and '/', dropping empty and "." components. */
+static int split_path(const char *path, struct path_parts *pp)
+{
+	pp->buf = xstrdup(path);
+	pp->n = 0;
+	for (char *save = NULL, *t = strtok_r(pp->buf, "\\/", &save); t; t = strtok_r(NULL, "\\/", &save)) {
+		if (!strcmp(t, ".")) continue;
+		if (!strcmp(t, "..") || pp->n == MAX_DEPTH) {
+			free(pp->buf);
+			return err_set(E_USAGE, "unsupported path '%s'", path);
+		}
+		pp->comp[pp->n++] = t;
+	}
+	return 0;
+}
+
+/* Opens the inode of the first n components of pp. real (optional) gets the
+ * stored-case path "\A\B". 1 found, 0 absent, -1 error. */
+static int resolve_parts(struct ntfs_vol *v, struct path_parts *pp, int n, ntfs_inode **out, char **real)
+{
+	ntfs_inode *cur = ntfs_inode_open(v->vol, FILE_root);
+	if (!cur) return err_set(E_IO, "cannot open NTFS root directory");
+	char *acc = xstrdup("");
+	for (int i = 0; i < n; i++) {
+		if (!(cur->mrec->flags & MFT_RECORD_IS_DIRECTORY)) {
+			ntfs_inode_close(cur);
+			free(acc);
+			return 0;
+		}
+		ntfs_inode *next = NULL;
+		char *name = NULL;
+		int r = lookup_child(v->vol, cur, pp->comp[i], &next, &name);
+		ntfs_inode_close(cur);
+		if (r <= 0) { free(acc); return r; }
+		char *t = xasprintf("%s\\%s", acc, name);
+		free(acc); free(name);
+		acc = t;
+		cur = next;
+	}
+	*out = cur;
+	if (real) *real = *acc ? acc : (free(acc), xstrdup("\\"));
+	else free(acc);
+	return 1;
+}
+
+static int resolve(struct ntfs_vol *v, const char *path, ntfs_inode **out, char **real)
+{
+	struct path_parts pp;
+	if (split_path(path, &pp)) return -1;
+	int r = resolve_parts(v, &pp, pp.n, out, real);
+	free(pp.buf);
+	return r;
+}
+
+static bool inode_is_dir(ntfs_inode *ni) { return (ni->mrec->flags & MFT_RECORD_IS_DIRECTORY) != 0; }
+
+/* ---------------------------------------------------------------- probe */
+
+static const char *const hiber_magic[] = { "hibr", "HIBR", "wake", "WAKE" };
+
+/* hiberfil.sys at the root starting with one of hiber_magic means Windows
+ * hibernated (or fast-started) onto this volume (ntfs-3g volume.c,
+ * ntfs_volume_check_hiberfile checks hibr/HIBR; wake/WAKE are the resume
+ * states Windows also writes). */
+static bool volume_hibernated(struct ntfs_vol *v)
+{
+	ntfs_inode *ni = NULL;
+	if (resolve(v, "hiberfil.sys", &ni, NULL) != 1) { err_clear(); return false; }
+	ntfs_attr *na = ntfs_attr_open(ni, AT_DATA, AT_UNNAMED, 0);
+	uint8_t head[4];
+	bool hib = false;
+	if (na && ntfs_attr_pread(na, 0, 4, head) == 4) {
+		for (size_t i = 0; i < sizeof hiber_magic / sizeof *hiber_magic; i++)
+			if (!memcmp(head, hiber_magic[i], 4)) hib = true;
+	}
+	if (na) ntfs_attr_close(na);
+	ntfs_inode_close(ni);
+	return hib;
+}
+
+int ntfs_probe(struct overlay *o, uint64_t off, uint64_t size, struct ntfs_probe *out)
+{
+	uint8_t bs[512];
+	memset(out, 0, sizeof *out);
+	if (read_boot_sector(o, off, size, bs)) return -1;
+	if (!memcmp(bs + BS_OEM, "-FVE-FS-", 8)) {
+		out->bitlocker = true;
+		return 0;
+	}
+	if (memcmp(bs + BS_OEM, "NTFS    ", 8)) return 0;
+	out->is_ntfs = true;
+	out->serial = get_le64(bs + BS_SERIAL);
+	struct ntfs_vol *v = mount_region(o, off, size, false);
+	if (!v) return err_prefix("NTFS volume at offset %llu", (unsigned long long)off);
+	/* $Volume's VOLUME_INFORMATION flags (read by ntfs-3g at mount). */
+	out->dirty = (le16_to_cpu(v->vol->flags) & le16_to_cpu(VOLUME_IS_DIRTY)) != 0;
+	if (v->vol->vol_name)
+		snprintf(out->label, sizeof out->label, "%s", v->vol->vol_name);
+	out->hibernated = volume_hibernated(v);
+	return ntfs_close(v);
+}
+
+struct ntfs_vol *ntfs_open(struct overlay *o, uint64_t off, uint64_t size, bool rw)
+{
+	struct ntfs_probe p;
+	if (ntfs_probe(o, off, size, &p)) return NULL;
+	if (p.bitlocker) { err_set(E_BLOCKED, "volume is encrypted with BitLocker: decrypt it first"); return NULL; }
+	if (!p.is_ntfs) { err_set(E_FORMAT, "not an NTFS volume"); return NULL; }
+	if (rw && p.hibernated) {
+		err_set(E_BLOCKED, "Windows is hibernated on this volume: boot it and shut down fully (no hibernation, no fast startup)");
+		return NULL;
+	}
+	if (rw && p.dirty) {
+		err_set(E_BLOCKED, "NTFS volume is marked dirty: boot Windows and let chkdsk run, then shut down cleanly");
+		return NULL;
+	}
+	return mount_region(o, off, size, rw);
+}
+
+/* ---------------------------------------------------------------- read */
+
+int ntfs_stat(struct ntfs_vol *v, const char *path, bool *is_dir, uint64_t *size)
+{
+	ntfs_inode *ni = NULL;
+	int r = resolve(v, path, &ni, NULL);
+	if (r <= 0) return r;
+	bool dir = inode_is_dir(ni);
+	if (is_dir) *is_dir = dir;
+	if (size) {
+		*size = 0;
+		if (!dir) {
+			ntfs_attr *na = ntfs_attr_open(ni, AT_DATA, AT_UNNAMED, 0);
+			if (na) { *size = (uint64_t)na->data_size; ntfs_attr_close(na); }
+		}
+	}
+	ntfs_inode_close(ni);
+	return 1;
+}
+
+char *ntfs_real_path(struct ntfs_vol *v, const char *path)
+{
+	ntfs_inode *ni = NULL;
+	char *real = NULL;
+	if (resolve(v, path, &ni, &real) != 1) return NULL;
+	ntfs_inode_close(ni);
+	return real;
+}
+
+static int read_attr(ntfs_attr *na, const char *path, size_t max, uint8_t **data, size_t *len)
+{
+	if (na->data_size < 0 || (uint64_t)na->data_size > max)
+		return err_set(E_UNSUPPORTED, "%s: file of %lld bytes exceeds the %zu byte limit",
+			       path, (long long)na->data_size, max);
+	size_t n = (size_t)na->data_size;
+	uint8_t *buf = xmalloc(n ? n : 1);
+	size_t done = 0;
+	while (done < n) {
+		s64 r = ntfs_attr_pread(na, (s64)done, (s64)(n - done), buf + done);
+		if (r <= 0) {
+			free(buf);
+			return err_set(E_IO, "%s: read failed: %s", path, r < 0 ? strerror(errno) : "short read");
+		}
+		done += (size_t)r;
+	}
+	*data = buf;
+	*len = n;
+	return 0;
+}
+
+int ntfs_read_file(struct ntfs_vol *v, const char *path, size_t max, uint8_t **data, size_t *len)
+{
+	ntfs_inode *ni = NULL;
+	int r = resolve(v, path, &ni, NULL);
+	if (r < 0) return -1;
+	if (r == 0) return err_set(E_NOTFOUND, "%s: not found", path);
+	int rc;
+	if (inode_is_dir(ni)) {
+		rc = err_set(E_FORMAT, "%s: is a directory", path);
+	} else {
+		ntfs_attr *na = ntfs_attr_open(ni, AT_DATA, AT_UNNAMED, 0);
+		if (!na) rc = err_set(E_IO, "%s: no data stream: %s", path, strerror(errno));
+		else { rc = read_attr(na, path, max, data, len); ntfs_attr_close(na); }
+	}
+	ntfs_inode_close(ni);
+	return rc;
+}
+
+/* ---------------------------------------------------------------- list */
+
+struct list_ctx { struct ntfs_dirent *ents; MFT_REF *refs; int n, cap; bool root; };
+
+static int list_filldir(void *ctx, const ntfschar *name, const int len, const int type,
+			const s64 pos, const MFT_REF mref, const unsigned dt)
+{
+	struct list_ctx *l = ctx;
+	if (type == FILE_NAME_DOS) return 0;   /* 8.3 alias of a long name */
+	char *u = utf16le_to_utf8((const uint8_t *)name, (size_t)len);
+	if (!u) return 0;
+	bool skip = !strcmp(u, ".") || !strcmp(u, "..") || (l->root && u[0] == '$');
+	if (!skip && l->n < 1000000) {
+		if (l->n == l->cap) {
+			l->cap = l->cap ? l->cap * 2 : 32;
+			l->ents = xrealloc(l->ents, (size_t)l->cap * sizeof *l->ents);
+			l->refs = xrealloc(l->refs, (size_t)l->cap * sizeof *l->refs);
+		}
+		struct ntfs_dirent *e = &l->ents[l->n];
+		memset(e, 0, sizeof *e);
+		snprintf(e->name, sizeof e->name, "%s", u);
+		e->is_dir = dt == NTFS_DT_DIR;
+		l->refs[l->n++] = mref;
+	}
+	free(u);
+	return 0;
+}
+
+int ntfs_list(struct ntfs_vol *v, const char *path, struct ntfs_dirent **out)
+{
+	ntfs_inode *dir = NULL;
+	int r = resolve(v, path, &dir, NULL);
+	if (r < 0) return -1;
+	if (r == 0) return err_set(E_NOTFOUND, "%s: not found", path);
+	if (!inode_is_dir(dir)) { ntfs_inode_close(dir); return err_set(E_FORMAT, "%s: not a directory", path); }
+	struct list_ctx l = { .root = dir->mft_no == FILE_root };
+	s64 pos = 0;
+	int rc = ntfs_readdir(dir, &pos, &l, list_filldir);
+	ntfs_inode_close(dir);
+	if (rc) {
+		free(l.ents); free(l.refs);
+		return err_set(E_IO, "%s: cannot read directory: %s", path, strerror(errno));
+	}
+	/* Sizes need the inodes, opened after the directory walk. */
+	for (int i = 0; i < l.n; i++) {
+		if (l.ents[i].is_dir) continue;
+		ntfs_inode *ni = ntfs_inode_open(v->vol, MREF(l.refs[i]));
+		if (!ni) continue;
+		ntfs_attr *na = ntfs_attr_open(ni, AT_DATA, AT_UNNAMED, 0);
+		if (na) { l.ents[i].size = (uint64_t)na->data_size; ntfs_attr_close(na); }
+		ntfs_inode_close(ni);
+	}
+	free(l.refs);
+	*out = l.ents;
+	return l.n;
+}
+
+/* ---------------------------------------------------------------- write */
+
+/* NTFS time: 100 ns units since 1601-01-01 (11644473600 s before 1970). */
+static sle64 ntfs_time_of(uint64_t unix_secs)
+{
+	return cpu_to_sle64((s64)((unix_secs + 11644473600ULL) * 10000000ULL));
+}
+
+/* Deterministic output (DESIGN.md): every inode we touch gets build_epoch()
+ * as all four times instead of the clock, in $STANDARD_INFORMATION and in
+ * each $FILE_NAME attribute of the record. TimesSet tells ntfs-3g that the
+ * attributes hold the wanted times: at close it copies them into the parent's
+ * index entries instead of its in-memory (clock) times (inode.c,
+ * ntfs_inode_sync_standard_information / ntfs_inode_sync_file_name). This is
+ * ntfs_inode_set_times() minus its "MFT changed = now". */
+static void pin_times(ntfs_inode *ni)
+{
+	sle64 t = ntfs_time_of(build_epoch());
+	ntfs_attr_search_ctx *ctx = ntfs_attr_get_search_ctx(ni, NULL);
+	if (!ctx) return;
+	if (!ntfs_attr_lookup(AT_STANDARD_INFORMATION, AT_UNNAMED, 0, CASE_SENSITIVE, 0, NULL, 0, ctx)) {
+		STANDARD_INFORMATION *si = (STANDARD_INFORMATION *)((u8 *)ctx->attr +
+					    le16_to_cpu(ctx->attr->value_offset));
+		si->creation_time = si->last_data_change_time = t;
+		si->last_mft_change_time = si->last_access_time = t;
+	}
+	ntfs_attr_reinit_search_ctx(ctx);
+	while (!ntfs_attr_lookup(AT_FILE_NAME, AT_UNNAMED, 0, CASE_SENSITIVE, 0, NULL, 0, ctx)) {
+		FILE_NAME_ATTR *fn = (FILE_NAME_ATTR *)((u8 *)ctx->attr + le16_to_cpu(ctx->attr->value_offset));
+		fn->creation_time = fn->last_data_change_time = t;
+		fn->last_mft_change_time = fn->last_access_time = t;
+	}
+	ntfs_attr_put_search_ctx(ctx);
+	ni->creation_time = ni->last_data_change_time = t;
+	ni->last_mft_change_time = ni->last_access_time = t;
+	set_nino_flag(ni, TimesSet);
+	ntfs_inode_mark_dirty(ni);
+	NInoFileNameSetDirty(ni);
+}
+
+static bool short_char_ok(unsigned char c)
+{
+	return c > 0x20 && c < 0x7f && !strchr("\"*+,/:;<=>?[\\]|. ", c);
+}
+
+/* True when name, upper-cased, is a legal 8.3 name: then it is stored once
+ * in the WIN32_AND_DOS namespace. */
+static bool is_short_name(const char *n)
+{
+	const char *dot = strchr(n, '.');
+	size_t base = dot ? (size_t)(dot - n) : strlen(n);
+	size_t ext = dot ? strlen(dot + 1) : 0;
+	if (base < 1 || base > 8 || ext > 3 || (dot && strchr(dot + 1, '.'))) return false;
+	for (const char *p = n; *p; p++)
+		if (p != dot && !short_char_ok((unsigned char)*p)) return false;
+	return true;
+}
+
+static void upper_ascii(char *s) { for (; *s; s++) if (*s >= 'a' && *s <= 'z') *s -= 32; }
+
+/* "BASE~N.EXT" in the style Windows generates (first letters of the long
+ * name, ~N suffix, first three letters of the last extension), the first
+ * one no entry of dir uses yet. */
+static int make_short_name(ntfs_volume *vol, ntfs_inode *dir, const char *longname, char out[13])
+{
+	char base[9] = "", ext[4] = "";
+	const char *dot = strrchr(longname, '.');
+	size_t nb = 0, ne = 0;
+	for (const char *p = longname; *p && (!dot || p < dot) && nb < 6; p++)
+		if (short_char_ok((unsigned char)*p)) base[nb++] = *p;
+	base[nb] = 0;
+	if (dot)
+		for (const char *p = dot + 1; *p && ne < 3; p++)
+			if (short_char_ok((unsigned char)*p)) ext[ne++] = *p;
+	ext[ne] = 0;
+	if (!nb) { strcpy(base, "FILE"); nb = 4; }
+	upper_ascii(base); upper_ascii(ext);
+	for (unsigned n = 1; n < 100000; n++) {
+		char num[8];
+		int nl = snprintf(num, sizeof num, "~%u", n);
+		int keep = (int)nb < 8 - nl ? (int)nb : 8 - nl;
+		snprintf(out, 13, "%.*s%s%s%s", keep, base, num, ne ? "." : "", ext);
+		ntfs_inode *ni = NULL;
+		int r = lookup_child(vol, dir, out, &ni, NULL);
+		if (r < 0) return -1;
+		if (r == 0) return 0;
+		ntfs_inode_close(ni);
+	}
+	return err_set(E_EXISTS, "no free 8.3 name for '%s'", longname);
+}
+
+/* Creates leaf in dir and gives it a DOS name so its long name is in the
+ * WIN32 namespace (see the file comment). ntfs_set_ntfs_dos_name() closes
+ * both inodes: they are reopened. */
+static int create_win32(ntfs_volume *vol, ntfs_inode **dirp, const char *leaf, mode_t type, ntfs_inode **out)
+{
+	ntfs_inode *dir = *dirp;
+	struct uname u;
+	char shortname[13];
+	if (to_uname(leaf, &u)) return -1;
+	if (is_short_name(leaf)) {
+		snprintf(shortname, sizeof shortname, "%s", leaf);
+		upper_ascii(shortname);
+	} else if (make_short_name(vol, dir, leaf, shortname)) {
+		free(u.s);
+		return -1;
+	}
+	ntfs_inode *ni = ntfs_create(dir, const_cpu_to_le32(0), u.s, (u8)u.len, type);
+	free(u.s);
+	if (!ni) return err_set(E_IO, "cannot create '%s': %s", leaf, strerror(errno));
+	u64 dir_no = dir->mft_no, ino = ni->mft_no;
+	int rc = ntfs_set_ntfs_dos_name(ni, dir, shortname, strlen(shortname), 0);
+	*dirp = ntfs_inode_open(vol, dir_no);
+	*out = ntfs_inode_open(vol, ino);
+	if (!*dirp || !*out) {
+		if (*out) ntfs_inode_close(*out);
+		return err_set(E_IO, "cannot reopen '%s' after naming it", leaf);
+	}
+	if (rc) {
+		ntfs_inode_close(*out);
+		return err_set(E_IO, "cannot set the 8.3 name of '%s'", leaf);
+	}
+	return 0;
+}
+
+/* Opens the parent of path (which must exist) and the leaf name. */
+static int open_parent(struct ntfs_vol *v, const char *path, ntfs_inode **dir, char **leaf)
+{
+	struct path_parts pp;
+	if (split_path(path, &pp)) return -1;
+	if (pp.n == 0) { free(pp.buf); return err_set(E_USAGE, "'%s' names the root directory", path); }
+	int r = resolve_parts(v, &pp, pp.n - 1, dir, NULL);
+	if (r == 0) err_set(E_NOTFOUND, "%s: parent directory not found", path);
+	if (r == 1 && !inode_is_dir(*dir)) {
+		ntfs_inode_close(*dir);
+		r = err_set(E_NOTFOUND, "%s: parent is not a directory", path);
+	}
+	if (r == 1) *leaf = xstrdup(pp.comp[pp.n - 1]);
+	free(pp.buf);
+	return r == 1 ? 0 : -1;
+}
+
+/* Opens leaf in dir without case, or creates it (type). */
+static int open_or_create(struct ntfs_vol *v, ntfs_inode **dir, const char *path, const char *leaf,
+			  mode_t type, ntfs_inode **out, bool *created)
+{
+	int r = lookup_child(v->vol, *dir, leaf, out, NULL);
+	if (r < 0) return -1;
+	*created = r == 0;
+	if (r == 1) {
+		if (inode_is_dir(*out) != (type == S_IFDIR)) {
+			ntfs_inode_close(*out);
+			return err_set(E_EXISTS, "%s: exists as a %s", path, type == S_IFDIR ? "file" : "directory");
+		}
+		return 0;
+	}
+	return create_win32(v->vol, dir, leaf, type, out);
+}
+
+static int write_data(ntfs_inode *ni, const char *path, const void *data, size_t len)
+{
+	ntfs_attr *na = ntfs_attr_open(ni, AT_DATA, AT_UNNAMED, 0);
+	if (!na) return err_set(E_IO, "%s: no data stream: %s", path, strerror(errno));
+	int rc = 0;
+	if (ntfs_attr_truncate(na, (s64)len)) {
+		rc = err_set(errno == ENOSPC ? E_NOSPACE : E_IO, "%s: cannot resize to %zu bytes: %s",
+			     path, len, strerror(errno));
+	}
+	for (size_t done = 0; !rc && done < len;) {
+		s64 w = ntfs_attr_pwrite(na, (s64)done, (s64)(len - done), (const uint8_t *)data + done);
+		if (w <= 0)
+			rc = err_set(errno == ENOSPC ? E_NOSPACE : E_IO, "%s: write failed: %s", path,
+				     w < 0 ? strerror(errno) : "short write");
+		else
+			done += (size_t)w;
+	}
+	ntfs_attr_close(na);
+	return rc;
+}
+
+static int check_rw(struct ntfs_vol *v, const char *path)
+{
+	if (!v->rw) return err_set(E_INTERNAL, "%s: NTFS volume is mounted read-only", path);
+	return 0;
+}
+
+int ntfs_write_file(struct ntfs_vol *v, const char *path, const void *data, size_t len)
+{
+	ntfs_inode *dir = NULL, *ni = NULL;
+	char *leaf = NULL;
+	bool created = false;
+	if (check_rw(v, path) || open_parent(v, path, &dir, &leaf)) return -1;
+	int rc = open_or_create(v, &dir, path, leaf, S_IFREG, &ni, &created);
+	if (!rc) {
+		rc = write_data(ni, path, data, len);
+		pin_times(ni);
+		ntfs_inode_close(ni);
+	}
+	if (dir) {
+		if (created) pin_times(dir);
+		ntfs_inode_close(dir);
+	}
+	free(leaf);
+	return rc;
+}
+
+int ntfs_mkdir(struct ntfs_vol *v, const char *path)
+{
+	ntfs_inode *dir = NULL, *ni = NULL;
+	char *leaf = NULL;
+	bool created = false;
+	if (check_rw(v, path) || open_parent(v, path, &dir, &leaf)) return -1;
+	int rc = open_or_create(v, &dir, path, leaf, S_IFDIR, &ni, &created);
+	if (!rc) {
+		if (created) pin_times(ni);
+		ntfs_inode_close(ni);
+	}
+	if (dir) {
+		if (created) pin_times(dir);
+		ntfs_inode_close(dir);
+	}
+	free(leaf);
+	return rc;
+}
