@@ -1,0 +1,578 @@
+/* verify.c - see verify.h */
+#include "verify.h"
+#include "bcd.h"
+#include "disk.h"
+#include "fat32.h"
+#include "hive.h"
+#include "ntfs.h"
+#include "overlay.h"
+#include "partition.h"
+#include "patch.h"
+#include "pe.h"
+#include "util.h"
+
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_PE (64u << 20)
+#define MAX_HIVE (256u << 20)
+#define MAX_BCD (16u << 20)
+
+enum {
+	C_TABLE, C_ESP, C_FAT, C_BOOTFILES, C_BCD, C_LOADER, C_HIVE, C_BOOTSTART, C_FWDEV, C_MOUNTED,
+	C_PATCHES, C_CHECKSUMS, C_LOADER_INTEGRITY, C_COUNT
+};
+
+static const struct { const char *id, *what; } check_names[C_COUNT] = {
+	{ "partition-table", "partition table valid (GPT headers, CRCs and backup, or MBR)" },
+	{ "esp", "exactly one EFI system partition" },
+	{ "esp-filesystem", "FAT32 structure of the ESP sane" },
+	{ "boot-files", "\\EFI\\Boot\\bootx64.efi and \\EFI\\Microsoft\\Boot\\bootmgfw.efi are x64 EFI applications" },
+	{ "bcd", "BCD store present, parseable, {bootmgr} on the ESP with a default entry" },
+	{ "bcd-loader", "default loader's device and osdevice are a partition of this disk holding its path" },
+	{ "system-hive", "SYSTEM hive present and clean" },
+	{ "boot-start", "vmbus, storvsc (and for 6.0/6.1 Ntfs) start at boot in every control set" },
+	{ "firmware-boot-device", "FirmwareBootDevice names the ESP in every control set" },
+	{ "mounted-devices", "MountedDevices names the Windows volume as this layout does" },
+	{ "patches", "6.0/6.1: every required kernel, HAL and ACPI patch applied" },
+	{ "checksums", "PE checksums of the kernel, HAL, ACPI driver and loader valid" },
+	{ "loader-integrity", "6.0/6.1: loader entry names the patched winload copy with nointegritychecks" },
+};
+
+struct vctx {
+	struct verify_result *r;
+	struct disk *disk;
+	struct overlay *ov;
+	struct ptable table;
+	bool table_ok;
+	const struct part *esp;
+	struct fat32_vol *fat;
+	struct bcd *bcd;
+	struct guid loader;
+	bool have_loader;
+	char loader_path[256];
+	const struct part *win;
+	struct ntfs_vol *vol;
+	char sysroot[128];
+	unsigned version;
+	struct hive *system;
+};
+
+__attribute__((format(printf, 4, 5)))
+static void set(struct vctx *c, int id, bool pass, const char *fmt, ...)
+{
+	struct verify_check *k = &c->r->checks[id];
+	k->pass = pass;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(k->detail, sizeof k->detail, fmt, ap);
+	va_end(ap);
+}
+
+/* ---- partition table ---- */
+
+/* CRC-32 (IEEE 802.3, reflected 0xEDB88320) as UEFI 2.10 5.3.2 uses for the
+ * GPT header and entry array. */
+static uint32_t crc32_ieee(const uint8_t *p, size_t n)
+{
+	uint32_t c = 0xFFFFFFFFu;
+	for (size_t i = 0; i < n; i++) {
+		c ^= p[i];
+		for (int k = 0; k < 8; k++) c = (c >> 1) ^ (0xEDB88320u & -(c & 1));
+	}
+	return ~c;
+}
+
+/* UEFI 2.10, 5.3.2 GPT Header: "EFI PART" at 0, HeaderSize at 12,
+ * HeaderCRC32 at 16 (computed with the field zero over HeaderSize bytes),
+ * MyLBA 24, AlternateLBA 32, PartitionEntryLBA 72, NumberOfPartitionEntries
+ * 80, SizeOfPartitionEntry 84, PartitionEntryArrayCRC32 88. */
+static int gpt_header_check(struct vctx *c, uint64_t lba, uint64_t want_alt, uint32_t *entries_crc, char *why, size_t n)
+{
+	uint32_t ss = overlay_sector_size(c->ov);
+	uint8_t *h = xmalloc(ss);
+	int rc = -1;
+	if (overlay_read(c->ov, h, ss, lba * ss) < 0) { snprintf(why, n, "cannot read LBA %llu", (unsigned long long)lba); goto out; }
+	if (memcmp(h, "EFI PART", 8)) { snprintf(why, n, "no GPT header signature at LBA %llu", (unsigned long long)lba); goto out; }
+	uint32_t hsize = get_le32(h + 12), crc = get_le32(h + 16);
+	if (hsize < 92 || hsize > ss) { snprintf(why, n, "GPT header at LBA %llu: size %u", (unsigned long long)lba, hsize); goto out; }
+	put_le32(h + 16, 0);
+	if (crc32_ieee(h, hsize) != crc) { snprintf(why, n, "GPT header at LBA %llu: header CRC32 mismatch", (unsigned long long)lba); goto out; }
+	if (get_le64(h + 24) != lba || get_le64(h + 32) != want_alt) {
+		snprintf(why, n, "GPT header at LBA %llu: MyLBA/AlternateLBA %llu/%llu, expected %llu/%llu", (unsigned long long)lba,
+			 (unsigned long long)get_le64(h + 24), (unsigned long long)get_le64(h + 32), (unsigned long long)lba,
+			 (unsigned long long)want_alt);
+		goto out;
+	}
+	uint64_t elba = get_le64(h + 72);
+	uint32_t count = get_le32(h + 80), esize = get_le32(h + 84);
+	uint64_t bytes = (uint64_t)count * esize;
+	if (esize < 128 || (esize & (esize - 1)) || bytes > (1u << 20) || !range_ok(elba * ss, bytes, overlay_size(c->ov))) {
+		snprintf(why, n, "GPT header at LBA %llu: entry array out of bounds", (unsigned long long)lba);
+		goto out;
+	}
+	uint8_t *e = xmalloc(bytes ? bytes : 1);
+	if (overlay_read(c->ov, e, bytes, elba * ss) == 0 && crc32_ieee(e, bytes) == get_le32(h + 88)) rc = 0;
+	else snprintf(why, n, "GPT entry array of the header at LBA %llu: CRC32 mismatch", (unsigned long long)lba);
+	*entries_crc = get_le32(h + 88);
+	free(e);
+out:
+	free(h);
+	return rc;
+}
+
+static void check_table(struct vctx *c)
+{
+	if (partition_read(c->ov, &c->table) < 0) { set(c, C_TABLE, false, "%s", err_msg()); return; }
+	if (c->table.type == PT_NONE) { set(c, C_TABLE, false, "no partition table"); return; }
+	c->table_ok = true;
+	if (c->table.type == PT_MBR) {
+		set(c, C_TABLE, true, "MBR, signature 0x%08x, %zu partitions", c->table.disk_signature, c->table.count);
+		return;
+	}
+	char why[256];
+	uint32_t ss = overlay_sector_size(c->ov), crc1 = 0, crc2 = 0;
+	uint64_t last = overlay_size(c->ov) / ss - 1;
+	if (gpt_header_check(c, 1, last, &crc1, why, sizeof why) < 0 || gpt_header_check(c, last, 1, &crc2, why, sizeof why) < 0) {
+		set(c, C_TABLE, false, "%s", why);
+		return;
+	}
+	if (crc1 != crc2) { set(c, C_TABLE, false, "primary and backup GPT entry arrays differ"); return; }
+	char g[40];
+	set(c, C_TABLE, true, "GPT, disk %s, %zu partitions, primary and backup valid", guid_to_str(&c->table.disk_guid, g), c->table.count);
+}
+
+static bool is_esp(const struct ptable *t, const struct part *p)
+{
+	return t->type == PT_GPT ? guid_eq(&p->type_guid, &GPT_TYPE_ESP) : p->mbr_type == 0xEF;
+}
+
+static void check_esp(struct vctx *c)
+{
+	if (!c->table_ok) { set(c, C_ESP, false, "no partition table"); return; }
+	size_t n = 0;
+	for (size_t i = 0; i < c->table.count; i++)
+		if (is_esp(&c->table, &c->table.parts[i])) { n++; if (!c->esp) c->esp = &c->table.parts[i]; }
+	if (c->esp) c->r->esp_partition = c->esp->number;
+	/* the first one is still read so that later checks report on it */
+	if (n != 1) { set(c, C_ESP, false, "%zu EFI system partitions, exactly one expected", n); return; }
+	set(c, C_ESP, true, "partition %d, %llu MiB", c->esp->number, (unsigned long long)(c->esp->size >> 20));
+}
+
+static void check_fat(struct vctx *c)
+{
+	if (!c->esp) { set(c, C_FAT, false, "no ESP"); return; }
+	c->fat = fat32_open(c->ov, c->esp->start, c->esp->size);
+	if (!c->fat) { set(c, C_FAT, false, "%s", err_msg()); return; }
+	if (fat32_check(c->fat) < 0) { set(c, C_FAT, false, "%s", err_msg()); return; }
+	set(c, C_FAT, true, "clean");
+}
+
+/* ---- boot files ---- */
+
+static int efi_app_ok(const uint8_t *data, size_t len, char *why, size_t n)
+{
+	struct pe *pe = pe_parse(data, len);
+	if (!pe) { snprintf(why, n, "%s", err_msg()); return -1; }
+	int rc = 0;
+	if (!pe->pe32plus || pe->machine != PE_MACHINE_AMD64 || pe->subsystem != PE_SUBSYSTEM_EFI_APPLICATION) {
+		snprintf(why, n, "not a PE32+ x64 EFI application (machine 0x%04x, subsystem %u)", pe->machine, pe->subsystem);
+		rc = -1;
+	}
+	pe_free(pe);
+	return rc;
+}
+
+static void check_boot_files(struct vctx *c)
+{
+	static const char *const files[] = { "EFI/Boot/bootx64.efi", "EFI/Microsoft/Boot/bootmgfw.efi" };
+	if (!c->fat) { set(c, C_BOOTFILES, false, "ESP not readable"); return; }
+	for (size_t i = 0; i < 2; i++) {
+		uint8_t *d = NULL;
+		size_t len = 0;
+		char why[256];
+		if (fat32_read_file(c->fat, files[i], MAX_PE, &d, &len) < 0) { set(c, C_BOOTFILES, false, "%s: %s", files[i], err_msg()); return; }
+		int rc = efi_app_ok(d, len, why, sizeof why);
+		free(d);
+		if (rc < 0) { set(c, C_BOOTFILES, false, "%s: %s", files[i], why); return; }
+	}
+	set(c, C_BOOTFILES, true, "both present, PE32+ x64 EFI applications");
+}
+
+/* ---- BCD ---- */
+
+/* A device element resolved against the table: GPT by disk + partition
+ * GUID, MBR by disk signature + partition byte offset (formats.md, BCD). */
+static const struct part *resolve(const struct vctx *c, const struct bcd_device *d)
+{
+	if (!c->table_ok || d->kind != BCD_DEV_PARTITION) return NULL;
+	for (size_t i = 0; i < c->table.count; i++) {
+		const struct part *p = &c->table.parts[i];
+		if (d->gpt && c->table.type == PT_GPT && guid_eq(&d->disk_guid, &c->table.disk_guid) && guid_eq(&d->part_guid, &p->part_guid))
+			return p;
+		if (!d->gpt && c->table.type == PT_MBR && d->disk_signature == c->table.disk_signature && d->part_offset == p->start)
+			return p;
+	}
+	return NULL;
+}
+
+static void check_bcd(struct vctx *c)
+{
+	uint8_t *d = NULL;
+	size_t len = 0;
+	if (!c->fat) { set(c, C_BCD, false, "ESP not readable"); return; }
+	if (fat32_read_file(c->fat, "EFI/Microsoft/Boot/BCD", MAX_BCD, &d, &len) < 0) { set(c, C_BCD, false, "\\EFI\\Microsoft\\Boot\\BCD: %s", err_msg()); return; }
+	c->bcd = bcd_open(d, len);
+	free(d);
+	if (!c->bcd) { set(c, C_BCD, false, "%s", err_msg()); return; }
+	struct guid bm;
+	struct bcd_device dev;
+	uint32_t type;
+	bcd_alias_guid("{bootmgr}", &bm);
+	if (bcd_get_object_type(c->bcd, &bm, &type) != 0) { set(c, C_BCD, false, "no {bootmgr} object"); return; }
+	if (bcd_get_device(c->bcd, &bm, BCDE_LIB_APPLICATION_DEVICE, &dev) != 0) { set(c, C_BCD, false, "{bootmgr} has no device"); return; }
+	const struct part *p = resolve(c, &dev);
+	if (!p || p != c->esp) { set(c, C_BCD, false, "{bootmgr} device is not the ESP of this disk"); return; }
+	if (bcd_get_object(c->bcd, &bm, BCDE_BOOTMGR_DEFAULT, &c->loader) != 0) { set(c, C_BCD, false, "{bootmgr} has no default entry"); return; }
+	c->have_loader = true;
+	char g[40];
+	set(c, C_BCD, true, "{bootmgr} on partition %d, default {%s}", p->number, guid_to_str(&c->loader, g));
+}
+
+static const struct part *loader_partition(struct vctx *c, uint32_t elem, char *why, size_t n)
+{
+	struct bcd_device dev;
+	int r = bcd_get_device(c->bcd, &c->loader, elem, &dev);
+	if (r != 0) { snprintf(why, n, "the loader has no %s", elem == BCDE_OS_DEVICE ? "osdevice" : "device"); return NULL; }
+	const struct part *p = resolve(c, &dev);
+	if (!p) {
+		char a[40], b[40];
+		if (dev.gpt) snprintf(why, n, "%s names GPT disk {%s} partition {%s}: not on this disk", elem == BCDE_OS_DEVICE ? "osdevice" : "device",
+				      guid_to_str(&dev.disk_guid, a), guid_to_str(&dev.part_guid, b));
+		else snprintf(why, n, "%s names MBR disk 0x%08x offset %llu: not on this disk", elem == BCDE_OS_DEVICE ? "osdevice" : "device",
+			      dev.disk_signature, (unsigned long long)dev.part_offset);
+	}
+	return p;
+}
+
+static void check_loader(struct vctx *c)
+{
+	char why[512];
+	uint32_t type = 0;
+	if (!c->have_loader) { set(c, C_LOADER, false, "no default loader entry"); return; }
+	if (bcd_get_object_type(c->bcd, &c->loader, &type) != 0 || type != BCD_TYPE_OSLOADER) {
+		set(c, C_LOADER, false, "the default entry is not a Windows Boot Loader (type 0x%08x)", type);
+		return;
+	}
+	char *path = NULL, *root = NULL;
+	if (bcd_get_string(c->bcd, &c->loader, BCDE_LIB_APPLICATION_PATH, &path) == 0) snprintf(c->loader_path, sizeof c->loader_path, "%s", path);
+	if (bcd_get_string(c->bcd, &c->loader, BCDE_OS_SYSTEM_ROOT, &root) == 0) snprintf(c->sysroot, sizeof c->sysroot, "%s", root);
+	free(path);
+	free(root);
+	const struct part *dev = loader_partition(c, BCDE_LIB_APPLICATION_DEVICE, why, sizeof why);
+	if (!dev) { set(c, C_LOADER, false, "%s", why); return; }
+	const struct part *os = loader_partition(c, BCDE_OS_DEVICE, why, sizeof why);
+	if (!os) { set(c, C_LOADER, false, "%s", why); return; }
+	if (dev != os) { set(c, C_LOADER, false, "device (partition %d) and osdevice (partition %d) differ", dev->number, os->number); return; }
+	if (!c->loader_path[0]) { set(c, C_LOADER, false, "the loader has no path"); return; }
+	c->win = os;
+	c->vol = ntfs_open(c->ov, os->start, os->size, false);
+	if (!c->vol) { set(c, C_LOADER, false, "partition %d: %s", os->number, err_msg()); return; }
+	if (ntfs_stat(c->vol, c->loader_path, NULL, NULL) != 1) { set(c, C_LOADER, false, "%s not found on partition %d", c->loader_path, os->number); return; }
+	set(c, C_LOADER, true, "partition %d holds %s", os->number, c->loader_path);
+}
+
+/* When the loader entry does not resolve, the other checks still look at
+ * the Windows volume: the first NTFS partition with a kernel. */
+static void find_windows_fallback(struct vctx *c)
+{
+	if (c->vol || !c->table_ok) return;
+	for (size_t i = 0; i < c->table.count && !c->vol; i++) {
+		const struct part *p = &c->table.parts[i];
+		if (p == c->esp) continue;
+		struct ntfs_vol *v = ntfs_open(c->ov, p->start, p->size, false);
+		if (!v) continue;
+		if (ntfs_stat(v, "\\Windows\\System32\\ntoskrnl.exe", NULL, NULL) == 1) { c->vol = v; c->win = p; break; }
+		ntfs_close(v);
+	}
+	err_clear();
+}
+
+/* ---- SYSTEM hive ---- */
+
+static void sys_path(const struct vctx *c, const char *rel, char *out, size_t n)
+{
+	snprintf(out, n, "%s\\%s", c->sysroot[0] ? c->sysroot : "\\Windows", rel);
+}
+
+static void check_hive(struct vctx *c)
+{
+	char path[256];
+	uint8_t *d = NULL;
+	size_t len = 0;
+	if (!c->vol) { set(c, C_HIVE, false, "no Windows volume found"); return; }
+	sys_path(c, "System32\\config\\SYSTEM", path, sizeof path);
+	if (ntfs_read_file(c->vol, path, MAX_HIVE, &d, &len) < 0) { set(c, C_HIVE, false, "%s", err_msg()); return; }
+	int dirty = hive_is_dirty(d, len);
+	if (dirty == 0) c->system = hive_open(d, len, false, "SYSTEM");
+	free(d);
+	if (dirty) { set(c, C_HIVE, false, dirty > 0 ? "sequence numbers differ: not written back cleanly" : "not a registry hive"); return; }
+	if (!c->system) { set(c, C_HIVE, false, "%s", err_msg()); return; }
+	set(c, C_HIVE, true, "clean");
+}
+
+/* Control sets named ControlSet001..ControlSet999 under the root. */
+static int control_sets(struct vctx *c, char ***names, size_t *n)
+{
+	char **all = NULL;
+	size_t cnt = 0, k = 0;
+	if (hive_subkeys(c->system, "", &all, &cnt) < 0) return -1;
+	for (size_t i = 0; i < cnt; i++)
+		if (!strncasecmp(all[i], "ControlSet", 10) && strlen(all[i]) == 13) all[k++] = all[i];
+		else free(all[i]);
+	*names = all;
+	*n = k;
+	return 0;
+}
+
+static void check_boot_start(struct vctx *c)
+{
+	char **cs = NULL;
+	size_t n = 0;
+	if (!c->system) { set(c, C_BOOTSTART, false, "no SYSTEM hive"); return; }
+	if (control_sets(c, &cs, &n) < 0 || !n) { set(c, C_BOOTSTART, false, "no ControlSet00N"); hive_free_names(cs, n); return; }
+	/* patches.md: Ntfs boot start is the article's fix for 6.0/6.1; 6.2+
+	 * loads its boot file system without it */
+	const char *svcs[] = { "vmbus", "storvsc", "Ntfs" };
+	size_t nsvc = c->version && c->version < 0x602 ? 3 : 2;
+	bool ok = true;
+	for (size_t i = 0; i < n && ok; i++)
+		for (size_t s = 0; s < nsvc && ok; s++) {
+			char key[128];
+			uint32_t v = 99;
+			snprintf(key, sizeof key, "%s\\Services\\%s", cs[i], svcs[s]);
+			int r = hive_get_dword(c->system, key, "Start", &v);
+			if (r != 0 || v != 0) {
+				ok = false;
+				if (r != 0) set(c, C_BOOTSTART, false, "%s\\Start missing", key);
+				else set(c, C_BOOTSTART, false, "%s\\Start is %u, not 0 (boot)", key, v);
+			}
+		}
+	if (ok) set(c, C_BOOTSTART, true, "%zu control sets", n);
+	hive_free_names(cs, n);
+}
+
+static void check_fwdev(struct vctx *c)
+{
+	char **cs = NULL, want[64];
+	size_t n = 0;
+	if (!c->system) { set(c, C_FWDEV, false, "no SYSTEM hive"); return; }
+	if (!c->esp) { set(c, C_FWDEV, false, "no ESP"); return; }
+	/* formats.md: ARC name, N = 1-based partition number in table order */
+	snprintf(want, sizeof want, "multi(0)disk(0)rdisk(0)partition(%d)", c->esp->number);
+	if (control_sets(c, &cs, &n) < 0 || !n) { set(c, C_FWDEV, false, "no ControlSet00N"); hive_free_names(cs, n); return; }
+	bool ok = true;
+	for (size_t i = 0; i < n && ok; i++) {
+		char key[128], *v = NULL;
+		snprintf(key, sizeof key, "%s\\Control", cs[i]);
+		if (hive_get_string(c->system, key, "FirmwareBootDevice", &v) != 0 || ascii_casecmp(v, want)) {
+			set(c, C_FWDEV, false, "%s\\FirmwareBootDevice is '%s', expected '%s'", key, v ? v : "(missing)", want);
+			ok = false;
+		}
+		free(v);
+	}
+	if (ok) set(c, C_FWDEV, true, "%s", want);
+	hive_free_names(cs, n);
+}
+
+/* formats.md, MountedDevices: MBR = signature (4) + offset (8); GPT =
+ * "DMIO:ID:" + partition GUID. The Windows volume must be named in the
+ * form of this disk's layout (or no drive letters recorded at all). */
+static void check_mounted(struct vctx *c)
+{
+	char **vals = NULL;
+	size_t n = 0, dos = 0;
+	bool found = false;
+	if (!c->system) { set(c, C_MOUNTED, false, "no SYSTEM hive"); return; }
+	if (!c->win) { set(c, C_MOUNTED, false, "no Windows volume"); return; }
+	if (hive_values(c->system, "MountedDevices", &vals, &n) < 0) { set(c, C_MOUNTED, true, "no MountedDevices key: letters assigned at first boot"); err_clear(); return; }
+	for (size_t i = 0; i < n && !found; i++) {
+		if (strncasecmp(vals[i], "\\DosDevices\\", 12)) continue;
+		dos++;
+		uint8_t *b = NULL;
+		size_t len = 0;
+		uint32_t type;
+		if (hive_get_binary(c->system, "MountedDevices", vals[i], &b, &len, &type) != 0) continue;
+		if (c->table.type == PT_GPT && len == 24 && !memcmp(b, "DMIO:ID:", 8) && !memcmp(b + 8, c->win->part_guid.b, 16)) found = true;
+		if (c->table.type == PT_MBR && len == 12 && get_le32(b) == c->table.disk_signature && get_le64(b + 4) == c->win->start) found = true;
+		if (found) set(c, C_MOUNTED, true, "%s names the Windows volume", vals[i]);
+		free(b);
+	}
+	if (!found && !dos) set(c, C_MOUNTED, true, "no drive letters recorded: assigned at first boot");
+	else if (!found) set(c, C_MOUNTED, false, "no \\DosDevices value names partition %d in %s form: the system volume would get another letter",
+			     c->win->number, c->table.type == PT_GPT ? "GPT (DMIO:ID:)" : "MBR (signature + offset)");
+	hive_free_names(vals, n);
+}
+
+/* ---- kernel files ---- */
+
+static struct pe *read_pe(struct vctx *c, const char *path)
+{
+	uint8_t *d = NULL;
+	size_t len = 0;
+	if (!c->vol || ntfs_read_file(c->vol, path, MAX_PE, &d, &len) < 0) return NULL;
+	struct pe *pe = pe_parse(d, len);
+	free(d);
+	return pe;
+}
+
+static void find_version(struct vctx *c)
+{
+	char path[256];
+	sys_path(c, "System32\\ntoskrnl.exe", path, sizeof path);
+	struct pe *pe = read_pe(c, path);
+	if (pe && pe->version.present) c->version = (unsigned)pe->version.v[0] << 8 | (pe->version.v[1] & 0xFF);
+	pe_free(pe);
+	err_clear();
+	if (c->version) snprintf(c->r->kernel_version, sizeof c->r->kernel_version, "%u.%u", c->version >> 8, c->version & 0xFF);
+}
+
+/* A patch counts as applied when the dry run finds our edit in place;
+ * crash-report is optional (--no-crash-report). */
+static bool patches_applied(struct pe *pe, enum pe_kind kind, unsigned version, char *why, size_t n)
+{
+	struct patch_opts po = { .dry_run = true, .force_version = version };
+	struct patch_report rep;
+	memset(&rep, 0, sizeof rep);
+	int rc = patch_apply(pe, kind, &po, &rep);
+	for (size_t i = 0; i < rep.nresults; i++) {
+		const struct patch_result *r = &rep.results[i];
+		if (r->status == PATCH_ALREADY_APPLIED || r->status == PATCH_NOT_APPLICABLE) continue;
+		if (r->status == PATCH_WOULD_APPLY && r->id && !strcmp(r->id, "crash-report")) continue;
+		snprintf(why, n, "%s: %s", r->id ? r->id : "?", r->status == PATCH_WOULD_APPLY ? "not applied" : patch_status_name(r->status));
+		return false;
+	}
+	if (rc < 0) { snprintf(why, n, "%s", err_msg()); return false; }
+	return true;
+}
+
+static const struct { const char *rel; enum pe_kind kind; } kernel_files[] = {
+	{ "System32\\ntoskrnl.exe", KIND_NTOSKRNL },
+	{ "System32\\hal.dll", KIND_HAL },
+	{ "System32\\drivers\\acpi.sys", KIND_ACPI },
+};
+
+static void check_patches(struct vctx *c)
+{
+	if (!c->vol) { set(c, C_PATCHES, false, "no Windows volume"); return; }
+	if (!c->version) { set(c, C_PATCHES, false, "kernel version unknown"); return; }
+	if (c->version >= 0x602) { set(c, C_PATCHES, true, "kernel %s: no patch needed", c->r->kernel_version); return; }
+	for (size_t i = 0; i < 3; i++) {
+		char path[256], why[300];
+		sys_path(c, kernel_files[i].rel, path, sizeof path);
+		struct pe *pe = read_pe(c, path);
+		if (!pe) { set(c, C_PATCHES, false, "%s: %s", path, err_msg()); return; }
+		bool ok = patches_applied(pe, kernel_files[i].kind, c->version, why, sizeof why);
+		pe_free(pe);
+		if (!ok) { set(c, C_PATCHES, false, "%s: %s", path, why); return; }
+	}
+	set(c, C_PATCHES, true, "kernel %s: ntoskrnl, hal, acpi patched", c->r->kernel_version);
+}
+
+static void check_checksums(struct vctx *c)
+{
+	if (!c->vol) { set(c, C_CHECKSUMS, false, "no Windows volume"); return; }
+	char paths[4][256];
+	size_t n = 0;
+	for (size_t i = 0; i < 3; i++) sys_path(c, kernel_files[i].rel, paths[n++], sizeof paths[0]);
+	if (c->loader_path[0] && c->win && c->vol) snprintf(paths[n++], sizeof paths[0], "%s", c->loader_path);
+	for (size_t i = 0; i < n; i++) {
+		struct pe *pe = read_pe(c, paths[i]);
+		if (!pe) { set(c, C_CHECKSUMS, false, "%s: %s", paths[i], err_msg()); return; }
+		bool ok = pe_checksum_valid(pe);
+		uint32_t stored = pe->checksum, want = pe_checksum_compute(pe->data, pe->len, pe->checksum_off);
+		pe_free(pe);
+		if (!ok) { set(c, C_CHECKSUMS, false, "%s: checksum 0x%08x, computed 0x%08x", paths[i], stored, want); return; }
+	}
+	set(c, C_CHECKSUMS, true, "%zu files", n);
+}
+
+static void check_loader_integrity(struct vctx *c)
+{
+	char why[300];
+	if (c->version >= 0x602) { set(c, C_LOADER_INTEGRITY, true, "kernel %s: the signed winload.efi is used", c->r->kernel_version); return; }
+	if (!c->have_loader || !c->loader_path[0]) { set(c, C_LOADER_INTEGRITY, false, "no loader entry"); return; }
+	bool nic = false;
+	if (bcd_get_boolean(c->bcd, &c->loader, BCDE_LIB_NO_INTEGRITY_CHECKS, &nic) != 0 || !nic) {
+		set(c, C_LOADER_INTEGRITY, false, "nointegritychecks is not set on the loader entry: the boot manager refuses a patched winload");
+		return;
+	}
+	struct pe *pe = read_pe(c, c->loader_path);
+	if (!pe) { set(c, C_LOADER_INTEGRITY, false, "%s: %s", c->loader_path, err_msg()); return; }
+	bool ok = patches_applied(pe, KIND_WINLOAD, c->version, why, sizeof why);
+	pe_free(pe);
+	if (!ok) { set(c, C_LOADER_INTEGRITY, false, "%s: %s (winload refuses the patched kernel)", c->loader_path, why); return; }
+	set(c, C_LOADER_INTEGRITY, true, "%s patched, nointegritychecks set", c->loader_path);
+}
+
+/* ---- driver ---- */
+
+static void vctx_free(struct vctx *c)
+{
+	if (c->system) hive_close(c->system);
+	if (c->vol) ntfs_close(c->vol);
+	if (c->bcd) bcd_free(c->bcd);
+	if (c->fat) fat32_close(c->fat);
+	if (c->ov) overlay_free(c->ov);
+	if (c->disk) disk_close(c->disk);
+}
+
+int verify_image(const char *path, struct verify_result *r)
+{
+	memset(r, 0, sizeof *r);
+	struct vctx c = { .r = r };
+	c.disk = disk_open(path);
+	if (!c.disk) return err_prefix("%s", path);
+	c.ov = overlay_new(c.disk);
+	if (!c.ov) { disk_close(c.disk); return -1; }
+	r->n = C_COUNT;
+	for (int i = 0; i < C_COUNT; i++) {
+		r->checks[i].id = check_names[i].id;
+		r->checks[i].what = check_names[i].what;
+	}
+	check_table(&c);
+	check_esp(&c);
+	check_fat(&c);
+	check_boot_files(&c);
+	check_bcd(&c);
+	check_loader(&c);
+	find_windows_fallback(&c);
+	if (c.win) r->windows_partition = c.win->number;
+	find_version(&c);
+	check_hive(&c);
+	check_boot_start(&c);
+	check_fwdev(&c);
+	check_mounted(&c);
+	check_patches(&c);
+	check_checksums(&c);
+	check_loader_integrity(&c);
+	r->ready = true;
+	for (size_t i = 0; i < r->n; i++) r->ready &= r->checks[i].pass;
+	vctx_free(&c);
+	err_clear();
+	return 0;
+}
+
+void *verify_to_json(const struct verify_result *r)
+{
+	json_t *arr = json_array();
+	for (size_t i = 0; i < r->n; i++)
+		json_array_append_new(arr, json_pack("{s:s, s:b, s:s, s:s}", "id", r->checks[i].id, "pass", r->checks[i].pass,
+						     "detail", r->checks[i].detail, "what", r->checks[i].what));
+	json_t *o = json_pack("{s:b, s:s, s:i, s:i, s:o}", "ready", r->ready, "kernel_version", r->kernel_version,
+			      "esp_partition", r->esp_partition, "windows_partition", r->windows_partition, "checks", arr);
+	return o;
+}
