@@ -1,0 +1,385 @@
+/* disk.c - see disk.h.
+ *
+ * Raw images are read with pread(); VHD and VHDX (all subformats) with
+ * libvhdi. Besides libvhdi we parse the image's own allocation table
+ * (lib/vhdmeta.c) for two things libvhdi does not expose: which blocks are
+ * allocated (disk_maybe_allocated, so that streaming work is proportional to
+ * the data) and the VHDX metadata items (block size, physical sector size,
+ * Virtual Disk ID). The same parse also rejects a truncated image at open
+ * time (an allocated block pointing past the end of the file).
+ */
+#define _GNU_SOURCE
+#include "disk.h"
+#include "sha256.h"
+#include "util.h"
+#include "vhdmeta.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <libvhdi.h>
+#include <linux/fs.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* A differencing chain deeper than this is refused (Hyper-V itself warns
+ * long before; the limit also stops a parent locator loop). */
+#define DISK_MAX_CHAIN 16
+
+struct disk {
+	char *path;
+	int fd;
+	uint64_t file_size;
+	libvhdi_file_t *vf;        /* NULL for raw */
+	struct disk *parent;       /* differencing parent, else NULL */
+	struct vhdmeta *meta;      /* own parse of VHD/VHDX structure, else NULL */
+	struct disk_info info;
+};
+
+static int vhdi_fail(libvhdi_error_t **e, enum err_code code, const char *fmt, const char *path)
+{
+	char msg[512] = "";
+	if (e && *e) {
+		libvhdi_error_sprint(*e, msg, sizeof msg);
+		libvhdi_error_free(e);
+		/* libvhdi messages are multi-line backtraces: keep the first line */
+		char *nl = strchr(msg, '\n');
+		if (nl) *nl = 0;
+	}
+	return err_set(code, fmt, path, msg);
+}
+
+static enum disk_format detect_format(int fd, uint64_t size)
+{
+	uint8_t buf[512];
+	/* MS-VHDX 2.2.1: the file type identifier starts with "vhdxfile". */
+	if (size >= 8 && pread(fd, buf, 8, 0) == 8 && !memcmp(buf, "vhdxfile", 8))
+		return DISK_VHDX;
+	/* VHD spec (2006) "Hard Disk Footer Format": the 512-byte footer with
+	 * cookie "conectix" is at the end of every VHD; dynamic disks keep a
+	 * copy at offset 0 (and images made before 2004 have a 511-byte
+	 * footer, hence the check at size-511 too). */
+	if (size >= 512 && pread(fd, buf, 8, size - 512) == 8 && !memcmp(buf, "conectix", 8))
+		return DISK_VHD;
+	if (size >= 511 && pread(fd, buf, 8, size - 511) == 8 && !memcmp(buf, "conectix", 8))
+		return DISK_VHD;
+	if (size >= 512 && pread(fd, buf, 8, 0) == 8 && !memcmp(buf, "conectix", 8))
+		return DISK_VHD;
+	return DISK_RAW;
+}
+
+static int file_size_of(int fd, const char *path, uint64_t *out)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return err_errno(E_IO, "cannot stat '%s'", path);
+	if (S_ISBLK(st.st_mode)) {
+		uint64_t n;
+		if (ioctl(fd, BLKGETSIZE64, &n) < 0)
+			return err_errno(E_IO, "cannot get the size of '%s'", path);
+		*out = n;
+		return 0;
+	}
+	if (!S_ISREG(st.st_mode))
+		return err_set(E_FORMAT, "'%s' is not a regular file or block device", path);
+	*out = (uint64_t)st.st_size;
+	return 0;
+}
+
+/* Windows-style parent names ("C:\VMs\base.vhdx", ".\base.vhdx",
+ * "\\server\share\base.vhdx") become a POSIX path; returns the basename
+ * position too. */
+static char *to_posix(const char *name, const char **base_out)
+{
+	char *p = xstrdup(name);
+	for (char *c = p; *c; c++)
+		if (*c == '\\') *c = '/';
+	char *slash = strrchr(p, '/');
+	*base_out = slash ? slash + 1 : p;
+	return p;
+}
+
+static bool file_exists(const char *p)
+{
+	struct stat st;
+	return stat(p, &st) == 0 && (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode));
+}
+
+/* Resolves a differencing parent the way a user moving the chain between
+ * hosts expects: a relative locator is taken relative to the child's folder;
+ * an absolute POSIX path is used when it exists; anything else (drive
+ * letters, UNC paths, or an absolute path that is not here) falls back to
+ * the parent's basename in the child's folder. */
+static char *resolve_parent(const char *child, const char *locator)
+{
+	char *dircopy = xstrdup(child);
+	const char *dir = dirname(dircopy);
+	const char *base;
+	char *posix = to_posix(locator, &base);
+	char *found = NULL;
+	bool has_drive = ((posix[0] | 0x20) >= 'a' && (posix[0] | 0x20) <= 'z' && posix[1] == ':');
+	bool absolute = posix[0] == '/';
+
+	if (!has_drive && !absolute) {
+		char *cand = xasprintf("%s/%s", dir, posix);
+		if (file_exists(cand)) found = cand; else free(cand);
+	} else if (absolute && !has_drive && file_exists(posix)) {
+		found = xstrdup(posix);
+	}
+	if (!found && *base) {
+		char *cand = xasprintf("%s/%s", dir, base);
+		if (file_exists(cand)) found = cand; else free(cand);
+	}
+	free(posix);
+	free(dircopy);
+	return found;
+}
+
+static struct disk *disk_open_depth(const char *path, int depth);
+
+static int open_parent(struct disk *d, int depth)
+{
+	libvhdi_error_t *e = NULL;
+	size_t n = 0;
+	int r = libvhdi_file_get_utf8_parent_filename_size(d->vf, &n, &e);
+	if (r != 1 || n < 2 || n > 65536) {
+		if (e) libvhdi_error_free(&e);
+		return err_set(E_FORMAT, "'%s' is a differencing disk without a parent locator", d->path);
+	}
+	uint8_t *name = xmalloc(n);
+	if (libvhdi_file_get_utf8_parent_filename(d->vf, name, n, &e) != 1) {
+		free(name);
+		return vhdi_fail(&e, E_FORMAT, "'%s': cannot read the parent locator: %s", d->path);
+	}
+	name[n - 1] = 0;
+	char *ppath = resolve_parent(d->path, (const char *)name);
+	if (!ppath) {
+		err_set(E_NOTFOUND, "parent disk '%s' of '%s' not found", (const char *)name, d->path);
+		free(name);
+		return -1;
+	}
+	free(name);
+	if (depth + 1 > DISK_MAX_CHAIN) {
+		err_set(E_UNSUPPORTED, "'%s': differencing chain deeper than %d disks", d->path, DISK_MAX_CHAIN);
+		free(ppath);
+		return -1;
+	}
+	d->parent = disk_open_depth(ppath, depth + 1);
+	if (!d->parent) {
+		err_prefix("parent of '%s'", d->path);
+		free(ppath);
+		return -1;
+	}
+	d->info.parent_path = ppath;
+	d->info.chain_depth = d->parent->info.chain_depth + 1;
+	if (!d->parent->vf)
+		return err_set(E_UNSUPPORTED, "parent '%s' of '%s' is a raw image: a differencing disk needs a VHD/VHDX parent",
+			       ppath, d->path);
+	if (d->parent->info.virtual_size != d->info.virtual_size)
+		return err_set(E_FORMAT, "parent '%s' of '%s' has a different virtual size", ppath, d->path);
+	if (libvhdi_file_set_parent_file(d->vf, d->parent->vf, &e) != 1)
+		return vhdi_fail(&e, E_FORMAT, "'%s': parent does not match: %s", d->path);
+	return 0;
+}
+
+static int open_vhdi(struct disk *d, int depth)
+{
+	libvhdi_error_t *e = NULL;
+	if (libvhdi_file_initialize(&d->vf, &e) != 1)
+		return vhdi_fail(&e, E_NOMEM, "'%s': libvhdi: %s", d->path);
+	if (libvhdi_file_open(d->vf, d->path, libvhdi_get_access_flags_read(), &e) != 1)
+		return vhdi_fail(&e, E_FORMAT, "'%s' is corrupt or truncated (libvhdi: %s)", d->path);
+	size64_t media = 0;
+	uint32_t type = 0, bps = 512;
+	if (libvhdi_file_get_media_size(d->vf, &media, &e) != 1 ||
+	    libvhdi_file_get_disk_type(d->vf, &type, &e) != 1)
+		return vhdi_fail(&e, E_FORMAT, "'%s': cannot read the image header: %s", d->path);
+	if (libvhdi_file_get_bytes_per_sector(d->vf, &bps, &e) != 1) {
+		libvhdi_error_free(&e);
+		bps = 512;
+	}
+	d->info.virtual_size = media;
+	d->info.logical_sector_size = bps;
+	d->info.physical_sector_size = bps;
+	switch (type) {
+	case LIBVHDI_DISK_TYPE_FIXED: d->info.subformat = "fixed"; break;
+	case LIBVHDI_DISK_TYPE_DYNAMIC: d->info.subformat = "dynamic"; break;
+	case LIBVHDI_DISK_TYPE_DIFFERENTIAL: d->info.subformat = "differencing"; break;
+	default: return err_set(E_FORMAT, "'%s': unknown disk type %u", d->path, type);
+	}
+
+	/* Our own structural parse: allocation table and metadata. */
+	d->meta = vhdmeta_parse(d->fd, d->file_size, d->info.format == DISK_VHDX);
+	if (!d->meta)
+		return err_prefix("'%s' is corrupt or truncated", d->path);
+	const struct vhdmeta_info *mi = vhdmeta_info(d->meta);
+	if (mi->virtual_size != media)
+		return err_set(E_FORMAT, "'%s': virtual size disagrees between parsers (%llu vs %llu)", d->path,
+			       (unsigned long long)mi->virtual_size, (unsigned long long)media);
+	d->info.block_size = mi->block_size;
+	d->info.disk_id = mi->disk_id;
+	if (mi->logical_sector_size) d->info.logical_sector_size = mi->logical_sector_size;
+	if (mi->physical_sector_size) d->info.physical_sector_size = mi->physical_sector_size;
+	if (mi->differencing != (type == LIBVHDI_DISK_TYPE_DIFFERENTIAL))
+		return err_set(E_FORMAT, "'%s': disk type disagrees between parsers", d->path);
+
+	if (type == LIBVHDI_DISK_TYPE_DIFFERENTIAL)
+		return open_parent(d, depth);
+	return 0;
+}
+
+static struct disk *disk_open_depth(const char *path, int depth)
+{
+	struct disk *d = xcalloc(1, sizeof *d);
+	d->path = xstrdup(path);
+	d->fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (d->fd < 0) {
+		err_errno(E_IO, "cannot open '%s'", path);
+		goto fail;
+	}
+	if (file_size_of(d->fd, path, &d->file_size) < 0)
+		goto fail;
+	d->info.format = detect_format(d->fd, d->file_size);
+	if (d->info.format == DISK_RAW) {
+		d->info.format_name = "raw";
+		d->info.subformat = "fixed";
+		d->info.virtual_size = d->file_size;
+		d->info.logical_sector_size = 512;
+		d->info.physical_sector_size = 512;
+		return d;
+	}
+	d->info.format_name = d->info.format == DISK_VHDX ? "vhdx" : "vhd";
+	if (open_vhdi(d, depth) < 0)
+		goto fail;
+	return d;
+fail:
+	disk_close(d);
+	return NULL;
+}
+
+struct disk *disk_open(const char *path)
+{
+	return disk_open_depth(path, 0);
+}
+
+const struct disk_info *disk_info(const struct disk *d)
+{
+	return &d->info;
+}
+
+static int read_raw(struct disk *d, uint8_t *buf, size_t len, uint64_t off)
+{
+	while (len) {
+		ssize_t n = pread(d->fd, buf, len, (off_t)off);
+		if (n < 0) {
+			if (errno == EINTR) continue;
+			return err_errno(E_IO, "read error in '%s' at %llu", d->path, (unsigned long long)off);
+		}
+		if (n == 0)
+			return err_set(E_IO, "'%s' shrank while reading (offset %llu)", d->path, (unsigned long long)off);
+		buf += n, len -= (size_t)n, off += (uint64_t)n;
+	}
+	return 0;
+}
+
+static int read_vhdi(struct disk *d, uint8_t *buf, size_t len, uint64_t off)
+{
+	libvhdi_error_t *e = NULL;
+	while (len) {
+		/* libvhdi takes ssize_t-sized requests; stay well inside */
+		size_t chunk = len > (64u << 20) ? (64u << 20) : len;
+		ssize_t n = libvhdi_file_read_buffer_at_offset(d->vf, buf, chunk, (off64_t)off, &e);
+		if (n <= 0) {
+			vhdi_fail(&e, E_FORMAT, "'%s': read failed (corrupt or truncated image?): %s", d->path);
+			return err_prefix("virtual offset %llu", (unsigned long long)off);
+		}
+		buf += n, len -= (size_t)n, off += (uint64_t)n;
+	}
+	return 0;
+}
+
+int disk_read(struct disk *d, void *vbuf, size_t len, uint64_t off)
+{
+	uint8_t *buf = vbuf;
+	uint64_t size = d->info.virtual_size;
+	if (off >= size) {
+		memset(buf, 0, len);
+		return 0;
+	}
+	size_t inside = len;
+	if (len > size - off) {
+		inside = (size_t)(size - off);
+		memset(buf + inside, 0, len - inside);
+	}
+	if (!inside)
+		return 0;
+	return d->vf ? read_vhdi(d, buf, inside, off) : read_raw(d, buf, inside, off);
+}
+
+/* SEEK_DATA/SEEK_HOLE (lseek(2)): a hole in a sparse raw file reads as
+ * zeros. File systems without hole support report all data: sound. */
+static int raw_maybe_allocated(struct disk *d, uint64_t off, uint64_t len)
+{
+	off_t data = lseek(d->fd, (off_t)off, SEEK_DATA);
+	if (data < 0)
+		return errno == ENXIO ? 0 : 1;   /* ENXIO: no data after off */
+	return (uint64_t)data < off + len;
+}
+
+int disk_maybe_allocated(struct disk *d, uint64_t off, uint64_t len)
+{
+	uint64_t size = d->info.virtual_size;
+	if (off >= size || len == 0)
+		return 0;
+	if (len > size - off)
+		len = size - off;
+	if (!d->vf)
+		return raw_maybe_allocated(d, off, len);
+	int r = vhdmeta_maybe_allocated(d->meta, off, len);
+	if (r != 2)
+		return r;          /* 0: zeros in this layer and no parent; 1: data */
+	/* 2: not present here, the parent decides */
+	return d->parent ? disk_maybe_allocated(d->parent, off, len) : 0;
+}
+
+void disk_fingerprint(struct disk *d, uint8_t out[32])
+{
+	struct sha256 s;
+	uint64_t size = d->info.virtual_size;
+	const uint64_t mib = 1u << 20;
+	uint8_t *buf = xmalloc(mib);
+	uint8_t le[8];
+	sha256_init(&s);
+	put_le64(le, size);
+	sha256_update(&s, le, 8);
+	/* a read error fingerprints as zeros: the id stays stable and the
+	 * error surfaces when the same range is read for real */
+	if (disk_read(d, buf, mib, 0) < 0) memset(buf, 0, mib);
+	sha256_update(&s, buf, mib);
+	uint64_t last = size > mib ? size - mib : 0;
+	if (disk_read(d, buf, mib, last) < 0) memset(buf, 0, mib);
+	sha256_update(&s, buf, mib);
+	sha256_final(&s, out);
+	free(buf);
+}
+
+void disk_close(struct disk *d)
+{
+	if (!d) return;
+	if (d->vf) {
+		libvhdi_error_t *e = NULL;
+		libvhdi_file_close(d->vf, &e);
+		if (e) libvhdi_error_free(&e);
+		libvhdi_file_free(&d->vf, &e);
+		if (e) libvhdi_error_free(&e);
+	}
+	disk_close(d->parent);
+	vhdmeta_free(d->meta);
+	if (d->fd >= 0) close(d->fd);
+	free(d->info.parent_path);
+	free(d->path);
+	free(d);
+}

@@ -1,0 +1,49 @@
+/* vhdmeta.h - our own read-only parse of the structure of a VHD or VHDX
+ * file (headers, metadata, block allocation table), owned by the disk
+ * module. libvhdi reads the data; this parse answers what libvhdi does not
+ * expose: which blocks are allocated, the VHDX metadata items, and whether
+ * every allocated block lies inside the file (a truncated image is refused
+ * at open time instead of failing halfway through a conversion).
+ *
+ * Every number comes from an untrusted file: all offsets are range-checked
+ * against the file size before use, and memory is bounded by the file size
+ * (one byte per payload block, whose BAT entry must itself be in the file).
+ */
+#ifndef GEN2PREP_VHDMETA_H
+#define GEN2PREP_VHDMETA_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "guid.h"
+
+struct vhdmeta;
+
+struct vhdmeta_info {
+	bool vhdx;
+	bool differencing;
+	bool fixed;
+	uint64_t virtual_size;
+	uint32_t block_size;            /* 0 for fixed VHD */
+	uint32_t logical_sector_size;   /* 0 when the format does not say (VHD) */
+	uint32_t physical_sector_size;
+	struct guid disk_id;            /* VHDX Page 83 id / VHD footer unique id */
+	uint64_t payload_blocks;
+	uint64_t allocated_blocks;      /* blocks with data in this file */
+};
+
+/* Reads len bytes at off of the image file; 0 or -1 (err set). */
+typedef int (*vhdmeta_read_fn)(void *ctx, void *buf, size_t len, uint64_t off);
+
+/* Parses the file; NULL with err set (E_FORMAT, E_UNSUPPORTED). fd >= 0
+ * enables SEEK_DATA checks of allocated ranges (sparse fixed images);
+ * -1 disables them (fuzzing). */
+struct vhdmeta *vhdmeta_parse_with(vhdmeta_read_fn rd, void *ctx, int fd, uint64_t file_size, bool vhdx);
+struct vhdmeta *vhdmeta_parse(int fd, uint64_t file_size, bool vhdx);
+const struct vhdmeta_info *vhdmeta_info(const struct vhdmeta *m);
+/* For [off, off+len) inside the virtual size: 0 reads as zeros, 1 may hold
+ * data in this file, 2 nothing in this file but a differencing parent
+ * decides. */
+int vhdmeta_maybe_allocated(const struct vhdmeta *m, uint64_t off, uint64_t len);
+void vhdmeta_free(struct vhdmeta *m);
+
+#endif

@@ -1,0 +1,26 @@
+/* writer_raw.c - raw output: the virtual disk byte for byte, as a sparse
+ * file (the file is sized first, blocks that read as zero stay holes). */
+#include "writer_int.h"
+#include "util.h"
+
+#include <stdlib.h>
+
+#define RAW_CHUNK (1u << 20)
+
+int writer_raw_write(struct wctx *w)
+{
+	uint32_t chunk = w->opts->block_size ? w->opts->block_size : RAW_CHUNK;
+	if (chunk > (64u << 20)) chunk = 64u << 20;
+	if (wctx_truncate(w, w->size) < 0)
+		return -1;
+	uint8_t *buf = xmalloc(chunk);
+	int rc = 0;
+	for (uint64_t off = 0; off < w->size && rc == 0; off += chunk) {
+		size_t n = w->size - off < chunk ? (size_t)(w->size - off) : chunk;
+		int r = wctx_read_block(w, buf, n, off);
+		if (r < 0) rc = -1;
+		else if (r > 0) rc = wctx_pwrite(w, buf, n, off);
+	}
+	free(buf);
+	return rc;
+}
