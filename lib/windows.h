@@ -60,7 +60,10 @@ enum blocker_code {
 };
 extern const char *const blocker_id[BLK_COUNT];  /* stable codes: "no-windows", ... */
 
+/* code: a blocker_code, or for warnings a value >= BLK_COUNT; finding_id()
+ * gives the stable text code of either ("hive-dirty", "old-integration-services"). */
 struct finding { int code; bool warning; char message[256]; };
+const char *finding_id(const struct finding *f);
 
 struct inspection {
 	struct ptable table;
@@ -81,6 +84,15 @@ struct inspection {
 	size_t nmounted;
 	struct mounted_device mounted[64];
 	char locale[16];             /* "en-US" from the boot file language folders / SYSTEM */
+	/* What each kernel patch of the catalog would do (patch_apply dry run
+	 * on the files above), for kernels 6.0/6.1 only; npatches 0 otherwise. */
+	size_t npatches;
+	struct patch_status_info {
+		char id[48];             /* catalog id */
+		char file[32];           /* winfile_name of the binary */
+		int status;              /* enum patch_status (patch.h) */
+		char message[160];
+	} patches[32];
 	size_t nfindings;
 	struct finding findings[32]; /* blockers and warnings */
 };

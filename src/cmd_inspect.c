@@ -1,8 +1,350 @@
-/* cmd_inspect.c - placeholder until the inspect command lands: refuses clearly. */
+/* cmd_inspect.c - gen2prep inspect IMAGE [--json]: the read-only report of
+ * what a disk holds and whether it can become a Generation 2 disk.
+ * Exit 0 convertible, 4 blockers, 3 unreadable input, 2 usage. */
+#include "config.h"
 #include "cli.h"
+#include "disk.h"
+#include "overlay.h"
+#include "patch.h"
+#include "windows.h"
+
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void inspect_help(void)
+{
+	printf("Usage: %s inspect IMAGE [--json]\n"
+	       "Reports, read-only, what a Generation 1 Windows disk image holds and whether\n"
+	       "it can be converted: image format, partitions and their roles, the Windows\n"
+	       "installation, file versions, Integration Services, control sets,\n"
+	       "MountedDevices, the kernel patches it would need, blockers and warnings.\n\n"
+	       "Options:\n"
+	       "  --json      print one JSON object instead of the summary\n"
+	       "  -h, --help  this help\n\n"
+	       "Exit status: 0 convertible, 4 not convertible (blockers), 3 unreadable input,\n"
+	       "2 usage error, 1 runtime failure.\n", progname);
+}
+
+/* ---------------------------------------------------------------- JSON */
+
+static json_t *jstr_or_null(const char *s) { return s && *s ? json_string(s) : json_null(); }
+
+static json_t *image_json(const char *path, const struct disk_info *di)
+{
+	json_t *j = json_object();
+	json_object_set_new(j, "path", json_string(path));
+	json_object_set_new(j, "format", json_string(di->format_name));
+	json_object_set_new(j, "subformat", json_string(di->subformat));
+	json_object_set_new(j, "virtual_size", json_integer((json_int_t)di->virtual_size));
+	json_object_set_new(j, "logical_sector_size", json_integer(di->logical_sector_size));
+	json_object_set_new(j, "physical_sector_size", json_integer(di->physical_sector_size));
+	json_object_set_new(j, "parent", jstr_or_null(di->parent_path));
+	return j;
+}
+
+static json_t *table_json(const struct ptable *t)
+{
+	json_t *j = json_object();
+	char buf[40];
+	json_object_set_new(j, "type", json_string(ptable_type_name(t->type)));
+	if (t->type == PT_MBR) {
+		snprintf(buf, sizeof buf, "0x%08X", t->disk_signature);
+		json_object_set_new(j, "disk_signature", json_string(buf));
+	} else if (t->type == PT_GPT) {
+		json_object_set_new(j, "disk_guid", json_string(guid_to_str(&t->disk_guid, buf)));
+	}
+	return j;
+}
+
+static json_t *partition_json(const struct ptable *t, const struct part_info *pi)
+{
+	const struct part *p = pi->part;
+	json_t *j = json_object();
+	char buf[40];
+	json_object_set_new(j, "number", json_integer(p->number));
+	json_object_set_new(j, "start", json_integer((json_int_t)p->start));
+	json_object_set_new(j, "size", json_integer((json_int_t)p->size));
+	if (t->type == PT_MBR) {
+		snprintf(buf, sizeof buf, "0x%02X", p->mbr_type);
+		json_object_set_new(j, "type", json_string(buf));
+		json_object_set_new(j, "active", json_boolean(p->active));
+		json_object_set_new(j, "logical", json_boolean(p->logical));
+	} else {
+		json_object_set_new(j, "type", json_string(guid_to_str(&p->type_guid, buf)));
+		json_object_set_new(j, "guid", json_string(guid_to_str(&p->part_guid, buf)));
+		json_object_set_new(j, "name", json_string(p->name));
+	}
+	json_object_set_new(j, "filesystem", json_string(pi->filesystem ? pi->filesystem : ""));
+	json_object_set_new(j, "label", json_string(pi->label));
+	json_object_set_new(j, "role", json_string(part_role_name(pi->role)));
+	json_object_set_new(j, "ntfs_dirty", json_boolean(pi->ntfs_dirty));
+	json_object_set_new(j, "hibernated", json_boolean(pi->ntfs_hibernated));
+	json_object_set_new(j, "bitlocker", json_boolean(pi->bitlocker));
+	if (pi->role == ROLE_SYSTEM_RESERVED) {
+		json_object_set_new(j, "reusable_as_esp", json_boolean(pi->reusable_as_esp));
+		if (!pi->reusable_as_esp)
+			json_object_set_new(j, "not_reusable_why", json_string(pi->not_reusable_why));
+	}
+	return j;
+}
+
+static json_t *files_json(const struct inspection *ins)
+{
+	json_t *j = json_object();
+	for (int f = 0; f < WF_COUNT; f++) {
+		const struct winfile_info *fi = &ins->files[f];
+		if (!fi->present) { json_object_set_new(j, winfile_name[f], json_null()); continue; }
+		json_t *e = json_object();
+		char m[8];
+		snprintf(m, sizeof m, "0x%04X", fi->machine);
+		json_object_set_new(e, "path", json_string(fi->path));
+		json_object_set_new(e, "file_version", jstr_or_null(fi->version));
+		json_object_set_new(e, "machine", json_string(m));
+		json_object_set_new(e, "size", json_integer((json_int_t)fi->size));
+		json_object_set_new(j, winfile_name[f], e);
+	}
+	return j;
+}
+
+static json_t *start_json(int v) { return v < 0 ? json_null() : json_integer(v); }
+
+static json_t *control_sets_json(const struct inspection *ins)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; i < ins->ncontrol_sets; i++) {
+		const struct control_set *cs = &ins->control_sets[i];
+		json_t *j = json_object();
+		json_object_set_new(j, "name", json_string(cs->name));
+		json_object_set_new(j, "ntfs_start", start_json(cs->ntfs_start));
+		json_object_set_new(j, "vmbus_start", start_json(cs->vmbus_start));
+		json_object_set_new(j, "storvsc_start", start_json(cs->storvsc_start));
+		json_object_set_new(j, "hyperkbd_start", start_json(cs->hyperkbd_start));
+		json_object_set_new(j, "firmware_boot_device", jstr_or_null(cs->firmware_boot_device));
+		json_object_set_new(j, "system_boot_device", jstr_or_null(cs->system_boot_device));
+		json_array_append_new(a, j);
+	}
+	return a;
+}
+
+static json_t *mounted_json(const struct inspection *ins)
+{
+	json_t *a = json_array();
+	char buf[40];
+	for (size_t i = 0; i < ins->nmounted; i++) {
+		const struct mounted_device *m = &ins->mounted[i];
+		json_t *j = json_object();
+		json_object_set_new(j, "name", json_string(m->name));
+		json_object_set_new(j, "kind", json_string(m->kind == MD_MBR ? "mbr" : m->kind == MD_GPT ? "gpt" : "other"));
+		if (m->kind == MD_MBR) {
+			snprintf(buf, sizeof buf, "0x%08X", m->signature);
+			json_object_set_new(j, "signature", json_string(buf));
+			json_object_set_new(j, "offset", json_integer((json_int_t)m->offset));
+		} else if (m->kind == MD_GPT) {
+			json_object_set_new(j, "partition_guid", json_string(guid_to_str(&m->part_guid, buf)));
+		}
+		json_object_set_new(j, "partition", m->partition ? json_integer(m->partition) : json_null());
+		json_array_append_new(a, j);
+	}
+	return a;
+}
+
+static json_t *patches_json(const struct inspection *ins)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; i < ins->npatches; i++) {
+		const struct patch_status_info *p = &ins->patches[i];
+		json_t *j = json_object();
+		json_object_set_new(j, "id", json_string(p->id));
+		json_object_set_new(j, "file", json_string(p->file));
+		json_object_set_new(j, "status", json_string(patch_status_name(p->status)));
+		json_object_set_new(j, "message", json_string(p->message));
+		json_array_append_new(a, j);
+	}
+	return a;
+}
+
+static json_t *windows_json(const struct inspection *ins)
+{
+	if (!ins->windows_found) return json_null();
+	json_t *j = json_object();
+	char kv[16];
+	snprintf(kv, sizeof kv, "%u.%u", ins->kernel_version >> 8, ins->kernel_version & 0xff);
+	json_object_set_new(j, "partition", json_integer(ins->windows_partition));
+	json_object_set_new(j, "product_name", json_string(ins->product_name));
+	json_object_set_new(j, "edition", json_string(ins->edition));
+	json_object_set_new(j, "version", json_string(ins->version));
+	json_object_set_new(j, "current_version", json_string(ins->current_version));
+	json_object_set_new(j, "build", json_string(ins->build));
+	json_object_set_new(j, "service_pack", json_string(ins->service_pack));
+	json_object_set_new(j, "architecture", json_string(ins->architecture ? ins->architecture : ""));
+	json_object_set_new(j, "kernel_version", json_string(kv));
+	json_object_set_new(j, "locale", json_string(ins->locale));
+	json_object_set_new(j, "files", files_json(ins));
+	json_t *is = json_object();
+	json_object_set_new(is, "version", jstr_or_null(ins->integration_services));
+	json_object_set_new(j, "integration_services", is);
+	json_object_set_new(j, "system_hive_dirty", json_boolean(ins->system_hive_dirty));
+	json_object_set_new(j, "current_control_set", json_integer(ins->current_control_set));
+	json_object_set_new(j, "control_sets", control_sets_json(ins));
+	json_object_set_new(j, "mounted_devices", mounted_json(ins));
+	json_object_set_new(j, "patches", patches_json(ins));
+	return j;
+}
+
+static json_t *findings_json(const struct inspection *ins, bool warnings)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; i < ins->nfindings; i++) {
+		const struct finding *f = &ins->findings[i];
+		if (f->warning != warnings) continue;
+		json_t *j = json_object();
+		json_object_set_new(j, "code", json_string(finding_id(f)));
+		json_object_set_new(j, "message", json_string(f->message));
+		json_array_append_new(a, j);
+	}
+	return a;
+}
+
+static json_t *inspection_json(const char *path, const struct disk_info *di, const struct inspection *ins)
+{
+	json_t *j = json_object();
+	json_object_set_new(j, "image", image_json(path, di));
+	json_object_set_new(j, "partition_table", table_json(&ins->table));
+	json_t *parts = json_array();
+	for (size_t i = 0; i < ins->nparts; i++)
+		json_array_append_new(parts, partition_json(&ins->table, &ins->parts[i]));
+	json_object_set_new(j, "partitions", parts);
+	json_object_set_new(j, "windows", windows_json(ins));
+	json_object_set_new(j, "blockers", findings_json(ins, false));
+	json_object_set_new(j, "warnings", findings_json(ins, true));
+	json_object_set_new(j, "convertible", json_boolean(inspection_convertible(ins)));
+	return j;
+}
+
+/* ---------------------------------------------------------------- text */
+
+static void print_size(uint64_t b)
+{
+	if (b >= (1ULL << 30) && b % (1ULL << 30) == 0) printf("%llu GiB", (unsigned long long)(b >> 30));
+	else printf("%llu MiB", (unsigned long long)(b >> 20));
+}
+
+static void print_start(const char *what, int v)
+{
+	static const char *const names[] = { "boot", "system", "automatic", "manual", "disabled" };
+	if (v < 0) printf(" %s=absent", what);
+	else printf(" %s=%d(%s)", what, v, v <= 4 ? names[v] : "?");
+}
+
+static void print_windows(const struct inspection *ins)
+{
+	printf("Windows:      partition %d: %s%s%s, version %s, %s\n", ins->windows_partition,
+	       ins->product_name[0] ? ins->product_name : "(unknown product)",
+	       ins->service_pack[0] ? " " : "", ins->service_pack, ins->version[0] ? ins->version : "?",
+	       ins->architecture && *ins->architecture ? ins->architecture : "unknown architecture");
+	if (ins->locale[0]) printf("Locale:       %s\n", ins->locale);
+	for (int f = 0; f < WF_COUNT; f++) {
+		const struct winfile_info *fi = &ins->files[f];
+		printf("  %-13s %s\n", winfile_name[f],
+		       !fi->present ? "missing" : fi->version[0] ? fi->version : "(no version resource)");
+	}
+	printf("Integration Services: %s\n", ins->integration_services[0] ? ins->integration_services : "not found");
+	printf("SYSTEM hive:  %s, current control set %d\n", ins->system_hive_dirty ? "DIRTY" : "clean",
+	       ins->current_control_set);
+	for (size_t i = 0; i < ins->ncontrol_sets; i++) {
+		const struct control_set *cs = &ins->control_sets[i];
+		printf("  %s:", cs->name);
+		print_start("Ntfs", cs->ntfs_start);
+		print_start("vmbus", cs->vmbus_start);
+		print_start("storvsc", cs->storvsc_start);
+		print_start("hyperkbd", cs->hyperkbd_start);
+		printf("\n    FirmwareBootDevice=%s SystemBootDevice=%s\n",
+		       cs->firmware_boot_device[0] ? cs->firmware_boot_device : "-",
+		       cs->system_boot_device[0] ? cs->system_boot_device : "-");
+	}
+	for (size_t i = 0; i < ins->nmounted; i++) {
+		const struct mounted_device *m = &ins->mounted[i];
+		if (m->partition) printf("  %s -> partition %d\n", m->name, m->partition);
+		else printf("  %s -> (no partition of this disk)\n", m->name);
+	}
+	if (ins->npatches) {
+		printf("Kernel patches (dry run):\n");
+		for (size_t i = 0; i < ins->npatches; i++)
+			printf("  %-12s %-24s %s%s%s\n", ins->patches[i].file, ins->patches[i].id,
+			       patch_status_name(ins->patches[i].status), ins->patches[i].message[0] ? ": " : "",
+			       ins->patches[i].message);
+	}
+}
+
+static void print_text(const char *path, const struct disk_info *di, const struct inspection *ins)
+{
+	printf("Image:        %s (%s, %s, ", path, di->format_name, di->subformat);
+	print_size(di->virtual_size);
+	printf(", %u-byte sectors)\n", di->logical_sector_size);
+	if (di->parent_path) printf("Parent:       %s\n", di->parent_path);
+	printf("Partitions:   %s", ptable_type_name(ins->table.type));
+	if (ins->table.type == PT_MBR) printf(", disk signature 0x%08X", ins->table.disk_signature);
+	printf("\n");
+	for (size_t i = 0; i < ins->nparts; i++) {
+		const struct part_info *pi = &ins->parts[i];
+		printf("  %d: start %llu, ", pi->part->number, (unsigned long long)pi->part->start);
+		print_size(pi->part->size);
+		printf(", %s%s%s%s%s -> %s", pi->filesystem && *pi->filesystem ? pi->filesystem : "no file system",
+		       pi->label[0] ? " \"" : "", pi->label, pi->label[0] ? "\"" : "",
+		       pi->part->active ? ", active" : "", part_role_name(pi->role));
+		if (pi->role == ROLE_SYSTEM_RESERVED)
+			printf(pi->reusable_as_esp ? " (reusable as ESP)" : " (not reusable as ESP: %s)", pi->not_reusable_why);
+		printf("\n");
+	}
+	if (ins->windows_found) print_windows(ins);
+	else printf("Windows:      not found\n");
+	for (size_t i = 0; i < ins->nfindings; i++)
+		printf("%s: %s: %s\n", ins->findings[i].warning ? "Warning" : "Blocker", finding_id(&ins->findings[i]),
+		       ins->findings[i].message);
+	printf("Convertible:  %s\n", inspection_convertible(ins) ? "yes" : "no");
+}
 
 int cmd_inspect(int argc, char **argv)
 {
-	err_set(E_UNSUPPORTED, "the 'inspect' command is not implemented yet");
-	return cli_fail(NULL);
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	bool json = false;
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'j': json = true; break;
+		case 'h': inspect_help(); return EXIT_OK;
+		default: return cli_usage("inspect", "unknown option");
+		}
+	}
+	if (argc - optind != 1)
+		return cli_usage("inspect", argc - optind ? "too many arguments" : "missing IMAGE");
+	const char *path = argv[optind];
+	struct disk *d = disk_open(path);
+	if (!d) {
+		fprintf(stderr, "%s: %s: %s\n", progname, path, err_msg());
+		return err_code() == E_NOMEM ? EXIT_FAILURE_ : EXIT_BAD_INPUT;
+	}
+	struct overlay *o = overlay_new(d);
+	struct inspection *ins = o ? xcalloc(1, sizeof *ins) : NULL;
+	int rc;
+	if (!o || windows_inspect(o, ins)) {
+		fprintf(stderr, "%s: %s: %s\n", progname, path, err_msg());
+		rc = err_code() == E_IO || err_code() == E_FORMAT ? EXIT_BAD_INPUT : cli_exit_for(err_code());
+	} else {
+		if (json) cli_print_json(inspection_json(path, disk_info(d), ins));
+		else print_text(path, disk_info(d), ins);
+		rc = inspection_convertible(ins) ? EXIT_OK : EXIT_BLOCKED;
+	}
+	free(ins);
+	if (o) overlay_free(o);
+	disk_close(d);
+	return rc;
 }

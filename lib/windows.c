@@ -1,0 +1,580 @@
+/* windows.c - see windows.h. Finds the Windows installation on a disk and
+ * describes it, read-only: partitions (partition.h), NTFS volumes (ntfs.h),
+ * the SYSTEM and SOFTWARE hives (hive.h), PE files (pe.h) and the patch
+ * catalog in dry-run mode (patch.h). Facts used are in formats.md
+ * ("Windows registry", "Partition tables") and cited where encoded.
+ */
+#include "config.h"
+#include "windows.h"
+#include "hive.h"
+#include "ntfs.h"
+#include "overlay.h"
+#include "patch.h"
+#include "pe.h"
+#include "util.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <strings.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define HIVE_MAX  (256u << 20)   /* SYSTEM of a long-lived install: < 100 MiB */
+#define PE_MAX    (64u << 20)    /* ntoskrnl.exe is ~5.5 MiB */
+
+const char *const winfile_name[WF_COUNT] = {
+	"ntoskrnl.exe", "hal.dll", "acpi.sys", "vmbus.sys", "storvsc.sys", "winload.efi", "bootmgfw.efi",
+};
+const char *const winfile_path[WF_COUNT] = {
+	"\\Windows\\System32\\ntoskrnl.exe", "\\Windows\\System32\\hal.dll",
+	"\\Windows\\System32\\drivers\\acpi.sys", "\\Windows\\System32\\drivers\\vmbus.sys",
+	"\\Windows\\System32\\drivers\\storvsc.sys", "\\Windows\\System32\\winload.efi",
+	"\\Windows\\Boot\\EFI\\bootmgfw.efi",
+};
+/* Stable codes, documented in man/gen2prep.1 (BLOCKERS). */
+const char *const blocker_id[BLK_COUNT] = {
+	"no-partition-table", "no-windows", "32bit", "kernel-5x", "unsupported-version",
+	"hibernated", "ntfs-dirty", "bitlocker", "hive-dirty", "no-integration-services",
+};
+/* Warnings share the findings list; their codes follow the blockers'. */
+enum { WARN_OLD_IS = BLK_COUNT, WARN_HIVE_UNREADABLE, WARN_NO_BOOT_FILES, WARN_PATCH_NOT_FOUND };
+static const char *const warning_id[] = { "old-integration-services", "hive-unreadable", "no-uefi-boot-files", "patch-site-not-found" };
+
+const char *finding_id(const struct finding *f)
+{
+	if (f->code >= 0 && f->code < BLK_COUNT) return blocker_id[f->code];
+	if (f->code >= BLK_COUNT && f->code < BLK_COUNT + (int)(sizeof warning_id / sizeof *warning_id))
+		return warning_id[f->code - BLK_COUNT];
+	return "unknown";
+}
+
+const char *part_role_name(enum part_role r)
+{
+	static const char *const n[] = { "unknown", "system-reserved", "windows", "esp", "recovery", "msr", "data", "extended" };
+	return (unsigned)r < sizeof n / sizeof *n ? n[r] : "unknown";
+}
+
+static void add_finding(struct inspection *ins, int code, bool warning, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void add_finding(struct inspection *ins, int code, bool warning, const char *fmt, ...)
+{
+	for (size_t i = 0; i < ins->nfindings; i++)
+		if (ins->findings[i].code == code) return;   /* one per code */
+	if (ins->nfindings == sizeof ins->findings / sizeof *ins->findings) return;
+	struct finding *f = &ins->findings[ins->nfindings++];
+	f->code = code;
+	f->warning = warning;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(f->message, sizeof f->message, fmt, ap);
+	va_end(ap);
+}
+
+bool inspection_convertible(const struct inspection *ins)
+{
+	for (size_t i = 0; i < ins->nfindings; i++)
+		if (!ins->findings[i].warning) return false;
+	return ins->windows_found;
+}
+
+const struct part_info *inspection_part(const struct inspection *ins, int number)
+{
+	for (size_t i = 0; i < ins->nparts; i++)
+		if (ins->parts[i].part->number == number) return &ins->parts[i];
+	return NULL;
+}
+
+/* ---------------------------------------------------------------- partitions */
+
+/* MBR partition types (formats.md, Partition tables): 0x05/0x0F/0x85
+ * extended containers, 0xEF ESP, 0x27 Windows RE. */
+static bool mbr_extended(uint8_t t) { return t == 0x05 || t == 0x0F || t == 0x85; }
+
+static enum part_role role_from_type(const struct ptable *t, const struct part *p)
+{
+	if (t->type == PT_MBR) {
+		if (mbr_extended(p->mbr_type)) return ROLE_EXTENDED;
+		if (p->mbr_type == 0xEF) return ROLE_ESP;
+		if (p->mbr_type == 0x27) return ROLE_RECOVERY;
+	} else {
+		if (guid_eq(&p->type_guid, &GPT_TYPE_ESP)) return ROLE_ESP;
+		if (guid_eq(&p->type_guid, &GPT_TYPE_RECOVERY)) return ROLE_RECOVERY;
+		if (guid_eq(&p->type_guid, &GPT_TYPE_MSR)) return ROLE_MSR;
+	}
+	return ROLE_UNKNOWN;
+}
+
+/* FAT boot sector (fatgen103): FAT32 has "FAT32   " at 0x52, FAT12/16 the
+ * file system type at 0x36; both end with 0x55AA at 510. */
+static const char *fat_kind(const uint8_t bs[512])
+{
+	if (bs[510] != 0x55 || bs[511] != 0xAA) return NULL;
+	if (!memcmp(bs + 0x52, "FAT32   ", 8)) return "fat32";
+	if (!memcmp(bs + 0x36, "FAT16   ", 8)) return "fat16";
+	if (!memcmp(bs + 0x36, "FAT12   ", 8)) return "fat12";
+	return NULL;
+}
+
+/* Root entries a System Reserved partition holds when it has only boot
+ * files (man page, convert --esp reuse). */
+static bool boot_only_entry(const char *name)
+{
+	static const char *const ok[] = { "bootmgr", "Boot", "BOOTSECT.BAK", "System Volume Information", "$RECYCLE.BIN" };
+	for (size_t i = 0; i < sizeof ok / sizeof *ok; i++)
+		if (!ascii_casecmp(name, ok[i])) return true;
+	return false;
+}
+
+static void check_reusable(struct ntfs_vol *v, struct part_info *pi)
+{
+	struct ntfs_dirent *e = NULL;
+	int n = ntfs_list(v, "\\", &e);
+	if (n < 0) {
+		snprintf(pi->not_reusable_why, sizeof pi->not_reusable_why, "root directory unreadable");
+		err_clear();
+		return;
+	}
+	size_t used = 0;
+	pi->not_reusable_why[0] = 0;
+	for (int i = 0; i < n; i++) {
+		if (boot_only_entry(e[i].name)) continue;
+		if (!used) used += snprintf(pi->not_reusable_why, sizeof pi->not_reusable_why, "also holds: ");
+		if (used < sizeof pi->not_reusable_why)
+			used += snprintf(pi->not_reusable_why + used, sizeof pi->not_reusable_why - used, "%s%s",
+					 used > 12 ? ", " : "", e[i].name);
+	}
+	pi->reusable_as_esp = used == 0;
+	free(e);
+}
+
+/* Probes the file system of one partition; for NTFS mounts it read-only to
+ * decide between windows / system-reserved / data. */
+static int describe_partition(struct overlay *o, const struct ptable *t, struct part_info *pi)
+{
+	const struct part *p = pi->part;
+	pi->role = role_from_type(t, p);
+	pi->filesystem = "";
+	if (pi->role == ROLE_EXTENDED || pi->role == ROLE_MSR || p->size < 512) return 0;
+	uint8_t bs[512];
+	if (overlay_read(o, bs, sizeof bs, p->start)) return -1;
+	const char *fat = fat_kind(bs);
+	if (fat) {
+		pi->filesystem = fat;
+		if (pi->role == ROLE_UNKNOWN) pi->role = ROLE_DATA;
+		return 0;
+	}
+	struct ntfs_probe pr;
+	if (ntfs_probe(o, p->start, p->size, &pr)) {
+		/* A corrupt NTFS volume is a finding about that partition,
+		 * not a failure of the whole inspection. */
+		pi->filesystem = "ntfs";
+		snprintf(pi->not_reusable_why, sizeof pi->not_reusable_why, "%s", err_msg());
+		err_clear();
+		if (pi->role == ROLE_UNKNOWN) pi->role = ROLE_DATA;
+		return 0;
+	}
+	pi->bitlocker = pr.bitlocker;
+	if (pr.bitlocker) pi->filesystem = "bitlocker";
+	else if (pr.is_ntfs) pi->filesystem = "ntfs";
+	else pi->filesystem = "unknown";
+	snprintf(pi->label, sizeof pi->label, "%s", pr.label);
+	pi->ntfs_dirty = pr.dirty;
+	pi->ntfs_hibernated = pr.hibernated;
+	if (!pr.is_ntfs) {
+		if (pi->role == ROLE_UNKNOWN) pi->role = ROLE_DATA;
+		return 0;
+	}
+	struct ntfs_vol *v = ntfs_open(o, p->start, p->size, false);
+	if (!v) { err_clear(); if (pi->role == ROLE_UNKNOWN) pi->role = ROLE_DATA; return 0; }
+	bool has_windows = ntfs_stat(v, "\\Windows\\System32\\config\\SYSTEM", NULL, NULL) == 1;
+	bool has_bootmgr = ntfs_stat(v, "\\bootmgr", NULL, NULL) == 1;
+	err_clear();
+	if (pi->role == ROLE_UNKNOWN) {
+		/* System Reserved: a small NTFS volume with bootmgr and no
+		 * Windows (Windows 7 setup makes it 100 MiB, 8.x 350 MiB). */
+		if (has_windows) pi->role = ROLE_WINDOWS;
+		else if (has_bootmgr && p->size <= (2ULL << 30)) pi->role = ROLE_SYSTEM_RESERVED;
+		else pi->role = ROLE_DATA;
+	}
+	if (pi->role == ROLE_SYSTEM_RESERVED) check_reusable(v, pi);
+	ntfs_close(v);
+	err_clear();
+	return 0;
+}
+
+/* ---------------------------------------------------------------- hives */
+
+static struct hive *open_hive(struct ntfs_vol *v, const char *path, const char *name, int *dirty)
+{
+	uint8_t *data = NULL;
+	size_t len = 0;
+	if (ntfs_read_file(v, path, HIVE_MAX, &data, &len)) return NULL;
+	if (dirty) *dirty = hive_is_dirty(data, len);
+	struct hive *h = hive_open(data, len, false, name);
+	free(data);
+	return h;
+}
+
+static void copy_string(struct hive *h, const char *key, const char *value, char *out, size_t n)
+{
+	char *s = NULL;
+	if (hive_get_string(h, key, value, &s) == 0 && s) snprintf(out, n, "%s", s);
+	free(s);
+}
+
+/* SOFTWARE, Microsoft\Windows NT\CurrentVersion (formats.md). */
+static void read_software(struct ntfs_vol *v, struct inspection *ins)
+{
+	struct hive *h = open_hive(v, "\\Windows\\System32\\config\\SOFTWARE", "SOFTWARE", NULL);
+	if (!h) {
+		add_finding(ins, WARN_HIVE_UNREADABLE, true, "SOFTWARE hive unreadable: %s", err_msg());
+		err_clear();
+		return;
+	}
+	const char *k = "Microsoft\\Windows NT\\CurrentVersion";
+	copy_string(h, k, "ProductName", ins->product_name, sizeof ins->product_name);
+	copy_string(h, k, "EditionID", ins->edition, sizeof ins->edition);
+	copy_string(h, k, "CSDVersion", ins->service_pack, sizeof ins->service_pack);
+	copy_string(h, k, "CurrentVersion", ins->current_version, sizeof ins->current_version);
+	copy_string(h, k, "CurrentBuildNumber", ins->build, sizeof ins->build);
+	if (!ins->build[0]) copy_string(h, k, "CurrentBuild", ins->build, sizeof ins->build);
+	/* Windows 10+ keeps CurrentVersion at 6.3 and adds these DWORDs. */
+	uint32_t maj, min;
+	if (hive_get_dword(h, k, "CurrentMajorVersionNumber", &maj) == 0 &&
+	    hive_get_dword(h, k, "CurrentMinorVersionNumber", &min) == 0)
+		snprintf(ins->current_version, sizeof ins->current_version, "%u.%u", maj, min);
+	if (ins->current_version[0])
+		snprintf(ins->version, sizeof ins->version, "%s%s%s", ins->current_version,
+			 ins->build[0] ? "." : "", ins->build);
+	err_clear();
+	hive_close(h);
+}
+
+static int start_of(struct hive *h, const char *cs, const char *svc)
+{
+	char *k = xasprintf("%s\\Services\\%s", cs, svc);
+	uint32_t v;
+	int r = hive_get_dword(h, k, "Start", &v);
+	free(k);
+	return r == 0 ? (int)v : -1;
+}
+
+static bool is_control_set_name(const char *n)
+{
+	return strlen(n) == 13 && !strncasecmp(n, "ControlSet", 10) && isdigit((unsigned char)n[10]) &&
+	       isdigit((unsigned char)n[11]) && isdigit((unsigned char)n[12]);
+}
+
+static void read_control_sets(struct hive *h, struct inspection *ins)
+{
+	uint32_t cur;
+	ins->current_control_set = hive_get_dword(h, "Select", "Current", &cur) == 0 ? (int)cur : 0;
+	char **names = NULL;
+	size_t n = 0;
+	if (hive_subkeys(h, "", &names, &n)) { err_clear(); return; }
+	for (size_t i = 0; i < n; i++) {
+		if (!is_control_set_name(names[i])) continue;
+		if (ins->ncontrol_sets == sizeof ins->control_sets / sizeof *ins->control_sets) break;
+		struct control_set *cs = &ins->control_sets[ins->ncontrol_sets++];
+		snprintf(cs->name, sizeof cs->name, "%s", names[i]);
+		cs->ntfs_start = start_of(h, names[i], "Ntfs");
+		cs->vmbus_start = start_of(h, names[i], "vmbus");
+		cs->storvsc_start = start_of(h, names[i], "storvsc");
+		cs->hyperkbd_start = start_of(h, names[i], "hyperkbd");
+		char *k = xasprintf("%s\\Control", names[i]);
+		copy_string(h, k, "FirmwareBootDevice", cs->firmware_boot_device, sizeof cs->firmware_boot_device);
+		copy_string(h, k, "SystemBootDevice", cs->system_boot_device, sizeof cs->system_boot_device);
+		free(k);
+	}
+	hive_free_names(names, n);
+	err_clear();
+}
+
+/* MountedDevices (formats.md): MBR disks 12 bytes = disk signature (LE32)
+ * + partition byte offset (LE64); GPT disks 24 bytes = "DMIO:ID:" + the
+ * partition's unique GUID as stored in the GPT entry. */
+static void decode_mounted(struct mounted_device *m, const uint8_t *d, size_t len, const struct ptable *t)
+{
+	m->kind = MD_OTHER;
+	if (len == 12) {
+		m->kind = MD_MBR;
+		m->signature = get_le32(d);
+		m->offset = get_le64(d + 4);
+	} else if (len == 24 && !memcmp(d, "DMIO:ID:", 8)) {
+		m->kind = MD_GPT;
+		memcpy(m->part_guid.b, d + 8, 16);
+	}
+	for (size_t i = 0; i < t->count; i++) {
+		const struct part *p = &t->parts[i];
+		if ((m->kind == MD_MBR && t->type == PT_MBR && m->signature == t->disk_signature && m->offset == p->start) ||
+		    (m->kind == MD_GPT && t->type == PT_GPT && guid_eq(&m->part_guid, &p->part_guid)))
+			m->partition = p->number;
+	}
+}
+
+static void read_mounted_devices(struct hive *h, struct inspection *ins)
+{
+	char **names = NULL;
+	size_t n = 0;
+	if (hive_values(h, "MountedDevices", &names, &n)) { err_clear(); return; }
+	for (size_t i = 0; i < n && ins->nmounted < sizeof ins->mounted / sizeof *ins->mounted; i++) {
+		uint8_t *d = NULL;
+		size_t len = 0;
+		uint32_t type;
+		if (hive_get_binary(h, "MountedDevices", names[i], &d, &len, &type)) { err_clear(); continue; }
+		struct mounted_device *m = &ins->mounted[ins->nmounted++];
+		memset(m, 0, sizeof *m);
+		snprintf(m->name, sizeof m->name, "%s", names[i]);
+		decode_mounted(m, d, len, &ins->table);
+		free(d);
+	}
+	hive_free_names(names, n);
+}
+
+/* LCID → locale name for the languages Windows 7 shipped boot files in
+ * (MS-LCID). */
+static const struct { uint16_t lcid; const char *name; } lcids[] = {
+	{0x0409, "en-US"}, {0x0809, "en-GB"}, {0x0407, "de-DE"}, {0x040C, "fr-FR"}, {0x0410, "it-IT"},
+	{0x0C0A, "es-ES"}, {0x0411, "ja-JP"}, {0x0412, "ko-KR"}, {0x0804, "zh-CN"}, {0x0404, "zh-TW"},
+	{0x0C04, "zh-HK"}, {0x0416, "pt-BR"}, {0x0816, "pt-PT"}, {0x0419, "ru-RU"}, {0x0413, "nl-NL"},
+	{0x041D, "sv-SE"}, {0x0406, "da-DK"}, {0x0414, "nb-NO"}, {0x040B, "fi-FI"}, {0x0415, "pl-PL"},
+	{0x0405, "cs-CZ"}, {0x040E, "hu-HU"}, {0x041F, "tr-TR"}, {0x0408, "el-GR"}, {0x040D, "he-IL"},
+	{0x0401, "ar-SA"}, {0x041E, "th-TH"}, {0x0418, "ro-RO"}, {0x041B, "sk-SK"}, {0x0424, "sl-SI"},
+	{0x041A, "hr-HR"}, {0x0402, "bg-BG"}, {0x0425, "et-EE"}, {0x0426, "lv-LV"}, {0x0427, "lt-LT"},
+	{0x0422, "uk-UA"}, {0x081A, "sr-Latn-CS"},
+};
+
+static void read_locale(struct hive *h, struct inspection *ins)
+{
+	char key[64];
+	int cs = ins->current_control_set > 0 ? ins->current_control_set : 1;
+	snprintf(key, sizeof key, "ControlSet%03d\\Control\\Nls\\Language", cs);
+	char *s = NULL;
+	if (hive_get_string(h, key, "InstallLanguage", &s) != 0 || !s) {
+		free(s); s = NULL;
+		if (hive_get_string(h, key, "Default", &s) != 0) s = NULL;
+	}
+	err_clear();
+	if (!s) return;
+	unsigned long lcid = strtoul(s, NULL, 16);
+	free(s);
+	for (size_t i = 0; i < sizeof lcids / sizeof *lcids; i++)
+		if (lcids[i].lcid == lcid) snprintf(ins->locale, sizeof ins->locale, "%s", lcids[i].name);
+}
+
+/* Otherwise: the language folder (xx-YY) next to bootmgfw.efi. */
+static void locale_from_boot_files(struct ntfs_vol *v, struct inspection *ins)
+{
+	if (ins->locale[0]) return;
+	struct ntfs_dirent *e = NULL;
+	int n = ntfs_list(v, "\\Windows\\Boot\\EFI", &e);
+	if (n < 0) { err_clear(); return; }
+	for (int i = 0; i < n && !ins->locale[0]; i++)
+		if (e[i].is_dir && !ascii_casecmp(e[i].name, "en-US")) snprintf(ins->locale, sizeof ins->locale, "en-US");
+	for (int i = 0; i < n && !ins->locale[0]; i++)
+		if (e[i].is_dir && strlen(e[i].name) == 5 && e[i].name[2] == '-')
+			snprintf(ins->locale, sizeof ins->locale, "%s", e[i].name);
+	free(e);
+}
+
+static void read_system(struct ntfs_vol *v, struct inspection *ins)
+{
+	int dirty = 0;
+	struct hive *h = open_hive(v, "\\Windows\\System32\\config\\SYSTEM", "SYSTEM", &dirty);
+	if (dirty == 1) {
+		ins->system_hive_dirty = true;
+		add_finding(ins, BLK_HIVE_DIRTY, false,
+			    "the SYSTEM hive has unreplayed log data (sequence numbers differ): boot Windows and shut it down cleanly");
+	}
+	if (!h) {
+		add_finding(ins, WARN_HIVE_UNREADABLE, true, "SYSTEM hive unreadable: %s", err_msg());
+		err_clear();
+		return;
+	}
+	read_control_sets(h, ins);
+	read_mounted_devices(h, ins);
+	read_locale(h, ins);
+	hive_close(h);
+}
+
+/* ---------------------------------------------------------------- PE files */
+
+static struct pe *load_pe(struct ntfs_vol *v, enum winfile f, struct winfile_info *fi)
+{
+	char *real = ntfs_real_path(v, winfile_path[f]);
+	if (!real) { err_clear(); return NULL; }
+	fi->present = true;
+	snprintf(fi->path, sizeof fi->path, "%s", real);
+	free(real);
+	uint8_t *data = NULL;
+	size_t len = 0;
+	if (ntfs_read_file(v, winfile_path[f], PE_MAX, &data, &len)) { err_clear(); return NULL; }
+	fi->size = len;
+	struct pe *pe = pe_parse(data, len);
+	free(data);
+	if (!pe) { err_clear(); return NULL; }
+	fi->machine = pe->machine;
+	pe_version_str(pe, fi->version, sizeof fi->version);
+	return pe;
+}
+
+static const char *arch_of(uint16_t machine)
+{
+	switch (machine) {
+	case PE_MACHINE_AMD64: return "x64";
+	case PE_MACHINE_I386: return "x86";
+	case 0xAA64: return "arm64";
+	default: return "";
+	}
+}
+
+/* "6.2.9200.16385" < other? Compares numerically, missing parts as 0. */
+static int version_cmp(const char *a, const char *b)
+{
+	for (int i = 0; i < 4; i++) {
+		unsigned long x = strtoul(a, (char **)&a, 10), y = strtoul(b, (char **)&b, 10);
+		if (x != y) return x < y ? -1 : 1;
+		if (*a == '.') a++;
+		if (*b == '.') b++;
+	}
+	return 0;
+}
+
+static void dry_run_patches(struct pe *pe, enum pe_kind kind, enum winfile f, struct inspection *ins)
+{
+	struct patch_opts opts = { .dry_run = true, .force_version = ins->kernel_version };
+	struct patch_report rep;
+	memset(&rep, 0, sizeof rep);
+	patch_apply(pe, kind, &opts, &rep);
+	err_clear();
+	for (size_t i = 0; i < rep.nresults && ins->npatches < sizeof ins->patches / sizeof *ins->patches; i++) {
+		struct patch_status_info *p = &ins->patches[ins->npatches++];
+		snprintf(p->id, sizeof p->id, "%s", rep.results[i].id ? rep.results[i].id : "");
+		snprintf(p->file, sizeof p->file, "%s", winfile_name[f]);
+		p->status = rep.results[i].status;
+		snprintf(p->message, sizeof p->message, "%s", rep.results[i].message);
+		/* convert would stop with exit 5 on these: say so up front. */
+		if (p->status == PATCH_NOT_FOUND || p->status == PATCH_AMBIGUOUS)
+			add_finding(ins, WARN_PATCH_NOT_FOUND, true,
+				    "kernel patch %s (%s) is %s: convert would stop (exit 5)", p->id, p->file,
+				    patch_status_name(rep.results[i].status));
+	}
+}
+
+static void read_files(struct ntfs_vol *v, struct inspection *ins)
+{
+	struct pe *pes[WF_COUNT] = { 0 };
+	for (int f = 0; f < WF_COUNT; f++)
+		pes[f] = load_pe(v, f, &ins->files[f]);
+	const struct winfile_info *k = &ins->files[WF_NTOSKRNL];
+	ins->architecture = k->present ? arch_of(k->machine) : "";
+	if (pes[WF_NTOSKRNL] && pes[WF_NTOSKRNL]->version.present)
+		ins->kernel_version = (unsigned)(pes[WF_NTOSKRNL]->version.v[0] << 8) | pes[WF_NTOSKRNL]->version.v[1];
+	else if (ins->current_version[0]) {
+		unsigned maj = 0, min = 0;
+		sscanf(ins->current_version, "%u.%u", &maj, &min);
+		ins->kernel_version = (maj << 8) | min;
+	}
+	snprintf(ins->integration_services, sizeof ins->integration_services, "%s", ins->files[WF_VMBUS].version);
+	/* Kernels 6.0 and 6.1 need the catalog (patches.md); later ones do not. */
+	if (ins->kernel_version == 0x600 || ins->kernel_version == 0x601) {
+		static const struct { enum winfile f; enum pe_kind k; } bins[] = {
+			{WF_NTOSKRNL, KIND_NTOSKRNL}, {WF_HAL, KIND_HAL}, {WF_ACPI, KIND_ACPI}, {WF_WINLOAD_EFI, KIND_WINLOAD},
+		};
+		for (size_t i = 0; i < sizeof bins / sizeof *bins; i++)
+			if (pes[bins[i].f]) dry_run_patches(pes[bins[i].f], bins[i].k, bins[i].f, ins);
+	}
+	for (int f = 0; f < WF_COUNT; f++) pe_free(pes[f]);
+}
+
+/* ---------------------------------------------------------------- verdict */
+
+static void assess(struct inspection *ins)
+{
+	if (!ins->windows_found) {
+		add_finding(ins, BLK_NO_WINDOWS, false, "no partition holds \\Windows\\System32\\config\\SYSTEM");
+		return;
+	}
+	const char *arch = ins->architecture ? ins->architecture : "";
+	if (!strcmp(arch, "x86"))
+		add_finding(ins, BLK_32BIT, false, "32-bit Windows: Generation 2 runs 64-bit Windows only");
+	else if (!*arch)
+		add_finding(ins, BLK_UNSUPPORTED_VERSION, false,
+			    "ntoskrnl.exe missing or not a PE file: architecture and kernel version unknown");
+	else if (strcmp(arch, "x64"))
+		add_finding(ins, BLK_32BIT, false, "%s Windows: Generation 2 on Hyper-V x64 runs x64 Windows only", arch);
+	unsigned kv = ins->kernel_version;
+	if (kv >> 8 == 5)
+		add_finding(ins, BLK_KERNEL_5X, false,
+			    "kernel %u.%u (Windows XP x64 / Server 2003 x64) is out of reach (see the article)", kv >> 8, kv & 0xff);
+	else if (kv && kv < 0x600)
+		add_finding(ins, BLK_UNSUPPORTED_VERSION, false, "Windows kernel %u.%u is not supported", kv >> 8, kv & 0xff);
+	else if (!kv)
+		add_finding(ins, BLK_UNSUPPORTED_VERSION, false, "Windows version unknown (no ntoskrnl.exe version, no SOFTWARE CurrentVersion)");
+	bool have_svc = false;
+	for (size_t i = 0; i < ins->ncontrol_sets; i++)
+		if (ins->control_sets[i].vmbus_start >= 0 && ins->control_sets[i].storvsc_start >= 0) have_svc = true;
+	if (!have_svc || !ins->files[WF_VMBUS].present || !ins->files[WF_STORVSC].present)
+		add_finding(ins, BLK_NO_INTEGRATION_SERVICES, false,
+			    "Hyper-V Integration Services missing (vmbus/storvsc service or driver): the SCSI boot disk would be inaccessible");
+	else if (ins->integration_services[0] && version_cmp(ins->integration_services, "6.2.9200.16385") < 0)
+		add_finding(ins, WARN_OLD_IS, true,
+			    "Integration Services %s older than 6.2.9200.16385: the Generation 2 keyboard will not work",
+			    ins->integration_services);
+	if (!ins->files[WF_BOOTMGFW_EFI].present || !ins->files[WF_WINLOAD_EFI].present)
+		add_finding(ins, WARN_NO_BOOT_FILES, true,
+			    "UEFI boot files missing (\\Windows\\Boot\\EFI\\bootmgfw.efi or System32\\winload.efi)");
+}
+
+static void volume_findings(struct inspection *ins, const struct part_info *pi, bool is_windows)
+{
+	if (!is_windows) return;
+	if (pi->bitlocker)
+		add_finding(ins, BLK_BITLOCKER, false, "partition %d is encrypted with BitLocker: decrypt it first", pi->part->number);
+	if (pi->ntfs_hibernated)
+		add_finding(ins, BLK_HIBERNATED, false,
+			    "Windows is hibernated on partition %d (hiberfil.sys): boot it and shut down fully", pi->part->number);
+	if (pi->ntfs_dirty)
+		add_finding(ins, BLK_NTFS_DIRTY, false,
+			    "NTFS on partition %d is marked dirty: boot Windows, let chkdsk run, shut down cleanly", pi->part->number);
+}
+
+int windows_inspect(struct overlay *o, struct inspection *ins)
+{
+	memset(ins, 0, sizeof *ins);
+	ins->architecture = "";
+	if (partition_read(o, &ins->table)) return err_prefix("partition table");
+	if (ins->table.type == PT_NONE) {
+		add_finding(ins, BLK_NO_PARTITION_TABLE, false, "the disk has neither an MBR nor a GPT partition table");
+		return 0;
+	}
+	for (size_t i = 0; i < ins->table.count && i < PART_MAX; i++) {
+		struct part_info *pi = &ins->parts[ins->nparts++];
+		pi->part = &ins->table.parts[i];
+		if (describe_partition(o, &ins->table, pi)) return err_prefix("partition %d", pi->part->number);
+	}
+	struct part_info *win = NULL;
+	for (size_t i = 0; i < ins->nparts && !win; i++)
+		if (ins->parts[i].role == ROLE_WINDOWS) win = &ins->parts[i];
+	/* A BitLocker volume hides whether Windows is on it: if it is the only
+	 * candidate, report BitLocker rather than "no Windows". */
+	for (size_t i = 0; i < ins->nparts && !win; i++)
+		if (ins->parts[i].bitlocker) {
+			volume_findings(ins, &ins->parts[i], true);
+			return 0;
+		}
+	if (!win) { assess(ins); return 0; }
+	ins->windows_found = true;
+	ins->windows_partition = win->part->number;
+	volume_findings(ins, win, true);
+	struct ntfs_vol *v = ntfs_open(o, win->part->start, win->part->size, false);
+	if (!v) return err_prefix("Windows volume (partition %d)", win->part->number);
+	read_software(v, ins);
+	read_system(v, ins);
+	read_files(v, ins);
+	locale_from_boot_files(v, ins);
+	int rc = ntfs_close(v);
+	assess(ins);
+	return rc;
+}
