@@ -202,6 +202,16 @@ static bool layout_fits(const struct plan *p, const struct ptable *old, uint64_t
 	return true;
 }
 
+/* Windows setup fills a BIOS disk to its last sector; a GPT needs its
+ * backup there (UEFI 5.3.1), so the disk grows by the 1 MiB-aligned room
+ * for it when the partitions reach the end. */
+static uint64_t size_for_backup(const struct plan *p, const struct ptable *old)
+{
+	if (p->layout != LAYOUT_GPT) return p->old_size;
+	uint64_t need = table_end(old) + gpt_back_bytes(p->sector_size);
+	return need > p->old_size ? align_up(need, PLAN_ALIGN) : p->old_size;
+}
+
 static bool try_existing(struct plan *p, const struct inspection *ins, char *why, size_t n)
 {
 	const struct part_info *pi = find_existing_esp(ins, p->layout);
@@ -210,7 +220,7 @@ static bool try_existing(struct plan *p, const struct inspection *ins, char *why
 	p->esp_start = pi->part->start;
 	p->esp_size = pi->part->size;
 	p->esp_new_entry = false;
-	p->new_size = p->old_size;
+	p->new_size = size_for_backup(p, &ins->table);
 	if (!layout_fits(p, &ins->table, p->new_size, why, n)) return false;
 	snprintf(p->esp_why, sizeof p->esp_why, "partition %d already holds FAT32: it becomes the ESP (its content is replaced by the boot files)", p->esp_number);
 	return true;
@@ -230,7 +240,7 @@ static bool try_reuse(struct plan *p, const struct inspection *ins, char *why, s
 	p->esp_start = pi->part->start;
 	p->esp_size = pi->part->size;
 	p->esp_new_entry = false;
-	p->new_size = p->old_size;
+	p->new_size = size_for_backup(p, &ins->table);
 	if (!layout_fits(p, &ins->table, p->new_size, why, n)) return false;
 	snprintf(p->esp_why, sizeof p->esp_why, "the System Reserved partition %d holds only boot files: reformatted as the FAT32 ESP", p->esp_number);
 	return true;
