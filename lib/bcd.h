@@ -51,6 +51,7 @@ enum bcd_device_kind {
 	BCD_DEV_PARTITION,        /* qualified partition (type 6), GPT or MBR form */
 	BCD_DEV_BOOT,             /* "boot" */
 	BCD_DEV_UNKNOWN,          /* anything else (kept as raw bytes) */
+	BCD_DEV_RAMDISK,          /* ramdisk=[parent]path,{options} (WinRE) */
 };
 
 struct bcd_device {
@@ -59,6 +60,12 @@ struct bcd_device {
 	struct guid part_guid, disk_guid;  /* GPT */
 	uint64_t part_offset;     /* MBR: partition byte offset */
 	uint32_t disk_signature;  /* MBR */
+	/* Added by bcd: decoding details of values Windows writes. */
+	struct guid options;      /* additional options object (first 16 bytes) */
+	uint32_t raw_type;        /* BCD_DEV_UNKNOWN: the device type field */
+	enum bcd_device_kind parent_kind; /* BCD_DEV_RAMDISK: the image's device
+	                           * (partition fields above describe it) */
+	char path[260];           /* BCD_DEV_RAMDISK: image path, UTF-8 */
 };
 
 /* The 88-byte partition device value as bcdboot writes it (formats.md). */

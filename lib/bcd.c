@@ -1,0 +1,1191 @@
+/* bcd.c - Boot Configuration Data stores over lib/hive.
+ *
+ * Layout (formats.md, "Boot Configuration Data"): Description\KeyName
+ * "BCD00000000", System / TreatAsSystem dwords;
+ * Objects\{guid}\Description\Type (REG_DWORD) and
+ * Objects\{guid}\Elements\<type, 8 lowercase hex>\Element. Element type bits
+ * 24-27 give the value format, bits 28-31 the class (1 library,
+ * 2 application, 3 device, 4 setup template); the application class's names
+ * depend on the object's application type (low 20 bits of the object type:
+ * 1 firmware boot manager, 2 boot manager, 3 OS loader, 4 resume, 5 memory
+ * tester; inherit objects 0x2C?????? carry the same low bits). Element and
+ * enum names are those `bcdedit /enum` prints, from the BcdLibraryElementTypes
+ * / BcdBootMgrElementTypes / BcdOSLoaderElementTypes / BcdResumeElementTypes
+ * / BcdMemDiagElementTypes / BcdDeviceObjectElementTypes documentation and
+ * bcdedit's own output (values checked against the two sample stores).
+ */
+#include "config.h"
+#include "bcd.h"
+#include "hive.h"
+#include "util.h"
+
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct bcd {
+	struct hive *h;
+};
+
+#define FMT_OF(t)   (((t) >> 24) & 0xfu)
+#define CLASS_OF(t) (((t) >> 28) & 0xfu)
+enum { F_DEVICE = 1, F_STRING, F_OBJECT, F_OBJLIST, F_INTEGER, F_BOOLEAN, F_INTLIST };
+
+/* ---- well-known objects ------------------------------------------------- */
+
+static const struct {
+	const char *alias, *guid;
+} aliases[] = {
+	{ "{bootmgr}", "9dea862c-5cdd-4e70-acc1-f32b344d4795" },
+	{ "{fwbootmgr}", "a5a30fa2-3d06-4e9f-b5f4-a01df9d1fcba" },
+	{ "{memdiag}", "b2721d73-1db4-4c62-bf78-c548a880142d" },
+	{ "{ntldr}", "466f5a88-0af2-4f76-9038-095b170dc21c" },
+	{ "{current}", "fa926493-6f1c-4193-a414-58f0b2456d1e" },
+	{ "{default}", "1cae1eb7-a0df-4d4d-9851-4860e34ef535" },
+	{ "{globalsettings}", "7ea2e1ac-2e61-4728-aaa3-896d9d0a9f0e" },
+	{ "{dbgsettings}", "4636856e-540f-4170-a130-a84776f4c654" },
+	{ "{emssettings}", "0ce4991b-e6b3-4b16-b23c-5e0d9250e5d9" },
+	{ "{badmemory}", "5189b25c-5558-4bf2-bca4-289b11bd29e2" },
+	{ "{bootloadersettings}", "6efb52bf-1766-41db-a6b3-0ee5eff72bd7" },
+	{ "{hypervisorsettings}", "7ff607e0-4395-11db-b0de-0800200c9a66" },
+	{ "{resumeloadersettings}", "1afa9c49-16ab-4a5c-901b-212802da9460" },
+	{ "{kerneldbgsettings}", "313e8eed-7098-4586-a9bf-309c61f8d449" },
+	{ "{ramdiskoptions}", "ae5534e0-a924-466c-b836-758539a3ee3a" },
+};
+
+int bcd_alias_guid(const char *alias, struct guid *out)
+{
+	for (size_t i = 0; i < sizeof aliases / sizeof *aliases; i++)
+		if (!ascii_casecmp(alias, aliases[i].alias))
+			return guid_from_str(aliases[i].guid, out);
+	return -1;
+}
+
+const char *bcd_guid_alias(const struct guid *g)
+{
+	char s[GUID_STR_LEN + 1];
+	guid_to_str(g, s);
+	for (size_t i = 0; i < sizeof aliases / sizeof *aliases; i++)
+		if (!ascii_casecmp(s, aliases[i].guid))
+			return aliases[i].alias;
+	return NULL;
+}
+
+/* ---- element names ------------------------------------------------------ */
+
+struct ename {
+	uint32_t type;
+	const char *name;
+};
+
+static const struct ename lib_names[] = {
+	{ 0x11000001, "device" }, { 0x12000002, "path" }, { 0x12000004, "description" },
+	{ 0x12000005, "locale" }, { 0x14000006, "inherit" }, { 0x15000007, "truncatememory" },
+	{ 0x14000008, "recoverysequence" }, { 0x16000009, "recoveryenabled" },
+	{ 0x1700000a, "badmemorylist" }, { 0x1600000b, "badmemoryaccess" },
+	{ 0x1500000c, "firstmegabytepolicy" }, { 0x1500000d, "relocatephysical" },
+	{ 0x1500000e, "avoidlowmemory" }, { 0x1600000f, "traditionalkseg" },
+	{ 0x16000010, "bootdebug" }, { 0x15000011, "debugtype" }, { 0x15000012, "debugaddress" },
+	{ 0x15000013, "debugport" }, { 0x15000014, "baudrate" }, { 0x15000015, "channel" },
+	{ 0x12000016, "targetname" }, { 0x16000017, "noumex" }, { 0x15000018, "debugstart" },
+	{ 0x12000019, "busparams" }, { 0x1500001a, "hostip" }, { 0x1500001b, "port" },
+	{ 0x1600001c, "dhcp" }, { 0x1200001d, "key" }, { 0x1600001e, "vm" },
+	{ 0x16000020, "bootems" }, { 0x15000022, "emsport" }, { 0x15000023, "emsbaudrate" },
+	{ 0x12000030, "loadoptions" }, { 0x16000040, "advancedoptions" },
+	{ 0x16000041, "optionsedit" }, { 0x15000042, "keyringaddress" },
+	{ 0x11000043, "bootstatdevice" }, { 0x12000044, "bootstatfilepath" },
+	{ 0x16000045, "preservebootstat" }, { 0x16000046, "graphicsmodedisabled" },
+	{ 0x15000047, "configaccesspolicy" }, { 0x16000048, "nointegritychecks" },
+	{ 0x16000049, "testsigning" }, { 0x1200004a, "fontpath" },
+	{ 0x1500004b, "integrityservices" }, { 0x1500004c, "volumebandid" },
+	{ 0x16000050, "extendedinput" }, { 0x15000051, "initialconsoleinput" },
+	{ 0x15000052, "graphicsresolution" }, { 0x16000053, "restartonfailure" },
+	{ 0x16000054, "highestmode" }, { 0x16000060, "isolatedcontext" },
+	{ 0x15000065, "displaymessage" }, { 0x15000066, "displaymessageoverride" },
+	{ 0x1600006c, "bootuxdisabled" }, { 0x16000072, "nokeyboard" },
+	{ 0x16000074, "bootshutdowndisabled" }, { 0x15000075, "performancefrequency" },
+	{ 0x17000077, "allowedinmemorysettings" }, { 0x1600007b, "forcefipscrypto" },
+	{ 0x1500007d, "booterrorux" }, { 0x1600007e, "flightsigning" },
+	{ 0x1500007f, "measuredbootlogformat" }, { 0x15000080, "displayrotation" },
+	{ 0x15000081, "logcontrol" }, { 0x16000082, "nofirmwaresync" },
+};
+
+static const struct ename bootmgr_names[] = {
+	{ 0x24000001, "displayorder" }, { 0x24000002, "bootsequence" }, { 0x23000003, "default" },
+	{ 0x25000004, "timeout" }, { 0x26000005, "resume" }, { 0x23000006, "resumeobject" },
+	{ 0x24000010, "toolsdisplayorder" }, { 0x26000020, "displaybootmenu" },
+	{ 0x26000021, "noerrordisplay" }, { 0x21000022, "bcddevice" },
+	{ 0x22000023, "bcdfilepath" }, { 0x27000030, "customactions" },
+	{ 0x26000031, "persistbootsequence" },
+};
+
+static const struct ename osloader_names[] = {
+	{ 0x21000001, "osdevice" }, { 0x22000002, "systemroot" }, { 0x23000003, "resumeobject" },
+	{ 0x26000010, "detecthal" }, { 0x22000011, "kernel" }, { 0x22000012, "hal" },
+	{ 0x22000013, "dbgtransport" }, { 0x25000020, "nx" }, { 0x25000021, "pae" },
+	{ 0x26000022, "winpe" }, { 0x26000024, "nocrashautoreboot" },
+	{ 0x26000025, "lastknowngood" }, { 0x26000030, "nolowmem" },
+	{ 0x25000031, "removememory" }, { 0x25000032, "increaseuserva" },
+	{ 0x26000040, "vga" }, { 0x26000041, "quietboot" }, { 0x26000042, "novesa" },
+	{ 0x25000050, "clustermodeaddressing" }, { 0x26000051, "usephysicaldestination" },
+	{ 0x25000052, "restrictapiccluster" }, { 0x26000054, "uselegacyapicmode" },
+	{ 0x26000060, "onecpu" }, { 0x25000061, "numproc" }, { 0x26000062, "maxproc" },
+	{ 0x25000063, "configflags" }, { 0x26000064, "maxgroup" }, { 0x26000065, "groupaware" },
+	{ 0x25000066, "groupsize" }, { 0x26000070, "usefirmwarepcisettings" },
+	{ 0x25000071, "msi" }, { 0x25000072, "pciexpress" }, { 0x25000080, "safeboot" },
+	{ 0x26000081, "safebootalternateshell" }, { 0x26000090, "bootlog" },
+	{ 0x26000091, "sos" }, { 0x260000a0, "debug" }, { 0x260000a1, "halbreakpoint" },
+	{ 0x260000a2, "useplatformclock" }, { 0x260000a3, "forcelegacyplatform" },
+	{ 0x260000a4, "useplatformtick" }, { 0x260000a5, "disabledynamictick" },
+	{ 0x250000a6, "tscsyncpolicy" }, { 0x260000b0, "ems" }, { 0x250000c0, "forcefailure" },
+	{ 0x250000c1, "driverloadfailurepolicy" }, { 0x250000c2, "bootmenupolicy" },
+	{ 0x260000c3, "onetimeadvancedoptions" }, { 0x260000c4, "onetimeoptionsedit" },
+	{ 0x250000e0, "bootstatuspolicy" }, { 0x260000e1, "disableelamdrivers" },
+	{ 0x250000f0, "hypervisorlaunchtype" }, { 0x220000f1, "hypervisorpath" },
+	{ 0x260000f2, "hypervisordebug" }, { 0x250000f3, "hypervisordebugtype" },
+	{ 0x250000f4, "hypervisordebugport" }, { 0x250000f5, "hypervisorbaudrate" },
+	{ 0x250000f6, "hypervisorchannel" }, { 0x260000f8, "hypervisordisableslat" },
+	{ 0x220000f9, "hypervisorbusparams" }, { 0x250000fa, "hypervisornumproc" },
+	{ 0x250000fb, "hypervisorrootprocpernode" }, { 0x260000fc, "hypervisoruselargevtlb" },
+	{ 0x250000fd, "hypervisorhostip" }, { 0x250000fe, "hypervisorhostport" },
+	{ 0x250000ff, "hypervisordebugpages" }, { 0x25000100, "tpmbootentropy" },
+	{ 0x22000110, "hypervisorusekey" }, { 0x22000112, "hypervisorproductskutype" },
+	{ 0x25000113, "hypervisorrootproc" }, { 0x26000114, "hypervisordhcp" },
+	{ 0x25000115, "hypervisoriommupolicy" }, { 0x26000116, "hypervisorusevapic" },
+	{ 0x22000117, "hypervisorloadoptions" }, { 0x25000118, "hypervisormsrfilterpolicy" },
+	{ 0x25000119, "hypervisormmionxpolicy" }, { 0x2500011a, "hypervisorschedulertype" },
+	{ 0x25000120, "xsavepolicy" },
+};
+
+static const struct ename resume_names[] = {
+	{ 0x21000001, "filedevice" }, { 0x22000002, "filepath" },
+	{ 0x26000003, "customsettings" }, { 0x26000004, "pae" },
+	{ 0x21000005, "associatedosdevice" }, { 0x26000006, "debugoptionenabled" },
+	{ 0x25000007, "bootux" }, { 0x25000008, "bootmenupolicy" },
+	{ 0x26000024, "hormenabled" },
+};
+
+static const struct ename memdiag_names[] = {
+	{ 0x25000001, "passcount" }, { 0x25000002, "testmix" },
+};
+
+static const struct ename device_names[] = {
+	{ 0x35000001, "ramdiskimageoffset" }, { 0x35000002, "ramdisktftpclientport" },
+	{ 0x31000003, "ramdisksdidevice" }, { 0x32000004, "ramdisksdipath" },
+	{ 0x35000005, "ramdiskimagelength" }, { 0x36000006, "exportascd" },
+	{ 0x35000007, "ramdisktftpblocksize" }, { 0x35000008, "ramdisktftpwindowsize" },
+	{ 0x36000009, "ramdiskmcenabled" }, { 0x3600000a, "ramdiskmctftpfallback" },
+};
+
+#define NAMES(a) a, sizeof a / sizeof *a
+
+static const char *lookup(const struct ename *t, size_t n, uint32_t type)
+{
+	for (size_t i = 0; i < n; i++)
+		if (t[i].type == type)
+			return t[i].name;
+	return NULL;
+}
+
+/* Application type of an object: low 20 bits for application (1) and
+ * inherit (2) objects (BCD_OBJECT_DATATYPE). */
+static uint32_t app_type(uint32_t object_type)
+{
+	uint32_t c = object_type >> 28;
+	return (c == 1 || c == 2) ? (object_type & 0xfffffu) : 0;
+}
+
+const char *bcd_element_name(uint32_t type, uint32_t object_type)
+{
+	switch (CLASS_OF(type)) {
+	case 1:
+		return lookup(NAMES(lib_names), type);
+	case 2:
+		switch (app_type(object_type)) {
+		case 1: case 2: return lookup(NAMES(bootmgr_names), type);
+		case 3: return lookup(NAMES(osloader_names), type);
+		case 4: return lookup(NAMES(resume_names), type);
+		case 5: return lookup(NAMES(memdiag_names), type);
+		}
+		return NULL;
+	case 3:
+		return lookup(NAMES(device_names), type);
+	}
+	return NULL;
+}
+
+/* bcdedit's words for enumerated integers. */
+static const char *const debugtypes[] = { "Serial", "1394", "USB", "NET", "Local" };
+static const char *const debugstarts[] = { "Active", "AutoEnable", "Disable" };
+static const char *const nxpolicies[] = { "OptIn", "OptOut", "AlwaysOff", "AlwaysOn" };
+static const char *const paepolicies[] = { "Default", "ForceEnable", "ForceDisable" };
+static const char *const menupolicies[] = { "Legacy", "Standard" };
+static const char *const hvlaunch[] = { "Off", "Auto" };
+static const char *const messages[] = { "Default", "Resume", "HyperV", "Recovery", "StartupRepair",
+					"SystemImageRecovery", "CommandPrompt", "SystemRestore",
+					"PushButtonReset" };
+
+static const char *integer_word(const char *name, uint64_t v)
+{
+#define PICK(n, arr) \
+	if (!strcmp(name, n)) return v < sizeof arr / sizeof *arr ? arr[v] : NULL
+	if (!name)
+		return NULL;
+	PICK("debugtype", debugtypes);
+	PICK("hypervisordebugtype", debugtypes);
+	PICK("debugstart", debugstarts);
+	PICK("nx", nxpolicies);
+	PICK("pae", paepolicies);
+	PICK("bootmenupolicy", menupolicies);
+	PICK("hypervisorlaunchtype", hvlaunch);
+	PICK("displaymessage", messages);
+	PICK("displaymessageoverride", messages);
+	return NULL;
+#undef PICK
+}
+
+/* ---- device values ------------------------------------------------------ */
+
+/* A device element value (layout checked against both sample stores and
+ * Microsoft's own BCD writer in ImageStorageServiceManaged, decompiled
+ * BcdElementDevice / BcdElementBootDevice / RamDiskIdentifier):
+ *   00 GUID  additional options object (zero, or e.g. {ramdiskoptions})
+ *   10 boot device: u32 type, u32 flags, u32 size (from here), u32 0
+ *   20 identifier, by type:
+ *      6 qualified partition ("PartitionEx"), size 0x48: partition GUID
+ *        (GPT) or byte offset u64 + 8 zero (MBR); u32 0; u32 style
+ *        (0 GPT, 1 MBR); disk GUID (GPT) or signature u32 + 12 zero
+ *        (MBR); 16 zero  (formats.md, Partition device value)
+ *      5 boot, size 0x48, identifier all zero
+ *      0 block I/O: u32 block type; 3 = ramdisk: u32 0, u32 image base,
+ *        u64 image size, u32 image offset, then a file identifier:
+ *        u32 version 1, u32 size, u32 5, a nested boot device (as at 10),
+ *        then the UTF-16LE path of the image to the end.
+ */
+#define DEV_HDR      0x10
+#define DEV_TYPE_BLOCKIO 0
+#define DEV_TYPE_BOOT    5
+#define DEV_TYPE_PARTEX  6
+#define BLOCKIO_RAMDISK  3
+
+/* Decodes a boot device (type/flags/size/0 + identifier) at p[0..len). */
+static int decode_boot_device(const uint8_t *p, size_t len, struct bcd_device *out, bool nested)
+{
+	if (len < 16)
+		return err_set(E_FORMAT, "device value truncated (%zu bytes)", len);
+	uint32_t type = get_le32(p), size = get_le32(p + 8);
+	if (size < 16 || size > len)
+		return err_set(E_FORMAT, "device size %" PRIu32 " does not fit its %zu bytes", size, len);
+	const uint8_t *id = p + 16;
+	size_t idlen = size - 16;
+	if (type == DEV_TYPE_PARTEX && idlen >= 0x38) {
+		uint32_t style = get_le32(id + 0x14);
+		if (style > 1)
+			return err_set(E_FORMAT, "partition device: unknown partition style %" PRIu32, style);
+		out->kind = BCD_DEV_PARTITION;
+		out->gpt = style == 0;
+		if (out->gpt) {
+			memcpy(out->part_guid.b, id, 16);
+			memcpy(out->disk_guid.b, id + 0x18, 16);
+		} else {
+			out->part_offset = get_le64(id);
+			out->disk_signature = get_le32(id + 0x18);
+		}
+		return 0;
+	}
+	if (type == DEV_TYPE_BOOT) {
+		out->kind = BCD_DEV_BOOT;
+		return 0;
+	}
+	if (type == DEV_TYPE_BLOCKIO && !nested && idlen >= 24 + 12 && get_le32(id) == BLOCKIO_RAMDISK) {
+		const uint8_t *file = id + 24;
+		size_t flen = idlen - 24;
+		uint32_t fsize = get_le32(file + 4);
+		if (fsize < 12 || fsize > flen)
+			return err_set(E_FORMAT, "ramdisk device: bad file identifier size %" PRIu32, fsize);
+		const uint8_t *parent = file + 12;
+		size_t plen = fsize - 12;
+		struct bcd_device par = { 0 };
+		if (decode_boot_device(parent, plen, &par, true) < 0)
+			return err_prefix("ramdisk parent device");
+		uint32_t psize = get_le32(parent + 8);
+		out->kind = BCD_DEV_RAMDISK;
+		out->parent_kind = par.kind;
+		out->gpt = par.gpt;
+		out->part_guid = par.part_guid;
+		out->disk_guid = par.disk_guid;
+		out->part_offset = par.part_offset;
+		out->disk_signature = par.disk_signature;
+		char *path = utf16le_to_utf8(parent + psize, (plen - psize) / 2);
+		snprintf(out->path, sizeof out->path, "%s", path);
+		free(path);
+		return 0;
+	}
+	out->kind = BCD_DEV_UNKNOWN;
+	out->raw_type = type;
+	return 0;
+}
+
+int bcd_device_decode(const uint8_t *p, size_t len, struct bcd_device *out)
+{
+	memset(out, 0, sizeof *out);
+	if (!p || len < DEV_HDR + 16)
+		return err_set(E_FORMAT, "device value too short (%zu bytes)", len);
+	memcpy(out->options.b, p, 16);
+	return decode_boot_device(p + DEV_HDR, len - DEV_HDR, out, false);
+}
+
+int bcd_device_encode(const struct bcd_device *d, uint8_t out[BCD_DEVICE_PARTITION_LEN])
+{
+	memset(out, 0, BCD_DEVICE_PARTITION_LEN);
+	memcpy(out, d->options.b, 16);
+	uint8_t *dev = out + DEV_HDR, *id = dev + 16;
+	put_le32(dev + 8, 0x48);
+	if (d->kind == BCD_DEV_BOOT) {
+		put_le32(dev, DEV_TYPE_BOOT);
+		return 0;
+	}
+	if (d->kind != BCD_DEV_PARTITION)
+		return err_set(E_UNSUPPORTED, "only partition and boot devices can be encoded");
+	put_le32(dev, DEV_TYPE_PARTEX);
+	if (d->gpt) {
+		memcpy(id, d->part_guid.b, 16);
+		put_le32(id + 0x14, 0);
+		memcpy(id + 0x18, d->disk_guid.b, 16);
+	} else {
+		put_le64(id, d->part_offset);
+		put_le32(id + 0x14, 1);
+		put_le32(id + 0x18, d->disk_signature);
+	}
+	return 0;
+}
+
+/* ---- store open / new --------------------------------------------------- */
+
+struct bcd *bcd_new(void)
+{
+	/* Root name as on stores created by bcdedit /createstore ("NewStoreRoot"
+	 * in both samples). */
+	struct hive *h = hive_new("NewStoreRoot");
+	if (!h)
+		return NULL;
+	if (hive_set_string(h, "Description", "KeyName", "BCD00000000") < 0 ||
+	    hive_set_dword(h, "Description", "System", 1) < 0 ||
+	    hive_set_dword(h, "Description", "TreatAsSystem", 1) < 0 || hive_add_key(h, "Objects") < 0) {
+		hive_close(h);
+		return NULL;
+	}
+	struct bcd *b = xcalloc(1, sizeof *b);
+	b->h = h;
+	return b;
+}
+
+struct bcd *bcd_open(const uint8_t *data, size_t len)
+{
+	struct hive *h = hive_open(data, len, true, "BCD");
+	if (!h)
+		return NULL;
+	if (!hive_key_exists(h, "Objects")) {
+		hive_close(h);
+		err_set(E_FORMAT, "BCD: registry hive without an Objects key: not a BCD store");
+		return NULL;
+	}
+	struct bcd *b = xcalloc(1, sizeof *b);
+	b->h = h;
+	return b;
+}
+
+void bcd_free(struct bcd *b)
+{
+	if (!b)
+		return;
+	hive_close(b->h);
+	free(b);
+}
+
+int bcd_serialize(struct bcd *b, uint8_t **data, size_t *len)
+{
+	return hive_serialize(b->h, data, len);
+}
+
+/* ---- paths -------------------------------------------------------------- */
+
+static char *obj_key(const struct guid *g)
+{
+	char s[GUID_STR_LEN + 1];
+	return xasprintf("Objects\\{%s}", guid_to_str(g, s));
+}
+
+static char *elem_key(const struct guid *g, uint32_t elem)
+{
+	char s[GUID_STR_LEN + 1];
+	return xasprintf("Objects\\{%s}\\Elements\\%08x", guid_to_str(g, s), elem);
+}
+
+int bcd_add_object(struct bcd *b, const struct guid *id, uint32_t type)
+{
+	char *k = obj_key(id);
+	char *d = xasprintf("%s\\Description", k);
+	char *e = xasprintf("%s\\Elements", k);
+	int r = hive_set_dword(b->h, d, "Type", type);
+	if (r == 0)
+		r = hive_add_key(b->h, e);
+	free(k);
+	free(d);
+	free(e);
+	return r;
+}
+
+static int check_format(uint32_t elem, unsigned want)
+{
+	if (FMT_OF(elem) != want)
+		return err_set(E_INTERNAL, "element %08x has format %u, not %u", elem, FMT_OF(elem), want);
+	return 0;
+}
+
+static int set_elem(struct bcd *b, const struct guid *obj, uint32_t elem, unsigned fmt, uint32_t regtype,
+		    const void *data, size_t len)
+{
+	if (check_format(elem, fmt) < 0)
+		return -1;
+	char *k = elem_key(obj, elem);
+	int r = hive_set_binary(b->h, k, "Element", regtype, data, len);
+	free(k);
+	return r;
+}
+
+int bcd_set_device(struct bcd *b, const struct guid *obj, uint32_t elem, const struct bcd_device *d)
+{
+	uint8_t v[BCD_DEVICE_PARTITION_LEN];
+	if (bcd_device_encode(d, v) < 0)
+		return -1;
+	return set_elem(b, obj, elem, F_DEVICE, REG_BINARY_, v, sizeof v);
+}
+
+int bcd_set_string(struct bcd *b, const struct guid *obj, uint32_t elem, const char *s)
+{
+	if (check_format(elem, F_STRING) < 0)
+		return -1;
+	char *k = elem_key(obj, elem);
+	int r = hive_set_string(b->h, k, "Element", s);
+	free(k);
+	return r;
+}
+
+int bcd_set_object(struct bcd *b, const struct guid *obj, uint32_t elem, const struct guid *v)
+{
+	if (check_format(elem, F_OBJECT) < 0)
+		return -1;
+	char s[GUID_STR_LEN + 1], t[GUID_STR_LEN + 3];
+	snprintf(t, sizeof t, "{%s}", guid_to_str(v, s));
+	char *k = elem_key(obj, elem);
+	int r = hive_set_string(b->h, k, "Element", t);
+	free(k);
+	return r;
+}
+
+int bcd_set_objects(struct bcd *b, const struct guid *obj, uint32_t elem, const struct guid *v, size_t n)
+{
+	if (check_format(elem, F_OBJLIST) < 0)
+		return -1;
+	char **items = xcalloc(n ? n : 1, sizeof *items);
+	for (size_t i = 0; i < n; i++) {
+		char s[GUID_STR_LEN + 1];
+		items[i] = xasprintf("{%s}", guid_to_str(&v[i], s));
+	}
+	char *k = elem_key(obj, elem);
+	int r = hive_set_multi_sz(b->h, k, "Element", (const char *const *)items, n);
+	free(k);
+	hive_free_names(items, n);
+	return r;
+}
+
+int bcd_set_integer(struct bcd *b, const struct guid *obj, uint32_t elem, uint64_t v)
+{
+	uint8_t d[8];
+	put_le64(d, v);
+	return set_elem(b, obj, elem, F_INTEGER, REG_BINARY_, d, 8);
+}
+
+int bcd_set_boolean(struct bcd *b, const struct guid *obj, uint32_t elem, bool v)
+{
+	uint8_t d = v ? 1 : 0;
+	return set_elem(b, obj, elem, F_BOOLEAN, REG_BINARY_, &d, 1);
+}
+
+/* ---- getters ------------------------------------------------------------ */
+
+int bcd_get_object_type(struct bcd *b, const struct guid *obj, uint32_t *type)
+{
+	char *k = obj_key(obj);
+	char *d = xasprintf("%s\\Description", k);
+	int r = hive_get_dword(b->h, d, "Type", type);
+	free(k);
+	free(d);
+	return r;
+}
+
+static int get_raw(struct bcd *b, const struct guid *obj, uint32_t elem, uint8_t **d, size_t *n, uint32_t *t)
+{
+	char *k = elem_key(obj, elem);
+	int r = hive_get_binary(b->h, k, "Element", d, n, t);
+	free(k);
+	return r;
+}
+
+/* Fetches a binary-typed element and checks its size. */
+static int get_fixed(struct bcd *b, const struct guid *obj, uint32_t elem, size_t want, uint8_t *out)
+{
+	uint8_t *d;
+	size_t n;
+	uint32_t t;
+	int r = get_raw(b, obj, elem, &d, &n, &t);
+	if (r)
+		return r;
+	if (t != REG_BINARY_ || n != want) {
+		free(d);
+		return err_set(E_FORMAT, "element %08x: expected %zu bytes of REG_BINARY, found type %" PRIu32 " with %zu bytes",
+			       elem, want, t, n);
+	}
+	memcpy(out, d, want);
+	free(d);
+	return 0;
+}
+
+int bcd_get_integer(struct bcd *b, const struct guid *obj, uint32_t elem, uint64_t *v)
+{
+	uint8_t d[8];
+	int r = get_fixed(b, obj, elem, 8, d);
+	if (r == 0)
+		*v = get_le64(d);
+	return r;
+}
+
+int bcd_get_boolean(struct bcd *b, const struct guid *obj, uint32_t elem, bool *v)
+{
+	uint8_t d;
+	int r = get_fixed(b, obj, elem, 1, &d);
+	if (r == 0)
+		*v = d != 0;
+	return r;
+}
+
+int bcd_get_device(struct bcd *b, const struct guid *obj, uint32_t elem, struct bcd_device *dev)
+{
+	uint8_t *d;
+	size_t n;
+	uint32_t t;
+	int r = get_raw(b, obj, elem, &d, &n, &t);
+	if (r)
+		return r;
+	if (t != REG_BINARY_) {
+		free(d);
+		return err_set(E_FORMAT, "element %08x: device value is not REG_BINARY", elem);
+	}
+	r = bcd_device_decode(d, n, dev);
+	free(d);
+	return r;
+}
+
+int bcd_get_string(struct bcd *b, const struct guid *obj, uint32_t elem, char **s)
+{
+	char *k = elem_key(obj, elem);
+	int r = hive_get_string(b->h, k, "Element", s);
+	free(k);
+	return r;
+}
+
+int bcd_get_object(struct bcd *b, const struct guid *obj, uint32_t elem, struct guid *v)
+{
+	char *s;
+	int r = bcd_get_string(b, obj, elem, &s);
+	if (r)
+		return r;
+	r = guid_from_str(s, v);
+	if (r < 0)
+		err_set(E_FORMAT, "element %08x: '%s' is not an object identifier", elem, s);
+	free(s);
+	return r;
+}
+
+static int cmp_guid_text(const void *a, const void *b)
+{
+	char x[GUID_STR_LEN + 1], y[GUID_STR_LEN + 1];
+	return strcmp(guid_to_str(a, x), guid_to_str(b, y));
+}
+
+int bcd_objects(struct bcd *b, struct guid **ids, size_t *count)
+{
+	char **names;
+	size_t n;
+	if (hive_subkeys(b->h, "Objects", &names, &n) < 0)
+		return -1;
+	struct guid *out = xcalloc(n ? n : 1, sizeof *out);
+	size_t k = 0;
+	int rc = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (guid_from_str(names[i], &out[k]) < 0) {
+			rc = err_set(E_FORMAT, "BCD: object key '%s' is not a {guid}", names[i]);
+			break;
+		}
+		k++;
+	}
+	hive_free_names(names, n);
+	if (rc < 0) {
+		free(out);
+		return -1;
+	}
+	qsort(out, k, sizeof *out, cmp_guid_text);
+	*ids = out;
+	*count = k;
+	return 0;
+}
+
+/* ---- presentation ------------------------------------------------------- */
+
+/* An element read and decoded for printing. */
+struct pelem {
+	uint32_t type;
+	const char *name;      /* NULL: custom */
+	unsigned fmt;
+	uint8_t *raw;
+	size_t len;
+	uint32_t regtype;
+	char **list;           /* strings / object lists */
+	size_t count;
+};
+
+struct pobj {
+	struct guid id;
+	uint32_t type;
+	int rank;
+	struct pelem *el;
+	size_t nel;
+};
+
+struct view {
+	struct pobj *objs;
+	size_t n;
+	struct guid def;       /* {bootmgr} default, shown as {default} */
+	bool has_def;
+};
+
+static const struct guid *guid_of(const char *alias, struct guid *tmp)
+{
+	bcd_alias_guid(alias, tmp);
+	return tmp;
+}
+
+/* Display order of bcdedit /enum all: firmware boot manager, boot manager,
+ * firmware applications, loaders, resume, memory tester, then the
+ * inheritable settings groups and device objects. */
+static int object_rank(const struct guid *g, uint32_t type)
+{
+	static const char *const order[] = { "{fwbootmgr}", "{bootmgr}" };
+	static const char *const groups[] = { "{emssettings}", "{dbgsettings}", "{badmemory}",
+					      "{globalsettings}", "{bootloadersettings}",
+					      "{hypervisorsettings}", "{resumeloadersettings}" };
+	const char *a = bcd_guid_alias(g);
+	for (size_t i = 0; a && i < 2; i++)
+		if (!strcmp(a, order[i]))
+			return (int)i;
+	if (type == 0x101fffffu)
+		return 2;
+	if (type >> 28 == 1) {
+		uint32_t app = type & 0xfffffu;
+		return app == 3 ? 3 : app == 4 ? 4 : app == 5 ? 5 : 6;
+	}
+	for (size_t i = 0; a && i < sizeof groups / sizeof *groups; i++)
+		if (!strcmp(a, groups[i]))
+			return 7 + (int)i;
+	return type >> 28 == 2 ? 14 : type >> 28 == 3 ? 15 : 16;
+}
+
+static const char *object_heading(const struct guid *g, uint32_t type, char *buf, size_t n)
+{
+	const char *a = bcd_guid_alias(g);
+	static const struct {
+		const char *alias, *heading;
+	} by_alias[] = {
+		{ "{emssettings}", "EMS Settings" }, { "{dbgsettings}", "Debugger Settings" },
+		{ "{badmemory}", "RAM Defects" }, { "{globalsettings}", "Global Settings" },
+		{ "{bootloadersettings}", "Boot Loader Settings" },
+		{ "{hypervisorsettings}", "Hypervisor Settings" },
+		{ "{resumeloadersettings}", "Resume Loader Settings" },
+	};
+	for (size_t i = 0; a && i < sizeof by_alias / sizeof *by_alias; i++)
+		if (!strcmp(a, by_alias[i].alias))
+			return by_alias[i].heading;
+	switch (type) {
+	case 0x10100001: return "Firmware Boot Manager";
+	case 0x10100002: return "Windows Boot Manager";
+	case 0x10200003: return "Windows Boot Loader";
+	case 0x10200004: return "Resume from Hibernate";
+	case 0x10200005: return "Windows Memory Tester";
+	case 0x10300006: return "Windows Legacy OS Loader";
+	case 0x101fffff: return "Firmware Application (101fffff)";
+	case 0x20100000: return "Library Settings";
+	case 0x20200003: return "Boot Loader Settings";
+	case 0x20200004: return "Resume Loader Settings";
+	case 0x30000000: return "Device options";
+	}
+	snprintf(buf, n, "Object of type %08x", type);
+	return buf;
+}
+
+static void free_pobj(struct pobj *o)
+{
+	for (size_t i = 0; i < o->nel; i++) {
+		free(o->el[i].raw);
+		hive_free_names(o->el[i].list, o->el[i].count);
+	}
+	free(o->el);
+}
+
+static void free_view(struct view *v)
+{
+	for (size_t i = 0; i < v->n; i++)
+		free_pobj(&v->objs[i]);
+	free(v->objs);
+}
+
+/* Reads one element and checks that its registry type and size fit its
+ * format: malformed values are an error (the store is not what Windows
+ * writes), never guessed at. */
+static int load_elem(struct bcd *b, const struct guid *obj, uint32_t otype, uint32_t type, struct pelem *e)
+{
+	memset(e, 0, sizeof *e);
+	e->type = type;
+	e->fmt = FMT_OF(type);
+	e->name = bcd_element_name(type, otype);
+	int r = get_raw(b, obj, type, &e->raw, &e->len, &e->regtype);
+	if (r)
+		return r > 0 ? err_set(E_FORMAT, "element %08x has no Element value", type) : -1;
+	bool bin = e->regtype == REG_BINARY_;
+	switch (e->fmt) {
+	case F_DEVICE: {
+		if (!bin)
+			return err_set(E_FORMAT, "element %08x: device value is not REG_BINARY", type);
+		/* Unknown device types print as hex; a value whose own sizes
+		 * do not add up is malformed. */
+		struct bcd_device d;
+		if (bcd_device_decode(e->raw, e->len, &d) < 0)
+			return err_prefix("element %08x", type);
+		return 0;
+	}
+	case F_STRING:
+	case F_OBJECT:
+		if (e->regtype != REG_SZ_)
+			return err_set(E_FORMAT, "element %08x: expected REG_SZ, found type %" PRIu32, type,
+				       e->regtype);
+		e->list = xcalloc(1, sizeof *e->list);
+		e->count = 1;
+		e->list[0] = utf16le_to_utf8(e->raw, e->len / 2);
+		if (e->fmt == F_OBJECT) {
+			struct guid g;
+			if (guid_from_str(e->list[0], &g) < 0)
+				return err_set(E_FORMAT, "element %08x: '%s' is not an object identifier", type,
+					       e->list[0]);
+		}
+		return 0;
+	case F_OBJLIST: {
+		if (e->regtype != REG_MULTI_SZ_)
+			return err_set(E_FORMAT, "element %08x: expected REG_MULTI_SZ, found type %" PRIu32, type,
+				       e->regtype);
+		char *k = elem_key(obj, type);
+		r = hive_get_multi_sz(b->h, k, "Element", &e->list, &e->count);
+		free(k);
+		if (r)
+			return -1;
+		for (size_t i = 0; i < e->count; i++) {
+			struct guid g;
+			if (guid_from_str(e->list[i], &g) < 0)
+				return err_set(E_FORMAT, "element %08x: '%s' is not an object identifier", type,
+					       e->list[i]);
+		}
+		return 0;
+	}
+	case F_INTEGER:
+		if (!bin || e->len != 8)
+			return err_set(E_FORMAT, "element %08x: integer must be 8 bytes of REG_BINARY (type %" PRIu32 ", %zu bytes)",
+				       type, e->regtype, e->len);
+		return 0;
+	case F_BOOLEAN:
+		if (!bin || e->len != 1)
+			return err_set(E_FORMAT, "element %08x: boolean must be 1 byte of REG_BINARY (type %" PRIu32 ", %zu bytes)",
+				       type, e->regtype, e->len);
+		return 0;
+	case F_INTLIST:
+		if (!bin || e->len % 8)
+			return err_set(E_FORMAT, "element %08x: integer list must be 8-byte REG_BINARY items", type);
+		return 0;
+	}
+	return 0; /* other formats: shown as hex */
+}
+
+static int cmp_pelem(const void *a, const void *b)
+{
+	uint32_t x = ((const struct pelem *)a)->type, y = ((const struct pelem *)b)->type;
+	return x < y ? -1 : x > y;
+}
+
+static int load_object(struct bcd *b, const struct guid *g, struct pobj *o)
+{
+	memset(o, 0, sizeof *o);
+	o->id = *g;
+	int r = bcd_get_object_type(b, g, &o->type);
+	if (r)
+		return r > 0 ? err_set(E_FORMAT, "object has no Description\\Type") : -1;
+	o->rank = object_rank(g, o->type);
+	char *k = obj_key(g);
+	char *ek = xasprintf("%s\\Elements", k);
+	free(k);
+	char **names = NULL;
+	size_t n = 0;
+	if (hive_key_exists(b->h, ek) && hive_subkeys(b->h, ek, &names, &n) < 0) {
+		free(ek);
+		return -1;
+	}
+	free(ek);
+	o->el = xcalloc(n ? n : 1, sizeof *o->el);
+	int rc = 0;
+	for (size_t i = 0; i < n; i++) {
+		char *end;
+		unsigned long t = strtoul(names[i], &end, 16);
+		if (strlen(names[i]) != 8 || *end) {
+			rc = err_set(E_FORMAT, "element key '%s' is not 8 hex digits", names[i]);
+			break;
+		}
+		if (load_elem(b, g, o->type, (uint32_t)t, &o->el[o->nel]) < 0) {
+			o->nel++;
+			rc = -1;
+			break;
+		}
+		o->nel++;
+	}
+	hive_free_names(names, n);
+	qsort(o->el, o->nel, sizeof *o->el, cmp_pelem);
+	return rc;
+}
+
+static int cmp_pobj(const void *a, const void *b)
+{
+	const struct pobj *x = a, *y = b;
+	if (x->rank != y->rank)
+		return x->rank - y->rank;
+	return cmp_guid_text(&x->id, &y->id);
+}
+
+static int load_view(struct bcd *b, struct view *v)
+{
+	memset(v, 0, sizeof *v);
+	struct guid *ids;
+	size_t n;
+	if (bcd_objects(b, &ids, &n) < 0)
+		return -1;
+	v->objs = xcalloc(n ? n : 1, sizeof *v->objs);
+	for (size_t i = 0; i < n; i++) {
+		char s[GUID_STR_LEN + 1];
+		if (load_object(b, &ids[i], &v->objs[v->n]) != 0) {
+			v->n++;
+			err_prefix("BCD object {%s}", guid_to_str(&ids[i], s));
+			free(ids);
+			free_view(v);
+			return -1;
+		}
+		v->n++;
+	}
+	free(ids);
+	qsort(v->objs, v->n, sizeof *v->objs, cmp_pobj);
+	struct guid bm, tmp;
+	guid_of("{bootmgr}", &bm);
+	if (bcd_get_object(b, &bm, BCDE_BOOTMGR_DEFAULT, &tmp) == 0) {
+		v->def = tmp;
+		v->has_def = true;
+	}
+	err_clear();
+	return 0;
+}
+
+/* "{bootmgr}", "{default}" or "{guid}". */
+static void id_text(const struct view *v, const struct guid *g, char *out, size_t n)
+{
+	const char *a = bcd_guid_alias(g);
+	char s[GUID_STR_LEN + 1];
+	if (a)
+		snprintf(out, n, "%s", a);
+	else if (v->has_def && guid_eq(g, &v->def))
+		snprintf(out, n, "{default}");
+	else
+		snprintf(out, n, "{%s}", guid_to_str(g, s));
+}
+
+static void id_text_str(const struct view *v, const char *s, char *out, size_t n)
+{
+	struct guid g;
+	if (guid_from_str(s, &g) == 0)
+		id_text(v, &g, out, n);
+	else
+		snprintf(out, n, "%s", s);
+}
+
+static void hex_text(const uint8_t *p, size_t n, char *out, size_t cap)
+{
+	size_t o = 0;
+	for (size_t i = 0; i < n && o + 3 < cap; i++)
+		o += (size_t)snprintf(out + o, cap - o, "%02x", p[i]);
+	if (cap)
+		out[o < cap ? o : cap - 1] = 0;
+}
+
+static void partition_text(const struct bcd_device *d, char *out, size_t n, bcd_device_namer namer, void *ctx)
+{
+	if (namer) {
+		namer(ctx, d, out, n);
+		return;
+	}
+	char a[GUID_STR_LEN + 1], b[GUID_STR_LEN + 1];
+	if (d->gpt)
+		snprintf(out, n, "partition=GPT disk {%s} partition {%s}", guid_to_str(&d->disk_guid, a),
+			 guid_to_str(&d->part_guid, b));
+	else
+		snprintf(out, n, "partition=MBR disk 0x%08" PRIx32 " offset %" PRIu64, d->disk_signature,
+			 d->part_offset);
+}
+
+/* Device element text: "partition=...", "boot", "ramdisk=[...]path,{opt}",
+ * or "unknown (hex)". */
+static void device_text(const struct view *v, const uint8_t *raw, size_t len, char *out, size_t n,
+			bcd_device_namer namer, void *ctx)
+{
+	struct bcd_device d;
+	char hex[1024];
+	if (bcd_device_decode(raw, len, &d) < 0 || d.kind == BCD_DEV_UNKNOWN) {
+		err_clear();
+		hex_text(raw, len, hex, sizeof hex);
+		snprintf(out, n, "unknown (%s)", hex);
+		return;
+	}
+	if (d.kind == BCD_DEV_BOOT) {
+		snprintf(out, n, "boot");
+		return;
+	}
+	if (d.kind == BCD_DEV_PARTITION) {
+		partition_text(&d, out, n, namer, ctx);
+		return;
+	}
+	/* ramdisk */
+	char parent[512], opt[64];
+	if (d.parent_kind == BCD_DEV_PARTITION) {
+		struct bcd_device p = d;
+		p.kind = BCD_DEV_PARTITION;
+		partition_text(&p, parent, sizeof parent, namer, ctx);
+		/* bcdedit writes the parent without the "partition=" prefix */
+		if (!strncmp(parent, "partition=", 10))
+			memmove(parent, parent + 10, strlen(parent + 10) + 1);
+	} else {
+		snprintf(parent, sizeof parent, "%s", d.parent_kind == BCD_DEV_BOOT ? "boot" : "unknown");
+	}
+	id_text(v, &d.options, opt, sizeof opt);
+	snprintf(out, n, "ramdisk=[%s]%s,%s", parent, d.path, opt);
+}
+
+static void name_text(const struct pelem *e, char *out, size_t n)
+{
+	if (e->name)
+		snprintf(out, n, "%s", e->name);
+	else
+		snprintf(out, n, "custom:%08x", e->type);
+}
+
+#define NAME_COL 24
+
+static void print_elem(FILE *f, const struct view *v, const struct pelem *e, bcd_device_namer namer, void *ctx)
+{
+	char name[32], val[2048];
+	name_text(e, name, sizeof name);
+	switch (e->fmt) {
+	case F_DEVICE:
+		device_text(v, e->raw, e->len, val, sizeof val, namer, ctx);
+		break;
+	case F_STRING:
+		snprintf(val, sizeof val, "%s", e->list[0]);
+		break;
+	case F_OBJECT:
+		id_text_str(v, e->list[0], val, sizeof val);
+		break;
+	case F_OBJLIST:
+		for (size_t i = 0; i < e->count; i++) {
+			id_text_str(v, e->list[i], val, sizeof val);
+			fprintf(f, "%-*s%s\n", NAME_COL, i ? "" : name, val);
+		}
+		if (e->count == 0)
+			fprintf(f, "%s\n", name);
+		return;
+	case F_INTEGER: {
+		uint64_t x = get_le64(e->raw);
+		const char *w = integer_word(e->name, x);
+		if (w)
+			snprintf(val, sizeof val, "%s", w);
+		else
+			snprintf(val, sizeof val, "%" PRIu64, x);
+		break;
+	}
+	case F_BOOLEAN:
+		snprintf(val, sizeof val, "%s", e->raw[0] ? "Yes" : "No");
+		break;
+	case F_INTLIST: {
+		size_t o = 0;
+		val[0] = 0;
+		for (size_t i = 0; i + 8 <= e->len && o + 24 < sizeof val; i += 8)
+			o += (size_t)snprintf(val + o, sizeof val - o, "%s0x%" PRIx64, i ? " " : "",
+					      get_le64(e->raw + i));
+		break;
+	}
+	default:
+		hex_text(e->raw, e->len, val, sizeof val);
+	}
+	fprintf(f, "%-*s%s\n", NAME_COL, name, val);
+}
+
+int bcd_print(struct bcd *b, FILE *f, bcd_device_namer namer, void *ctx)
+{
+	struct view v;
+	if (load_view(b, &v) < 0)
+		return -1;
+	for (size_t i = 0; i < v.n; i++) {
+		const struct pobj *o = &v.objs[i];
+		char buf[64], id[64];
+		const char *h = object_heading(&o->id, o->type, buf, sizeof buf);
+		size_t hl = strlen(h);
+		fprintf(f, "%s%s\n", i ? "\n" : "", h);
+		for (size_t k = 0; k < hl; k++)
+			fputc('-', f);
+		fputc('\n', f);
+		id_text(&v, &o->id, id, sizeof id);
+		fprintf(f, "%-*s%s\n", NAME_COL, "identifier", id);
+		for (size_t k = 0; k < o->nel; k++)
+			print_elem(f, &v, &o->el[k], namer, ctx);
+	}
+	free_view(&v);
+	return 0;
+}
+
+/* ---- JSON --------------------------------------------------------------- */
+
+static const char *format_name(unsigned fmt)
+{
+	static const char *const n[] = { "unknown", "device", "string", "object", "objectlist",
+					 "integer", "boolean", "integerlist" };
+	return fmt < sizeof n / sizeof *n ? n[fmt] : "binary";
+}
+
+static json_t *device_json(const struct view *v, const struct pelem *e, bcd_device_namer namer, void *ctx)
+{
+	json_t *j = json_object();
+	char text[2048], s[GUID_STR_LEN + 1];
+	device_text(v, e->raw, e->len, text, sizeof text, namer, ctx);
+	json_object_set_new(j, "text", json_string(text));
+	struct bcd_device d;
+	if (bcd_device_decode(e->raw, e->len, &d) < 0 || d.kind == BCD_DEV_UNKNOWN) {
+		err_clear();
+		json_object_set_new(j, "kind", json_string("unknown"));
+		return j;
+	}
+	static const char *const kinds[] = { "partition", "boot", "unknown", "ramdisk" };
+	json_object_set_new(j, "kind", json_string(kinds[d.kind]));
+	if (d.kind == BCD_DEV_PARTITION || (d.kind == BCD_DEV_RAMDISK && d.parent_kind == BCD_DEV_PARTITION)) {
+		json_object_set_new(j, "style", json_string(d.gpt ? "gpt" : "mbr"));
+		if (d.gpt) {
+			json_object_set_new(j, "disk_guid", json_string(guid_to_str(&d.disk_guid, s)));
+			json_object_set_new(j, "partition_guid", json_string(guid_to_str(&d.part_guid, s)));
+		} else {
+			json_object_set_new(j, "disk_signature", json_integer(d.disk_signature));
+			json_object_set_new(j, "partition_offset", json_integer((json_int_t)d.part_offset));
+		}
+	}
+	if (d.kind == BCD_DEV_RAMDISK)
+		json_object_set_new(j, "path", json_string(d.path));
+	return j;
+}
+
+static json_t *elem_json(const struct view *v, const struct pelem *e, bcd_device_namer namer, void *ctx)
+{
+	json_t *j = json_object();
+	char buf[64], name[32];
+	snprintf(buf, sizeof buf, "0x%08x", e->type);
+	name_text(e, name, sizeof name);
+	json_object_set_new(j, "type", json_string(buf));
+	json_object_set_new(j, "name", json_string(name));
+	json_object_set_new(j, "format", json_string(format_name(e->fmt)));
+	json_t *val;
+	switch (e->fmt) {
+	case F_DEVICE:
+		val = device_json(v, e, namer, ctx);
+		break;
+	case F_STRING:
+		val = json_string(e->list[0]);
+		break;
+	case F_OBJECT:
+		id_text_str(v, e->list[0], buf, sizeof buf);
+		val = json_string(buf);
+		break;
+	case F_OBJLIST:
+		val = json_array();
+		for (size_t i = 0; i < e->count; i++) {
+			id_text_str(v, e->list[i], buf, sizeof buf);
+			json_array_append_new(val, json_string(buf));
+		}
+		break;
+	case F_INTEGER:
+		val = json_integer((json_int_t)get_le64(e->raw));
+		break;
+	case F_BOOLEAN:
+		val = json_boolean(e->raw[0] != 0);
+		break;
+	case F_INTLIST:
+		val = json_array();
+		for (size_t i = 0; i + 8 <= e->len; i += 8)
+			json_array_append_new(val, json_integer((json_int_t)get_le64(e->raw + i)));
+		break;
+	default: {
+		char *hex = xmalloc(2 * e->len + 1);
+		hex_text(e->raw, e->len, hex, 2 * e->len + 1);
+		val = json_string(hex);
+		free(hex);
+	}
+	}
+	json_object_set_new(j, "value", val);
+	return j;
+}
+
+void *bcd_to_json(struct bcd *b, bcd_device_namer namer, void *ctx)
+{
+	struct view v;
+	if (load_view(b, &v) < 0)
+		return NULL;
+	json_t *root = json_object(), *arr = json_array();
+	for (size_t i = 0; i < v.n; i++) {
+		const struct pobj *o = &v.objs[i];
+		json_t *jo = json_object(), *els = json_array();
+		char s[GUID_STR_LEN + 1], buf[64], id[64];
+		const char *a = bcd_guid_alias(&o->id);
+		snprintf(buf, sizeof buf, "{%s}", guid_to_str(&o->id, s));
+		json_object_set_new(jo, "id", json_string(buf));
+		id_text(&v, &o->id, id, sizeof id);
+		json_object_set_new(jo, "identifier", json_string(id));
+		json_object_set_new(jo, "alias", a ? json_string(a) : json_null());
+		snprintf(buf, sizeof buf, "0x%08x", o->type);
+		json_object_set_new(jo, "type", json_string(buf));
+		char hb[64];
+		json_object_set_new(jo, "type_name", json_string(object_heading(&o->id, o->type, hb, sizeof hb)));
+		for (size_t k = 0; k < o->nel; k++)
+			json_array_append_new(els, elem_json(&v, &o->el[k], namer, ctx));
+		json_object_set_new(jo, "elements", els);
+		json_array_append_new(arr, jo);
+	}
+	json_object_set_new(root, "objects", arr);
+	free_view(&v);
+	return root;
+}
