@@ -1192,7 +1192,7 @@ static int check_fats_equal(struct fat32_vol *v)
 
 int fat32_check(struct fat32_vol *v)
 {
-	if (check_boot_copies(v) < 0 || check_fsinfo(v) < 0 || check_fats_equal(v) < 0)
+	if (check_boot_copies(v) < 0 || check_fats_equal(v) < 0)
 		return -1;
 	struct check_ctx k = {.v = v, .self = v->root};
 	k.used = xcalloc(((size_t)v->clusters + 2 + 7) / 8, 1);
@@ -1201,5 +1201,6 @@ int fat32_check(struct fat32_vol *v)
 		if (v->fat[c] != 0 && v->fat[c] != FAT_BAD && !(k.used[c / 8] & (1u << (c % 8))))
 			rc = err_set(E_FORMAT, "FAT32: cluster %u is allocated but belongs to no file (lost)", c);
 	free(k.used);
-	return rc;
+	/* the free count is checked last: a structural error explains it */
+	return rc < 0 ? -1 : check_fsinfo(v);
 }
