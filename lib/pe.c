@@ -306,9 +306,10 @@ static int parse_import_dll(struct parse *ps, uint32_t desc_rva, size_t *cap)
 		uint64_t lookup_rva = (uint64_t)ilt + (uint64_t)i * tsize;
 		const uint8_t *t = lookup_rva <= UINT32_MAX ? pe_ptr(pe, (uint32_t)lookup_rva, tsize) : NULL;
 		if (!t) {
+			err_set(E_FORMAT, "imports from %s: lookup table runs outside the image", dll);
 			if (!used)
 				free(dll);
-			return err_set(E_FORMAT, "imports from %s: lookup table runs outside the image", dll);
+			return -1;
 		}
 		uint64_t v = pe->pe32plus ? get_le64(t) : get_le32(t);
 		if (v == 0)
@@ -320,10 +321,11 @@ static int parse_import_dll(struct parse *ps, uint32_t desc_rva, size_t *cap)
 		} else {
 			uint32_t hn = (uint32_t)(v & 0x7fffffff);
 			if (hn > UINT32_MAX - 2 || !(im.name = string_at(pe, hn + 2, 4096))) {
+				err_set(E_FORMAT, "imports from %s: name %u at RVA 0x%x unterminated or outside the image",
+					dll, i, hn);
 				if (!used)
 					free(dll);
-				return err_set(E_FORMAT, "imports from %s: name %u at RVA 0x%x unterminated or outside the image",
-					       dll, i, hn);
+				return -1;
 			}
 		}
 		if (pe->nimports == *cap) {
@@ -331,8 +333,6 @@ static int parse_import_dll(struct parse *ps, uint32_t desc_rva, size_t *cap)
 			pe->imports = xrealloc(pe->imports, *cap * sizeof *pe->imports);
 		}
 		/* The first entry of a DLL owns the dll string (see pe_free). */
-		if (used)
-			im.dll = dll;
 		pe->imports[pe->nimports++] = im;
 		used = true;
 		if (pe->nimports > pe->len / 4)
