@@ -471,14 +471,19 @@ static int match_timer_scale(const struct match_ctx *c, const struct x86_func *f
 	}
 	if (ts.npolls != 4)
 		return 0;
-	/* the measurement after the last poll, past calls (HalpProcessorFence) */
-	size_t k = ts.poll[3] + 1;
-	while (k < f->n && k < ts.poll[3] + 4 && x86_is(&f->insn[k], M(CALL)))
-		k++;
+	/* the measurement after the last poll, a few instructions on (past
+	 * HalpProcessorFence, a fence), with no branch in between */
 	struct tsc_measure m;
 	uint8_t after[128];
 	uint32_t applied_len = 0, first_rva, len;
 	bool meas_applied;
+	size_t k = ts.poll[3] + 1;
+	for (; k < f->n && k <= ts.poll[3] + 6; k++) {
+		if (tsc_measure_at(f, k, &m) || tsc_replacement_at(f, k))
+			break;
+		if (x86_ends_flow(&f->insn[k]) || x86_is_cond_branch(&f->insn[k]))
+			return 0;
+	}
 	if (k < f->n && tsc_measure_at(f, k, &m)) {
 		first_rva = f->insn[m.first].rva;
 		len = f->insn[m.last].rva + f->insn[m.last].len - first_rva;
