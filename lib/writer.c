@@ -171,6 +171,31 @@ int wctx_pwrite(struct wctx *w, const void *buf, size_t len, uint64_t off)
 	return 0;
 }
 
+int wctx_pwrite_sparse(struct wctx *w, const void *buf, size_t len, uint64_t off)
+{
+	const size_t piece = 64 * 1024;
+	const uint8_t *p = buf;
+	size_t i = 0;
+	while (i < len) {
+		/* one pwrite per run of non-zero pieces */
+		size_t n = len - i < piece ? len - i : piece;
+		if (is_zero(p + i, n)) {
+			i += n;
+			continue;
+		}
+		size_t run = n;
+		while (i + run < len) {
+			size_t m = len - i - run < piece ? len - i - run : piece;
+			if (is_zero(p + i + run, m)) break;
+			run += m;
+		}
+		if (wctx_pwrite(w, p + i, run, off + i) < 0)
+			return -1;
+		i += run;
+	}
+	return 0;
+}
+
 int wctx_truncate(struct wctx *w, uint64_t size)
 {
 	if (ftruncate(w->fd, (off_t)size) < 0) {

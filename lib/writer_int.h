@@ -25,6 +25,10 @@ struct wctx {
 int wctx_read_block(struct wctx *w, void *buf, size_t len, uint64_t off);
 /* pwrite of everything, ENOSPC -> E_NOSPACE naming OUT. */
 int wctx_pwrite(struct wctx *w, const void *buf, size_t len, uint64_t off);
+/* Like wctx_pwrite, but leaves holes for the all-zero 64 KiB pieces of
+ * buf: a mostly empty block costs its data, not its size, on a sparse
+ * file system. The file must reach past off+len by the end (truncate). */
+int wctx_pwrite_sparse(struct wctx *w, const void *buf, size_t len, uint64_t off);
 /* Sets the output file's size (holes read as zero). */
 int wctx_truncate(struct wctx *w, uint64_t size);
 

@@ -19,7 +19,7 @@ int writer_raw_write(struct wctx *w)
 		size_t n = w->size - off < chunk ? (size_t)(w->size - off) : chunk;
 		int r = wctx_read_block(w, buf, n, off);
 		if (r < 0) rc = -1;
-		else if (r > 0) rc = wctx_pwrite(w, buf, n, off);
+		else if (r > 0) rc = wctx_pwrite_sparse(w, buf, n, off);
 	}
 	free(buf);
 	return rc;

@@ -109,7 +109,7 @@ static int vhd_fixed(struct wctx *w)
 		size_t n = w->size - off < chunk ? (size_t)(w->size - off) : chunk;
 		int r = wctx_read_block(w, buf, n, off);
 		if (r < 0) rc = -1;
-		else if (r > 0) rc = wctx_pwrite(w, buf, n, off);
+		else if (r > 0) rc = wctx_pwrite_sparse(w, buf, n, off);
 	}
 	free(buf);
 	if (rc) return -1;
@@ -156,7 +156,7 @@ static int vhd_dynamic(struct wctx *w, uint32_t bs)
 		}
 		put_be32(bat + 4 * b, (uint32_t)(next / 512));
 		rc = wctx_pwrite(w, bm, bitmap, next);
-		if (!rc) rc = wctx_pwrite(w, buf, bs, next + bitmap);
+		if (!rc) rc = wctx_pwrite_sparse(w, buf, bs, next + bitmap);
 		next += bitmap + bs;
 	}
 	if (!rc) {

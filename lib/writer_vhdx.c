@@ -196,7 +196,7 @@ static int write_blocks(struct wctx *w, const struct vhdx_geom *g, uint8_t *bat)
 			entry = PAYLOAD_BLOCK_FULLY_PRESENT | ((next / MB) << 20);
 			if (r > 0) {
 				if (n < g->bs) memset(buf + n, 0, g->bs - n);
-				rc = wctx_pwrite(w, buf, g->bs, next);
+				rc = wctx_pwrite_sparse(w, buf, g->bs, next);
 			}
 			next += g->bs;
 		}
