@@ -466,7 +466,7 @@ static int vhd_read_dynamic(const struct rd *r, const uint8_t *f, struct vhdmeta
 	uint32_t max_entries = get_be32(h + 28), bs = get_be32(h + 32);
 	if (!pow2(bs) || bs < 4096 || bs > (256u << 20))
 		return err_set(E_FORMAT, "VHD block size %u invalid", bs);
-	uint64_t nblocks = (vsize + bs - 1) / bs;
+	uint64_t nblocks = vsize / bs + (vsize % bs != 0);   /* no overflow near 2^64 */
 	if (max_entries < nblocks)
 		return err_set(E_FORMAT, "VHD BAT has %u entries, %llu needed", max_entries, (unsigned long long)nblocks);
 	if (!range_ok(bat, nblocks * 4, r->size))
