@@ -101,7 +101,7 @@ ntfscat "$TMP/win-in.ntfs" Windows/System32/winload.efi >"$TMP/winload-in.efi"
 check "original winload.efi left as it was" cmp "$TMP/winload.efi" "$TMP/winload-in.efi"
 check "no case variant created (one System32)" sh -c "ntfsls '$TMP/win.ntfs' -p /Windows | grep -ic '^system32\$' | grep -qx 1"
 for f in Windows/System32/config/SOFTWARE Windows/System32/kdcom.dll Windows/Boot/EFI/bootmgfw.efi; do
-	check "unchanged: $f" sh -c "cmp <(ntfscat '$TMP/win.ntfs' $f) <(ntfscat '$TMP/win-in.ntfs' $f)"
+	check "unchanged: $f" bash -c "cmp <(ntfscat '$TMP/win.ntfs' $f) <(ntfscat '$TMP/win-in.ntfs' $f)"
 done
 # outside the NTFS files we changed, the Windows partition is the input's:
 # count differing 4 KiB blocks (the edited files, MFT records, logfile).
@@ -116,7 +116,7 @@ print(n)
 EOF
 )
 check "Windows partition: only a few MiB differ ($DIFF blocks)" test "$DIFF" -gt 0 -a "$DIFF" -lt 8192
-check "the new area past the old end reads as zeros" sh -c "cmp -n $((1 << 20)) <(dd if='$DST' bs=1M skip=1024 count=1 status=none) /dev/zero"
+check "the new area past the old end reads as zeros" bash -c "cmp -n $((1 << 20)) <(dd if='$DST' bs=1M skip=1024 count=1 status=none) /dev/zero"
 
 # ---- formats and determinism ----
 assert_exit "convert again to raw" 0 "$GEN2PREP" convert -q "$IN" "$TMP/again.raw"

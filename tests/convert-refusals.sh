@@ -1,0 +1,135 @@
+#!/bin/bash
+# convert-refusals.sh - every refusal of convert: each inspect blocker
+# (mkfixture --bad), an ESP that does not fit, a kernel without the patch
+# sites, a truncated VHDX, OUT = IN, an existing OUT, an output folder that
+# cannot be written, a full output file system, usage errors. Each exits
+# with its documented code, names its reason, and leaves neither OUT nor a
+# temporary file; the input is never modified.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/convert-lib.sh"
+need qemu-img ntfscp
+[ -x "$top_srcdir/scripts/mkfixture" ] || skip "scripts/mkfixture not there yet"
+
+fixture_bad() { # BAD: a cached win7-sp1 VHDX with that defect
+	local f="$FIXTURES/win7-sp1-bad-$1.vhdx"
+	mkdir -p "$FIXTURES"
+	(
+		flock 9
+		[ -s "$f" ] || { "$top_srcdir/scripts/mkfixture" --os win7-sp1 --bad "$1" "$f.part" >/dev/null 2>&1 && mv "$f.part" "$f"; } \
+			|| { rm -f "$f.part"; exit 1; }
+	) 9>"$FIXTURES/.lock-bad-$1" || die "cannot build fixture --bad $1"
+	printf '%s\n' "$f"
+}
+
+refused() { # DESCRIPTION CODE REASON-REGEX OUT ARGS...: exit code, reason, nothing left
+	local d=$1 code=$2 re=$3 out=$4; shift 4
+	assert_exit "$d" "$code" "$GEN2PREP" convert -q "$@"
+	assert_match "$d: reason given" "$re" "$ERR"
+	check "$d: no output" test ! -e "$out"
+	check "$d: no temporary file" no_temp_left "$(dirname "$out")"
+}
+
+# ---- inspect's blockers (exit 4) ----
+while read -r bad re; do
+	in=$(fixture_bad "$bad")
+	sum=$(sha "$in")
+	refused "blocker $bad" 4 "$re" "$TMP/out.vhdx" "$in" "$TMP/out.vhdx"
+	assert_eq "blocker $bad: input unchanged" "$sum" "$(sha "$in")"
+done <<'EOF'
+32bit 32-bit|x86
+xp64 5\.2|XP|2003
+hibernated [Hh]ibernat
+dirty-ntfs [Dd]irty
+bitlocker BitLocker
+dirty-hive hive|SYSTEM
+no-is Integration|vmbus|storvsc
+no-windows Windows
+no-table partition table
+EOF
+
+IN=$(fixture win7-sp1 vhdx)
+SUM=$(sha "$IN")
+# outputs are written from the 8.1 fixture: no patch involved
+IN81=$(fixture win81 vhdx)
+
+# ---- old Integration Services: a warning, not a blocker ----
+in=$(fixture_bad old-is)
+assert_exit "old Integration Services: dry run convertible" 0 "$GEN2PREP" convert --dry-run --json "$in" "$TMP/w.raw"
+printf '%s' "$OUT" >"$TMP/oldis.json"
+assert_match "old Integration Services: warned" "Integration Services" "$(jget "$TMP/oldis.json" 'j["plan"]["warnings"]')"
+
+# ---- layouts that cannot be made (exit 4) ----
+refused "--esp existing without a FAT32 partition" 4 "no FAT32|existing" "$TMP/o1.raw" --esp existing "$IN" "$TMP/o1.raw"
+refused "--esp-size below the FAT32 minimum" 4 "minimum" "$TMP/o2.raw" --esp append --esp-size 8 "$IN" "$TMP/o2.raw"
+assert_exit "dry run of a blocked plan exits 4" 4 "$GEN2PREP" convert --dry-run --json --esp existing "$IN" "$TMP/o3.raw"
+printf '%s' "$OUT" >"$TMP/blocked.json"
+assert_eq "dry run JSON: not convertible" false "$(jget "$TMP/blocked.json" 'j["plan"]["convertible"]')"
+assert_eq "dry run JSON: blocker id" esp-no-room "$(jget "$TMP/blocked.json" 'j["plan"]["blockers"][0]["id"]')"
+
+# ---- a kernel without the patch sites (exit 5) ----
+to_raw "$IN" "$TMP/plain.raw"
+extract_part "$TMP/plain.raw" 2 "$TMP/win.ntfs"
+MKPE=""
+for d in "$top_builddir/fixtures" "$top_srcdir/build-check/fixtures" "$top_srcdir/build/fixtures"; do [ -x "$d/mkpe" ] && MKPE=$d/mkpe && break; done
+if [ -n "$MKPE" ]; then
+	"$MKPE" --kind ntoskrnl --file-version 6.1.7601.17514 "$TMP/ntoskrnl.exe" >/dev/null
+	ntfscp -f "$TMP/win.ntfs" "$TMP/ntoskrnl.exe" Windows/System32/ntoskrnl.exe >/dev/null 2>&1
+	put_part "$TMP/plain.raw" 2 "$TMP/win.ntfs"
+	refused "kernel without the patch sites" 5 "ntoskrnl" "$TMP/o4.raw" "$TMP/plain.raw" "$TMP/o4.raw"
+	assert_match "the failing patch is named" "crash-report|dynamic-partitioning" "$ERR"
+else
+	fail "mkpe not built: cannot make a kernel without patch sites"
+fi
+rm -f "$TMP/plain.raw" "$TMP/win.ntfs"
+
+# ---- bad input (exit 3) ----
+head -c $((40 << 20)) "$IN" >"$TMP/trunc.vhdx"
+refused "truncated VHDX" 3 "trunc|VHDX|vhdx|read" "$TMP/o5.raw" "$TMP/trunc.vhdx" "$TMP/o5.raw"
+printf 'not a disk image' >"$TMP/junk.vhdx"
+assert_exit "a missing input" 3 "$GEN2PREP" convert -q "$TMP/missing.vhdx" "$TMP/o6.raw"
+
+# ---- output refused (exit 7) ----
+to_raw "$IN" "$TMP/in.raw"
+RSUM=$(sha "$TMP/in.raw")
+assert_exit "OUT = IN" 7 "$GEN2PREP" convert -q "$TMP/in.raw" "$TMP/in.raw"
+assert_match "OUT = IN: reason" "input" "$ERR"
+ln "$TMP/in.raw" "$TMP/hardlink.raw"
+assert_exit "OUT = IN through a hard link" 7 "$GEN2PREP" convert -q "$TMP/in.raw" "$TMP/hardlink.raw"
+assert_eq "OUT = IN: input unchanged" "$RSUM" "$(sha "$TMP/in.raw")"
+rm -f "$TMP/hardlink.raw" "$TMP/in.raw"
+printf 'precious' >"$TMP/exists.raw"
+assert_exit "existing OUT without --overwrite" 7 "$GEN2PREP" convert -q "$IN" "$TMP/exists.raw"
+assert_match "existing OUT: reason names --overwrite" "overwrite" "$ERR"
+assert_eq "existing OUT left as it was" precious "$(cat "$TMP/exists.raw")"
+assert_exit "existing OUT with --overwrite" 0 "$GEN2PREP" convert -q --overwrite "$IN81" "$TMP/exists.raw"
+check "--overwrite replaced it" test "$(stat -c %s "$TMP/exists.raw")" -gt 1000000
+check "no temporary file after --overwrite" no_temp_left "$TMP"
+if [ "$(id -u)" = 0 ] && mkdir -p "$TMP/ro" "$TMP/small" && mount -t tmpfs -o ro,size=1m tmpfs "$TMP/ro" 2>/dev/null; then
+	refused "read-only output folder" 7 "output folder|Read-only|read-only" "$TMP/ro/out.raw" "$IN" "$TMP/ro/out.raw"
+	umount "$TMP/ro"
+	mount -t tmpfs -o size=2m tmpfs "$TMP/small"
+	refused "full output file system" 7 "space|No space" "$TMP/small/out.vhdx" "$IN81" "$TMP/small/out.vhdx"
+	assert_eq "full file system: nothing left in it" "" "$(ls -A "$TMP/small")"
+	umount "$TMP/small"
+elif [ "$(id -u)" != 0 ]; then
+	mkdir -p "$TMP/ro" && chmod 555 "$TMP/ro"
+	refused "unwritable output folder" 7 "output folder" "$TMP/ro/out.raw" "$IN" "$TMP/ro/out.raw"
+	echo "SKIP: full output file system needs root (tmpfs mount)"
+else
+	echo "SKIP: cannot mount a tmpfs here: read-only folder and full file system not tried"
+fi
+
+# ---- usage (exit 2) ----
+assert_exit "unknown layout" 2 "$GEN2PREP" convert --layout xyz "$IN" "$TMP/u.raw"
+assert_exit "unknown ESP placement" 2 "$GEN2PREP" convert --esp elsewhere "$IN" "$TMP/u.raw"
+assert_exit "OUT missing" 2 "$GEN2PREP" convert "$IN"
+assert_exit "unknown output extension without -O" 2 "$GEN2PREP" convert "$IN" "$TMP/u.qcow2"
+assert_exit "--bootdebug without --debug" 2 "$GEN2PREP" convert --bootdebug "$IN" "$TMP/u.raw"
+assert_exit "--debug with a bad port" 2 "$GEN2PREP" convert --debug serial:9:115200 "$IN" "$TMP/u.raw"
+assert_exit "-o subformat=fixed with raw" 2 "$GEN2PREP" convert -o subformat=fixed "$IN" "$TMP/u.raw"
+assert_exit "--help" 0 "$GEN2PREP" convert --help
+for o in --layout --esp --esp-size -O -o --no-crash-report --debug --bootdebug --random-ids --force-version --dry-run --json --overwrite; do
+	assert_match "--help lists $o" "$o" "$OUT"
+done
+check "no output from usage errors" test ! -e "$TMP/u.raw"
+assert_eq "input unchanged at the end" "$SUM" "$(sha "$IN")"
