@@ -35,6 +35,7 @@ struct parse {
 	size_t opt_off;             /* file offset of the optional header */
 	struct datadir dirs[MAX_DATA_DIRS];
 	uint32_t ndirs;
+	size_t name_budget;         /* bytes of names still allowed to be copied */
 };
 
 /* ------------------------------------------------------------------ */
@@ -97,9 +98,13 @@ uint8_t *pe_ptr(const struct pe *pe, uint32_t rva, uint32_t len)
 }
 
 /* NUL-terminated ASCII string at rva, copied (at most max bytes scanned).
- * NULL when it runs out of the section's raw data before the NUL. */
-static char *string_at(const struct pe *pe, uint32_t rva, size_t max)
+ * NULL when it runs out of the section's raw data before the NUL, or when
+ * the names copied so far exceed twice the file size: many name pointers
+ * aimed at one long string must not turn a small file into a huge
+ * allocation. */
+static char *string_at(struct parse *ps, uint32_t rva, size_t max)
 {
+	const struct pe *pe = ps->pe;
 	size_t off;
 	if (pe_rva_to_off(pe, rva, 1, &off) < 0)
 		return NULL;
@@ -111,8 +116,9 @@ static char *string_at(const struct pe *pe, uint32_t rva, size_t max)
 		avail = max;
 	const uint8_t *p = pe->data + off;
 	const uint8_t *nul = memchr(p, 0, avail);
-	if (!nul)
+	if (!nul || (size_t)(nul - p) + 1 > ps->name_budget)
 		return NULL;
+	ps->name_budget -= (size_t)(nul - p) + 1;
 	char *s2 = xmalloc((size_t)(nul - p) + 1);
 	memcpy(s2, p, (size_t)(nul - p) + 1);
 	return s2;
@@ -259,10 +265,10 @@ static int parse_exports(struct parse *ps)
 			return err_set(E_FORMAT, "export %u: ordinal index %u past %u functions", i, idx, nfuncs);
 		}
 		uint32_t rva = get_le32(eat + 4 * idx);
-		char *name = string_at(pe, get_le32(names + 4 * i), 4096);
+		char *name = string_at(ps, get_le32(names + 4 * i), 4096);
 		if (!name) {
 			free(named);
-			return err_set(E_FORMAT, "export %u: name at RVA 0x%x unterminated or outside the image",
+			return err_set(E_FORMAT, "export %u: name at RVA 0x%x unterminated, outside the image or past the name budget",
 				       i, get_le32(names + 4 * i));
 		}
 		named[idx] = true;
@@ -295,11 +301,16 @@ static int parse_import_dll(struct parse *ps, uint32_t desc_rva, size_t *cap)
 	struct pe *pe = ps->pe;
 	const uint8_t *id = pe_ptr(pe, desc_rva, 20);
 	uint32_t ilt = get_le32(id), name_rva = get_le32(id + 12), iat = get_le32(id + 16);
-	char *dll = string_at(pe, name_rva, 256);
+	char *dll = string_at(ps, name_rva, 256);
 	if (!dll)
 		return err_set(E_FORMAT, "import descriptor at RVA 0x%x: DLL name unterminated or outside the image", desc_rva);
 	if (!ilt)
-		ilt = iat;
+		ilt = iat;   /* old linkers: the IAT doubles as the lookup table */
+	if (!ilt) {
+		err_set(E_FORMAT, "imports from %s: no lookup table", dll);
+		free(dll);
+		return -1;
+	}
 	unsigned tsize = pe->pe32plus ? 8 : 4;
 	bool used = false;
 	for (uint32_t i = 0;; i++) {
@@ -320,8 +331,8 @@ static int parse_import_dll(struct parse *ps, uint32_t desc_rva, size_t *cap)
 			im.ordinal = (uint16_t)v;
 		} else {
 			uint32_t hn = (uint32_t)(v & 0x7fffffff);
-			if (hn > UINT32_MAX - 2 || !(im.name = string_at(pe, hn + 2, 4096))) {
-				err_set(E_FORMAT, "imports from %s: name %u at RVA 0x%x unterminated or outside the image",
+			if (hn > UINT32_MAX - 2 || !(im.name = string_at(ps, hn + 2, 4096))) {
+				err_set(E_FORMAT, "imports from %s: name %u at RVA 0x%x unterminated, outside the image or past the name budget",
 					dll, i, hn);
 				if (!used)
 					free(dll);
@@ -643,7 +654,7 @@ struct pe *pe_parse(const uint8_t *data, size_t len)
 	if (len)
 		memcpy(pe->data, data, len);
 	pe->len = len;
-	struct parse ps = { .pe = pe };
+	struct parse ps = { .pe = pe, .name_budget = 2 * len + 4096 };
 	if (parse_headers(&ps) < 0 || parse_exports(&ps) < 0 || parse_imports(&ps) < 0 || parse_pdata(&ps) < 0) {
 		pe_free(pe);
 		return NULL;

@@ -388,6 +388,9 @@ static void t_bad_directories(void **st)
 	memcpy(c, m.p, m.n);
 	memset(c + id_off + 60, 0x41, isec->raw_off + isec->raw_size - id_off - 60);
 	expect_reject(c, m.n, "");
+	/* a descriptor without lookup and address tables */
+	memcpy(c, m.p, m.n); put_le32(c + id_off, 0); put_le32(c + id_off + 16, 0);
+	expect_reject(c, m.n, "no lookup table");
 	/* a forwarder export (RVA inside the export directory) is skipped */
 	memcpy(c, m.p, m.n);
 	put_le32(c + ed_off + 40, ed + 8);
