@@ -39,7 +39,7 @@ static void build64(struct img *m)
 	m->s_utf16b = pb_string_utf16(b, "Kernel-PhysicalMemoryAddAllowed");
 	m->f_helper = pb_func_begin(b, "PAGELK", "Helper", 0);
 	pb_emit(b, "\x33\xc0\xc3", 3);
-	int cold = pb_forward(b);
+	int cold = pb_label_new(b);
 	m->f_main = pb_func_begin(b, ".text", "Main", 0x28);
 	pb_emit(b, "\x48\x83\xec\x28", 4);
 	pb_emit_rip(b, "\x48\x8d\x15", 3, m->s_utf16, NULL, 0);   /* lea rdx, [rip+str] */
@@ -49,7 +49,7 @@ static void build64(struct img *m)
 	pb_emit_rip(b, "\x0f\x88", 2, cold, NULL, 0);             /* js cold */
 	pb_emit(b, "\x48\x83\xc4\x28\xc3", 5);
 	m->chunk = pb_chunk_begin(b, "PAGELK");
-	pb_place(b, cold);
+	pb_label_place(b, cold);
 	pb_emit(b, "\xcc\xcc", 2);
 	m->f_leaf = pb_func_begin(b, ".text", "Leaf", 0x200);      /* UWOP_ALLOC_LARGE */
 	pb_emit(b, "\x48\x81\xec\x00\x02\x00\x00\x90\xc3", 9);
