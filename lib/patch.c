@@ -348,8 +348,19 @@ static int find_sites(const struct match_ctx *mc, const struct patch_entry *e, s
 static void list_sites(char *buf, size_t n, const struct patch_site *s, int count)
 {
 	size_t used = 0;
+	buf[0] = 0;
 	for (int i = 0; i < count && i < MAX_SITES; i++) {
-		int w = snprintf(buf + used, n - used, "%s%#x", i ? ", " : "", s[i].func_begin);
+		/* several sites in one function: name the function once, marked */
+		int same = 0;
+		for (int k = 0; k < i; k++)
+			same |= s[k].func_begin == s[i].func_begin;
+		if (same)
+			continue;
+		int in_fn = 0;
+		for (int k = i; k < count && k < MAX_SITES; k++)
+			in_fn += s[k].func_begin == s[i].func_begin;
+		int w = snprintf(buf + used, n - used, "%s%#x%s", used ? ", " : "", s[i].func_begin,
+				 in_fn > 1 ? " (several sites in this function)" : "");
 		if (w < 0 || (size_t)w >= n - used)
 			break;
 		used += (size_t)w;
