@@ -188,6 +188,12 @@ static int open_parent(struct disk *d, int depth)
 static int open_vhdi(struct disk *d, int depth)
 {
 	libvhdi_error_t *e = NULL;
+	/* Our own structural parse first (allocation table, metadata): its
+	 * messages say what is wrong (truncated, log not replayed, bad CRC),
+	 * libvhdi's only that opening failed. */
+	d->meta = vhdmeta_parse(d->fd, d->file_size, d->info.format == DISK_VHDX);
+	if (!d->meta)
+		return err_prefix("'%s'", d->path);   /* keeps the code (E_FORMAT, E_UNSUPPORTED) */
 	if (libvhdi_file_initialize(&d->vf, &e) != 1)
 		return vhdi_fail(&e, E_NOMEM, "'%s': libvhdi: %s", d->path);
 	if (libvhdi_file_open(d->vf, d->path, libvhdi_get_access_flags_read(), &e) != 1)
@@ -211,10 +217,6 @@ static int open_vhdi(struct disk *d, int depth)
 	default: return err_set(E_FORMAT, "'%s': unknown disk type %u", d->path, type);
 	}
 
-	/* Our own structural parse: allocation table and metadata. */
-	d->meta = vhdmeta_parse(d->fd, d->file_size, d->info.format == DISK_VHDX);
-	if (!d->meta)
-		return err_prefix("'%s' is corrupt or truncated", d->path);
 	const struct vhdmeta_info *mi = vhdmeta_info(d->meta);
 	if (mi->virtual_size != media)
 		return err_set(E_FORMAT, "'%s': virtual size disagrees between parsers (%llu vs %llu)", d->path,

@@ -276,11 +276,13 @@ static int read_any(struct overlay *o, uint8_t *buf, size_t len, uint64_t off)
 		uint64_t page = off / OVERLAY_PAGE, slot = 0;
 		enum src s = page_source(o, page, &slot);
 		/* extend over following pages with the same source (disk or zero) */
-		uint64_t end = (page + 1) * OVERLAY_PAGE;
-		if (s != SRC_SLOT) {
-			uint64_t slot2;
-			while (end < off + len && page_source(o, end / OVERLAY_PAGE, &slot2) == s)
-				end += OVERLAY_PAGE;
+		uint64_t end = (page + 1) * OVERLAY_PAGE, slot2;
+		/* extend over following pages with the same source: disk, zero,
+		 * or slots that follow each other in the temp file (pages
+		 * written in order) */
+		for (uint64_t next = slot + 1; end < off + len; end += OVERLAY_PAGE, next++) {
+			if (page_source(o, end / OVERLAY_PAGE, &slot2) != s) break;
+			if (s == SRC_SLOT && slot2 != next) break;
 		}
 		size_t n = (size_t)((end < off + len ? end : off + len) - off);
 		int r = 0;

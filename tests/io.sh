@@ -166,6 +166,42 @@ check "replaced output is right" qemu-img compare -q -f raw -F vhdx in.raw exist
 assert_exit "missing output directory refused" 1 "$G" -O raw in.raw nodir/out.raw
 assert_match "missing directory: says why" "E_IO.*cannot create the output in 'nodir'" "$ERR"
 
+# interrupted: SIGINT halfway through leaves neither OUT nor the temp file
+mkdir sig
+G2P_STREAM_SLOW=200 "$G" -O vhd in.raw sig/int.vhd 2>sig.err &
+pid=$!
+for _ in $(seq 50); do compgen -G "sig/int.vhd.gen2prep-*" >/dev/null && break; sleep 0.1; done
+compgen -G "sig/int.vhd.gen2prep-*" >/dev/null && ok "temp file beside OUT while writing" || fail "no temp file seen while writing"
+kill -INT "$pid"
+wait "$pid"; rc=$?
+assert_eq "SIGINT exits 130" 130 "$rc"
+no_leftovers sig int.vhd "SIGINT"
+
+# our own structural checks: corrupt headers, a log that needs replay
+python3 - <<'EOF' || die "cannot make corrupt VHDX copies"
+import struct, sys
+sys.path.insert(0, __import__('os').environ['top_srcdir'] + '/fixtures')
+from mkdiff import crc32c
+d = bytearray(open('dyn.vhdx', 'rb').read())
+bad = bytearray(d)
+for off in (64 << 10, 128 << 10):
+    bad[off + 100] ^= 0xff               # breaks the CRC-32C of both headers
+open('badcrc.vhdx', 'wb').write(bad)
+log = bytearray(d)
+for off in (64 << 10, 128 << 10):
+    h = log[off:off + 4096]
+    h[48:64] = b'\x11' * 16                # LogGuid set: a log to replay
+    h[4:8] = b'\0\0\0\0'
+    struct.pack_into('<I', h, 4, crc32c(bytes(h)))
+    log[off:off + 4096] = h
+open('dirtylog.vhdx', 'wb').write(log)
+EOF
+assert_exit "VHDX with bad header CRCs refused" 1 "$G" -O raw badcrc.vhdx t.raw
+assert_match "bad CRCs: E_FORMAT, says why" "E_FORMAT.*badcrc\.vhdx.*no valid VHDX header" "$ERR"
+assert_exit "VHDX with a log to replay refused" 1 "$G" -O raw dirtylog.vhdx t.raw
+assert_match "log to replay: E_UNSUPPORTED, says why" "E_UNSUPPORTED.*dirtylog\.vhdx.*log is not empty" "$ERR"
+no_leftovers . t.raw "corrupt VHDX"
+
 if [ "$(id -u)" = 0 ] && mkdir mnt && mount -t tmpfs -o size=512k tmpfs mnt 2>/dev/null; then
 	assert_exit "full file system refused" 1 "$G" -O raw in.raw mnt/full.raw
 	assert_match "full file system: E_NOSPACE" "E_NOSPACE.*full\.raw" "$ERR"
