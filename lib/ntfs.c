@@ -647,6 +647,10 @@ static int create_win32(ntfs_volume *vol, ntfs_inode **dirp, const char *leaf, m
 	free(u.s);
 	if (!ni) return err_set(E_IO, "cannot create '%s': %s", leaf, strerror(errno));
 	u64 dir_no = dir->mft_no, ino = ni->mft_no;
+	/* before the DOS name is added: libntfs-3g orders the two $FILE_NAME
+	 * attributes by comparing their values, timestamps included, so clock
+	 * times made the record's bytes vary from run to run (determinism) */
+	pin_times(ni);
 	int rc = ntfs_set_ntfs_dos_name(ni, dir, shortname, strlen(shortname), 0);
 	*dirp = ntfs_inode_open(vol, dir_no);
 	*out = ntfs_inode_open(vol, ino);
