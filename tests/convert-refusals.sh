@@ -66,21 +66,27 @@ printf '%s' "$OUT" >"$TMP/blocked.json"
 assert_eq "dry run JSON: not convertible" false "$(jget "$TMP/blocked.json" 'j["plan"]["convertible"]')"
 assert_eq "dry run JSON: blocker id" esp-no-room "$(jget "$TMP/blocked.json" 'j["plan"]["blockers"][0]["id"]')"
 
-# ---- a kernel without the patch sites (exit 5) ----
-to_raw "$IN" "$TMP/plain.raw"
-extract_part "$TMP/plain.raw" 2 "$TMP/win.ntfs"
+# ---- kernel files without a patch site, or with two (exit 5) ----
 MKPE=""
 for d in "$top_builddir/fixtures" "$top_srcdir/build-check/fixtures" "$top_srcdir/build/fixtures"; do [ -x "$d/mkpe" ] && MKPE=$d/mkpe && break; done
-if [ -n "$MKPE" ]; then
-	"$MKPE" --kind ntoskrnl --file-version 6.1.7601.17514 "$TMP/ntoskrnl.exe" >/dev/null
-	ntfscp -f "$TMP/win.ntfs" "$TMP/ntoskrnl.exe" Windows/System32/ntoskrnl.exe >/dev/null 2>&1
-	put_part "$TMP/plain.raw" 2 "$TMP/win.ntfs"
-	refused "kernel without the patch sites" 5 "ntoskrnl" "$TMP/o4.raw" "$TMP/plain.raw" "$TMP/o4.raw"
-	assert_match "the failing patch is named" "crash-report|dynamic-partitioning" "$ERR"
-else
-	fail "mkpe not built: cannot make a kernel without patch sites"
-fi
-rm -f "$TMP/plain.raw" "$TMP/win.ntfs"
+[ -n "$MKPE" ] || die "fixtures/mkpe not built"
+with_file() { # NAME NTFS-PATH MKPE-ARGS...: a raw copy of the fixture with that file replaced
+	local img=$TMP/$1.raw path=$2
+	shift 2
+	to_raw "$IN" "$img"
+	extract_part "$img" 2 "$TMP/win.ntfs"
+	"$MKPE" "$@" "$TMP/file.bin" >/dev/null
+	ntfscp -f "$TMP/win.ntfs" "$TMP/file.bin" "$path" >/dev/null 2>&1
+	put_part "$img" 2 "$TMP/win.ntfs"
+	rm -f "$TMP/win.ntfs" "$TMP/file.bin"
+}
+with_file nosite Windows/System32/ntoskrnl.exe --kind driver --file-version 6.1.7601.17514 --original-filename ntoskrnl.exe
+refused "kernel without the patch sites" 5 "ntoskrnl" "$TMP/o4.raw" "$TMP/nosite.raw" "$TMP/o4.raw"
+assert_match "the missing patch is named" "crash-report|dynamic-partitioning" "$ERR"
+with_file twosites Windows/System32/hal.dll --kind hal --file-version 6.1.7601.17514 --variant ambiguous
+refused "HAL with two candidate sites" 5 "hal.dll" "$TMP/o4b.raw" "$TMP/twosites.raw" "$TMP/o4b.raw"
+assert_match "ambiguity is named" "ambiguous|candidates" "$ERR"
+rm -f "$TMP/nosite.raw" "$TMP/twosites.raw"
 
 # ---- bad input (exit 3) ----
 head -c $((40 << 20)) "$IN" >"$TMP/trunc.vhdx"
