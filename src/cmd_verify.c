@@ -51,7 +51,7 @@ int cmd_verify(int argc, char **argv)
 	} else {
 		for (size_t i = 0; i < r.n; i++)
 			printf("%-4s %-22s %s\n", r.checks[i].pass ? "ok" : "FAIL", r.checks[i].id,
-			       r.checks[i].pass && !opt_verbose ? "" : r.checks[i].detail);
+			       r.checks[i].detail);
 		printf(r.ready ? "Generation 2 ready.\n" : "NOT Generation 2 ready.\n");
 	}
 	return r.ready ? EXIT_OK : EXIT_VERIFY;

@@ -134,3 +134,28 @@ assert_eq "input still unchanged" "$SUM" "$(sha "$IN")"
 
 # ---- verify agrees ----
 assert_exit "gen2prep verify: ready" 0 "$GEN2PREP" verify "$DST"
+
+# ---- debugger options and --no-crash-report ----
+assert_exit "convert --debug serial:2:57600 --bootdebug --no-crash-report" 0 \
+	"$GEN2PREP" convert -q --debug serial:2:57600 --bootdebug --no-crash-report "$IN" "$TMP/dbg.raw"
+assert_match "--bootdebug warns that the boot waits for a debugger" "waits" "$OUT$ERR"
+assert_match "next steps: COM1 as a named pipe for WinDbg" "named pipe" "$OUT"
+extract_part "$TMP/dbg.raw" 1 "$TMP/esp2.img"
+mcopy -n -i "$TMP/esp2.img" ::/EFI/Microsoft/Boot/BCD "$TMP/BCD-dbg"
+LOADER=$(hive_val "$TMP/BCD-dbg" "$BM\\23000003" Element)
+LE="Objects\\$LOADER\\Elements"
+DBG='Objects\{4636856e-540f-4170-a130-a84776f4c654}\Elements'
+assert_eq "--debug: loader debug on" 01 "$(hive_val "$TMP/BCD-dbg" "$LE\\260000a0" Element)"
+assert_eq "--debug: loader sos on" 01 "$(hive_val "$TMP/BCD-dbg" "$LE\\26000091" Element)"
+assert_eq "--bootdebug: loader bootdebug on" 01 "$(hive_val "$TMP/BCD-dbg" "$LE\\16000010" Element)"
+assert_eq "--debug: dbgsettings serial" 0000000000000000 "$(hive_val "$TMP/BCD-dbg" "$DBG\\15000011" Element)"
+assert_eq "--debug: dbgsettings port 2" 0200000000000000 "$(hive_val "$TMP/BCD-dbg" "$DBG\\15000013" Element)"
+assert_eq "--debug: dbgsettings baud 57600" 00e1000000000000 "$(hive_val "$TMP/BCD-dbg" "$DBG\\15000014" Element)"
+extract_part "$TMP/dbg.raw" 2 "$TMP/win-dbg.ntfs"
+ntfscat "$TMP/win-dbg.ntfs" Windows/System32/ntoskrnl.exe >"$TMP/nt-dbg.exe"
+assert_exit "--no-crash-report: patch --dry-run on ntoskrnl" 0 "$GEN2PREP" patch --dry-run --json "$TMP/nt-dbg.exe"
+printf '%s' "$OUT" >"$TMP/nt-dbg.json"
+assert_eq "--no-crash-report: crash-report left unapplied" would-apply "$(jget "$TMP/nt-dbg.json" '[p["status"] for p in j["patches"] if p["id"] == "crash-report"][0]')"
+assert_eq "--no-crash-report: dynamic-partitioning applied" already-applied "$(jget "$TMP/nt-dbg.json" '[p["status"] for p in j["patches"] if p["id"] == "dynamic-partitioning"][0]')"
+check "--no-crash-report: pefile checksum valid" pe_checksum_ok "$TMP/nt-dbg.exe"
+assert_exit "--debug disk: verify ready" 0 "$GEN2PREP" verify "$TMP/dbg.raw"
