@@ -413,6 +413,9 @@ static int build_esp(struct job *j)
 		if (ntfs_read_file(j->vol, f->src, MAX_BOOT_FILE, &data, &len) < 0) return err_prefix("%s", f->src);
 		int rc = fat32_add_file(j->fat, f->dst, data, len);
 		free(data);
+		if (rc < 0 && err_code() == E_NOSPACE)
+			return err_set(E_BLOCKED, "the boot files do not fit the %llu MiB ESP (at %s): use --esp append with a larger --esp-size",
+				       (unsigned long long)(p->esp_size >> 20), f->dst);
 		if (rc < 0) return err_prefix("ESP: %s", f->dst);
 	}
 	return add_bcd_to_esp(j);

@@ -615,6 +615,10 @@ int plan_build(const struct inspection *ins, const struct plan_opts *opts, struc
 	} else {
 		build_mbr_table(p, ins);
 	}
+	/* formats.md, BCD: Vista SP1's UEFI boot manager stopped with 0xc0000001
+	 * on the MBR device form; only the GPT form was seen to boot */
+	if (p->layout == LAYOUT_MBR && (opts->force_version ? opts->force_version : ins->kernel_version) == 0x600)
+		add_warning(p, "--layout mbr with Windows Vista / Server 2008: its UEFI boot manager was seen to fail on MBR disks; prefer --layout gpt");
 	if (p->esp_mode == ESP_EXISTING)
 		add_warning(p, "partition %d is reformatted as the ESP: files on it are not kept", p->esp_number);
 	build_patches(p, ins, opts);

@@ -6,7 +6,7 @@
 # starts, the input is untouched, and gen2prep verify says ready.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/convert-lib.sh"
-need qemu-img vhdiinfo sgdisk sfdisk fsck.fat mdir
+need qemu-img vhdiinfo sgdisk sfdisk fsck.fat mdir mkfs.fat
 [ -x "$top_srcdir/scripts/mkfixture" ] || skip "scripts/mkfixture not there yet"
 
 convert_one() { # OS LAYOUT FORMAT IN
@@ -84,3 +84,20 @@ assert_exit "--esp append: verify ready" 0 "$GEN2PREP" verify "$TMP/app.raw"
 assert_exit "--esp append --layout mbr --esp-size 64" 0 "$GEN2PREP" convert -q --esp append --layout mbr --esp-size 64 "$in_vhdx" "$TMP/appm.raw"
 assert_eq "mbr append: ESP of 64 MiB" $((64 << 20)) "$(part_size "$TMP/appm.raw" 3)"
 assert_exit "mbr append: verify ready" 0 "$GEN2PREP" verify "$TMP/appm.raw"
+
+# --esp existing: a FAT32 partition already on the disk (the article's
+# prerequisite) becomes the ESP; here the System Reserved area reformatted
+# with mkfs.fat and typed 0x0C with sfdisk
+to_raw "$in_vhdx" "$TMP/fat.raw"
+extract_part "$TMP/fat.raw" 1 "$TMP/fat-part.img"
+mkfs.fat -F 32 -S 512 -s 1 -n DATA "$TMP/fat-part.img" >/dev/null
+put_part "$TMP/fat.raw" 1 "$TMP/fat-part.img"
+sfdisk -q --part-type "$TMP/fat.raw" 1 c
+assert_exit "--esp existing: dry run" 0 "$GEN2PREP" convert --dry-run --json --esp existing "$TMP/fat.raw" "$TMP/ex.raw"
+printf '%s' "$OUT" >"$TMP/ex.json"
+assert_eq "--esp existing: the FAT32 partition 1 is used" "existing 1" "$(jget "$TMP/ex.json" '"%s %d" % (j["plan"]["esp"]["placement"], j["plan"]["esp"]["partition"])')"
+assert_match "--esp existing: warns that its files are replaced" "reformatted" "$(jget "$TMP/ex.json" 'j["plan"]["warnings"]')"
+assert_exit "--esp existing" 0 "$GEN2PREP" convert -q --esp existing --layout mbr "$TMP/fat.raw" "$TMP/ex.raw"
+assert_eq "--esp existing: MBR type now 0xEF" ef "$(part_field "$TMP/ex.raw" 1 type)"
+assert_exit "--esp existing: verify ready" 0 "$GEN2PREP" verify "$TMP/ex.raw"
+rm -f "$TMP/fat.raw" "$TMP/fat-part.img" "$TMP/ex.raw"
