@@ -233,11 +233,13 @@ static void check_bcd(struct vctx *c)
 	uint32_t type;
 	bcd_alias_guid("{bootmgr}", &bm);
 	if (bcd_get_object_type(c->bcd, &bm, &type) != 0) { set(c, C_BCD, false, "no {bootmgr} object"); return; }
+	/* the default entry first: the loader checks go on even when
+	 * {bootmgr}'s own device is wrong, so each fault fails one check */
+	if (bcd_get_object(c->bcd, &bm, BCDE_BOOTMGR_DEFAULT, &c->loader) != 0) { set(c, C_BCD, false, "{bootmgr} has no default entry"); return; }
+	c->have_loader = true;
 	if (bcd_get_device(c->bcd, &bm, BCDE_LIB_APPLICATION_DEVICE, &dev) != 0) { set(c, C_BCD, false, "{bootmgr} has no device"); return; }
 	const struct part *p = resolve(c, &dev);
 	if (!p || p != c->esp) { set(c, C_BCD, false, "{bootmgr} device is not the ESP of this disk"); return; }
-	if (bcd_get_object(c->bcd, &bm, BCDE_BOOTMGR_DEFAULT, &c->loader) != 0) { set(c, C_BCD, false, "{bootmgr} has no default entry"); return; }
-	c->have_loader = true;
 	char g[40];
 	set(c, C_BCD, true, "{bootmgr} on partition %d, default {%s}", p->number, guid_to_str(&c->loader, g));
 }
@@ -317,10 +319,12 @@ static void check_hive(struct vctx *c)
 	sys_path(c, "System32\\config\\SYSTEM", path, sizeof path);
 	if (ntfs_read_file(c->vol, path, MAX_HIVE, &d, &len) < 0) { set(c, C_HIVE, false, "%s", err_msg()); return; }
 	int dirty = hive_is_dirty(d, len);
-	if (dirty == 0) c->system = hive_open(d, len, false, "SYSTEM");
+	/* a dirty hive is still read for the other checks (hivex reads the
+	 * primary data); only this check reports it */
+	if (dirty >= 0) c->system = hive_open(d, len, false, "SYSTEM");
 	free(d);
-	if (dirty) { set(c, C_HIVE, false, dirty > 0 ? "sequence numbers differ: not written back cleanly" : "not a registry hive"); return; }
-	if (!c->system) { set(c, C_HIVE, false, "%s", err_msg()); return; }
+	if (!c->system) { set(c, C_HIVE, false, "%s", dirty < 0 ? "not a registry hive" : err_msg()); err_clear(); return; }
+	if (dirty) { set(c, C_HIVE, false, "sequence numbers differ: not written back cleanly (Windows would replay SYSTEM.LOG)"); return; }
 	set(c, C_HIVE, true, "clean");
 }
 

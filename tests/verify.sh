@@ -194,3 +194,92 @@ EOF
 }
 w7_edit bad_checksum
 only_fails "wrong hal.dll checksum" "$TMP/c.raw" checksums
+
+# ---- the other checks, one corruption each ----
+# two ESPs: a second EF00 partition in the free space at the end
+cp --sparse=always "$TMP/w81.raw" "$TMP/c.raw"
+sgdisk -n 3:0:0 -t 3:EF00 "$TMP/c.raw" >/dev/null
+check "second ESP created (sgdisk)" test "$(part_field "$TMP/c.raw" 3 type)" = C12A7328-F81F-11D2-BA4B-00A0C93EC93B
+only_fails "a second ESP" "$TMP/c.raw" esp
+
+# bootx64.efi that is not an EFI application
+cp --sparse=always "$TMP/w81.raw" "$TMP/c.raw"
+extract_part "$TMP/c.raw" 1 "$TMP/esp.img"
+printf 'MZ but not really a PE file' >"$TMP/notpe.efi"
+mcopy -o -i "$TMP/esp.img" "$TMP/notpe.efi" ::/EFI/Boot/bootx64.efi
+put_part "$TMP/c.raw" 1 "$TMP/esp.img"
+only_fails "bootx64.efi not an EFI application" "$TMP/c.raw" boot-files
+
+bcd_edit() { # IMAGE PYTHON-BODY: runs the body with h (hivex, writable) and bm, lel (loader Elements)
+	extract_part "$1" 1 "$TMP/esp.img"
+	mcopy -n -i "$TMP/esp.img" ::/EFI/Microsoft/Boot/BCD "$TMP/BCD3"
+	"$PY" - "$TMP/BCD3" "$2" <<'PYEOF'
+import hivex, sys
+h = hivex.Hivex(sys.argv[1], write=True)
+objs = h.node_get_child(h.root(), "Objects")
+bm = h.node_get_child(h.node_get_child(objs, "{9dea862c-5cdd-4e70-acc1-f32b344d4795}"), "Elements")
+ld = h.value_value(h.node_get_value(h.node_get_child(bm, "23000003"), "Element"))[1].decode("utf-16-le").rstrip("\0")
+lel = h.node_get_child(h.node_get_child(objs, ld), "Elements")
+def get(el, e): return bytearray(h.value_value(h.node_get_value(h.node_get_child(el, e), "Element"))[1])
+def put(el, e, v): h.node_set_value(h.node_get_child(el, e), {"key": "Element", "t": 3, "value": bytes(v)})
+exec(sys.argv[2])
+h.commit(None)
+PYEOF
+	mcopy -o -i "$TMP/esp.img" "$TMP/BCD3" ::/EFI/Microsoft/Boot/BCD
+	put_part "$1" 1 "$TMP/esp.img"
+}
+# {bootmgr} device naming the Windows partition instead of the ESP
+cp --sparse=always "$TMP/w81.raw" "$TMP/c.raw"
+bcd_edit "$TMP/c.raw" 'put(bm, "11000001", get(lel, "21000001"))'
+only_fails "{bootmgr} device not the ESP" "$TMP/c.raw" bcd
+
+sys_edit() { # IMAGE PYTHON-BODY on the SYSTEM hive (h, key())
+	extract_part "$1" 2 "$TMP/win.ntfs"
+	ntfscat "$TMP/win.ntfs" Windows/System32/config/SYSTEM >"$TMP/S"
+	"$PY" - "$TMP/S" "$2" <<'PYEOF'
+import hivex, sys
+h = hivex.Hivex(sys.argv[1], write=True)
+def key(path):
+    n = h.root()
+    for p in path.split("\\"): n = h.node_get_child(n, p)
+    return n
+exec(sys.argv[2])
+h.commit(None)
+PYEOF
+	ntfscp -f "$TMP/win.ntfs" "$TMP/S" Windows/System32/config/SYSTEM >/dev/null 2>&1
+	put_part "$1" 2 "$TMP/win.ntfs"
+	rm -f "$TMP/win.ntfs"
+}
+cp --sparse=always "$TMP/w81.raw" "$TMP/c.raw"
+sys_edit "$TMP/c.raw" 'h.node_set_value(key("ControlSet002\\Control"), {"key": "FirmwareBootDevice", "t": 1, "value": "multi(0)disk(0)rdisk(0)partition(2)\0".encode("utf-16-le")})'
+only_fails "FirmwareBootDevice naming partition 2" "$TMP/c.raw" firmware-boot-device
+
+cp --sparse=always "$TMP/w81.raw" "$TMP/c.raw"
+sys_edit "$TMP/c.raw" '
+names = [h.value_key(v) for v in h.node_values(key("MountedDevices"))]
+for n in names:
+    if n.lower().startswith("\\dosdevices\\"):
+        h.node_set_value(key("MountedDevices"), {"key": n, "t": 3, "value": bytes.fromhex("0b0a810c00000000f0ef1500")})'
+only_fails "MountedDevices still in MBR form" "$TMP/c.raw" mounted-devices
+
+# a SYSTEM hive not written back cleanly (primary sequence number ahead)
+cp --sparse=always "$TMP/w81.raw" "$TMP/c.raw"
+extract_part "$TMP/c.raw" 2 "$TMP/win.ntfs"
+ntfscat "$TMP/win.ntfs" Windows/System32/config/SYSTEM >"$TMP/S"
+"$PY" -c '
+import struct, sys
+b = bytearray(open(sys.argv[1], "rb").read())
+struct.pack_into("<I", b, 4, struct.unpack_from("<I", b, 4)[0] + 1)
+x = 0
+for i in range(0, 508, 4): x ^= struct.unpack_from("<I", b, i)[0]
+struct.pack_into("<I", b, 508, x)
+open(sys.argv[1], "wb").write(b)' "$TMP/S"
+ntfscp -f "$TMP/win.ntfs" "$TMP/S" Windows/System32/config/SYSTEM >/dev/null 2>&1
+put_part "$TMP/c.raw" 2 "$TMP/win.ntfs"
+rm -f "$TMP/win.ntfs"
+only_fails "dirty SYSTEM hive" "$TMP/c.raw" system-hive
+
+# Windows 7: the loader entry without nointegritychecks
+cp --sparse=always "$TMP/w7.raw" "$TMP/c.raw"
+bcd_edit "$TMP/c.raw" 'h.node_delete_child(h.node_get_child(lel, "16000048"))'
+only_fails "loader without nointegritychecks" "$TMP/c.raw" loader-integrity
