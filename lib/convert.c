@@ -111,6 +111,11 @@ static int expand_tree(struct file_list *l, struct ntfs_vol *v, const char *src,
 	int rc = 0;
 	for (int i = 0; i < n && rc == 0; i++) {
 		char s[256], d[256];
+		/* a POSIX-namespace name may hold what FAT and our paths cannot */
+		if (strpbrk(ents[i].name, "/\\:") || !strcmp(ents[i].name, ".") || !strcmp(ents[i].name, "..")) {
+			rc = err_set(E_UNSUPPORTED, "%s: boot file name '%s' cannot be copied to FAT32", src, ents[i].name);
+			break;
+		}
 		if ((size_t)snprintf(s, sizeof s, "%s\\%s", src, ents[i].name) >= sizeof s
 		    || (size_t)snprintf(d, sizeof d, "%s/%s", dst, ents[i].name) >= sizeof d) {
 			rc = err_set(E_UNSUPPORTED, "%s\\%s: path too long", src, ents[i].name);
