@@ -157,7 +157,13 @@ static int open_parent(struct disk *d, int depth)
 	name[n - 1] = 0;
 	char *ppath = resolve_parent(d->path, (const char *)name);
 	if (!ppath) {
-		err_set(E_NOTFOUND, "parent disk '%s' of '%s' not found", (const char *)name, d->path);
+		const char *base;
+		char *posix = to_posix((const char *)name, &base);
+		char *dircopy = xstrdup(d->path);
+		err_set(E_NOTFOUND, "parent disk '%s' of '%s' not found (looked for '%s/%s')", (const char *)name,
+			d->path, dirname(dircopy), base);
+		free(dircopy);
+		free(posix);
 		free(name);
 		return -1;
 	}

@@ -99,6 +99,8 @@ done
 # qemu's reading, g2p-stream --info covers ours
 check "our reader agrees on our VHDX" "$G" -O raw out.in.raw.vhdx.vhdx back.raw
 check "round trip VHDX -> raw == input" cmp in.raw back.raw
+check "our reader agrees on our VHD" "$G" -O raw out.in.raw.vhd.vhd back2.raw
+check "round trip VHD -> raw == input" cmp in.raw back2.raw
 
 # --- determinism ------------------------------------------------------------------
 for fmt in vhdx vhd raw; do
@@ -209,7 +211,7 @@ assert_match "truncated VHD: E_FORMAT" "E_FORMAT" "$ERR"
 mkdir lonely
 cp chain/child.vhdx lonely/
 assert_exit "missing differencing parent refused" 1 "$G" -O vhdx lonely/child.vhdx t.vhdx
-assert_match "missing parent: names parent and child" "E_NOTFOUND.*parent\.vhdx.*lonely/child\.vhdx" "$ERR"
+assert_match "missing parent: names parent and child" "E_NOTFOUND.*parent\.vhdx.*lonely/child\.vhdx.*looked for 'lonely/parent\.vhdx'" "$ERR"
 no_leftovers . t.vhdx "missing parent"
 
 echo keep >exists.vhdx
