@@ -187,12 +187,28 @@ else
 	echo "note: this file system cannot hold a 1 TiB sparse file: large-disk checks not run"
 fi
 
-# --- refusals ---------------------------------------------------------------------
+# --- refusals ------------------------------------------------------------------
 no_leftovers() {   # DIR NAME: neither NAME nor NAME.gen2prep-* in DIR
 	if [ -e "$1/$2" ] || compgen -G "$1/$2.gen2prep-*" >/dev/null; then
 		fail "$3: leftovers: $(ls "$1")"
 	else ok "$3: no output, no temp file"; fi
 }
+head -c 1000 /dev/zero >odd.raw
+printf 'x' >>odd.raw
+assert_exit "VHDX of a size that is no multiple of 512 refused" 1 "$G" -O vhdx odd.raw odd.vhdx
+assert_match "odd size: E_UNSUPPORTED, says why" "E_UNSUPPORTED.*multiple of 512" "$ERR"
+assert_exit "VHD of a size that is no multiple of 512 refused" 1 "$G" -O vhd odd.raw odd.vhd
+assert_match "odd size VHD: E_UNSUPPORTED" "E_UNSUPPORTED.*multiple of 512" "$ERR"
+check "raw of any size is fine" "$G" -O raw odd.raw odd.out.raw
+check "odd raw copied exactly" cmp odd.raw odd.out.raw
+assert_exit "VHDX block size 3 MiB refused" 1 "$G" -O vhdx -o block_size=3M in.raw bs.vhdx
+assert_match "bad block size: E_USAGE" "E_USAGE.*block size" "$ERR"
+no_leftovers . bs.vhdx "bad block size"
+check "VHDX with 1 MiB blocks" "$G" -O vhdx -o block_size=1M in.raw bs1.vhdx
+check "VHDX with 1 MiB blocks: qemu-img check" qemu-img check -q -f vhdx bs1.vhdx
+check "VHDX with 1 MiB blocks: same content" qemu-img compare -q -f raw -F vhdx in.raw bs1.vhdx
+check "VHD with 512 KiB blocks" "$G" -O vhd -o block_size=512K in.raw bs.vhd
+check "VHD with 512 KiB blocks: same content" qemu-img compare -q -f raw -F vpc in.raw bs.vhd
 dsize=$(stat -c %s dyn.vhdx)
 head -c $((dsize - MiB)) dyn.vhdx >trunc.vhdx
 assert_exit "truncated VHDX refused" 1 "$G" -O vhdx trunc.vhdx t.vhdx
