@@ -181,6 +181,12 @@ static void print_patches(const struct convert_report *r)
 
 static const char *next_steps(const struct plan *p, char *buf, size_t n)
 {
+	char dbg[400] = "";
+	if (p->bcd.debug)
+		snprintf(dbg, sizeof dbg,
+			 "  4. For WinDbg: map COM%u to a named pipe (Set-VMComPort -Number %u -Path \\\\.\\pipe\\gen2prep)\n"
+			 "     and attach with windbg -k com:pipe,port=\\\\.\\pipe\\gen2prep,baud=%u,resets=0,reconnect.\n",
+			 p->bcd.debug_port, p->bcd.debug_port, p->bcd.debug_baud);
 	snprintf(buf, n,
 		 "Next steps:\n"
 		 "  1. Create a Generation 2 VM (Hyper-V: New-VM -Generation 2 -VHDPath OUT).\n"
@@ -188,9 +194,7 @@ static const char *next_steps(const struct plan *p, char *buf, size_t n)
 		 "  3. Attach the disk on the SCSI controller (Generation 2 has no IDE).\n"
 		 "%s"
 		 "  NanaBox: use a Generation 2 (UEFI) machine with Secure Boot off and the disk on SCSI%s.\n",
-		 p->bcd.debug ? "  4. For WinDbg: map COM1 to a named pipe (Set-VMComPort -Number 1 -Path \\\\.\\pipe\\gen2prep)\n"
-				"     and attach with windbg -k com:pipe,port=\\\\.\\pipe\\gen2prep,resets=0,reconnect.\n" : "",
-		 p->bcd.debug ? ", COM1 as a named pipe" : "");
+		 dbg, p->bcd.debug ? ", the COM port as a named pipe" : "");
 	return buf;
 }
 
@@ -211,7 +215,7 @@ static int finish(struct args *a, struct convert_report *r, int rc)
 	const struct plan *p = &r->plan;
 	int code = rc < 0 ? exit_code_for(r) : EXIT_OK;
 	if (rc == 0 && a->co.dry_run && !plan_ok(p)) code = EXIT_BLOCKED;
-	char steps[1024];
+	char steps[1536];
 	if (a->json) {
 		json_t *j = convert_report_json(r);
 		if (rc < 0) json_object_set_new(j, "error", json_string(err_msg()));

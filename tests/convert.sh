@@ -154,7 +154,7 @@ assert_exit "gen2prep verify: ready" 0 "$GEN2PREP" verify "$DST"
 assert_exit "convert --debug serial:2:57600 --bootdebug --no-crash-report" 0 \
 	"$GEN2PREP" convert -q --debug serial:2:57600 --bootdebug --no-crash-report "$IN" "$TMP/dbg.raw"
 assert_match "--bootdebug warns that the boot waits for a debugger" "waits" "$OUT$ERR"
-assert_match "next steps: COM1 as a named pipe for WinDbg" "named pipe" "$OUT"
+assert_match "next steps: COM2 as a named pipe for WinDbg" "COM2 to a named pipe" "$OUT"
 extract_part "$TMP/dbg.raw" 1 "$TMP/esp2.img"
 mcopy -n -i "$TMP/esp2.img" ::/EFI/Microsoft/Boot/BCD "$TMP/BCD-dbg"
 LOADER=$(hive_val "$TMP/BCD-dbg" "$BM\\23000003" Element)
