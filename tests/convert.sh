@@ -174,3 +174,14 @@ assert_eq "--no-crash-report: crash-report left unapplied" would-apply "$(jget "
 assert_eq "--no-crash-report: dynamic-partitioning applied" already-applied "$(jget "$TMP/nt-dbg.json" '[p["status"] for p in j["patches"] if p["id"] == "dynamic-partitioning"][0]')"
 check "--no-crash-report: pefile checksum valid" pe_checksum_ok "$TMP/nt-dbg.exe"
 assert_exit "--debug disk: verify ready" 0 "$GEN2PREP" verify "$TMP/dbg.raw"
+
+# ---- the JSON report of a conversion ----
+assert_exit "convert --json" 0 "$GEN2PREP" convert --json "$IN" "$TMP/j.raw"
+printf '%s' "$OUT" >"$TMP/report.json"
+assert_eq "report: done" true "$(jget "$TMP/report.json" 'j["done"]')"
+assert_eq "report: exit code 0" 0 "$(jget "$TMP/report.json" 'j["exit_code"]')"
+assert_eq "report: every applicable patch applied" "acpi-mode crash-report dynamic-partitioning loader-integrity pcat-compat timer-scale" \
+	"$(jget "$TMP/report.json" '" ".join(sorted(r["id"] for p in j["patch_results"] for r in p["results"] if r["status"] == "applied"))')"
+assert_eq "report: winload copy written" true "$(jget "$TMP/report.json" '[p["written"] for p in j["patch_results"] if p["binary"] == "winload"][0]')"
+assert_match "report: next steps" "Secure Boot" "$(jget "$TMP/report.json" 'j["next_steps"]')"
+check "the --json output is the same disk" cmp "$DST" "$TMP/j.raw"
