@@ -62,14 +62,24 @@ jget() { python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); v=eval(sys
 need() { for c in "$@"; do command -v "$c" >/dev/null 2>&1 || skip "$c not installed (scripts/install-deps installs it)"; done; }
 
 # fixture OS FORMAT: prints the path of a cached fixture disk, building it
-# once (under a lock, tests run in parallel).
+# once (under a lock, tests run in parallel). A cached fixture older than
+# the script or any tool that makes it is built again, so a changed
+# generator never leaves a stale disk behind.
+fixture_stale() {
+	local f=$1 g
+	for g in "$top_srcdir/scripts/mkfixture" "$top_srcdir/scripts/mkefi-marker" \
+		"$top_builddir"/fixtures/mkpe "$top_builddir"/fixtures/mkhive "$top_builddir"/fixtures/ntfsput; do
+		[ -e "$g" ] && [ "$g" -nt "$f" ] && return 0
+	done
+	return 1
+}
 fixture() {
 	local os=$1 fmt=${2:-vhdx} f
 	mkdir -p "$FIXTURES"
 	f="$FIXTURES/$os.$fmt"
 	(
 		flock 9
-		if [ ! -s "$f" ]; then
+		if [ ! -s "$f" ] || fixture_stale "$f"; then
 			"$top_srcdir/scripts/mkfixture" --os "$os" --format "$fmt" "$f.part" >"$FIXTURES/$os.$fmt.log" 2>&1 \
 				&& mv "$f.part" "$f" || { rm -f "$f.part"; cat "$FIXTURES/$os.$fmt.log" >&2; exit 1; }
 		fi
