@@ -647,3 +647,109 @@ out:
 		err_prefix("writing the %s", ptable_type_name(t->type));
 	return rc;
 }
+
+/* ---- verifying: the table as firmware reads it ---------------------------- */
+
+/* CRC-32 (IEEE 802.3, reflected polynomial 0xEDB88320, initial value and
+ * final XOR 0xFFFFFFFF) as UEFI 2.10 5.3.2 uses for HeaderCRC32 and
+ * PartitionEntryArrayCRC32. */
+static uint32_t crc32_ieee(const uint8_t *p, size_t n)
+{
+	uint32_t c = 0xFFFFFFFFu;
+	for (size_t i = 0; i < n; i++) {
+		c ^= p[i];
+		for (int k = 0; k < 8; k++)
+			c = (c >> 1) ^ (0xEDB88320u & -(c & 1));
+	}
+	return ~c;
+}
+
+/* UEFI 2.10, 5.3.2 GPT Header: "EFI PART" at 0, HeaderSize at 12,
+ * HeaderCRC32 at 16 (computed with the field zeroed over HeaderSize bytes),
+ * MyLBA 24, AlternateLBA 32, PartitionEntryLBA 72, NumberOfPartitionEntries
+ * 80, SizeOfPartitionEntry 84 (128 x 2^n), PartitionEntryArrayCRC32 88.
+ * On success *entries_crc is the header's PartitionEntryArrayCRC32. */
+static int gpt_header_verify(struct overlay *o, uint64_t lba, uint64_t want_alt, uint32_t *entries_crc, char *why, size_t n)
+{
+	uint32_t ss = overlay_sector_size(o);
+	uint8_t *h = xmalloc(ss), *e = NULL;
+	int rc = -1;
+	if (overlay_read(o, h, ss, lba * ss) < 0) {
+		snprintf(why, n, "cannot read LBA %llu", (unsigned long long)lba);
+		goto out;
+	}
+	uint32_t hsize = get_le32(h + 12), crc = get_le32(h + 16);
+	if (memcmp(h, "EFI PART", 8)) {
+		snprintf(why, n, "no GPT header signature at LBA %llu", (unsigned long long)lba);
+		goto out;
+	}
+	if (hsize < 92 || hsize > ss) {
+		snprintf(why, n, "GPT header at LBA %llu: size %u", (unsigned long long)lba, hsize);
+		goto out;
+	}
+	put_le32(h + 16, 0);
+	if (crc32_ieee(h, hsize) != crc) {
+		snprintf(why, n, "GPT header at LBA %llu: header CRC32 mismatch", (unsigned long long)lba);
+		goto out;
+	}
+	if (get_le64(h + 24) != lba || get_le64(h + 32) != want_alt) {
+		snprintf(why, n, "GPT header at LBA %llu: MyLBA/AlternateLBA %llu/%llu, expected %llu/%llu",
+			 (unsigned long long)lba, (unsigned long long)get_le64(h + 24),
+			 (unsigned long long)get_le64(h + 32), (unsigned long long)lba, (unsigned long long)want_alt);
+		goto out;
+	}
+	uint64_t elba = get_le64(h + 72);
+	uint32_t count = get_le32(h + 80), esize = get_le32(h + 84);
+	uint64_t bytes = (uint64_t)count * esize;
+	if (esize < 128 || (esize & (esize - 1)) || bytes > GPT_ENTRIES_MAX_BYTES || elba > UINT64_MAX / ss
+	    || !range_ok(elba * ss, bytes, overlay_size(o))) {
+		snprintf(why, n, "GPT header at LBA %llu: entry array out of bounds", (unsigned long long)lba);
+		goto out;
+	}
+	e = xmalloc(bytes ? bytes : 1);
+	if (overlay_read(o, e, bytes, elba * ss) < 0 || crc32_ieee(e, bytes) != get_le32(h + 88)) {
+		snprintf(why, n, "GPT entry array of the header at LBA %llu: CRC32 mismatch", (unsigned long long)lba);
+		goto out;
+	}
+	*entries_crc = get_le32(h + 88);
+	rc = 0;
+out:
+	free(e);
+	free(h);
+	return rc;
+}
+
+/* UEFI 2.10, 5.3.1: the primary header at LBA 1 names the backup in the
+ * last LBA and the backup names LBA 1; both arrays must hold the same
+ * entries (compared by their CRC32). */
+static int gpt_verify(struct overlay *o, char *why, size_t n)
+{
+	uint32_t ss = overlay_sector_size(o), crc1 = 0, crc2 = 0;
+	uint64_t last = overlay_size(o) / ss - 1;
+	if (gpt_header_verify(o, 1, last, &crc1, why, n) < 0 || gpt_header_verify(o, last, 1, &crc2, why, n) < 0)
+		return -1;
+	if (crc1 != crc2) {
+		snprintf(why, n, "primary and backup GPT entry arrays differ");
+		return -1;
+	}
+	return 0;
+}
+
+int partition_verify(struct overlay *o, char *why, size_t n)
+{
+	struct ptable t;
+	why[0] = 0;
+	if (partition_read(o, &t) < 0) {
+		snprintf(why, n, "%s", err_msg());
+		return -1;
+	}
+	int rc = 0;
+	if (t.type == PT_NONE) {
+		snprintf(why, n, "no partition table");
+		rc = -1;
+	} else if (t.type == PT_GPT) {
+		rc = gpt_verify(o, why, n);
+	}
+	/* an MBR libfdisk accepted has its 0x55AA signature and sane entries */
+	return rc < 0 ? err_set(E_FORMAT, "%s", why) : 0;
+}

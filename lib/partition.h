@@ -58,6 +58,14 @@ int partition_read(struct overlay *o, struct ptable *out);
  * fit, with the reason). */
 int partition_write(struct overlay *o, const struct ptable *t);
 
+/* Checks the table the way firmware reads it (UEFI 2.10, 5.3.2): for a GPT
+ * both headers (signature, HeaderCRC32, MyLBA/AlternateLBA pointing at
+ * each other, entry array in bounds) and both entry arrays (CRC32), and
+ * that primary and backup describe the same entries; for an MBR the 0x55AA
+ * signature. 0 when valid; -1 with the first problem in why (E_FORMAT, or
+ * E_IO when a sector cannot be read). A disk without a table is invalid. */
+int partition_verify(struct overlay *o, char *why, size_t n);
+
 const struct part *ptable_find(const struct ptable *t, int number);
 /* MBR extended container (types 0x05, 0x0F, 0x85). partition_read lists the
  * container itself as a primary entry (like sfdisk does); its logical

@@ -74,56 +74,6 @@ static void set(struct vctx *c, int id, bool pass, const char *fmt, ...)
 
 /* ---- partition table ---- */
 
-/* CRC-32 (IEEE 802.3, reflected 0xEDB88320) as UEFI 2.10 5.3.2 uses for the
- * GPT header and entry array. */
-static uint32_t crc32_ieee(const uint8_t *p, size_t n)
-{
-	uint32_t c = 0xFFFFFFFFu;
-	for (size_t i = 0; i < n; i++) {
-		c ^= p[i];
-		for (int k = 0; k < 8; k++) c = (c >> 1) ^ (0xEDB88320u & -(c & 1));
-	}
-	return ~c;
-}
-
-/* UEFI 2.10, 5.3.2 GPT Header: "EFI PART" at 0, HeaderSize at 12,
- * HeaderCRC32 at 16 (computed with the field zero over HeaderSize bytes),
- * MyLBA 24, AlternateLBA 32, PartitionEntryLBA 72, NumberOfPartitionEntries
- * 80, SizeOfPartitionEntry 84, PartitionEntryArrayCRC32 88. */
-static int gpt_header_check(struct vctx *c, uint64_t lba, uint64_t want_alt, uint32_t *entries_crc, char *why, size_t n)
-{
-	uint32_t ss = overlay_sector_size(c->ov);
-	uint8_t *h = xmalloc(ss);
-	int rc = -1;
-	if (overlay_read(c->ov, h, ss, lba * ss) < 0) { snprintf(why, n, "cannot read LBA %llu", (unsigned long long)lba); goto out; }
-	if (memcmp(h, "EFI PART", 8)) { snprintf(why, n, "no GPT header signature at LBA %llu", (unsigned long long)lba); goto out; }
-	uint32_t hsize = get_le32(h + 12), crc = get_le32(h + 16);
-	if (hsize < 92 || hsize > ss) { snprintf(why, n, "GPT header at LBA %llu: size %u", (unsigned long long)lba, hsize); goto out; }
-	put_le32(h + 16, 0);
-	if (crc32_ieee(h, hsize) != crc) { snprintf(why, n, "GPT header at LBA %llu: header CRC32 mismatch", (unsigned long long)lba); goto out; }
-	if (get_le64(h + 24) != lba || get_le64(h + 32) != want_alt) {
-		snprintf(why, n, "GPT header at LBA %llu: MyLBA/AlternateLBA %llu/%llu, expected %llu/%llu", (unsigned long long)lba,
-			 (unsigned long long)get_le64(h + 24), (unsigned long long)get_le64(h + 32), (unsigned long long)lba,
-			 (unsigned long long)want_alt);
-		goto out;
-	}
-	uint64_t elba = get_le64(h + 72);
-	uint32_t count = get_le32(h + 80), esize = get_le32(h + 84);
-	uint64_t bytes = (uint64_t)count * esize;
-	if (esize < 128 || (esize & (esize - 1)) || bytes > (1u << 20) || !range_ok(elba * ss, bytes, overlay_size(c->ov))) {
-		snprintf(why, n, "GPT header at LBA %llu: entry array out of bounds", (unsigned long long)lba);
-		goto out;
-	}
-	uint8_t *e = xmalloc(bytes ? bytes : 1);
-	if (overlay_read(c->ov, e, bytes, elba * ss) == 0 && crc32_ieee(e, bytes) == get_le32(h + 88)) rc = 0;
-	else snprintf(why, n, "GPT entry array of the header at LBA %llu: CRC32 mismatch", (unsigned long long)lba);
-	*entries_crc = get_le32(h + 88);
-	free(e);
-out:
-	free(h);
-	return rc;
-}
-
 static void check_table(struct vctx *c)
 {
 	if (partition_read(c->ov, &c->table) < 0) { set(c, C_TABLE, false, "%s", err_msg()); return; }
@@ -133,14 +83,13 @@ static void check_table(struct vctx *c)
 		set(c, C_TABLE, true, "MBR, signature 0x%08x, %zu partitions", c->table.disk_signature, c->table.count);
 		return;
 	}
+	/* headers, CRCs and backup: partition owns table layouts */
 	char why[256];
-	uint32_t ss = overlay_sector_size(c->ov), crc1 = 0, crc2 = 0;
-	uint64_t last = overlay_size(c->ov) / ss - 1;
-	if (gpt_header_check(c, 1, last, &crc1, why, sizeof why) < 0 || gpt_header_check(c, last, 1, &crc2, why, sizeof why) < 0) {
+	if (partition_verify(c->ov, why, sizeof why) < 0) {
 		set(c, C_TABLE, false, "%s", why);
+		err_clear();
 		return;
 	}
-	if (crc1 != crc2) { set(c, C_TABLE, false, "primary and backup GPT entry arrays differ"); return; }
 	char g[40];
 	set(c, C_TABLE, true, "GPT, disk %s, %zu partitions, primary and backup valid", guid_to_str(&c->table.disk_guid, g), c->table.count);
 }

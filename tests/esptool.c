@@ -2,6 +2,7 @@
  * image (tests/partition.sh, tests/fat32.sh).
  *
  *   esptool ptread DISK                      print the table, one line per partition
+ *   esptool ptverify DISK                    partition_verify: "valid" or the reason (exit 1)
  *   esptool ptgpt IN OUT GUID                MBR -> GPT keeping numbers/starts/sizes
  *   esptool ptaddesp IN OUT N START SIZE     add an 0xEF primary (sectors) to an MBR
  *   esptool fatcheck DISK PARTNO             fat32_check of partition PARTNO
@@ -126,6 +127,12 @@ int main(int argc, char **argv)
 			rc = fail("ptread");
 		else
 			print_table();
+	} else if (!strcmp(cmd, "ptverify")) {
+		char why[256];
+		if (partition_verify(o, why, sizeof why) < 0)
+			rc = fail("ptverify");
+		else
+			printf("valid\n");
 	} else if (!strcmp(cmd, "ptgpt") && argc == 5) {
 		if (partition_read(o, &t) < 0 || cmd_ptgpt(o, argv[4]) < 0)
 			rc = fail("ptgpt");

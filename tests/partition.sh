@@ -56,6 +56,37 @@ for num in 1 2 4 7; do
 		"$(grep "^part $num " "$TMP/gpt.txt")"
 done
 
+# --- partition_verify: the GPT CRCs, checked against sgdisk -v ------------------------
+# (UEFI 2.10 5.3.2: HeaderCRC32 at offset 16 of the header; the entry array
+# of the primary header at LBA 2, entry 1's name at byte 56 of it)
+# sgdisk -v says "No problems found" even after loading the backup; its
+# "Main header: ERROR" / "CRCs don't match" lines tell the damage
+sgdisk_clean() { local o; o=$(sgdisk -v "$1" 2>&1); grep -q 'No problems found' <<<"$o" && ! grep -qE "ERROR|CRCs don't match" <<<"$o"; }
+assert_eq "ptverify: sgdisk's GPT is valid" valid "$("$ET" ptverify "$G" 2>&1)"
+check "sgdisk -v agrees it is clean" sgdisk_clean "$G"
+assert_eq "ptverify: MBR is valid" valid "$("$ET" ptverify "$M" 2>&1)"
+flip() { # IMAGE OFFSET: a copy with one byte inverted
+	cp --sparse=always "$1" "$TMP/flip.img"
+	python3 - "$TMP/flip.img" "$2" <<'PY'
+import sys
+f = open(sys.argv[1], "r+b"); o = int(sys.argv[2]); f.seek(o); b = f.read(1); f.seek(o); f.write(bytes([b[0] ^ 0xFF]))
+PY
+}
+last=$(($(stat -c %s "$G") / 512 - 1))
+for c in "primary header CRC:$((512 + 16)):header CRC32 mismatch" \
+	 "primary entry array:$((1024 + 56)):entry array of the header at LBA 1: CRC32 mismatch" \
+	 "backup header CRC:$((last * 512 + 16)):LBA $last: header CRC32 mismatch"; do
+	what=${c%%:*} rest=${c#*:}; off=${rest%%:*} why=${rest#*:}
+	flip "$G" "$off"
+	assert_exit "ptverify: flipped $what fails" 1 "$ET" ptverify "$TMP/flip.img"
+	assert_match "ptverify: flipped $what: reason" "$why" "$ERR"
+	check_fails "sgdisk -v also finds the flipped $what" sgdisk_clean "$TMP/flip.img"
+done
+blank="$TMP/blank.img"; truncate -s 1M "$blank"
+assert_exit "ptverify: a blank disk has no table" 1 "$ET" ptverify "$blank"
+assert_match "ptverify: blank: reason" "no partition table" "$ERR"
+rm -f "$TMP/flip.img" "$blank"
+
 # --- MBR -> GPT conversion ------------------------------------------------------------
 C="$TMP/conv.img"
 check "MBR->GPT write" "$ET" ptgpt "$M" "$C" 5b8d6f0a-1c2e-4f3a-9b7c-0d1e2f3a4b5c

@@ -117,6 +117,7 @@ rm -f "$U"
 cp --sparse=always "$TMP/w81.raw" "$TMP/c.raw"
 printf '\xff' | dd of="$TMP/c.raw" bs=1 seek=$((512 + 16)) conv=notrunc status=none
 only_fails "flipped GPT header CRC" "$TMP/c.raw" partition-table
+assert_match "flipped GPT header CRC: sgdisk -v sees it too" "Main header: ERROR" "$(sgdisk -v "$TMP/c.raw" 2>&1)"
 
 # a BCD whose loader names a partition that is not on the disk
 cp --sparse=always "$TMP/w81.raw" "$TMP/c.raw"
