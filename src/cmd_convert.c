@@ -4,6 +4,7 @@
 #include "cli.h"
 #include "convert.h"
 #include "plan.h"
+#include "vmconfig.h"
 #include "writer.h"
 
 #include <getopt.h>
@@ -35,7 +36,15 @@ static void help(FILE *f)
 		"  --force-version X.Y     treat the kernel as version X.Y for the patch catalog\n"
 		"  --dry-run               print the plan, write nothing\n"
 		"  --json                  machine-readable output on stdout\n"
-		"  --overwrite             replace an existing OUT\n"
+		"  --overwrite             replace an existing OUT (and --nanabox/--hyperv-script files)\n"
+		"  --nanabox FILE.7b       also write a NanaBox machine for OUT (Generation 2, Secure\n"
+		"                          Boot off, OUT on SCSI by a path relative to FILE's folder;\n"
+		"                          with --debug: COM PORT as \\\\.\\pipe\\NAME-comPORT)\n"
+		"  --hyperv-script FILE.ps1  also write a PowerShell script that creates the same\n"
+		"                          machine in Hyper-V (New-VM -Generation 2, ...)\n"
+		"  --vm-name NAME          machine name (default: OUT's name without extension)\n"
+		"  --vm-cpus N             processors (default 2)\n"
+		"  --vm-memory MiB         memory (default 2048)\n"
 		"  -p, --progress          show progress even when stderr is not a terminal\n"
 		"  -q, --quiet             no progress\n"
 		"  -v, --verbose           more detail\n"
@@ -46,7 +55,8 @@ static void help(FILE *f)
 }
 
 enum { OPT_LAYOUT = 256, OPT_ESP, OPT_ESP_SIZE, OPT_NO_CRASH, OPT_DEBUG, OPT_BOOTDEBUG, OPT_RANDOM,
-       OPT_FORCE_VERSION, OPT_DRY_RUN, OPT_JSON, OPT_OVERWRITE };
+       OPT_FORCE_VERSION, OPT_DRY_RUN, OPT_JSON, OPT_OVERWRITE, OPT_NANABOX, OPT_HYPERV, OPT_VM_NAME,
+       OPT_VM_CPUS, OPT_VM_MEMORY };
 
 static const struct option long_opts[] = {
 	{ "layout", required_argument, NULL, OPT_LAYOUT },
@@ -61,6 +71,11 @@ static const struct option long_opts[] = {
 	{ "dry-run", no_argument, NULL, OPT_DRY_RUN },
 	{ "json", no_argument, NULL, OPT_JSON },
 	{ "overwrite", no_argument, NULL, OPT_OVERWRITE },
+	{ "nanabox", required_argument, NULL, OPT_NANABOX },
+	{ "hyperv-script", required_argument, NULL, OPT_HYPERV },
+	{ "vm-name", required_argument, NULL, OPT_VM_NAME },
+	{ "vm-cpus", required_argument, NULL, OPT_VM_CPUS },
+	{ "vm-memory", required_argument, NULL, OPT_VM_MEMORY },
 	{ "progress", no_argument, NULL, 'p' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "verbose", no_argument, NULL, 'v' },
@@ -68,11 +83,32 @@ static const struct option long_opts[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
+struct vm_out {
+	const char *path;          /* --nanabox / --hyperv-script FILE, NULL if not asked */
+	char *disk_path;           /* OUT relative to FILE's folder (Windows form) */
+	bool written;
+};
+
 struct args {
 	struct convert_opts co;
 	bool json;
 	int progress;   /* -1 auto, 0 off, 1 forced */
+	struct vm_out nanabox, hyperv;
+	const char *vm_name_opt;
+	char *vm_name;
+	unsigned vm_cpus, vm_memory;
+	bool vm_opt_given;         /* --vm-name/--vm-cpus/--vm-memory */
 };
+
+static int parse_uint(const char *opt, const char *s, unsigned *out)
+{
+	char *end;
+	unsigned long v = strtoul(s, &end, 10);
+	if (*s < '0' || *s > '9' || *end || v > 0xFFFFFFFFul)
+		return err_set(E_USAGE, "%s takes a number, not '%s'", opt, s);
+	*out = (unsigned)v;
+	return 0;
+}
 
 static int parse_version(const char *s, unsigned *out)
 {
@@ -119,6 +155,11 @@ static int parse_one(int c, const char *arg, struct args *a)
 	case OPT_DRY_RUN: a->co.dry_run = true; return 0;
 	case OPT_JSON: a->json = true; return 0;
 	case OPT_OVERWRITE: a->co.overwrite = true; return 0;
+	case OPT_NANABOX: a->nanabox.path = arg; return 0;
+	case OPT_HYPERV: a->hyperv.path = arg; return 0;
+	case OPT_VM_NAME: a->vm_opt_given = true; a->vm_name_opt = arg; return 0;
+	case OPT_VM_CPUS: a->vm_opt_given = true; return parse_uint("--vm-cpus", arg, &a->vm_cpus);
+	case OPT_VM_MEMORY: a->vm_opt_given = true; return parse_uint("--vm-memory", arg, &a->vm_memory);
 	case 'p': a->progress = 1; return 0;
 	case 'q': a->progress = 0; return 0;
 	case 'v': opt_verbose++; return 0;
@@ -131,6 +172,8 @@ static int parse_args(int argc, char **argv, struct args *a)
 {
 	int c;
 	a->progress = -1;
+	a->vm_cpus = VM_DEFAULT_CPUS;
+	a->vm_memory = VM_DEFAULT_MEMORY_MIB;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "O:o:pqvh", long_opts, NULL)) != -1) {
 		if (c == 'h') { help(stdout); return 1; }
@@ -179,14 +222,18 @@ static void print_patches(const struct convert_report *r)
 		}
 }
 
-static const char *next_steps(const struct plan *p, char *buf, size_t n)
+/* vm_name: the --nanabox/--hyperv-script machine's name (its pipe), or NULL */
+static const char *next_steps(const struct plan *p, const char *vm_name, char *buf, size_t n)
 {
-	char dbg[400] = "";
+	char dbg[600] = "";
+	char *pipe = vm_name && p->bcd.debug_port <= 2 ? vmconfig_pipe_name(vm_name, p->bcd.debug_port)
+						       : xstrdup("\\\\.\\pipe\\gen2prep");
 	if (p->bcd.debug)
 		snprintf(dbg, sizeof dbg,
-			 "  4. For WinDbg: map COM%u to a named pipe (Set-VMComPort -Number %u -Path \\\\.\\pipe\\gen2prep)\n"
-			 "     and attach with windbg -k com:pipe,port=\\\\.\\pipe\\gen2prep,baud=%u,resets=0,reconnect.\n",
-			 p->bcd.debug_port, p->bcd.debug_port, p->bcd.debug_baud);
+			 "  4. For WinDbg: map COM%u to a named pipe (Set-VMComPort -Number %u -Path %s)\n"
+			 "     and attach with windbg -k com:pipe,port=%s,baud=%u,resets=0,reconnect.\n",
+			 p->bcd.debug_port, p->bcd.debug_port, pipe, pipe, p->bcd.debug_baud);
+	free(pipe);
 	snprintf(buf, n,
 		 "Next steps:\n"
 		 "  1. Create a Generation 2 VM (Hyper-V: New-VM -Generation 2 -VHDPath OUT).\n"
@@ -196,6 +243,98 @@ static const char *next_steps(const struct plan *p, char *buf, size_t n)
 		 "  NanaBox: use a Generation 2 (UEFI) machine with Secure Boot off and the disk on SCSI%s.\n",
 		 dbg, p->bcd.debug ? ", the COM port as a named pipe" : "");
 	return buf;
+}
+
+/* ---- --nanabox / --hyperv-script (lib/vmconfig.c) ---- */
+
+static struct vm_config vm_config_for(const struct args *a, const struct vm_out *o)
+{
+	const struct plan_opts *po = &a->co.plan;
+	struct vm_config c = {
+		.name = a->vm_name, .cpus = a->vm_cpus, .memory_mib = a->vm_memory, .disk_path = o->disk_path,
+		.debug_port = po->debug ? po->debug_port : 0, .debug_baud = po->debug_baud,
+	};
+	return c;
+}
+
+static void free_vm(struct args *a)
+{
+	free(a->vm_name);
+	free(a->nanabox.disk_path);
+	free(a->hyperv.disk_path);
+}
+
+static int prepare_vm_out(const struct args *a, struct vm_out *o)
+{
+	if (!o->path) return 0;
+	if (!strcmp(o->path, a->co.out) || !strcmp(o->path, a->co.in))
+		return err_set(E_USAGE, "'%s' is IN or OUT: the machine definition needs a file of its own", o->path);
+	if (!a->co.dry_run && vmconfig_check_output(o->path, a->co.overwrite) < 0) return -1;
+	o->disk_path = vmconfig_relative_path(o->path, a->co.out);
+	if (!o->disk_path) return -1;
+	struct vm_config c = vm_config_for(a, o);
+	return vmconfig_check(&c);
+}
+
+/* Everything about the machine definitions is checked before the
+ * conversion, so a bad name or an existing file costs no conversion. */
+static int prepare_vm(struct args *a)
+{
+	if (!a->nanabox.path && !a->hyperv.path) {
+		if (a->vm_opt_given) return err_set(E_USAGE, "--vm-name, --vm-cpus and --vm-memory need --nanabox or --hyperv-script");
+		return 0;
+	}
+	if (a->nanabox.path && a->hyperv.path && !strcmp(a->nanabox.path, a->hyperv.path))
+		return err_set(E_USAGE, "--nanabox and --hyperv-script name the same file");
+	/* NanaBox's VirtualDisk takes "vhdx and vhd files" (ConfigurationReference.md,
+	 * ScsiDevices.Path); Add-VMHardDiskDrive takes VHD/VHDX too: not raw. */
+	const struct plan_opts *po = &a->co.plan;
+	enum out_format f = po->format;
+	if (!po->format_given && out_format_from_path(a->co.out, &f) < 0)
+		return err_set(E_USAGE, "cannot tell the output format from '%s': use -O vhdx, vhd or raw", a->co.out);
+	if (f == OUT_RAW)
+		return err_set(E_USAGE, "--nanabox/--hyperv-script need a VHDX or VHD output: NanaBox and Hyper-V do not attach raw images");
+	a->vm_name = a->vm_name_opt ? xstrdup(a->vm_name_opt) : vmconfig_default_name(a->co.out);
+	if (prepare_vm_out(a, &a->nanabox) < 0 || prepare_vm_out(a, &a->hyperv) < 0) return -1;
+	return 0;
+}
+
+static int write_vm_out(const struct args *a, struct vm_out *o,
+			int (*gen)(const struct vm_config *, char **, size_t *))
+{
+	if (!o->path) return 0;
+	struct vm_config c = vm_config_for(a, o);
+	char *buf;
+	size_t len;
+	if (gen(&c, &buf, &len) < 0) return -1;
+	int rc = vmconfig_save(o->path, buf, len, a->co.overwrite);
+	free(buf);
+	if (rc < 0) return err_prefix("%s was converted, but", a->co.out);
+	o->written = true;
+	return 0;
+}
+
+static void vm_json(const struct args *a, json_t *j)
+{
+	if (!a->nanabox.path && !a->hyperv.path) return;
+	const struct plan_opts *po = &a->co.plan;
+	json_t *vm = json_object();
+	json_object_set_new(vm, "name", json_string(a->vm_name));
+	json_object_set_new(vm, "cpus", json_integer(a->vm_cpus));
+	json_object_set_new(vm, "memory_mib", json_integer(a->vm_memory));
+	if (po->debug && po->debug_port <= 2) {
+		char *pipe = vmconfig_pipe_name(a->vm_name, po->debug_port);
+		json_object_set_new(vm, "debug_pipe", json_string(pipe));
+		free(pipe);
+	}
+	const struct vm_out *outs[2] = { &a->nanabox, &a->hyperv };
+	const char *keys[2] = { "nanabox", "hyperv_script" };
+	for (int i = 0; i < 2; i++) {
+		if (!outs[i]->path) continue;
+		json_object_set_new(vm, keys[i], json_pack("{s:s,s:s?,s:b}", "path", outs[i]->path,
+							   "disk_path", outs[i]->disk_path, "written", outs[i]->written));
+	}
+	json_object_set_new(j, "vm", vm);
 }
 
 static int exit_code_for(const struct convert_report *r)
@@ -220,9 +359,10 @@ static int finish(struct args *a, struct convert_report *r, int rc)
 		json_t *j = convert_report_json(r);
 		if (rc < 0) json_object_set_new(j, "error", json_string(err_msg()));
 		json_object_set_new(j, "exit_code", json_integer(code));
+		vm_json(a, j);
 		if (rc == 0 && !a->co.dry_run) {
 			json_object_set_new(j, "output", json_string(a->co.out));
-			json_object_set_new(j, "next_steps", json_string(next_steps(p, steps, sizeof steps)));
+			json_object_set_new(j, "next_steps", json_string(next_steps(p, a->vm_name, steps, sizeof steps)));
 		}
 		cli_print_json(j);
 	} else if (a->co.dry_run && r->inspected) {
@@ -243,7 +383,7 @@ static int finish(struct args *a, struct convert_report *r, int rc)
 		       r->product_name[0] ? r->product_name : "Windows", plan_layout_name(p->layout), p->esp_number);
 		for (size_t i = 0; i < p->nwarnings; i++) printf("warning: %s\n", p->warnings[i]);
 		if (opt_verbose) print_patches(r);
-		fputs(next_steps(p, steps, sizeof steps), stdout);
+		fputs(next_steps(p, a->vm_name, steps, sizeof steps), stdout);
 	}
 	return EXIT_OK;
 }
@@ -254,13 +394,24 @@ int cmd_convert(int argc, char **argv)
 	memset(&a, 0, sizeof a);
 	int pr = parse_args(argc, argv, &a);
 	if (pr) return pr > 0 ? EXIT_OK : EXIT_USAGE;
+	if (prepare_vm(&a) < 0) {
+		int code = err_code() == E_USAGE ? cli_usage("convert", "%s", err_msg()) : cli_fail("convert");
+		free_vm(&a);
+		return code;
+	}
 	struct progress *prog = a.json && a.progress < 0 ? NULL : cli_progress(a.co.dry_run ? 0 : a.progress);
 	a.co.progress = prog;
 	struct convert_report *r = xcalloc(1, sizeof *r);
 	int rc = convert_run(&a.co, r);
 	cli_progress_done(prog);
+	if (rc == 0 && !a.co.dry_run && (write_vm_out(&a, &a.nanabox, vmconfig_nanabox) < 0 ||
+					 write_vm_out(&a, &a.hyperv, vmconfig_hyperv_script) < 0)) {
+		rc = -1;
+		r->stage = STAGE_OUTPUT;
+	}
 	int code = finish(&a, r, rc);
 	convert_report_free(r);
 	free(r);
+	free_vm(&a);
 	return code;
 }
