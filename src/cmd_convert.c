@@ -33,6 +33,8 @@ static void help(FILE *f)
 		"  --debug serial:PORT:BAUD  enable the kernel debugger (debug, sos) on COMPORT\n"
 		"  --bootdebug             also enable the boot debugger (waits for a debugger!)\n"
 		"  --random-ids            random disk/partition GUIDs (default: derived from IN)\n"
+		"  --force                 convert a disk that is already Generation 2 ready\n"
+		"                          (inspect's already-gen2; its ESP is formatted anew)\n"
 		"  --force-version X.Y     treat the kernel as version X.Y for the patch catalog\n"
 		"  --dry-run               print the plan, write nothing\n"
 		"  --json                  machine-readable output on stdout\n"
@@ -54,7 +56,7 @@ static void help(FILE *f)
 		progname);
 }
 
-enum { OPT_LAYOUT = 256, OPT_ESP, OPT_ESP_SIZE, OPT_NO_CRASH, OPT_DEBUG, OPT_BOOTDEBUG, OPT_RANDOM,
+enum { OPT_LAYOUT = 256, OPT_ESP, OPT_ESP_SIZE, OPT_NO_CRASH, OPT_DEBUG, OPT_BOOTDEBUG, OPT_RANDOM, OPT_FORCE,
        OPT_FORCE_VERSION, OPT_DRY_RUN, OPT_JSON, OPT_OVERWRITE, OPT_NANABOX, OPT_HYPERV, OPT_VM_NAME,
        OPT_VM_CPUS, OPT_VM_MEMORY };
 
@@ -67,6 +69,7 @@ static const struct option long_opts[] = {
 	{ "debug", required_argument, NULL, OPT_DEBUG },
 	{ "bootdebug", no_argument, NULL, OPT_BOOTDEBUG },
 	{ "random-ids", no_argument, NULL, OPT_RANDOM },
+	{ "force", no_argument, NULL, OPT_FORCE },
 	{ "force-version", required_argument, NULL, OPT_FORCE_VERSION },
 	{ "dry-run", no_argument, NULL, OPT_DRY_RUN },
 	{ "json", no_argument, NULL, OPT_JSON },
@@ -151,6 +154,7 @@ static int parse_one(int c, const char *arg, struct args *a)
 	case OPT_DEBUG: po->debug = true; return plan_parse_debug(arg, &po->debug_port, &po->debug_baud);
 	case OPT_BOOTDEBUG: po->bootdebug = true; return 0;
 	case OPT_RANDOM: po->random_ids = true; return 0;
+	case OPT_FORCE: po->force = true; return 0;
 	case OPT_FORCE_VERSION: return parse_version(arg, &po->force_version);
 	case OPT_DRY_RUN: a->co.dry_run = true; return 0;
 	case OPT_JSON: a->json = true; return 0;
@@ -395,7 +399,10 @@ int cmd_convert(int argc, char **argv)
 	int pr = parse_args(argc, argv, &a);
 	if (pr) return pr > 0 ? EXIT_OK : EXIT_USAGE;
 	if (prepare_vm(&a) < 0) {
-		int code = err_code() == E_USAGE ? cli_usage("convert", "%s", err_msg()) : cli_fail("convert");
+		/* anything but a usage error is about an output file: exit 7 */
+		int code = EXIT_OUTPUT;
+		if (err_code() == E_USAGE) code = cli_usage("convert", "%s", err_msg());
+		else cli_fail("convert");
 		free_vm(&a);
 		return code;
 	}
