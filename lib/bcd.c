@@ -16,6 +16,7 @@
  */
 #include "config.h"
 #include "bcd.h"
+#include "partition.h"
 #include "hive.h"
 #include "util.h"
 
@@ -1188,4 +1189,17 @@ void *bcd_to_json(struct bcd *b, bcd_device_namer namer, void *ctx)
 	json_object_set_new(root, "objects", arr);
 	free_view(&v);
 	return root;
+}
+
+const struct part *bcd_device_partition(const struct bcd_device *d, const struct ptable *t)
+{
+	if (d->kind != BCD_DEV_PARTITION) return NULL;
+	for (size_t i = 0; i < t->count; i++) {
+		const struct part *p = &t->parts[i];
+		if (d->gpt && t->type == PT_GPT && guid_eq(&d->disk_guid, &t->disk_guid) && guid_eq(&d->part_guid, &p->part_guid))
+			return p;
+		if (!d->gpt && t->type == PT_MBR && d->disk_signature == t->disk_signature && d->part_offset == p->start)
+			return p;
+	}
+	return NULL;
 }

@@ -72,6 +72,12 @@ struct bcd_device {
 #define BCD_DEVICE_PARTITION_LEN 88
 int bcd_device_encode(const struct bcd_device *d, uint8_t out[BCD_DEVICE_PARTITION_LEN]);
 int bcd_device_decode(const uint8_t *p, size_t len, struct bcd_device *out);
+/* The partition of t a partition device names: GPT form by disk GUID +
+ * partition GUID, MBR form by disk signature + byte offset (formats.md,
+ * BCD); NULL when it names none of t's (or is not a partition device). */
+struct ptable;
+struct part;
+const struct part *bcd_device_partition(const struct bcd_device *d, const struct ptable *t);
 
 /* Well-known object aliases ("{bootmgr}", ...) <-> GUIDs. */
 int bcd_alias_guid(const char *alias, struct guid *out);   /* -1 unknown */

@@ -552,10 +552,16 @@ static void copy_rules(struct plan *p)
 	memcpy(p->rules, rules, sizeof rules);
 }
 
-static void copy_inspection_blockers(struct plan *p, const struct inspection *ins)
+static void copy_inspection_blockers(struct plan *p, const struct inspection *ins, const struct plan_opts *opts)
 {
 	for (size_t i = 0; i < ins->nfindings; i++) {
 		const struct finding *f = &ins->findings[i];
+		/* a disk that boots as Generation 2 already: converting it again
+		 * formats its ESP anew, so only on request */
+		if (f->warning && !strcmp(finding_id(f), "already-gen2") && !opts->force) {
+			add_blocker(p, "already-gen2", "%s", f->message);
+			continue;
+		}
 		if (f->warning) {
 			add_warning(p, "%s", f->message);
 			continue;
@@ -594,7 +600,7 @@ int plan_build(const struct inspection *ins, const struct plan_opts *opts, struc
 	if (choose_format(p, opts) < 0) return -1;
 	if (opts->bootdebug && !opts->debug)
 		return err_set(E_USAGE, "--bootdebug needs --debug serial:PORT:BAUD (the port the boot debugger waits on)");
-	copy_inspection_blockers(p, ins);
+	copy_inspection_blockers(p, ins, opts);
 	if (ins->table.type == PT_NONE) {
 		if (!p->nblockers) add_blocker(p, "no-partition-table", "the disk has no partition table");
 		return 0;

@@ -43,6 +43,7 @@ struct plan_opts {
 	unsigned debug_port, debug_baud;
 	bool bootdebug;
 	bool random_ids;
+	bool force;                   /* --force: convert a disk inspect finds already-gen2 */
 	unsigned force_version;       /* (major << 8) | minor, 0 = from the image */
 	uint8_t fingerprint[32];      /* disk_fingerprint() of the input: seed of every id */
 	uint64_t disk_size;           /* virtual size of the input */

@@ -153,19 +153,10 @@ static void check_boot_files(struct vctx *c)
 
 /* ---- BCD ---- */
 
-/* A device element resolved against the table: GPT by disk + partition
- * GUID, MBR by disk signature + partition byte offset (formats.md, BCD). */
+/* A device element resolved against the table (bcd knows the forms). */
 static const struct part *resolve(const struct vctx *c, const struct bcd_device *d)
 {
-	if (!c->table_ok || d->kind != BCD_DEV_PARTITION) return NULL;
-	for (size_t i = 0; i < c->table.count; i++) {
-		const struct part *p = &c->table.parts[i];
-		if (d->gpt && c->table.type == PT_GPT && guid_eq(&d->disk_guid, &c->table.disk_guid) && guid_eq(&d->part_guid, &p->part_guid))
-			return p;
-		if (!d->gpt && c->table.type == PT_MBR && d->disk_signature == c->table.disk_signature && d->part_offset == p->start)
-			return p;
-	}
-	return NULL;
+	return c->table_ok ? bcd_device_partition(d, &c->table) : NULL;
 }
 
 static void check_bcd(struct vctx *c)

@@ -6,6 +6,8 @@
  */
 #include "config.h"
 #include "windows.h"
+#include "bcd.h"
+#include "fat32.h"
 #include "hive.h"
 #include "ntfs.h"
 #include "overlay.h"
@@ -22,6 +24,7 @@
 
 #define HIVE_MAX  (256u << 20)   /* SYSTEM of a long-lived install: < 100 MiB */
 #define PE_MAX    (64u << 20)    /* ntoskrnl.exe is ~5.5 MiB */
+#define BCD_MAX   (16u << 20)    /* a BCD store is tens of KiB */
 
 const char *const winfile_name[WF_COUNT] = {
 	"ntoskrnl.exe", "hal.dll", "acpi.sys", "vmbus.sys", "storvsc.sys", "winload.efi", "bootmgfw.efi",
@@ -38,8 +41,9 @@ const char *const blocker_id[BLK_COUNT] = {
 	"hibernated", "ntfs-dirty", "bitlocker", "hive-dirty", "no-integration-services",
 };
 /* Warnings share the findings list; their codes follow the blockers'. */
-enum { WARN_OLD_IS = BLK_COUNT, WARN_HIVE_UNREADABLE, WARN_NO_BOOT_FILES, WARN_PATCH_NOT_FOUND };
-static const char *const warning_id[] = { "old-integration-services", "hive-unreadable", "no-uefi-boot-files", "patch-site-not-found" };
+enum { WARN_OLD_IS = BLK_COUNT, WARN_HIVE_UNREADABLE, WARN_NO_BOOT_FILES, WARN_PATCH_NOT_FOUND, WARN_ALREADY_GEN2 };
+static const char *const warning_id[] = { "old-integration-services", "hive-unreadable", "no-uefi-boot-files", "patch-site-not-found",
+					  "already-gen2" };
 
 const char *finding_id(const struct finding *f)
 {
@@ -488,6 +492,65 @@ static void read_files(struct ntfs_vol *v, struct inspection *ins)
 	for (int f = 0; f < WF_COUNT; f++) pe_free(pes[f]);
 }
 
+/* ---------------------------------------------------------------- UEFI boot */
+
+/* The loader {bootmgr} starts by default, when it is a Windows Boot Loader
+ * whose device is a partition of t: that partition, its path in path. */
+static const struct part *default_loader(struct bcd *b, const struct ptable *t, char *path, size_t n)
+{
+	struct guid bm, ld;
+	struct bcd_device dev;
+	uint32_t type = 0;
+	char *s = NULL;
+	bcd_alias_guid("{bootmgr}", &bm);
+	if (bcd_get_object(b, &bm, BCDE_BOOTMGR_DEFAULT, &ld) != 0 || bcd_get_object_type(b, &ld, &type) != 0
+	    || type != BCD_TYPE_OSLOADER || bcd_get_device(b, &ld, BCDE_LIB_APPLICATION_DEVICE, &dev) != 0
+	    || bcd_get_string(b, &ld, BCDE_LIB_APPLICATION_PATH, &s) != 0 || !s)
+		return NULL;
+	snprintf(path, n, "%s", s);
+	free(s);
+	return bcd_device_partition(&dev, t);
+}
+
+/* Does esp boot Windows the UEFI way? Its \EFI\Microsoft\Boot\BCD names, as
+ * {bootmgr}'s default, a Windows Boot Loader on a partition of this disk
+ * that holds the loader's path: what Generation 2 firmware starts (a disk
+ * gen2prep converted, or a Windows 8+ UEFI install). */
+static const struct part *esp_boots_windows(struct overlay *o, const struct ptable *t, const struct part *esp, char *path, size_t n)
+{
+	uint8_t *data = NULL;
+	size_t len = 0;
+	const struct part *win = NULL;
+	struct fat32_vol *fv = fat32_open(o, esp->start, esp->size);
+	if (!fv) return NULL;
+	struct bcd *b = fat32_read_file(fv, "EFI/Microsoft/Boot/BCD", BCD_MAX, &data, &len) == 0 ? bcd_open(data, len) : NULL;
+	free(data);
+	fat32_close(fv);
+	if (b) win = default_loader(b, t, path, n);
+	if (b) bcd_free(b);
+	struct ntfs_vol *v = win ? ntfs_open(o, win->start, win->size, false) : NULL;
+	bool found = v && ntfs_stat(v, path, NULL, NULL) == 1;
+	if (v) ntfs_close(v);
+	return found ? win : NULL;
+}
+
+static void check_already_gen2(struct overlay *o, struct inspection *ins)
+{
+	for (size_t i = 0; i < ins->nparts; i++) {
+		const struct part_info *pi = &ins->parts[i];
+		char path[256];
+		if (pi->role != ROLE_ESP || strcmp(pi->filesystem, "fat32")) continue;
+		const struct part *win = esp_boots_windows(o, &ins->table, pi->part, path, sizeof path);
+		err_clear();
+		if (!win) continue;
+		add_finding(ins, WARN_ALREADY_GEN2, true,
+			    "already Generation 2 ready: the ESP (partition %d) has a BCD whose default loader %s is on partition %d; "
+			    "convert refuses it unless --force (the ESP would be formatted anew)",
+			    pi->part->number, path, win->number);
+		return;
+	}
+}
+
 /* ---------------------------------------------------------------- verdict */
 
 static void assess(struct inspection *ins)
@@ -575,6 +638,7 @@ int windows_inspect(struct overlay *o, struct inspection *ins)
 	read_files(v, ins);
 	locale_from_boot_files(v, ins);
 	int rc = ntfs_close(v);
+	if (rc == 0) check_already_gen2(o, ins);
 	assess(ins);
 	return rc;
 }

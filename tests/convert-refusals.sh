@@ -94,6 +94,29 @@ refused "truncated VHDX" 3 "trunc|VHDX|vhdx|read" "$TMP/o5.raw" "$TMP/trunc.vhdx
 printf 'not a disk image' >"$TMP/junk.vhdx"
 assert_exit "a missing input" 3 "$GEN2PREP" convert -q "$TMP/missing.vhdx" "$TMP/o6.raw"
 
+# ---- a disk that is already Generation 2 ready: exit 4 unless --force ----
+# (its ESP's BCD names a default loader on this disk that exists: convert
+# would format that ESP anew, so it asks for --force)
+warnings_of() { "$GEN2PREP" inspect --json "$1" >"$TMP/i.json" 2>/dev/null; jget "$TMP/i.json" '" ".join(w["code"] for w in j["warnings"])'; }
+assert_exit "already-gen2: convert win8.1 once (gpt)" 0 "$GEN2PREP" convert -q "$IN81" "$TMP/g2.raw"
+assert_exit "already-gen2: convert win7 once (mbr)" 0 "$GEN2PREP" convert -q --layout mbr "$IN" "$TMP/g2m.raw"
+warnings_of "$IN81" >/dev/null
+check_fails "already-gen2: Gen1 disk has no such warning" grep -q already-gen2 "$TMP/i.json"
+assert_match "already-gen2: inspect --json warns (gpt)" "already-gen2" "$(warnings_of "$TMP/g2.raw")"
+assert_match "already-gen2: inspect --json warns (mbr)" "already-gen2" "$(warnings_of "$TMP/g2m.raw")"
+assert_exit "already-gen2: inspect exits 0" 0 "$GEN2PREP" inspect "$TMP/g2.raw"
+assert_match "already-gen2: inspect text" "Warning: already-gen2: .*partition 1.*winload.efi.*partition 2" "$OUT"
+G2SUM=$(sha "$TMP/g2.raw")
+refused "already-gen2: convert refuses" 4 "already Generation 2 ready.*--force" "$TMP/again.raw" "$TMP/g2.raw" "$TMP/again.raw"
+assert_eq "already-gen2: one line on stderr" 1 "$(printf '%s\n' "$ERR" | wc -l)"
+assert_exit "already-gen2: dry run exits 4" 4 "$GEN2PREP" convert --dry-run --json "$TMP/g2.raw" "$TMP/again.raw"
+printf '%s' "$OUT" >"$TMP/d.json"
+assert_eq "already-gen2: dry-run blocker id" already-gen2 "$(jget "$TMP/d.json" '" ".join(b["id"] for b in j["plan"]["blockers"])')"
+assert_eq "already-gen2: input unchanged" "$G2SUM" "$(sha "$TMP/g2.raw")"
+assert_exit "already-gen2: --force converts it" 0 "$GEN2PREP" convert -q --force "$TMP/g2.raw" "$TMP/again.raw"
+assert_exit "already-gen2: --force output verifies" 0 "$GEN2PREP" verify "$TMP/again.raw"
+rm -f "$TMP/g2.raw" "$TMP/g2m.raw" "$TMP/again.raw"
+
 # ---- output refused (exit 7) ----
 to_raw "$IN" "$TMP/in.raw"
 RSUM=$(sha "$TMP/in.raw")

@@ -110,6 +110,9 @@ check "UEFI fixture: ESP clean for fsck.fat" fsck.fat -n "$TMP/uefi-esp.img"
 put_part "$U" 1 "$TMP/uefi-esp.img"
 rm -f "$TMP/uefi-esp.img"
 assert_exit "verify: a Windows 8.1 UEFI disk not made by gen2prep is ready" 0 "$GEN2PREP" verify -v "$U"
+"$GEN2PREP" inspect --json "$U" >"$TMP/u.json"
+assert_eq "inspect: that UEFI install is already-gen2 (a warning)" already-gen2 "$(jget "$TMP/u.json" '" ".join(w["code"] for w in j["warnings"] if w["code"] == "already-gen2")')"
+assert_exit "convert refuses that UEFI install without --force" 4 "$GEN2PREP" convert -q "$U" "$TMP/u-again.raw"
 rm -f "$U"
 
 # ---- single corruptions, each failing exactly its check ----
