@@ -49,7 +49,7 @@ int convert_check_output(const char *in, const char *out, bool overwrite)
 	int saved = errno;
 	if (ok < 0) {
 		errno = saved;
-		err_errno(E_EXISTS, "cannot write in the output folder '%s'", dir);
+		err_errno(E_OUTPUT, "cannot write in the output folder '%s'", dir);
 		free(copy);
 		return -1;
 	}

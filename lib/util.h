@@ -28,6 +28,7 @@ enum err_code {
 	E_BLOCKED,     /* refused: a blocker (reason in the message) */
 	E_INTERRUPTED, /* SIGINT/SIGTERM */
 	E_INTERNAL,
+	E_OUTPUT,      /* the output cannot be created or written (folder, read-only file system, I/O) */
 };
 
 /* Records code and message (printf format); returns -1. */

@@ -88,7 +88,7 @@ static int create_tmp(const char *path)
 	if (fd < 0) {
 		errno = saved;
 		char *d = xstrdup(path);
-		err_errno(E_IO, "cannot create the output in '%s'", dirname(d));
+		err_errno(E_OUTPUT, "cannot create the output in '%s'", dirname(d));
 		free(d);
 		return -1;
 	}
@@ -126,11 +126,11 @@ static int publish(const char *path, bool overwrite)
 		if (errno == EEXIST)
 			return err_set(E_EXISTS, "output '%s' already exists", path);
 		if (errno != EINVAL && errno != ENOSYS)
-			return err_errno(E_IO, "cannot rename the output to '%s'", path);
+			return err_errno(E_OUTPUT, "cannot rename the output to '%s'", path);
 		/* file system without RENAME_NOREPLACE: checked before, rename */
 	}
 	if (rename(tmp_path, path) < 0)
-		return err_errno(E_IO, "cannot rename the output to '%s'", path);
+		return err_errno(E_OUTPUT, "cannot rename the output to '%s'", path);
 done:
 	tmp_active = 0;
 	fsync_dir_of(path);
@@ -164,7 +164,7 @@ int wctx_pwrite(struct wctx *w, const void *buf, size_t len, uint64_t off)
 		if (n < 0) {
 			if (errno == ENOSPC || errno == EDQUOT)
 				return err_set(E_NOSPACE, "no space left on the device for '%s'", w->path);
-			return err_errno(E_IO, "write error on '%s'", w->path);
+			return err_errno(E_OUTPUT, "write error on '%s'", w->path);
 		}
 		p += n, len -= (size_t)n, off += (uint64_t)n;
 	}
@@ -233,12 +233,12 @@ int writer_stream(struct overlay *src, const char *path, const struct writer_opt
 	if (r == 0 && fsync(fd) < 0)
 		r = errno == ENOSPC || errno == EDQUOT
 			? err_set(E_NOSPACE, "no space left on the device for '%s'", path)
-			: err_errno(E_IO, "cannot flush '%s'", path);
+			: err_errno(E_OUTPUT, "cannot flush '%s'", path);
 	if (r == 0) {
 		int c = close(fd);
 		fd = -1;
 		if (c < 0)
-			r = err_errno(E_IO, "cannot close '%s'", path);
+			r = err_errno(E_OUTPUT, "cannot close '%s'", path);
 	}
 	if (r == 0)
 		r = publish(path, opts->overwrite);

@@ -22,7 +22,7 @@ int cli_exit_for(enum err_code c)
 	case E_FORMAT: return EXIT_BAD_INPUT;
 	case E_BLOCKED: case E_UNSUPPORTED: return EXIT_BLOCKED;
 	case E_AMBIGUOUS: return EXIT_PATCH;
-	case E_EXISTS: case E_NOSPACE: return EXIT_OUTPUT;
+	case E_EXISTS: case E_NOSPACE: case E_OUTPUT: return EXIT_OUTPUT;
 	case E_INTERRUPTED: return EXIT_INTERRUPTED;
 	default: return EXIT_FAILURE_;
 	}

@@ -135,7 +135,7 @@ static int write_atomic(const char *dest, const uint8_t *data, size_t len)
 	free(dup);
 	int fd = mkstemp(tmp);
 	if (fd < 0) {
-		err_errno(E_EXISTS, "cannot create a temporary file beside %s", dest);
+		err_errno(E_OUTPUT, "cannot create a temporary file beside %s", dest);
 		free(tmp);
 		return -1;
 	}
@@ -151,7 +151,7 @@ static int write_atomic(const char *dest, const uint8_t *data, size_t len)
 	int ok = off == len && fchmod(fd, 0644) == 0 && fsync(fd) == 0;
 	ok = (close(fd) == 0) && ok;
 	if (!ok || rename(tmp, dest) < 0) {
-		err_errno(E_NOSPACE, "cannot write %s", dest);
+		err_errno(E_OUTPUT, "cannot write %s", dest);
 		unlink(tmp);
 		free(tmp);
 		return -1;

@@ -148,6 +148,33 @@ else
 	echo "SKIP: cannot mount a tmpfs here: read-only folder and full file system not tried"
 fi
 
+# ---- every command that writes: an unwritable output is exit 7, one line ----
+# (E_OUTPUT: a read-only file system, a file system without a free inode)
+MKPE=$top_builddir/fixtures/mkpe
+if [ "$(id -u)" = 0 ] && [ -x "$MKPE" ] && mkdir -p "$TMP/rofs" "$TMP/noino" \
+	&& mount -t tmpfs -o size=4m tmpfs "$TMP/rofs" 2>/dev/null; then
+	"$MKPE" --kind hal --variant win7-sp1 --file-version 6.1.7601.17514 "$TMP/rofs/hal.dll" >/dev/null || die "mkpe"
+	HSUM=$(sha "$TMP/rofs/hal.dll")
+	mount -o remount,ro "$TMP/rofs"
+	mount -t tmpfs -o size=4m,nr_inodes=2 tmpfs "$TMP/noino"
+	: >"$TMP/noino/only"          # the last free inode: no temporary file can be made
+	for dir in rofs noino; do
+		for cmd in "convert -q $IN81 $TMP/$dir/out.raw" "patch $TMP/rofs/hal.dll -o $TMP/$dir/hal2.dll" \
+			   "patch --in-place $TMP/$dir/hal.dll"; do
+			[ "$dir" = noino ] && [ "${cmd#*in-place}" != "$cmd" ] && continue
+			# shellcheck disable=SC2086
+			assert_exit "$dir: gen2prep ${cmd%% *} exits 7" 7 "$GEN2PREP" $cmd
+			assert_eq "$dir: gen2prep ${cmd%% *}: one line on stderr" 1 "$(printf '%s\n' "$ERR" | grep -c .)"
+			assert_match "$dir: gen2prep ${cmd%% *}: says why" "Read-only file system|No space left" "$ERR"
+		done
+	done
+	assert_eq "read-only: hal.dll unchanged" "$HSUM" "$(sha "$TMP/rofs/hal.dll")"
+	assert_eq "no inode: nothing left" only "$(ls -A "$TMP/noino")"
+	umount "$TMP/rofs" "$TMP/noino"
+else
+	echo "SKIP: read-only / inode-less output file systems need root, tmpfs mounts and fixtures/mkpe"
+fi
+
 # ---- Ctrl-C while the output is written (exit 130) ----
 # the 8.1 disk with 2 GiB of data after its partitions: seconds of
 # streaming, interrupted after 1 s; the partial temporary file must go

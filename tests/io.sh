@@ -239,7 +239,7 @@ check "--overwrite replaces it" "$G" -O vhdx --overwrite in.raw exists.vhdx
 check "replaced output is right" qemu-img compare -q -f raw -F vhdx in.raw exists.vhdx
 
 assert_exit "missing output directory refused" 1 "$G" -O raw in.raw nodir/out.raw
-assert_match "missing directory: says why" "E_IO.*cannot create the output in 'nodir'" "$ERR"
+assert_match "missing directory: says why" "E_OUTPUT.*cannot create the output in 'nodir'" "$ERR"
 
 # interrupted: SIGINT halfway through leaves neither OUT nor the temp file
 mkdir sig
