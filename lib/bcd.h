@@ -46,6 +46,20 @@ struct hive;
 #define BCDE_OS_NX                    0x25000020u
 #define BCDE_OS_SOS                   0x26000091u
 #define BCDE_OS_DEBUG                 0x260000a0u
+/* Added for bcdboot parity (MS BcdLibrary/BcdBootMgr/BcdOSLoader/
+ * BcdResumeElementTypes; values as in ../samples/bcd/win10-uefi.BCD). */
+#define BCDE_LIB_ALLOW_BAD_MEMORY_ACCESS 0x1600000bu
+#define BCDE_LIB_BOOTEMS              0x16000020u
+#define BCDE_BOOTMGR_RESUME_OBJECT    0x23000006u
+#define BCDE_OS_RESUME_OBJECT         0x23000003u
+#define BCDE_OS_BOOTMENU_POLICY       0x250000c2u
+#define BCDE_OS_HYPERVISOR_DEBUG_TYPE 0x250000f3u
+#define BCDE_OS_HYPERVISOR_DEBUG_PORT 0x250000f4u
+#define BCDE_OS_HYPERVISOR_BAUDRATE   0x250000f5u
+#define BCDE_RESUME_FILE_DEVICE       0x21000001u
+#define BCDE_RESUME_FILE_PATH         0x22000002u
+#define BCDE_RESUME_DEBUG_OPTION_ENABLED 0x26000006u
+#define BCDE_RESUME_BOOTMENU_POLICY   0x25000008u
 
 enum bcd_device_kind {
 	BCD_DEV_PARTITION,        /* qualified partition (type 6), GPT or MBR form */

@@ -172,13 +172,60 @@ static struct guid alias(const char *a)
 
 #define TRY(x) do { if ((x) < 0) goto fail; } while (0)
 
-/* The objects `bcdboot <windir> /f UEFI` creates (formats.md, BCD), then the
- * article's bcdedit settings (timeout 30; debug/sos/dbgsettings with --debug). */
+/* The store `bcdboot <windir> /f UEFI` writes (formats.md, BCD), then the
+ * article's bcdedit settings (timeout 30; debug/sos/dbgsettings with --debug;
+ * bootdebug with --bootdebug). This is the one place that decides which
+ * objects and elements the store has; what each choice rests on:
+ *
+ *  - every generation (6.0 Vista SP2 / Server 2008 SP2, 6.1, 6.2+): {bootmgr},
+ *    the Windows Boot Loader, {memdiag} when memtest.efi is copied, the
+ *    settings objects {globalsettings} (inherit {dbgsettings} {emssettings}
+ *    {badmemory}), {bootloadersettings} and {resumeloadersettings} (inherit
+ *    {globalsettings}), as in ../samples/bcd/win10-uefi.BCD.
+ *  - every generation: a "Resume from Hibernate" object (type 0x10200004,
+ *    formats.md) on the Windows partition, path \Windows\system32\winresume.efi,
+ *    inherit {resumeloadersettings}, filedevice/filepath \hiberfil.sys (the
+ *    "Reserved1/Reserved2" 0x21000001/0x22000002 of MS BcdResumeElementTypes),
+ *    debugoptionenabled No (0x26000006), and the links to it: the loader's
+ *    resumeobject (BcdOSLoaderObject_AssociatedResumeObject 0x23000003) and
+ *    {bootmgr}'s (BcdBootMgrObject_ResumeObject 0x23000006). Values as the
+ *    sample has them; that a Windows 7 installation writes a resume loader
+ *    beside the OS loader, and Server 2008 (6.0) too, is stated by the
+ *    "Windows 7 VHD boot" notes (windows7boot.blogspot.com, 2010) and
+ *    "Microsoft Windows Server 2008 Administration", table 1-3 (resume
+ *    loader). No winresume.efi on the volume only means no resume.
+ *  - every generation: {memdiag} badmemoryaccess Yes (BcdLibraryBoolean_
+ *    AllowBadMemoryAccess 0x1600000b, a Vista-era library element), as in
+ *    the sample.
+ *  - 6.2 and later only: bootmenupolicy Standard (0x250000c2 on the loader,
+ *    0x25000008 on the resume object) as in the sample and a Windows 8
+ *    `bcdedit /v` listing; MS BcdResumeElementTypes gives Windows 8 as the
+ *    minimum and menupolicylegacy (0) as the default, so older loaders get
+ *    none. {hypervisorsettings} (type 0x20200003, hypervisordebugtype 0
+ *    serial, port 1, 115200 baud: 0x250000f3/f4/f5) inherited by
+ *    {bootloadersettings}, as in the sample; no store of a 6.0/6.1 bcdboot
+ *    is at hand to show it there, so those get the inherit list without it.
+ *  - not written: what the sample has only for features a converted disk
+ *    lacks or a 6.x loader predates: recoverysequence/recoveryenabled/
+ *    displaymessageoverride (need a WinRE entry), isolatedcontext,
+ *    flightsigning, allowedinmemorysettings (Windows 10), {fwbootmgr}
+ *    (written by the firmware sync of a running Windows, not by bcdboot
+ *    offline), {dbgsettings} debugtype Local (Windows 10's default; the
+ *    article's /dbgsettings needs serial, which is also 6.x's default).
+ */
+static bool bcd_is_win8_or_later(const struct plan_bcd *pb)
+{
+	return pb->windows_version >= 0x602;
+}
+
 static int bcd_settings_objects(struct bcd *b, const struct plan_bcd *pb)
 {
 	struct guid gs = alias("{globalsettings}"), dbg = alias("{dbgsettings}"), ems = alias("{emssettings}"),
-		    bad = alias("{badmemory}"), bls = alias("{bootloadersettings}"), rls = alias("{resumeloadersettings}");
+		    bad = alias("{badmemory}"), bls = alias("{bootloadersettings}"), rls = alias("{resumeloadersettings}"),
+		    hv = alias("{hypervisorsettings}");
 	struct guid gs_inherit[3] = { dbg, ems, bad };
+	struct guid bls_inherit[2] = { gs, hv };
+	bool win8 = bcd_is_win8_or_later(pb);
 	TRY(bcd_add_object(b, &gs, BCD_TYPE_LIB_SETTINGS));
 	TRY(bcd_set_string(b, &gs, BCDE_LIB_PREFERRED_LOCALE, pb->locale));
 	TRY(bcd_set_objects(b, &gs, BCDE_LIB_INHERITED_OBJECTS, gs_inherit, 3));
@@ -189,12 +236,17 @@ static int bcd_settings_objects(struct bcd *b, const struct plan_bcd *pb)
 	TRY(bcd_set_integer(b, &dbg, BCDE_LIB_BAUDRATE, pb->debug ? pb->debug_baud : 115200));
 	if (pb->debug) TRY(bcd_set_integer(b, &dbg, BCDE_LIB_DEBUG_START_POLICY, 0));   /* /start ACTIVE */
 	TRY(bcd_add_object(b, &ems, BCD_TYPE_LIB_SETTINGS));
-	TRY(bcd_set_boolean(b, &ems, 0x16000020u, false));   /* bootems No */
+	TRY(bcd_set_boolean(b, &ems, BCDE_LIB_BOOTEMS, false));   /* bootems No */
 	TRY(bcd_add_object(b, &bad, BCD_TYPE_LIB_SETTINGS));
 	TRY(bcd_add_object(b, &bls, BCD_TYPE_LOADER_SETTINGS));
-	TRY(bcd_set_objects(b, &bls, BCDE_LIB_INHERITED_OBJECTS, &gs, 1));
+	TRY(bcd_set_objects(b, &bls, BCDE_LIB_INHERITED_OBJECTS, bls_inherit, win8 ? 2 : 1));
 	TRY(bcd_add_object(b, &rls, BCD_TYPE_RESUME_SETTINGS));
 	TRY(bcd_set_objects(b, &rls, BCDE_LIB_INHERITED_OBJECTS, &gs, 1));
+	if (!win8) return 0;
+	TRY(bcd_add_object(b, &hv, BCD_TYPE_LOADER_SETTINGS));
+	TRY(bcd_set_integer(b, &hv, BCDE_OS_HYPERVISOR_DEBUG_TYPE, 0));   /* Serial */
+	TRY(bcd_set_integer(b, &hv, BCDE_OS_HYPERVISOR_DEBUG_PORT, 1));
+	TRY(bcd_set_integer(b, &hv, BCDE_OS_HYPERVISOR_BAUDRATE, 115200));
 	return 0;
 fail:
 	return -1;
@@ -212,13 +264,34 @@ static int bcd_loader_object(struct bcd *b, const struct plan_bcd *pb)
 	TRY(bcd_set_objects(b, id, BCDE_LIB_INHERITED_OBJECTS, &bls, 1));
 	TRY(bcd_set_device(b, id, BCDE_OS_DEVICE, &pb->windows));
 	TRY(bcd_set_string(b, id, BCDE_OS_SYSTEM_ROOT, "\\Windows"));
+	TRY(bcd_set_object(b, id, BCDE_OS_RESUME_OBJECT, &pb->resume_id));
 	TRY(bcd_set_integer(b, id, BCDE_OS_NX, 0));   /* nx OptIn, as bcdboot sets it */
+	if (bcd_is_win8_or_later(pb)) TRY(bcd_set_integer(b, id, BCDE_OS_BOOTMENU_POLICY, 1));   /* Standard */
 	if (pb->nointegritychecks) TRY(bcd_set_boolean(b, id, BCDE_LIB_NO_INTEGRITY_CHECKS, true));
 	if (pb->debug) {
 		TRY(bcd_set_boolean(b, id, BCDE_OS_DEBUG, true));
 		TRY(bcd_set_boolean(b, id, BCDE_OS_SOS, true));
 	}
 	if (pb->bootdebug) TRY(bcd_set_boolean(b, id, BCDE_LIB_BOOTDEBUG, true));
+	return 0;
+fail:
+	return -1;
+}
+
+static int bcd_resume_object(struct bcd *b, const struct plan_bcd *pb)
+{
+	const struct guid *id = &pb->resume_id;
+	struct guid rls = alias("{resumeloadersettings}");
+	TRY(bcd_add_object(b, id, BCD_TYPE_RESUME));
+	TRY(bcd_set_device(b, id, BCDE_LIB_APPLICATION_DEVICE, &pb->windows));
+	TRY(bcd_set_string(b, id, BCDE_LIB_APPLICATION_PATH, "\\Windows\\system32\\winresume.efi"));
+	TRY(bcd_set_string(b, id, BCDE_LIB_DESCRIPTION, "Windows Resume Application"));
+	TRY(bcd_set_string(b, id, BCDE_LIB_PREFERRED_LOCALE, pb->locale));
+	TRY(bcd_set_objects(b, id, BCDE_LIB_INHERITED_OBJECTS, &rls, 1));
+	TRY(bcd_set_device(b, id, BCDE_RESUME_FILE_DEVICE, &pb->windows));
+	TRY(bcd_set_string(b, id, BCDE_RESUME_FILE_PATH, "\\hiberfil.sys"));
+	if (bcd_is_win8_or_later(pb)) TRY(bcd_set_integer(b, id, BCDE_RESUME_BOOTMENU_POLICY, 1));   /* Standard */
+	TRY(bcd_set_boolean(b, id, BCDE_RESUME_DEBUG_OPTION_ENABLED, false));
 	return 0;
 fail:
 	return -1;
@@ -234,6 +307,7 @@ static int bcd_bootmgr_object(struct bcd *b, const struct plan_bcd *pb, bool mem
 	TRY(bcd_set_string(b, &bm, BCDE_LIB_PREFERRED_LOCALE, pb->locale));
 	TRY(bcd_set_objects(b, &bm, BCDE_LIB_INHERITED_OBJECTS, &gs, 1));
 	TRY(bcd_set_object(b, &bm, BCDE_BOOTMGR_DEFAULT, &pb->loader_id));
+	TRY(bcd_set_object(b, &bm, BCDE_BOOTMGR_RESUME_OBJECT, &pb->resume_id));
 	TRY(bcd_set_objects(b, &bm, BCDE_BOOTMGR_DISPLAY_ORDER, &pb->loader_id, 1));
 	TRY(bcd_set_integer(b, &bm, BCDE_BOOTMGR_TIMEOUT, 30));
 	if (!memdiag) return 0;
@@ -244,6 +318,7 @@ static int bcd_bootmgr_object(struct bcd *b, const struct plan_bcd *pb, bool mem
 	TRY(bcd_set_string(b, &md, BCDE_LIB_DESCRIPTION, "Windows Memory Diagnostic"));
 	TRY(bcd_set_string(b, &md, BCDE_LIB_PREFERRED_LOCALE, pb->locale));
 	TRY(bcd_set_objects(b, &md, BCDE_LIB_INHERITED_OBJECTS, &gs, 1));
+	TRY(bcd_set_boolean(b, &md, BCDE_LIB_ALLOW_BAD_MEMORY_ACCESS, true));
 	return 0;
 fail:
 	return -1;
@@ -254,7 +329,7 @@ struct bcd *convert_build_bcd(const struct plan *p, bool memdiag)
 	struct bcd *b = bcd_new();
 	if (!b) return NULL;
 	if (bcd_bootmgr_object(b, &p->bcd, memdiag) < 0 || bcd_loader_object(b, &p->bcd) < 0
-	    || bcd_settings_objects(b, &p->bcd) < 0) {
+	    || bcd_resume_object(b, &p->bcd) < 0 || bcd_settings_objects(b, &p->bcd) < 0) {
 		err_prefix("BCD store");
 		bcd_free(b);
 		return NULL;

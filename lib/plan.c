@@ -532,6 +532,7 @@ static int build_bcd(struct plan *p, const struct inspection *ins, const struct 
 	b->debug_baud = opts->debug_baud;
 	b->bootdebug = opts->bootdebug;
 	b->memdiag_if_present = true;
+	b->windows_version = opts->force_version ? opts->force_version : ins->kernel_version;
 	if (opts->bootdebug)
 		add_warning(p, "--bootdebug: the boot debugger waits on COM%u for a debugger at every boot, forever when none is attached",
 			    opts->debug_port ? opts->debug_port : 1);

@@ -99,7 +99,7 @@ struct plan_patch_target {
 struct plan_bcd {
 	struct bcd_device esp, windows;
 	struct guid loader_id;        /* the Windows Boot Loader object */
-	struct guid resume_id;        /* reserved for a resume entry; unused */
+	struct guid resume_id;        /* the Resume from Hibernate object */
 	char description[128];
 	char locale[16];
 	char loader_path[256];        /* \Windows\system32\winload.efi or the patched copy */
@@ -107,6 +107,7 @@ struct plan_bcd {
 	bool debug, bootdebug;
 	unsigned debug_port, debug_baud;
 	bool memdiag_if_present;      /* {memdiag} added when memtest.efi is copied */
+	unsigned windows_version;     /* (major << 8) | minor: which objects bcdboot of that generation writes */
 };
 
 #define PLAN_MAX_EDITS 96
