@@ -139,14 +139,56 @@ done:
 
 /* ---- shared block I/O ------------------------------------------------------ */
 
+/* A VHDX block is 32 MiB, but what it holds is often a few pages (NTFS
+ * metadata, a hive, the end of a file): asking the source once per block
+ * read and zero-checked all 32 MiB whenever one page of it was allocated
+ * (1 TiB fixture of tests/scale.sh, VHDX out: 481 MB read, 105 MB for the
+ * same disk with 1 MiB raw chunks). The block is asked about piece by
+ * piece; runs of pieces that may hold data are read in one call, the
+ * others are zero-filled without reading. */
+#define READ_PIECE (1u << 20)
+
+/* Reads [off, off+len) into buf, skipping pieces known to be zero; 1 when
+ * a read piece holds a non-zero byte, 0 when all is zero, -1 on error. */
+static int read_pieces(struct wctx *w, uint8_t *buf, size_t len, uint64_t off)
+{
+	int any = 0;
+	size_t i = 0;
+	while (i < len) {
+		size_t n = len - i < READ_PIECE ? len - i : READ_PIECE;
+		int r = overlay_maybe_data(w->src, off + i, n);
+		if (r < 0)
+			return -1;
+		if (r == 0) {
+			memset(buf + i, 0, n);
+			i += n;
+			continue;
+		}
+		/* extend the run over following pieces that may hold data */
+		while (i + n < len) {
+			size_t m = len - i - n < READ_PIECE ? len - i - n : READ_PIECE;
+			int q = overlay_maybe_data(w->src, off + i + n, m);
+			if (q < 0)
+				return -1;
+			if (q == 0)
+				break;
+			n += m;
+		}
+		if (overlay_read(w->src, buf + i, n, off + i) < 0)
+			return -1;
+		if (!any && !is_zero(buf + i, n))
+			any = 1;
+		i += n;
+	}
+	return any;
+}
+
 int wctx_read_block(struct wctx *w, void *buf, size_t len, uint64_t off)
 {
 	int r = overlay_maybe_data(w->src, off, len);
-	if (r > 0) {
-		if (overlay_read(w->src, buf, len, off) < 0)
-			return -1;
-		r = !is_zero(buf, len);
-	}
+	if (r > 0)
+		r = len <= READ_PIECE ? (overlay_read(w->src, buf, len, off) < 0 ? -1 : !is_zero(buf, len))
+				      : read_pieces(w, buf, len, off);
 	if (r < 0)
 		return -1;
 	w->done += len;

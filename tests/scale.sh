@@ -8,7 +8,8 @@
 # (/proc/self/io rchar: bytes returned by read/pread, cached or not; a
 # reaped child's counters are added to its parent's, kernel/exit.c
 # wait_task_zombie). Measured on this 2-CPU machine, ASan/UBSan -O1 build:
-# 0.2-0.5 s, 32-70 MiB max RSS, 0.1-0.5 GB read, ~68 MiB allocated output.
+# 0.4-0.7 s, 31-69 MiB max RSS, 105-135 MB read (481 MB for VHDX outputs
+# before the writer asked about 1 MiB pieces), ~68 MiB allocated output.
 # The bounds below are what a regression cannot stay under, with a wide
 # margin for slow CI machines:
 #   * bytes read < 1 GiB (1/1024 of the virtual size): a writer that reads
