@@ -946,6 +946,11 @@ static void partition_text(const struct bcd_device *d, char *out, size_t n, bcd_
 		namer(ctx, d, out, n);
 		return;
 	}
+	bcd_partition_identity_text(d, out, n);
+}
+
+void bcd_partition_identity_text(const struct bcd_device *d, char *out, size_t n)
+{
 	char a[GUID_STR_LEN + 1], b[GUID_STR_LEN + 1];
 	if (d->gpt)
 		snprintf(out, n, "partition=GPT disk {%s} partition {%s}", guid_to_str(&d->disk_guid, a),

@@ -92,6 +92,9 @@ int bcd_device_decode(const uint8_t *p, size_t len, struct bcd_device *out);
 struct ptable;
 struct part;
 const struct part *bcd_device_partition(const struct bcd_device *d, const struct ptable *t);
+/* "partition=GPT disk {..} partition {..}" / "partition=MBR disk 0x.. offset N":
+ * a partition device named by its identity, for namers that find no match. */
+void bcd_partition_identity_text(const struct bcd_device *d, char *out, size_t n);
 
 /* Well-known object aliases ("{bootmgr}", ...) <-> GUIDs. */
 int bcd_alias_guid(const char *alias, struct guid *out);   /* -1 unknown */

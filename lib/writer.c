@@ -238,6 +238,20 @@ int wctx_pwrite_sparse(struct wctx *w, const void *buf, size_t len, uint64_t off
 	return 0;
 }
 
+int wctx_copy_plain(struct wctx *w, uint32_t chunk)
+{
+	uint8_t *buf = xmalloc(chunk);
+	int rc = 0;
+	for (uint64_t off = 0; off < w->size && rc == 0; off += chunk) {
+		size_t n = w->size - off < chunk ? (size_t)(w->size - off) : chunk;
+		int r = wctx_read_block(w, buf, n, off);
+		if (r < 0) rc = -1;
+		else if (r > 0) rc = wctx_pwrite_sparse(w, buf, n, off);
+	}
+	free(buf);
+	return rc;
+}
+
 int wctx_truncate(struct wctx *w, uint64_t size)
 {
 	if (ftruncate(w->fd, (off_t)size) < 0) {

@@ -29,6 +29,10 @@ int wctx_pwrite(struct wctx *w, const void *buf, size_t len, uint64_t off);
  * buf: a mostly empty block costs its data, not its size, on a sparse
  * file system. The file must reach past off+len by the end (truncate). */
 int wctx_pwrite_sparse(struct wctx *w, const void *buf, size_t len, uint64_t off);
+/* Copies the source's [0, w->size) to the same offsets of the output in
+ * chunk-sized pieces, leaving pieces that read as zero as holes (raw and
+ * fixed VHD: the data area is a plain image). */
+int wctx_copy_plain(struct wctx *w, uint32_t chunk);
 /* Sets the output file's size (holes read as zero). */
 int wctx_truncate(struct wctx *w, uint64_t size);
 

@@ -13,14 +13,6 @@ int writer_raw_write(struct wctx *w)
 	if (chunk > (64u << 20)) chunk = 64u << 20;
 	if (wctx_truncate(w, w->size) < 0)
 		return -1;
-	uint8_t *buf = xmalloc(chunk);
-	int rc = 0;
-	for (uint64_t off = 0; off < w->size && rc == 0; off += chunk) {
-		size_t n = w->size - off < chunk ? (size_t)(w->size - off) : chunk;
-		int r = wctx_read_block(w, buf, n, off);
-		if (r < 0) rc = -1;
-		else if (r > 0) rc = wctx_pwrite_sparse(w, buf, n, off);
-	}
-	free(buf);
+	int rc = wctx_copy_plain(w, chunk);
 	return rc;
 }

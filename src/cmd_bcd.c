@@ -102,25 +102,11 @@ struct image_ctx {
 static void name_device(void *vctx, const struct bcd_device *d, char *out, size_t n)
 {
 	const struct image_ctx *c = vctx;
-	const struct ptable *t = &c->table;
-	for (size_t i = 0; i < t->count; i++) {
-		const struct part *p = &t->parts[i];
-		bool match = d->gpt ? (t->type == PT_GPT && guid_eq(&d->disk_guid, &t->disk_guid) &&
-				       guid_eq(&d->part_guid, &p->part_guid))
-				    : (t->type == PT_MBR && d->disk_signature == t->disk_signature &&
-				       d->part_offset == p->start);
-		if (match) {
-			snprintf(out, n, "partition=%s:%d", c->label, p->number);
-			return;
-		}
-	}
-	char a[GUID_STR_LEN + 1], b[GUID_STR_LEN + 1];
-	if (d->gpt)
-		snprintf(out, n, "partition=GPT disk {%s} partition {%s}", guid_to_str(&d->disk_guid, a),
-			 guid_to_str(&d->part_guid, b));
+	const struct part *p = bcd_device_partition(d, &c->table);
+	if (p)
+		snprintf(out, n, "partition=%s:%d", c->label, p->number);
 	else
-		snprintf(out, n, "partition=MBR disk 0x%08" PRIx32 " offset %" PRIu64, d->disk_signature,
-			 d->part_offset);
+		bcd_partition_identity_text(d, out, n);
 }
 
 /* Reads path from a partition as FAT32, else NTFS. 0 read, 1 absent, -1 error. */
