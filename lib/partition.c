@@ -75,6 +75,8 @@ struct shadow {
 	char path[64];
 	uint64_t size;
 	uint32_t ss;
+	uint64_t hidden[2];  /* GPT headers hidden from libfdisk (see shadow_copy_gpt_entries) */
+	int nhidden;
 };
 
 static int shadow_copy(struct shadow *s, struct overlay *o, uint64_t off, uint64_t len)
@@ -106,25 +108,34 @@ static int shadow_read_sector(struct shadow *s, uint64_t lba, uint8_t *buf)
 /* Follows the chain of extended boot records of one extended partition and
  * copies each EBR sector into the shadow. An EBR's first entry is the
  * logical partition (start relative to the EBR), its second entry links to
- * the next EBR (start relative to the start of the extended partition). */
+ * the next EBR (start relative to the start of the extended partition).
+ * Links may point backwards (fdisk appends new logicals to the chain
+ * wherever they lie), so the chain is followed in any order; an EBR seen
+ * twice is a loop, which libfdisk would follow until its 60-partition limit
+ * and report the same logical partitions over and over: refused. */
 static int shadow_copy_ebr_chain(struct shadow *s, struct overlay *o, uint64_t ext_lba, uint64_t ext_sectors)
 {
 	uint8_t *sec = xmalloc(s->ss);
-	uint64_t rel = 0;
+	uint64_t seen[EBR_HOP_LIMIT], rel = 0;
 	int rc = 0;
 	for (int hop = 0; hop < EBR_HOP_LIMIT; hop++) {
 		uint64_t lba = ext_lba + rel;
 		if (rel >= ext_sectors || !range_ok(lba * s->ss, s->ss, s->size))
 			break; /* link outside the container: libfdisk will report it */
-		if ((rc = shadow_copy(s, o, lba * s->ss, s->ss)) < 0 ||
+		for (int i = 0; i < hop && rc == 0; i++)
+			if (seen[i] == rel)
+				rc = err_set(E_FORMAT, "the chain of extended boot records loops (back to LBA %llu)",
+					     (unsigned long long)lba);
+		seen[hop] = rel;
+		if (rc < 0 || (rc = shadow_copy(s, o, lba * s->ss, s->ss)) < 0 ||
 		    (rc = shadow_read_sector(s, lba, sec)) < 0)
 			break;
 		if (sec[510] != 0x55 || sec[511] != 0xAA)
 			break;
 		const uint8_t *link = sec + 446 + 16;
 		uint32_t next = get_le32(link + 8);
-		if (link[4] == 0 || next == 0 || next <= rel)
-			break; /* end of chain, or a backward link (a loop) */
+		if (link[4] == 0 || next == 0)
+			break; /* end of chain */
 		rel = next;
 	}
 	free(sec);
@@ -134,7 +145,15 @@ static int shadow_copy_ebr_chain(struct shadow *s, struct overlay *o, uint64_t e
 /* GPT header at lba: copy its partition entry array, wherever the header
  * says it lies (UEFI 5.3.2 PartitionEntryLBA, NumberOfPartitionEntries,
  * SizeOfPartitionEntry), bounded so a hostile header cannot make us copy
- * the whole disk. */
+ * the whole disk.
+ * libfdisk (2.38) allocates and reads NumberOfPartitionEntries x
+ * SizeOfPartitionEntry bytes as soon as the header CRC matches, and then
+ * steps through the array by SizeOfPartitionEntry reading 128-byte
+ * entries: a huge product exhausts memory, an entry size under 128 reads
+ * past its buffer. UEFI 5.3.2 requires SizeOfPartitionEntry = 128 x 2^n,
+ * and a header that fails a check is invalid (the other one is used), so
+ * such a header is hidden from libfdisk: its signature is zeroed in the
+ * shadow (shadow_write_back never copies that back). */
 static int shadow_copy_gpt_entries(struct shadow *s, struct overlay *o, uint64_t lba)
 {
 	uint8_t *h = xmalloc(s->ss);
@@ -144,15 +163,31 @@ static int shadow_copy_gpt_entries(struct shadow *s, struct overlay *o, uint64_t
 		goto out;
 	}
 	uint64_t entries_lba = get_le64(h + 72);
-	uint64_t bytes = (uint64_t)get_le32(h + 80) * get_le32(h + 84);
-	if (bytes > GPT_ENTRIES_MAX_BYTES)
-		bytes = GPT_ENTRIES_MAX_BYTES;
+	uint32_t esize = get_le32(h + 84);
+	uint64_t bytes = (uint64_t)get_le32(h + 80) * esize;
+	if (esize < 128 || (esize & (esize - 1)) || bytes > GPT_ENTRIES_MAX_BYTES) {
+		memset(h, 0, 8);
+		if (pwrite(s->fd, h, 8, (off_t)(lba * s->ss)) != 8)
+			rc = err_errno(E_IO, "partition table shadow");
+		s->hidden[s->nhidden++] = lba;
+		goto out;
+	}
 	bytes = (bytes + s->ss - 1) / s->ss * s->ss;
 	if (entries_lba < s->size / s->ss && range_ok(entries_lba * s->ss, bytes, s->size))
 		rc = shadow_copy(s, o, entries_lba * s->ss, bytes);
 out:
 	free(h);
 	return rc;
+}
+
+/* A hidden GPT header (see above) that libfdisk left alone: the shadow
+ * still differs from the overlay only by the zeroed signature. */
+static bool shadow_hidden_untouched(const struct shadow *s, uint64_t off, const uint8_t *shadow, const uint8_t *disk)
+{
+	for (int i = 0; i < s->nhidden; i++)
+		if (s->hidden[i] * s->ss == off)
+			return !memcmp(shadow, "\0\0\0\0\0\0\0\0", 8) && !memcmp(shadow + 8, disk + 8, s->ss - 8);
+	return false;
 }
 
 static void shadow_close(struct shadow *s)
@@ -222,7 +257,8 @@ static int shadow_write_back(struct shadow *s, struct overlay *o)
 			}
 			if ((rc = overlay_read(o, b, s->ss, off)) < 0)
 				break;
-			if (memcmp(a, b, s->ss) && (rc = overlay_write(o, a, s->ss, off)) < 0)
+			if (memcmp(a, b, s->ss) && !shadow_hidden_untouched(s, off, a, b) &&
+			    (rc = overlay_write(o, a, s->ss, off)) < 0)
 				break;
 		}
 		pos = hole;
@@ -369,6 +405,18 @@ static int read_table(struct fdisk_context *cxt, struct ptable *out)
 	return rc;
 }
 
+/* libfdisk falls back to reading the MBR when neither GPT header is valid,
+ * so a GPT disk whose headers are both damaged would read as an MBR disk
+ * with one partition of type 0xEE. UEFI 5.2.3: an 0xEE record marks the
+ * disk as GPT; without a valid GPT header the disk has no usable table. */
+static int refuse_protective_without_gpt(const struct ptable *t)
+{
+	for (size_t i = 0; i < t->count; i++)
+		if (!t->parts[i].logical && t->parts[i].mbr_type == 0xEE)
+			return err_set(E_FORMAT, "protective MBR (type 0xEE) but neither GPT header is valid");
+	return 0;
+}
+
 int partition_read(struct overlay *o, struct ptable *out)
 {
 	memset(out, 0, sizeof(*out));
@@ -396,6 +444,8 @@ int partition_read(struct overlay *o, struct ptable *out)
 	}
 	if ((rc = read_label_ids(cxt, out)) == 0)
 		rc = read_table(cxt, out);
+	if (rc == 0 && out->type == PT_MBR)
+		rc = refuse_protective_without_gpt(out);
 out:
 	if (cxt)
 		fdisk_unref_context(cxt);
