@@ -105,6 +105,36 @@ static int shadow_read_sector(struct shadow *s, uint64_t lba, uint8_t *buf)
 	return 0;
 }
 
+static bool is_extended_type(uint8_t t)
+{
+	return t == 0x05 || t == 0x0F || t == 0x85;
+}
+
+/* The record of an EBR that libfdisk (dos.c read_extended, like fdisk
+ * before it) follows as the link: the first of the four with a size and
+ * an extended type; without one, the first record that is not the logical
+ * partition's (the first with a size and a non-zero type, else record 0).
+ * The chain goes on while the link's type is extended, whatever its start
+ * (0 means the first EBR again). */
+static const uint8_t *ebr_link(const uint8_t *sec)
+{
+	const uint8_t *q = sec + 446, *link = NULL, *table = NULL;
+	for (int i = 0; i < 4; i++) {
+		const uint8_t *e = q + 16 * i;
+		if (get_le32(e + 12) == 0)
+			continue;
+		if (is_extended_type(e[4]))
+			link = link ? link : e;
+		else if (e[4])
+			table = table ? table : e;
+	}
+	if (!table)
+		table = q != link ? q : q + 16;
+	if (!link)
+		link = q != table ? q : q + 16;
+	return link;
+}
+
 /* Follows the chain of extended boot records of one extended partition and
  * copies each EBR sector into the shadow. An EBR's first entry is the
  * logical partition (start relative to the EBR), its second entry links to
@@ -132,11 +162,10 @@ static int shadow_copy_ebr_chain(struct shadow *s, struct overlay *o, uint64_t e
 			break;
 		if (sec[510] != 0x55 || sec[511] != 0xAA)
 			break;
-		const uint8_t *link = sec + 446 + 16;
-		uint32_t next = get_le32(link + 8);
-		if (link[4] == 0 || next == 0)
+		const uint8_t *link = ebr_link(sec);
+		if (!is_extended_type(link[4]))
 			break; /* end of chain */
-		rel = next;
+		rel = get_le32(link + 8);
 	}
 	free(sec);
 	return rc;
