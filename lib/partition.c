@@ -506,6 +506,16 @@ static int check_overlaps(const struct ptable *t, uint32_t ss)
 	return 0;
 }
 
+/* Every partition inside the disk and none overlapping another: what a
+ * table must satisfy to be written, and what verify demands of one read. */
+static int check_extents(const struct ptable *t, uint64_t size, uint32_t ss)
+{
+	for (size_t i = 0; i < t->count; i++)
+		if (!range_ok(t->parts[i].start, t->parts[i].size, size))
+			return err_set(E_NOSPACE, "partition %d lies beyond the end of the disk", t->parts[i].number);
+	return check_overlaps(t, ss);
+}
+
 /* UEFI 5.3.2: the primary header is at LBA 1 and its entry array follows
  * (at least 16384 bytes: 128 entries of 128 bytes, LBA 2-33 with 512-byte
  * sectors); the backup entry array and header occupy the last sectors of the
@@ -697,10 +707,7 @@ int partition_write(struct overlay *o, const struct ptable *t)
 		return err_set(E_USAGE, "too many partitions");
 	if (ss < 512 || size / ss < 64)
 		return err_set(E_NOSPACE, "disk too small for a partition table");
-	for (size_t i = 0; i < t->count; i++)
-		if (!range_ok(t->parts[i].start, t->parts[i].size, size))
-			return err_set(E_NOSPACE, "partition %d lies beyond the end of the disk", t->parts[i].number);
-	if (check_overlaps(t, ss) < 0 ||
+	if (check_extents(t, size, ss) < 0 ||
 	    (t->type == PT_GPT ? check_gpt_layout(t, size, ss) : check_mbr_layout(t, ss)) < 0)
 		return -1;
 
@@ -828,6 +835,10 @@ int partition_verify(struct overlay *o, char *why, size_t n)
 		rc = -1;
 	} else if (t.type == PT_GPT) {
 		rc = gpt_verify(o, why, n);
+	}
+	if (rc == 0 && check_extents(&t, overlay_size(o), t.sector_size) < 0) {
+		snprintf(why, n, "%s", err_msg());
+		rc = -1;
 	}
 	/* an MBR libfdisk accepted has its 0x55AA signature and sane entries */
 	return rc < 0 ? err_set(E_FORMAT, "%s", why) : 0;

@@ -517,15 +517,20 @@ static void t_mbr_past_end(void **st)
 		assert_int_equal(partition_write(im.o, &t), -1);
 		assert_int_equal(err_code(), E_NOSPACE);
 		assert_non_null(strstr(err_msg(), "beyond the end"));
+		char why[256];
+		assert_int_equal(partition_verify(im.o, why, sizeof why), -1);
+		assert_non_null(strstr(why, "partition 4 lies beyond the end"));
 		img_close(&im);
 	}
 }
 
-/* Overlapping partitions are read as they are; writing them is refused. */
+/* Overlapping partitions are read as they are; writing them is refused
+ * and partition_verify fails them. */
 static void t_overlaps(void **st)
 {
 	struct img im;
 	struct ptable t;
+	char why[256];
 	img_new(&im, SECTORS);
 	build_mbr(&im);
 	mbr_record(sec(&im, 0), 1, 0, 0x83, 4096, 2048);   /* inside partition 1 */
@@ -534,6 +539,8 @@ static void t_overlaps(void **st)
 	assert_int_equal(partition_write(im.o, &t), -1);
 	assert_int_equal(err_code(), E_NOSPACE);
 	assert_non_null(strstr(err_msg(), "partitions 1 and 2 overlap"));
+	assert_int_equal(partition_verify(im.o, why, sizeof why), -1);
+	assert_non_null(strstr(why, "partitions 1 and 2 overlap"));
 	img_close(&im);
 
 	img_new(&im, SECTORS);
@@ -549,6 +556,8 @@ static void t_overlaps(void **st)
 	assert_int_equal(partition_write(im.o, &t), -1);
 	assert_int_equal(err_code(), E_NOSPACE);
 	assert_non_null(strstr(err_msg(), "partitions 2 and 3 overlap"));
+	assert_int_equal(partition_verify(im.o, why, sizeof why), -1);
+	assert_non_null(strstr(why, "partitions 2 and 3 overlap"));
 	img_close(&im);
 }
 
