@@ -25,7 +25,7 @@ build/Makefile: configure
 	mkdir -p build && cd build && ../configure -q CFLAGS="-O2 -g"
 
 build-check/Makefile: configure
-	mkdir -p build-check && cd build-check && ../configure -q CFLAGS="$(SAN_CFLAGS)" LDFLAGS="-fsanitize=address,undefined"
+	mkdir -p build-check && cd build-check && ../configure -q --enable-werror CFLAGS="$(SAN_CFLAGS)" LDFLAGS="-fsanitize=address,undefined"
 
 # The README's test command. Everything runs under ASan/UBSan.
 check: build-check/Makefile

@@ -7,6 +7,7 @@
 #include "bcd.h"
 #include "util.h"
 
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct bcd_device d;

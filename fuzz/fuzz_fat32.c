@@ -2,7 +2,6 @@
  * (lib/fat32.c) on a 40 MiB sparse disk described by the input (see
  * sparse_disk.h); the seed corpus holds the non-zero sectors of mkesp
  * images. */
-#include "config.h"
 #include "sparse_disk.h"
 #include "fat32.h"
 

@@ -2,7 +2,6 @@
  * our EBR-chain and GPT-header walk that builds libfdisk's shadow, then
  * libfdisk) on a 64 MiB sparse disk described by the input (see
  * sparse_disk.h). */
-#include "config.h"
 #include "sparse_disk.h"
 #include "partition.h"
 

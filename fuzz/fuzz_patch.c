@@ -4,7 +4,6 @@
  * scans, Zydis decoding of whatever .pdata says, the matchers, and — on a
  * private copy — the writes and the checksum update. Seeds: mkpe kernels
  * (tests/patch.sh writes them to build-fuzz/corpus/patch). */
-#include "config.h"
 
 #include <stdint.h>
 #include <stdlib.h>

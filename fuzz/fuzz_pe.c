@@ -1,6 +1,5 @@
 /* fuzz_pe - libFuzzer harness: pe_parse on arbitrary bytes, then every
  * lookup and the checksum functions on what it accepted. */
-#include "config.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -12,7 +12,6 @@
  * Everything not covered by a record reads as zeros. Then every
  * maybe_allocated query shape is run on what parsed.
  */
-#include "config.h"
 
 #include <stddef.h>
 #include <stdint.h>

@@ -14,7 +14,6 @@
  * / BcdMemDiagElementTypes / BcdDeviceObjectElementTypes documentation and
  * bcdedit's own output (values checked against the two sample stores).
  */
-#include "config.h"
 #include "bcd.h"
 #include "partition.h"
 #include "hive.h"

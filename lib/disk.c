@@ -8,7 +8,6 @@
  * Virtual Disk ID). The same parse also rejects a truncated image at open
  * time (an allocated block pointing past the end of the file).
  */
-#define _GNU_SOURCE
 #include "disk.h"
 #include "sha256.h"
 #include "util.h"
@@ -39,7 +38,8 @@ struct disk {
 	struct disk_info info;
 };
 
-static int vhdi_fail(libvhdi_error_t **e, enum err_code code, const char *fmt, const char *path)
+/* err_set "'PATH': WHAT (libvhdi: first line of libvhdi's message)". */
+static int vhdi_error(libvhdi_error_t **e, enum err_code code, const char *path, const char *what)
 {
 	char msg[512] = "";
 	if (e && *e) {
@@ -49,7 +49,7 @@ static int vhdi_fail(libvhdi_error_t **e, enum err_code code, const char *fmt, c
 		char *nl = strchr(msg, '\n');
 		if (nl) *nl = 0;
 	}
-	return err_set(code, fmt, path, msg);
+	return err_set(code, "'%s': %s (libvhdi: %s)", path, what, msg);
 }
 
 static enum disk_format detect_format(int fd, uint64_t size)
@@ -152,7 +152,7 @@ static int open_parent(struct disk *d, int depth)
 	uint8_t *name = xmalloc(n);
 	if (libvhdi_file_get_utf8_parent_filename(d->vf, name, n, &e) != 1) {
 		free(name);
-		return vhdi_fail(&e, E_FORMAT, "'%s': cannot read the parent locator: %s", d->path);
+		return vhdi_error(&e, E_FORMAT, d->path, "cannot read the parent locator");
 	}
 	name[n - 1] = 0;
 	char *ppath = resolve_parent(d->path, (const char *)name);
@@ -187,7 +187,7 @@ static int open_parent(struct disk *d, int depth)
 	if (d->parent->info.virtual_size != d->info.virtual_size)
 		return err_set(E_FORMAT, "parent '%s' of '%s' has a different virtual size", ppath, d->path);
 	if (libvhdi_file_set_parent_file(d->vf, d->parent->vf, &e) != 1)
-		return vhdi_fail(&e, E_FORMAT, "'%s': parent does not match: %s", d->path);
+		return vhdi_error(&e, E_FORMAT, d->path, "parent does not match");
 	return 0;
 }
 
@@ -201,14 +201,14 @@ static int open_vhdi(struct disk *d, int depth)
 	if (!d->meta)
 		return err_prefix("'%s'", d->path);   /* keeps the code (E_FORMAT, E_UNSUPPORTED) */
 	if (libvhdi_file_initialize(&d->vf, &e) != 1)
-		return vhdi_fail(&e, E_NOMEM, "'%s': libvhdi: %s", d->path);
+		return vhdi_error(&e, E_NOMEM, d->path, "cannot create the libvhdi handle");
 	if (libvhdi_file_open(d->vf, d->path, libvhdi_get_access_flags_read(), &e) != 1)
-		return vhdi_fail(&e, E_FORMAT, "'%s' is corrupt or truncated (libvhdi: %s)", d->path);
+		return vhdi_error(&e, E_FORMAT, d->path, "corrupt or truncated");
 	size64_t media = 0;
 	uint32_t type = 0, bps = 512;
 	if (libvhdi_file_get_media_size(d->vf, &media, &e) != 1 ||
 	    libvhdi_file_get_disk_type(d->vf, &type, &e) != 1)
-		return vhdi_fail(&e, E_FORMAT, "'%s': cannot read the image header: %s", d->path);
+		return vhdi_error(&e, E_FORMAT, d->path, "cannot read the image header");
 	if (libvhdi_file_get_bytes_per_sector(d->vf, &bps, &e) != 1) {
 		libvhdi_error_free(&e);
 		bps = 512;
@@ -301,7 +301,7 @@ static int read_vhdi(struct disk *d, uint8_t *buf, size_t len, uint64_t off)
 		size_t chunk = len > (64u << 20) ? (64u << 20) : len;
 		ssize_t n = libvhdi_file_read_buffer_at_offset(d->vf, buf, chunk, (off64_t)off, &e);
 		if (n <= 0) {
-			vhdi_fail(&e, E_FORMAT, "'%s': read failed (corrupt or truncated image?): %s", d->path);
+			vhdi_error(&e, E_FORMAT, d->path, "read failed, corrupt or truncated image?");
 			return err_prefix("virtual offset %llu", (unsigned long long)off);
 		}
 		buf += n, len -= (size_t)n, off += (uint64_t)n;

@@ -7,7 +7,6 @@
  * at cluster 2, then every directory and file in creation order (pre-order
  * walk), each contiguous.
  */
-#include "config.h"
 #include "fat32.h"
 #include "overlay.h"
 #include "util.h"

@@ -13,8 +13,6 @@
  * offset field matches its place, every cell is > 4 bytes and inside its
  * hbin, and the root cell is an allocated nk).
  */
-#define _GNU_SOURCE
-#include "config.h"
 #include "hive.h"
 #include "util.h"
 
@@ -284,8 +282,8 @@ static int hive_new_bytes(const char *root_name, uint8_t **out, size_t *len)
 
 struct hive *hive_new(const char *root_name)
 {
-	uint8_t *bytes;
-	size_t len;
+	uint8_t *bytes = NULL;
+	size_t len = 0;
 	if (!root_name || hive_new_bytes(root_name, &bytes, &len) < 0) {
 		if (!root_name)
 			err_set(E_USAGE, "hive_new: no root name");
@@ -369,7 +367,7 @@ bool hive_key_exists(struct hive *h, const char *key)
 int hive_get_binary(struct hive *h, const char *key, const char *value, uint8_t **out, size_t *len,
 		    uint32_t *type)
 {
-	hive_value_h v;
+	hive_value_h v = 0;
 	int r = find_value(h, key, value, &v);
 	if (r)
 		return r;

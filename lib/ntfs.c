@@ -19,7 +19,6 @@
  * when the name is itself a valid upper-case 8.3 name, WIN32_AND_DOS)
  * namespace (dir.c, set_dos_name) -- what Windows itself writes.
  */
-#include "config.h"
 #include "ntfs.h"
 #include "overlay.h"
 #include "util.h"

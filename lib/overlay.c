@@ -11,7 +11,6 @@
  * write after a zero lands in layer 1 and wins, and a zero after a write
  * wins too. Reads group consecutive disk pages into one disk_read().
  */
-#define _GNU_SOURCE
 #include "overlay.h"
 #include "disk.h"
 #include "util.h"

@@ -14,7 +14,6 @@
  * header, 5.3.3 partition entry array); the MBR/EBR layout is the classic
  * IBM PC one (entries at offset 446, 16 bytes each, 0x55AA at 510).
  */
-#include "config.h"
 #include "partition.h"
 #include "overlay.h"
 #include "util.h"

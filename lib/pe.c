@@ -8,7 +8,6 @@
  * read from the file are bounded by what could fit in the file, so no
  * allocation is larger than a small multiple of the input.
  */
-#include "config.h"
 
 #include <stdio.h>
 #include <stdlib.h>

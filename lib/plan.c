@@ -492,7 +492,10 @@ static void build_patches(struct plan *p, const struct inspection *ins, const st
 	add_patch(p, KIND_ACPI, file_path(ins, WF_ACPI), NULL, NULL);
 	char dir[256], copy[256];
 	path_dir(file_path(ins, WF_WINLOAD_EFI), dir, sizeof dir);
-	snprintf(copy, sizeof copy, "%s\\winload-gen2.efi", dir);
+	if (snprintf(copy, sizeof copy, "%s\\winload-gen2.efi", dir) >= (int)sizeof copy) {
+		add_blocker(p, "path-too-long", "%s: the directory name is too long for the patched loader's copy", dir);
+		return;
+	}
 	add_patch(p, KIND_WINLOAD, copy, file_path(ins, WF_WINLOAD_EFI), NULL);
 	/* patches.md, loader-integrity: the boot manager starts a modified
 	 * winload only with nointegritychecks on its entry */

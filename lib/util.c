@@ -9,6 +9,7 @@
 static _Thread_local char err_buf[1024];
 static _Thread_local enum err_code err_cur;
 
+__attribute__((format(printf, 2, 0)))
 static void err_vset(enum err_code code, const char *fmt, va_list ap)
 {
 	err_cur = code;
@@ -46,7 +47,9 @@ int err_prefix(const char *fmt, ...)
 	vsnprintf(pre, sizeof pre, fmt, ap);
 	va_end(ap);
 	memcpy(old, err_buf, sizeof old);
-	snprintf(err_buf, sizeof err_buf, "%s: %s", pre, old);
+	/* a message longer than the buffer ends in "..." (never cut silently) */
+	if (snprintf(err_buf, sizeof err_buf, "%s: %s", pre, old) >= (int)sizeof err_buf)
+		memcpy(err_buf + sizeof err_buf - 4, "...", 4);
 	if (err_cur == E_OK)
 		err_cur = E_INTERNAL;
 	return -1;

@@ -2,7 +2,6 @@
  * "VHD" is the Virtual Hard Disk Image Format Specification (Microsoft,
  * 2006, v1.0), "MS-VHDX" is [MS-VHDX] v20160714 (section numbers given).
  */
-#define _GNU_SOURCE
 #include "vhdmeta.h"
 #include "crc32c.h"
 #include "util.h"

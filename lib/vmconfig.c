@@ -1,7 +1,5 @@
 /* vmconfig.c - NanaBox .7b and Hyper-V .ps1 machine definitions for a
  * converted disk (vmconfig.h). */
-#define _GNU_SOURCE
-#include "config.h"
 #include "vmconfig.h"
 #include "util.h"
 

@@ -4,7 +4,6 @@
  * catalog in dry-run mode (patch.h). Facts used are in formats.md
  * ("Windows registry", "Partition tables") and cited where encoded.
  */
-#include "config.h"
 #include "windows.h"
 #include "bcd.h"
 #include "fat32.h"
@@ -378,7 +377,7 @@ static void locale_from_boot_files(struct ntfs_vol *v, struct inspection *ins)
 		if (e[i].is_dir && !ascii_casecmp(e[i].name, "en-US")) snprintf(ins->locale, sizeof ins->locale, "en-US");
 	for (int i = 0; i < n && !ins->locale[0]; i++)
 		if (e[i].is_dir && strlen(e[i].name) == 5 && e[i].name[2] == '-')
-			snprintf(ins->locale, sizeof ins->locale, "%s", e[i].name);
+			memcpy(ins->locale, e[i].name, 6);   /* "ll-CC" and its NUL */
 	free(e);
 }
 

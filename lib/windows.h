@@ -91,7 +91,7 @@ struct inspection {
 		char id[48];             /* catalog id */
 		char file[32];           /* winfile_name of the binary */
 		int status;              /* enum patch_status (patch.h) */
-		char message[160];
+		char message[256];       /* patch_report's message, whole */
 	} patches[32];
 	size_t nfindings;
 	struct finding findings[32]; /* blockers and warnings */

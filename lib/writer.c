@@ -3,7 +3,6 @@
  * a signal handler remove the temporary file, and the block reader the
  * format writers share.
  */
-#define _GNU_SOURCE
 #include "writer.h"
 #include "writer_int.h"
 #include "overlay.h"

@@ -12,7 +12,6 @@
  * The blocks are streamed once; the BAT, metadata and headers are written
  * last, into the space reserved for them.
  */
-#include "config.h"
 #include "writer_int.h"
 #include "crc32c.h"
 #include "overlay.h"

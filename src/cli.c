@@ -1,5 +1,4 @@
 /* cli.c - see cli.h */
-#include "config.h"
 #include "cli.h"
 #include "writer.h"
 

@@ -6,7 +6,6 @@
  * partition, or from partition number PARTITION. Device elements that name
  * a partition of that image are printed as "partition=IMAGE:N".
  */
-#include "config.h"
 #include "cli.h"
 #include "bcd.h"
 #include "disk.h"

@@ -1,6 +1,5 @@
 /* cmd_convert.c - gen2prep convert IN OUT: options, the plan or the run,
  * and what to do next. The work is lib/convert.c. */
-#include "config.h"
 #include "cli.h"
 #include "convert.h"
 #include "plan.h"

@@ -1,7 +1,6 @@
 /* cmd_inspect.c - gen2prep inspect IMAGE [--json]: the read-only report of
  * what a disk holds and whether it can become a Generation 2 disk.
  * Exit 0 convertible, 4 blockers, 3 unreadable input, 2 usage. */
-#include "config.h"
 #include "cli.h"
 #include "disk.h"
 #include "overlay.h"

@@ -3,7 +3,6 @@
  * Exit 0 all applicable patches applied/already applied, 5 a required site
  * not found or ambiguous, 4 kernel 5.x (refused), 3 not a PE / wrong
  * machine / unknown binary, 7 output refused or failed, 2 usage. */
-#include "config.h"
 #include "cli.h"
 #include "patch.h"
 #include "pe.h"
@@ -283,8 +282,8 @@ static int run(const struct patch_cli *o)
 	enum pe_kind kind = KIND_UNKNOWN;
 	if (o->kind && pe_kind_parse(o->kind, &kind) < 0)
 		return cli_usage("patch", "%s", err_msg());
-	uint8_t *data;
-	size_t len;
+	uint8_t *data = NULL;
+	size_t len = 0;
 	if (read_input(o->file, &data, &len) < 0)
 		return cli_fail("patch");
 	struct pe *pe = pe_parse(data, len);

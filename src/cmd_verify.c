@@ -1,6 +1,5 @@
 /* cmd_verify.c - gen2prep verify IMAGE: is this disk Generation 2 ready?
  * The checks are lib/verify.c. */
-#include "config.h"
 #include "cli.h"
 #include "verify.h"
 

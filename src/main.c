@@ -1,5 +1,4 @@
 /* main.c - gen2prep: command dispatch, global options. */
-#include "config.h"
 #include "cli.h"
 
 #include <stdio.h>

@@ -11,7 +11,6 @@
  *   esptool fatmk DISK PARTNO [--fail-small] write a FAT32 with a few files
  * OUT is written as a copy of IN with the overlay's changes applied.
  */
-#include "config.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

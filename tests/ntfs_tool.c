@@ -9,7 +9,6 @@
  * unmounting, for independent checkers (ntfsls, ntfscat, ntfsinfo).
  * Commands: probe | stat P | real P | cat P | ls P | put P LOCAL | write P TEXT | mkdir P
  */
-#include "config.h"
 #include "disk.h"
 #include "ntfs.h"
 #include "overlay.h"
@@ -80,7 +79,7 @@ static int run(int argc, char **argv)
 		return 0;
 	}
 	if (!strcmp(c, "put") && argc == 3) {
-		uint8_t *d; size_t n;
+		uint8_t *d = NULL; size_t n = 0;
 		if (read_local(argv[2], &d, &n)) return fail();
 		int r = ntfs_write_file(vol, argv[1], d, n);
 		free(d);

@@ -3,7 +3,6 @@
  * foreach_written, out-of-range refusal, and a randomized comparison with
  * a plain in-memory model. The input file is checked unchanged at the end.
  */
-#define _GNU_SOURCE
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

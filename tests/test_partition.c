@@ -28,7 +28,6 @@
  *  - EFI_GUID on disk: first three fields little endian (Appendix A).
  *  - CRC32: the IEEE 802.3 CRC that zlib's crc32() computes.
  */
-#define _GNU_SOURCE
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

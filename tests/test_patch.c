@@ -3,7 +3,6 @@
  * instruction by instruction with Zydis (decoded here, independently of
  * lib/x86.c), idempotence, length, untouched bytes, checksum (a second
  * implementation below), decoys, ambiguity, versions. */
-#include "config.h"
 
 #include <setjmp.h>
 #include <stdarg.h>

@@ -2,7 +2,6 @@
  * layout python3-pefile confirms in tests/pe.sh), then against broken
  * images: each malformation is rejected with a reason or ignored, never
  * read out of bounds (the test runs under ASan/UBSan). */
-#include "config.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
