@@ -1,6 +1,6 @@
 /* bcd.c - Boot Configuration Data stores over lib/hive.
  *
- * Layout (formats.md, "Boot Configuration Data"): Description\KeyName
+ * Layout (doc/formats.md, BCD): Description\KeyName
  * "BCD00000000", System / TreatAsSystem dwords;
  * Objects\{guid}\Description\Type (REG_DWORD) and
  * Objects\{guid}\Elements\<type, 8 lowercase hex>\Element. Element type bits
@@ -256,7 +256,7 @@ static const char *integer_word(const char *name, uint64_t v)
  *      6 qualified partition ("PartitionEx"), size 0x48: partition GUID
  *        (GPT) or byte offset u64 + 8 zero (MBR); u32 0; u32 style
  *        (0 GPT, 1 MBR); disk GUID (GPT) or signature u32 + 12 zero
- *        (MBR); 16 zero  (formats.md, Partition device value)
+ *        (MBR); 16 zero  (doc/formats.md, BCD partition device)
  *      5 boot, size 0x48, identifier all zero
  *      0 block I/O: u32 block type; 3 = ramdisk: u32 0, u32 image base,
  *        u64 image size, u32 image offset, then a file identifier:

@@ -1,5 +1,5 @@
 /* bcd.h - Boot Configuration Data stores: a registry hive (hive.h) with
- * Objects\{guid}\Elements\<type>\Element (formats.md, BCD). Only this
+ * Objects\{guid}\Elements\<type>\Element (doc/formats.md, BCD). Only this
  * module knows element encodings, names and the device value layout.
  */
 #ifndef GEN2PREP_BCD_H
@@ -24,7 +24,7 @@ struct hive;
 #define BCD_TYPE_LOADER_SETTINGS  0x20200003u
 #define BCD_TYPE_RESUME_SETTINGS  0x20200004u
 
-/* Elements used by convert (formats.md) */
+/* Elements used by convert (doc/formats.md, BCD) */
 #define BCDE_LIB_APPLICATION_DEVICE   0x11000001u
 #define BCDE_LIB_APPLICATION_PATH     0x12000002u
 #define BCDE_LIB_DESCRIPTION          0x12000004u
@@ -82,13 +82,14 @@ struct bcd_device {
 	char path[260];           /* BCD_DEV_RAMDISK: image path, UTF-8 */
 };
 
-/* The 88-byte partition device value as bcdboot writes it (formats.md). */
+/* The 88-byte partition device value as bcdboot writes it (doc/formats.md,
+ * BCD partition device). */
 #define BCD_DEVICE_PARTITION_LEN 88
 int bcd_device_encode(const struct bcd_device *d, uint8_t out[BCD_DEVICE_PARTITION_LEN]);
 int bcd_device_decode(const uint8_t *p, size_t len, struct bcd_device *out);
 /* The partition of t a partition device names: GPT form by disk GUID +
- * partition GUID, MBR form by disk signature + byte offset (formats.md,
- * BCD); NULL when it names none of t's (or is not a partition device). */
+ * partition GUID, MBR form by disk signature + byte offset (doc/formats.md,
+ * BCD partition device); NULL when it names none of t's (or is not a partition device). */
 struct ptable;
 struct part;
 const struct part *bcd_device_partition(const struct bcd_device *d, const struct ptable *t);

@@ -172,7 +172,7 @@ static struct guid alias(const char *a)
 
 #define TRY(x) do { if ((x) < 0) goto fail; } while (0)
 
-/* The store `bcdboot <windir> /f UEFI` writes (formats.md, BCD), then the
+/* The store `bcdboot <windir> /f UEFI` writes (doc/formats.md, BCD), then the
  * article's bcdedit settings (timeout 30; debug/sos/dbgsettings with --debug;
  * bootdebug with --bootdebug). This is the one place that decides which
  * objects and elements the store has; what each choice rests on:
@@ -183,7 +183,7 @@ static struct guid alias(const char *a)
  *    {badmemory}), {bootloadersettings} and {resumeloadersettings} (inherit
  *    {globalsettings}), as in ../samples/bcd/win10-uefi.BCD.
  *  - every generation: a "Resume from Hibernate" object (type 0x10200004,
- *    formats.md) on the Windows partition, path \Windows\system32\winresume.efi,
+ *    doc/formats.md, BCD) on the Windows partition, path \Windows\system32\winresume.efi,
  *    inherit {resumeloadersettings}, filedevice/filepath \hiberfil.sys (the
  *    "Reserved1/Reserved2" 0x21000001/0x22000002 of MS BcdResumeElementTypes),
  *    debugoptionenabled No (0x26000006), and the links to it: the loader's
@@ -402,7 +402,7 @@ static int list_files(struct job *j)
 }
 
 /* Patches every target in memory first, so a missing patch site stops the
- * run before anything is written (patches.md: zero or two sites = error). */
+ * run before anything is written (lib/patch.c: zero or two sites = error). */
 static int compute_patches(struct job *j)
 {
 	stage(j, STAGE_PATCH, "patching kernel files");

@@ -18,7 +18,7 @@ struct hive;
 enum { REG_NONE_ = 0, REG_SZ_ = 1, REG_EXPAND_SZ_ = 2, REG_BINARY_ = 3, REG_DWORD_ = 4,
        REG_MULTI_SZ_ = 7, REG_QWORD_ = 11 };
 
-/* Base block check (formats.md): "regf", primary sequence number at 4 and
+/* Base block check (doc/formats.md, Registry hive): "regf", primary sequence number at 4 and
  * secondary at 8 differ when the hive was not written back cleanly. Returns
  * 1 dirty, 0 clean, -1 not a hive. */
 int hive_is_dirty(const uint8_t *data, size_t len);

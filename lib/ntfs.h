@@ -2,7 +2,7 @@
  * custom struct ntfs_device_operations (no FUSE, no loop device, no kernel
  * mount). Paths use '\' or '/', are looked up without case (Windows and its
  * boot manager match names case-insensitively) and a case variant of an
- * existing name is never created (formats.md, NTFS).
+ * existing name is never created (doc/formats.md, NTFS naming).
  */
 #ifndef GEN2PREP_NTFS_H
 #define GEN2PREP_NTFS_H

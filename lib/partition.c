@@ -27,7 +27,7 @@
 #include <unistd.h>
 
 /* GPT type GUIDs in on-disk byte order (UEFI 5.3.3 table "Defined GPT
- * Partition Entry - Partition Type GUIDs"; Microsoft's from formats.md). */
+ * Partition Entry - Partition Type GUIDs"; Microsoft's: doc/formats.md, Partition types). */
 const struct guid GPT_TYPE_ESP = {{0x28, 0x73, 0x2a, 0xc1, 0x1f, 0xf8, 0xd2, 0x11,
 				   0xba, 0x4b, 0x00, 0xa0, 0xc9, 0x3e, 0xc9, 0x3b}};
 const struct guid GPT_TYPE_BASIC_DATA = {{0xa2, 0xa0, 0xd0, 0xeb, 0xe5, 0xb9, 0x33, 0x44,

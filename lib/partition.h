@@ -42,7 +42,7 @@ struct ptable {
 	struct part parts[PART_MAX];
 };
 
-/* Well-known GPT type GUIDs (formats.md). */
+/* Well-known GPT type GUIDs (doc/formats.md, Partition types). */
 extern const struct guid GPT_TYPE_ESP, GPT_TYPE_BASIC_DATA, GPT_TYPE_MSR, GPT_TYPE_RECOVERY;
 #define GPT_ATTR_RECOVERY 0x8000000000000001ULL
 

@@ -290,7 +290,7 @@ static void choose_esp(struct plan *p, const struct inspection *ins, const struc
 
 /* ---- the new partition table ---- */
 
-/* GPT type for an MBR type (formats.md, partition tables): NTFS 0x07 ->
+/* GPT type for an MBR type (doc/formats.md, Partition types): NTFS 0x07 ->
  * Microsoft basic data, 0x27 -> Windows recovery (attributes required +
  * no drive letter), FAT types -> basic data, 0xEF -> ESP. */
 static void gpt_type_for(const struct part *q, struct part *out, struct plan *p)
@@ -411,7 +411,7 @@ static const struct part *new_part(const struct plan *p, int number)
 	return ptable_find(&p->table, number);
 }
 
-/* formats.md, MountedDevices: on GPT disks a volume is named by 24 bytes,
+/* doc/formats.md, MountedDevices: on GPT disks a volume is named by 24 bytes,
  * "DMIO:ID:" + the partition's unique GUID as stored in its GPT entry. */
 static void edit_mounted_devices(struct plan *p, const struct inspection *ins)
 {
@@ -433,7 +433,7 @@ static void build_edits(struct plan *p, const struct inspection *ins)
 {
 	for (size_t i = 0; i < ins->ncontrol_sets; i++) {
 		const struct control_set *cs = &ins->control_sets[i];
-		/* patches.md, registry edits: Ntfs boot start, else INACCESSIBLE_BOOT_DEVICE */
+		/* doc/patches.md, Registry edits: Ntfs boot start, else INACCESSIBLE_BOOT_DEVICE */
 		edit_start(p, cs, "Ntfs", cs->ntfs_start, "the system volume is NTFS: load its driver at boot");
 		if (cs->vmbus_start >= 0)
 			edit_start(p, cs, "vmbus", cs->vmbus_start, "VMBus carries the synthetic SCSI boot disk");
@@ -474,7 +474,7 @@ static void add_patch(struct plan *p, enum pe_kind kind, const char *path, const
 	snprintf(t->skip, sizeof t->skip, "%s", skip ? skip : "");
 }
 
-/* patches.md: kernels 6.0 and 6.1 need the catalog (ntoskrnl, hal, acpi)
+/* The patch catalog (lib/patch_catalog.c): kernels 6.0 and 6.1 need it (ntoskrnl, hal, acpi)
  * and a patched winload copy named by the loader entry; 6.2+ none. */
 static void build_patches(struct plan *p, const struct inspection *ins, const struct plan_opts *opts)
 {
@@ -497,7 +497,7 @@ static void build_patches(struct plan *p, const struct inspection *ins, const st
 		return;
 	}
 	add_patch(p, KIND_WINLOAD, copy, file_path(ins, WF_WINLOAD_EFI), NULL);
-	/* patches.md, loader-integrity: the boot manager starts a modified
+	/* doc/patches.md, loader-integrity: the boot manager starts a modified
 	 * winload only with nointegritychecks on its entry */
 	snprintf(p->bcd.loader_path, sizeof p->bcd.loader_path, "%s", copy);
 	p->bcd.nointegritychecks = true;
@@ -546,7 +546,7 @@ static int build_bcd(struct plan *p, const struct inspection *ins, const struct 
 
 static void copy_rules(struct plan *p)
 {
-	/* formats.md, boot files: what `bcdboot <windir> /f UEFI` copies */
+	/* doc/formats.md, Boot files: what `bcdboot <windir> /f UEFI` copies */
 	static const struct plan_copy_rule rules[] = {
 		{ "\\Windows\\Boot\\EFI", "EFI/Microsoft/Boot", true, true },
 		{ "\\Windows\\Boot\\Fonts", "EFI/Microsoft/Boot/Fonts", true, false },
@@ -625,7 +625,7 @@ int plan_build(const struct inspection *ins, const struct plan_opts *opts, struc
 	} else {
 		build_mbr_table(p, ins);
 	}
-	/* formats.md, BCD: Vista SP1's UEFI boot manager stopped with 0xc0000001
+	/* doc/formats.md, BCD partition device: Vista SP1's UEFI boot manager stopped with 0xc0000001
 	 * on the MBR device form; only the GPT form was seen to boot */
 	if (p->layout == LAYOUT_MBR && (opts->force_version ? opts->force_version : ins->kernel_version) == 0x600)
 		add_warning(p, "--layout mbr with Windows Vista / Server 2008: its UEFI boot manager was seen to fail on MBR disks; prefer --layout gpt");

@@ -66,7 +66,7 @@ struct plan_file {
 	bool dir;                     /* a directory to create on the ESP */
 };
 
-/* A copy rule of `bcdboot <windir> /f UEFI` (formats.md, boot files): the
+/* A copy rule of `bcdboot <windir> /f UEFI` (doc/formats.md, Boot files): the
  * tree under src goes to dst. Expanded into plan_file entries by
  * convert_expand_files() once the Windows volume is readable. */
 struct plan_copy_rule {

@@ -46,7 +46,7 @@ static int check_one(struct hive *h, const struct plan_value_edit *e)
 
 static int verify_result(const uint8_t *data, size_t len, const struct plan_value_edit *edits, size_t n)
 {
-	/* formats.md, registry: primary (offset 4) and secondary (offset 8)
+	/* doc/formats.md, Registry hive: primary (offset 4) and secondary (offset 8)
 	 * sequence numbers equal = written back cleanly; hivex_commit keeps them so */
 	int dirty = hive_is_dirty(data, len);
 	if (dirty != 0)

@@ -288,7 +288,7 @@ static void check_boot_start(struct vctx *c)
 	size_t n = 0;
 	if (!c->system) { set(c, C_BOOTSTART, false, "no SYSTEM hive"); return; }
 	if (control_sets(c, &cs, &n) < 0 || !n) { set(c, C_BOOTSTART, false, "no ControlSet00N"); hive_free_names(cs, n); return; }
-	/* patches.md: Ntfs boot start is the article's fix for 6.0/6.1; 6.2+
+	/* doc/patches.md, Registry edits: Ntfs boot start is the article's fix for 6.0/6.1; 6.2+
 	 * loads its boot file system without it */
 	const char *svcs[] = { "vmbus", "storvsc", "Ntfs" };
 	size_t nsvc = c->version && c->version < 0x602 ? 3 : 2;
@@ -315,7 +315,7 @@ static void check_fwdev(struct vctx *c)
 	size_t n = 0;
 	if (!c->system) { set(c, C_FWDEV, false, "no SYSTEM hive"); return; }
 	if (!c->esp) { set(c, C_FWDEV, false, "no ESP"); return; }
-	/* formats.md: ARC name, N = 1-based partition number in table order */
+	/* doc/formats.md, SYSTEM hive values: ARC name, N = 1-based partition number in table order */
 	snprintf(want, sizeof want, "multi(0)disk(0)rdisk(0)partition(%d)", c->esp->number);
 	if (control_sets(c, &cs, &n) < 0 || !n) { set(c, C_FWDEV, false, "no ControlSet00N"); hive_free_names(cs, n); return; }
 	bool ok = true;
@@ -332,7 +332,7 @@ static void check_fwdev(struct vctx *c)
 	hive_free_names(cs, n);
 }
 
-/* formats.md, MountedDevices: MBR = signature (4) + offset (8); GPT =
+/* doc/formats.md, MountedDevices: MBR = signature (4) + offset (8); GPT =
  * "DMIO:ID:" + partition GUID. The Windows volume must be named in the
  * form of this disk's layout (or no drive letters recorded at all). */
 static void check_mounted(struct vctx *c)

@@ -1,8 +1,8 @@
 /* windows.c - see windows.h. Finds the Windows installation on a disk and
  * describes it, read-only: partitions (partition.h), NTFS volumes (ntfs.h),
  * the SYSTEM and SOFTWARE hives (hive.h), PE files (pe.h) and the patch
- * catalog in dry-run mode (patch.h). Facts used are in formats.md
- * ("Windows registry", "Partition tables") and cited where encoded.
+ * catalog in dry-run mode (patch.h). Facts used are in doc/formats.md, Registry hive, and the
+ * sections around it; each is cited where it is encoded.
  */
 #include "windows.h"
 #include "bcd.h"
@@ -90,7 +90,7 @@ const struct part_info *inspection_part(const struct inspection *ins, int number
 
 /* ---------------------------------------------------------------- partitions */
 
-/* MBR partition types (formats.md, Partition tables): 0x05/0x0F/0x85
+/* MBR partition types (doc/formats.md, Partition types): 0x05/0x0F/0x85
  * extended containers, 0xEF ESP, 0x27 Windows RE. */
 static bool mbr_extended(uint8_t t) { return t == 0x05 || t == 0x0F || t == 0x85; }
 
@@ -226,7 +226,8 @@ static void copy_string(struct hive *h, const char *key, const char *value, char
 	free(s);
 }
 
-/* SOFTWARE, Microsoft\Windows NT\CurrentVersion (formats.md). */
+/* SOFTWARE, Microsoft\Windows NT\CurrentVersion (doc/formats.md,
+ * Windows version). */
 static void read_software(struct ntfs_vol *v, struct inspection *ins)
 {
 	struct hive *h = open_hive(v, "\\Windows\\System32\\config\\SOFTWARE", "SOFTWARE", NULL);
@@ -294,7 +295,7 @@ static void read_control_sets(struct hive *h, struct inspection *ins)
 	err_clear();
 }
 
-/* MountedDevices (formats.md): MBR disks 12 bytes = disk signature (LE32)
+/* MountedDevices (doc/formats.md, MountedDevices): MBR disks 12 bytes = disk signature (LE32)
  * + partition byte offset (LE64); GPT disks 24 bytes = "DMIO:ID:" + the
  * partition's unique GUID as stored in the GPT entry. */
 static void decode_mounted(struct mounted_device *m, const uint8_t *d, size_t len, const struct ptable *t)
@@ -480,7 +481,7 @@ static void read_files(struct ntfs_vol *v, struct inspection *ins)
 		ins->kernel_version = (maj << 8) | min;
 	}
 	snprintf(ins->integration_services, sizeof ins->integration_services, "%s", ins->files[WF_VMBUS].version);
-	/* Kernels 6.0 and 6.1 need the catalog (patches.md); later ones do not. */
+	/* Kernels 6.0 and 6.1 need the catalog (lib/patch_catalog.c); later ones do not. */
 	if (ins->kernel_version == 0x600 || ins->kernel_version == 0x601) {
 		static const struct { enum winfile f; enum pe_kind k; } bins[] = {
 			{WF_NTOSKRNL, KIND_NTOSKRNL}, {WF_HAL, KIND_HAL}, {WF_ACPI, KIND_ACPI}, {WF_WINLOAD_EFI, KIND_WINLOAD},

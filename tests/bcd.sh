@@ -85,7 +85,7 @@ assert_exit "--help" 0 "$GEN2PREP" bcd --help
 assert_match "--help explains partition naming" 'partition=IMAGE:N' "$OUT"
 
 # A BCD-shaped hive written by mkhive (the device value laid out per
-# formats.md by this script, not by lib/bcd).
+# doc/formats.md, BCD partition device, by this script, not by lib/bcd).
 [ -x "$MKHIVE" ] || { echo "mkhive not built"; exit 0; }
 dev=$(python3 -c '
 import struct, uuid

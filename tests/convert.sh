@@ -66,7 +66,7 @@ assert_eq "BCD: systemroot" '\Windows' "$(hive_val "$TMP/BCD" "$LE\\22000002" El
 assert_eq "BCD: no kernel debugger by default" "(no key)" "$(hive_val "$TMP/BCD" "$LE\\260000a0" Element)"
 DISK_GUID=$(sgdisk -p "$DST" | sed -n 's/^Disk identifier (GUID): //p')
 P1=$(part_field "$DST" 1 uuid) P2=$(part_field "$DST" 2 uuid)
-# formats.md: 0x20 partition GUID, 0x34 style 0 (GPT), 0x38 disk GUID
+# doc/formats.md, BCD partition device: 0x20 partition GUID, 0x34 style 0 (GPT), 0x38 disk GUID
 DEV_BM=$(hive_val "$TMP/BCD" "$BM\\11000001" Element)
 DEV_OS=$(hive_val "$TMP/BCD" "$LE\\21000001" Element)
 assert_eq "BCD: {bootmgr} device = ESP partition GUID" "$(guid_le "$P1")" "${DEV_BM:64:32}"

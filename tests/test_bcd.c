@@ -1,5 +1,5 @@
 /* test_bcd.c - lib/bcd: device values against the byte layouts of
- * formats.md (GPT and MBR) and a value copied from a Windows 10 store,
+ * doc/formats.md, BCD partition device (GPT and MBR) and a value copied from a Windows 10 store,
  * encode/decode round trips, a store built with every setter read back,
  * element names, aliases, malformed element values refused. */
 #include <stdarg.h>
@@ -37,7 +37,7 @@ static void test_gpt_layout_formats_md(void **st)
 	}
 	uint8_t v[BCD_DEVICE_PARTITION_LEN];
 	assert_int_equal(bcd_device_encode(&d, v), 0);
-	/* formats.md: 00 16 zero; 10 u32 6; 14 u32 0; 18 u32 0x48; 1C u32 0;
+	/* doc/formats.md, BCD partition device: 00 16 zero; 10 u32 6; 14 u32 0; 18 u32 0x48; 1C u32 0;
 	 * 20 partition GUID; 30 u32 0; 34 u32 0 (GPT); 38 disk GUID; 48 16 zero */
 	uint8_t zero[16] = { 0 };
 	assert_memory_equal(v, zero, 16);
@@ -60,7 +60,7 @@ static void test_gpt_layout_formats_md(void **st)
 
 static void test_mbr_layout_formats_md(void **st)
 {
-	/* formats.md: the MBR form written on a BIOS Windows 10, partition
+	/* doc/formats.md, BCD partition device: the MBR form written on a BIOS Windows 10, partition
 	 * offset 0x24400000, signature at 0x38, style 1 at 0x34. */
 	struct bcd_device d = { .kind = BCD_DEV_PARTITION, .gpt = false, .part_offset = 0x24400000,
 				.disk_signature = 0x1234abcd };

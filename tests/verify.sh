@@ -77,14 +77,14 @@ mkfs.fat -F 32 -S 512 -s 1 -n SYSTEM -i 12345678 "$TMP/uefi-esp.img" >/dev/null
 mmd -i "$TMP/uefi-esp.img" ::/EFI ::/EFI/Boot ::/EFI/Microsoft ::/EFI/Microsoft/Boot
 mcopy -i "$TMP/uefi-esp.img" "$TMP/bootmgfw.efi" ::/EFI/Boot/bootx64.efi
 mcopy -i "$TMP/uefi-esp.img" "$TMP/bootmgfw.efi" ::/EFI/Microsoft/Boot/bootmgfw.efi
-# the BCD as bcdboot lays it out (formats.md), from .reg text through mkhive
+# the BCD as bcdboot lays it out (doc/formats.md, BCD), from .reg text through mkhive
 MKHIVE=""
 for d in "$top_builddir/fixtures" "$top_srcdir/build-check/fixtures" "$top_srcdir/build/fixtures"; do [ -x "$d/mkhive" ] && MKHIVE=$d/mkhive && break; done
 [ -n "$MKHIVE" ] || die "fixtures/mkhive not built"
 "$PY" - >"$TMP/bcd.reg" <<'EOF'
 import uuid
 disk = uuid.UUID("11111111-2222-4333-8444-555555555555").bytes_le
-def dev(part):   # 88-byte qualified partition device, GPT form (formats.md)
+def dev(part):   # 88-byte qualified partition device, GPT form (doc/formats.md, BCD partition device)
     b = bytearray(88)
     b[16:20] = (6).to_bytes(4, "little"); b[24:28] = (0x48).to_bytes(4, "little")
     b[32:48] = uuid.UUID(part).bytes_le; b[52:56] = (0).to_bytes(4, "little"); b[56:72] = disk
@@ -137,7 +137,7 @@ lel = h.node_get_child(h.node_get_child(objs, ld), "Elements")
 for e in ("11000001", "21000001"):
     n = h.node_get_child(lel, e)
     v = bytearray(h.value_value(h.node_get_value(n, "Element"))[1])
-    v[32:48] = bytes(range(0xA0, 0xB0))      # another partition GUID (formats.md offset 0x20)
+    v[32:48] = bytes(range(0xA0, 0xB0))      # another partition GUID (doc/formats.md, BCD partition device: offset 0x20)
     h.node_set_value(n, {"key": "Element", "t": 3, "value": bytes(v)})
 h.commit(None)
 EOF
