@@ -230,6 +230,18 @@ static int compute_geometry(uint64_t size, uint32_t ss, struct fat32_geom *g)
 	return 0;
 }
 
+int fat32_geometry(uint64_t size, uint32_t ss, uint32_t *clusters, uint32_t *cluster_bytes)
+{
+	struct fat32_geom g;
+	if (compute_geometry(size, ss, &g) < 0)
+		return -1;
+	if (clusters)
+		*clusters = g.clusters;
+	if (cluster_bytes)
+		*cluster_bytes = g.spc * g.ss;
+	return 0;
+}
+
 uint64_t fat32_min_size(uint32_t ss)
 {
 	/* one sector per cluster: reserved + 2 FATs + 65525 clusters */

@@ -28,6 +28,11 @@ int fat32_write(struct fat32_builder *b, struct overlay *o, uint64_t off);
 void fat32_free(struct fat32_builder *b);
 /* Minimum volume size for a FAT32 volume with this sector size. */
 uint64_t fat32_min_size(uint32_t sector_size);
+/* The geometry fat32_new would give a volume of size bytes: its data
+ * cluster count and cluster size in bytes. -1 (E_NOSPACE, E_UNSUPPORTED)
+ * when no FAT32 of that size and sector size can be built (fewer than
+ * 65,525 clusters, fatgen103). */
+int fat32_geometry(uint64_t size, uint32_t sector_size, uint32_t *clusters, uint32_t *cluster_bytes);
 
 /* Reader. */
 struct fat32_vol;

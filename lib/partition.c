@@ -648,6 +648,23 @@ static int write_gpt(struct fdisk_context *cxt, const struct ptable *t, uint32_t
 
 /* ---- writing: MBR ------------------------------------------------------- */
 
+static int set_mbr_type(struct fdisk_context *cxt, size_t n, const struct part *want)
+{
+	struct fdisk_parttype *type = fdisk_new_unknown_parttype(want->mbr_type, NULL);
+	int rc = fdisk_set_partition_type(cxt, n, type);
+	fdisk_unref_parttype(type);
+	if (rc < 0)
+		return err_set(E_INTERNAL, "cannot set the type of MBR partition %zu", n + 1);
+	bool active = false;
+	struct fdisk_partition *cur = NULL;
+	if (fdisk_get_partition(cxt, n, &cur) == 0)
+		active = fdisk_partition_is_bootable(cur) == 1;
+	fdisk_unref_partition(cur);
+	if (active != want->active && fdisk_toggle_partition_flag(cxt, n, DOS_FLAG_ACTIVE) < 0)
+		return err_set(E_INTERNAL, "cannot set the boot flag of partition %zu", n + 1);
+	return 0;
+}
+
 /* Keeps the existing table (boot code, logical partitions) and rewrites the
  * four primary slots as t says. */
 static int write_mbr(struct fdisk_context *cxt, const struct ptable *t, uint32_t ss)
@@ -673,6 +690,17 @@ static int write_mbr(struct fdisk_context *cxt, const struct ptable *t, uint32_t
 			if (active != want->active && fdisk_toggle_partition_flag(cxt, n, DOS_FLAG_ACTIVE) < 0)
 				return err_set(E_INTERNAL, "cannot set the boot flag of partition %zu", n + 1);
 			continue; /* unchanged: keep its entry bytes (CHS) exactly */
+		}
+		if (used && cur && want && fdisk_partition_get_start(cur) == want->start / ss &&
+		    fdisk_partition_get_size(cur) == want->size / ss) {
+			/* same extent, new type (System Reserved -> 0xEF ESP): change the
+			 * type byte in place. Deleting and re-adding would let libfdisk
+			 * judge the start by its alignment and refuse LBA 63, which the
+			 * existing entry may validly have (issue 9 item 6). */
+			fdisk_unref_partition(cur);
+			if (set_mbr_type(cxt, n, want) < 0)
+				return -1;
+			continue;
 		}
 		fdisk_unref_partition(cur);
 		if (used && fdisk_delete_partition(cxt, n) < 0)

@@ -2,6 +2,7 @@
 #include "plan.h"
 #include "fat32.h"
 #include "hive.h"
+#include "rules.h"
 #include "util.h"
 #include "windows.h"
 
@@ -56,29 +57,50 @@ int plan_id(const struct plan_opts *opts, const char *name, struct guid *out)
 	return 0;
 }
 
-__attribute__((format(printf, 3, 4)))
-static void add_blocker(struct plan *p, const char *id, const char *fmt, ...)
+static void vadd(struct plan_blocker *b, const char *id, const char *fmt, va_list ap)
+{
+	snprintf(b->id, sizeof b->id, "%s", id);
+	vsnprintf(b->message, sizeof b->message, fmt, ap);
+}
+
+void plan_add_blocker(struct plan *p, const char *id, const char *fmt, ...)
 {
 	if (p->nblockers >= PLAN_MAX_BLOCKERS) return;
-	struct plan_blocker *b = &p->blockers[p->nblockers++];
-	snprintf(b->id, sizeof b->id, "%s", id);
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(b->message, sizeof b->message, fmt, ap);
+	vadd(&p->blockers[p->nblockers++], id, fmt, ap);
 	va_end(ap);
 }
 
-__attribute__((format(printf, 2, 3)))
-static void add_warning(struct plan *p, const char *fmt, ...)
+void plan_add_warning(struct plan *p, const char *id, const char *fmt, ...)
 {
 	if (p->nwarnings >= PLAN_MAX_WARNINGS) return;
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(p->warnings[p->nwarnings++], sizeof p->warnings[0], fmt, ap);
+	vadd(&p->warnings[p->nwarnings++], id, fmt, ap);
 	va_end(ap);
 }
 
+#define add_blocker plan_add_blocker
+#define add_warning plan_add_warning
+
 bool plan_ok(const struct plan *p) { return p->nblockers == 0; }
+
+bool plan_has_blocker(const struct plan *p, const char *id)
+{
+	for (size_t i = 0; i < p->nblockers; i++)
+		if (!strcmp(p->blockers[i].id, id)) return true;
+	return false;
+}
+
+int plan_err_code(const struct plan *p)
+{
+	if (!p->nblockers) return E_OK;
+	for (size_t i = 0; i < p->nblockers; i++)
+		if (!strncmp(p->blockers[i].id, "output-", 7)) return E_OUTPUT;
+	if (plan_has_blocker(p, "patch-site")) return E_PATCH;
+	return E_BLOCKED;
+}
 
 const char *plan_blockers_text(const struct plan *p, char *buf, size_t n)
 {
@@ -216,6 +238,7 @@ static bool try_existing(struct plan *p, const struct inspection *ins, char *why
 {
 	const struct part_info *pi = find_existing_esp(ins, p->layout);
 	if (!pi) { snprintf(why, n, "there is no FAT32 partition or ESP to use"); return false; }
+	if (!rules_esp_geometry(pi->part->size, p->sector_size, NULL, NULL, why, n)) return false;
 	p->esp_number = pi->part->number;
 	p->esp_start = pi->part->start;
 	p->esp_size = pi->part->size;
@@ -230,10 +253,9 @@ static bool try_reuse(struct plan *p, const struct inspection *ins, char *why, s
 {
 	const struct part_info *pi = find_reusable(ins, p->layout, why, n);
 	if (!pi) return false;
-	uint64_t min = fat32_min_size(p->sector_size);
-	if (pi->part->size < min) {
-		snprintf(why, n, "the System Reserved partition %d (%llu MiB) is smaller than FAT32's minimum of %llu MiB",
-			 pi->part->number, (unsigned long long)(pi->part->size >> 20), (unsigned long long)((min + (1 << 20) - 1) >> 20));
+	char fat_why[200];
+	if (!rules_esp_geometry(pi->part->size, p->sector_size, NULL, NULL, fat_why, sizeof fat_why)) {
+		snprintf(why, n, "the System Reserved partition %d is too small: %s", pi->part->number, fat_why);
 		return false;
 	}
 	p->esp_number = pi->part->number;
@@ -266,26 +288,33 @@ static bool try_append(struct plan *p, const struct inspection *ins, uint64_t si
 	return true;
 }
 
-static void choose_esp(struct plan *p, const struct inspection *ins, const struct plan_opts *opts)
+static int choose_esp(struct plan *p, const struct inspection *ins, const struct plan_opts *opts)
 {
 	char why[3][256] = { "", "", "" };
-	uint64_t size = opts->esp_size ? opts->esp_size : PLAN_ESP_DEFAULT_SIZE;
-	uint64_t min = fat32_min_size(p->sector_size);
-	if (opts->esp_size && size < min) {
-		add_blocker(p, "esp-too-small", "--esp-size %llu MiB is below FAT32's minimum of %llu MiB",
-			    (unsigned long long)(size >> 20), (unsigned long long)((min + (1 << 20) - 1) >> 20));
-		return;
-	}
+	/* rules.h: 100 MiB, 260 MiB on 4096-byte sectors (FAT32 cluster count) */
+	uint64_t size = opts->esp_size ? opts->esp_size : rules_esp_default_size(p->sector_size);
+	uint64_t min = rules_esp_min_size(p->sector_size);
+	if (opts->esp_size && size < min)
+		return err_set(E_USAGE, "--esp-size %llu MiB is below the minimum of %llu MiB for a disk with %u-byte sectors",
+			       (unsigned long long)(size >> 20), (unsigned long long)(min >> 20), p->sector_size);
 	size = align_up(size, PLAN_ALIGN);
 	enum esp_mode m = opts->esp;
-	if ((m == ESP_AUTO || m == ESP_EXISTING) && try_existing(p, ins, why[0], sizeof why[0])) { p->esp_mode = ESP_EXISTING; return; }
-	if ((m == ESP_AUTO || m == ESP_REUSE) && try_reuse(p, ins, why[1], sizeof why[1])) { p->esp_mode = ESP_REUSE; return; }
-	if ((m == ESP_AUTO || m == ESP_APPEND) && try_append(p, ins, size, why[2], sizeof why[2])) { p->esp_mode = ESP_APPEND; return; }
-	p->esp_number = 0;
-	if (m == ESP_AUTO)
-		add_blocker(p, "esp-no-room", "no place for the ESP: existing: %s; reuse: %s; append: %s", why[0], why[1], why[2]);
-	else
-		add_blocker(p, "esp-no-room", "--esp %s is not possible: %s", esp_mode_name(m), why[m - 1]);
+	if ((m == ESP_AUTO || m == ESP_EXISTING) && try_existing(p, ins, why[0], sizeof why[0])) p->esp_mode = ESP_EXISTING;
+	else if ((m == ESP_AUTO || m == ESP_REUSE) && try_reuse(p, ins, why[1], sizeof why[1])) p->esp_mode = ESP_REUSE;
+	else if ((m == ESP_AUTO || m == ESP_APPEND) && try_append(p, ins, size, why[2], sizeof why[2])) p->esp_mode = ESP_APPEND;
+	else {
+		p->esp_number = 0;
+		if (m == ESP_AUTO)
+			add_blocker(p, "esp-no-room", "no place for the ESP: existing: %s; reuse: %s; append: %s", why[0], why[1], why[2]);
+		else
+			add_blocker(p, "esp-no-room", "--esp %s is not possible: %s", esp_mode_name(m), why[m - 1]);
+		return 0;
+	}
+	/* the geometry fat32_new will use: checked now, not when the ESP is built */
+	char gwhy[256];
+	if (!rules_esp_geometry(p->esp_size, p->sector_size, &p->esp_clusters, &p->esp_cluster_bytes, gwhy, sizeof gwhy))
+		add_blocker(p, "esp-too-small", "%s", gwhy);
+	return 0;
 }
 
 /* ---- the new partition table ---- */
@@ -308,7 +337,7 @@ static void gpt_type_for(const struct part *q, struct part *out, struct plan *p)
 	case 0x07: case 0x06: case 0x0B: case 0x0C: case 0x0E:
 		break;
 	default:
-		add_warning(p, "partition %d has MBR type 0x%02x: it becomes a Microsoft basic data partition", q->number, q->mbr_type);
+		add_warning(p, "mbr-type", "partition %d has MBR type 0x%02x: it becomes a Microsoft basic data partition", q->number, q->mbr_type);
 	}
 	out->type_guid = GPT_TYPE_BASIC_DATA;
 	snprintf(out->name, sizeof out->name, "Basic data partition");
@@ -429,16 +458,33 @@ static void edit_mounted_devices(struct plan *p, const struct inspection *ins)
 	}
 }
 
+/* rules.h: only a control set with vmbus and storvsc can boot in
+ * Generation 2; it is edited, the others are named in a warning and left
+ * as they are (verify skips them by the same rule). Windows boots the set
+ * Select\Current names: if that one cannot, the disk cannot. */
+static bool control_set_skipped(struct plan *p, const struct inspection *ins, const struct control_set *cs)
+{
+	if (rules_control_set_boots_gen2(cs->vmbus_start, cs->storvsc_start)) return false;
+	int num = atoi(cs->name + 10);
+	if (num == ins->current_control_set) {
+		if (!plan_has_blocker(p, "no-integration-services"))
+			add_blocker(p, "no-integration-services", "the current control set %s has no %s service: Windows would boot it and not find its SCSI boot disk",
+			    cs->name, cs->vmbus_start < 0 ? "vmbus" : "storvsc");
+	} else
+		add_warning(p, "control-set-not-gen2", "%s has no %s service: it cannot boot in Generation 2 and is left unchanged (do not choose it as Last Known Good)",
+			    cs->name, cs->vmbus_start < 0 ? "vmbus" : "storvsc");
+	return true;
+}
+
 static void build_edits(struct plan *p, const struct inspection *ins)
 {
 	for (size_t i = 0; i < ins->ncontrol_sets; i++) {
 		const struct control_set *cs = &ins->control_sets[i];
+		if (control_set_skipped(p, ins, cs)) continue;
 		/* doc/patches.md, Registry edits: Ntfs boot start, else INACCESSIBLE_BOOT_DEVICE */
 		edit_start(p, cs, "Ntfs", cs->ntfs_start, "the system volume is NTFS: load its driver at boot");
-		if (cs->vmbus_start >= 0)
-			edit_start(p, cs, "vmbus", cs->vmbus_start, "VMBus carries the synthetic SCSI boot disk");
-		if (cs->storvsc_start >= 0)
-			edit_start(p, cs, "storvsc", cs->storvsc_start, "storvsc is the Generation 2 boot disk controller");
+		edit_start(p, cs, "vmbus", cs->vmbus_start, "VMBus carries the synthetic SCSI boot disk");
+		edit_start(p, cs, "storvsc", cs->storvsc_start, "storvsc is the Generation 2 boot disk controller");
 		char key[160];
 		snprintf(key, sizeof key, "%s\\Control", cs->name);
 		struct plan_value_edit *e = new_edit(p, key, "FirmwareBootDevice", "ARC name of the partition the firmware boots from: the ESP");
@@ -537,7 +583,7 @@ static int build_bcd(struct plan *p, const struct inspection *ins, const struct 
 	b->memdiag_if_present = true;
 	b->windows_version = opts->force_version ? opts->force_version : ins->kernel_version;
 	if (opts->bootdebug)
-		add_warning(p, "--bootdebug: the boot debugger waits on COM%u for a debugger at every boot, forever when none is attached",
+		add_warning(p, "bootdebug", "--bootdebug: the boot debugger waits on COM%u for a debugger at every boot, forever when none is attached",
 			    opts->debug_port ? opts->debug_port : 1);
 	return 0;
 }
@@ -567,7 +613,7 @@ static void copy_inspection_blockers(struct plan *p, const struct inspection *in
 			continue;
 		}
 		if (f->warning) {
-			add_warning(p, "%s", f->message);
+			add_warning(p, finding_id(f), "%s", f->message);
 			continue;
 		}
 		const char *id = f->code >= 0 && f->code < BLK_COUNT ? blocker_id[f->code] : "inspect";
@@ -617,7 +663,7 @@ int plan_build(const struct inspection *ins, const struct plan_opts *opts, struc
 	if (plan_id(opts, "output disk id", &p->out_disk_id) < 0) return -1;
 	if (plan_id(opts, "output write guid", &p->out_write_guid) < 0) return -1;
 	copy_rules(p);
-	choose_esp(p, ins, opts);
+	if (choose_esp(p, ins, opts) < 0) return -1;
 	if (!p->esp_number) return 0;
 	snprintf(p->arc_esp, sizeof p->arc_esp, "multi(0)disk(0)rdisk(0)partition(%d)", p->esp_number);
 	if (p->layout == LAYOUT_GPT) {
@@ -628,9 +674,9 @@ int plan_build(const struct inspection *ins, const struct plan_opts *opts, struc
 	/* doc/formats.md, BCD partition device: Vista SP1's UEFI boot manager stopped with 0xc0000001
 	 * on the MBR device form; only the GPT form was seen to boot */
 	if (p->layout == LAYOUT_MBR && (opts->force_version ? opts->force_version : ins->kernel_version) == 0x600)
-		add_warning(p, "--layout mbr with Windows Vista / Server 2008: its UEFI boot manager was seen to fail on MBR disks; prefer --layout gpt");
+		add_warning(p, "vista-mbr", "--layout mbr with Windows Vista / Server 2008: its UEFI boot manager was seen to fail on MBR disks; prefer --layout gpt");
 	if (p->esp_mode == ESP_EXISTING)
-		add_warning(p, "partition %d is reformatted as the ESP: files on it are not kept", p->esp_number);
+		add_warning(p, "esp-reformat", "partition %d is reformatted as the ESP: files on it are not kept", p->esp_number);
 	build_patches(p, ins, opts);
 	if (build_bcd(p, ins, opts) < 0) return -1;
 	build_edits(p, ins);
@@ -739,17 +785,20 @@ static json_t *patches_json(const struct plan *p)
 	return arr;
 }
 
+void *plan_findings_json(const struct plan_blocker *f, size_t n)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(a, json_pack("{s:s, s:s}", "code", f[i].id, "message", f[i].message));
+	return a;
+}
+
 void *plan_to_json(const struct plan *p)
 {
 	json_t *o = json_object();
 	json_object_set_new(o, "convertible", json_boolean(plan_ok(p)));
-	json_t *bl = json_array();
-	for (size_t i = 0; i < p->nblockers; i++)
-		json_array_append_new(bl, json_pack("{s:s, s:s}", "id", p->blockers[i].id, "message", p->blockers[i].message));
-	json_object_set_new(o, "blockers", bl);
-	json_t *w = json_array();
-	for (size_t i = 0; i < p->nwarnings; i++) json_array_append_new(w, json_string(p->warnings[i]));
-	json_object_set_new(o, "warnings", w);
+	json_object_set_new(o, "blockers", plan_findings_json(p->blockers, p->nblockers));
+	json_object_set_new(o, "warnings", plan_findings_json(p->warnings, p->nwarnings));
 	json_object_set_new(o, "layout", json_string(plan_layout_name(p->layout)));
 	if (p->format_known) {
 		json_object_set_new(o, "output_format", json_string(out_format_name(p->format)));
@@ -758,9 +807,13 @@ void *plan_to_json(const struct plan *p)
 	json_object_set_new(o, "virtual_size", json_integer((json_int_t)p->old_size));
 	json_object_set_new(o, "new_virtual_size", json_integer((json_int_t)p->new_size));
 	if (!p->esp_number) return o;
-	json_object_set_new(o, "esp", json_pack("{s:s, s:s, s:i, s:I, s:I, s:s, s:b}", "placement", esp_mode_name(p->esp_mode),
-						"why", p->esp_why, "partition", p->esp_number, "start", (json_int_t)p->esp_start,
-						"size", (json_int_t)p->esp_size, "arc_name", p->arc_esp, "new_entry", p->esp_new_entry));
+	json_t *esp = json_pack("{s:s, s:s, s:i, s:I, s:I, s:s, s:b, s:i, s:i}", "placement", esp_mode_name(p->esp_mode),
+				"why", p->esp_why, "partition", p->esp_number, "start", (json_int_t)p->esp_start,
+				"size", (json_int_t)p->esp_size, "arc_name", p->arc_esp, "new_entry", p->esp_new_entry,
+				"sector_size", (int)p->sector_size, "clusters", (int)p->esp_clusters);
+	json_object_set_new(esp, "cluster_size", json_integer(p->esp_cluster_bytes));
+	if (p->files_known) json_object_set_new(esp, "files_clusters", json_integer((json_int_t)p->esp_files_clusters));
+	json_object_set_new(o, "esp", esp);
 	json_object_set_new(o, "windows_partition", json_integer(p->windows_number));
 	json_object_set_new(o, "partition_table", table_json(&p->table));
 	json_t *files = json_array();

@@ -53,6 +53,7 @@ struct plan_opts {
 /* Parses "serial:PORT:BAUD" (PORT 1-4, BAUD one of the standard rates). */
 int plan_parse_debug(const char *s, unsigned *port, unsigned *baud);
 
+/* A blocker or a warning: JSON {"code": id, "message": message}. */
 struct plan_blocker {
 	char id[32];                  /* stable: inspect's blocker ids, "esp-no-room", ... */
 	char message[256];
@@ -112,7 +113,7 @@ struct plan_bcd {
 
 #define PLAN_MAX_EDITS 96
 #define PLAN_MAX_BLOCKERS 24
-#define PLAN_MAX_WARNINGS 8
+#define PLAN_MAX_WARNINGS 16
 #define PLAN_MAX_RULES 4
 #define PLAN_MAX_PATCHES 4
 
@@ -145,17 +146,39 @@ struct plan {
 	size_t nblockers;
 	struct plan_blocker blockers[PLAN_MAX_BLOCKERS];
 	size_t nwarnings;
-	char warnings[PLAN_MAX_WARNINGS][256];
+	struct plan_blocker warnings[PLAN_MAX_WARNINGS];
+	/* FAT32 geometry of the ESP (rules.h): checked here, not when built */
+	uint32_t esp_clusters, esp_cluster_bytes;
+	/* the ESP file list and its fit (plan_set_files) */
+	size_t nfiles;
+	uint64_t esp_files_clusters;  /* clusters the files and folders take */
+	bool files_known;
 };
 
 /* Builds the plan. Returns 0 (even with blockers: see p->nblockers) or -1
- * on invalid options (E_USAGE). */
+ * on invalid options (E_USAGE; e.g. --esp-size below rules_esp_min_size()
+ * for the disk's sector size, the message stating the minimum). */
 int plan_build(const struct inspection *ins, const struct plan_opts *opts, struct plan *p);
+/* Adds a blocker / a warning found after plan_build (the ESP file list
+ * and its fit, patch dry runs, the output side). */
+void plan_add_blocker(struct plan *p, const char *id, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void plan_add_warning(struct plan *p, const char *id, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Whether a blocker with this id is in the plan. */
+bool plan_has_blocker(const struct plan *p, const char *id);
+/* The err_code that stands for the plan's blockers: output-side blockers
+ * ("output-...") E_OUTPUT, else patch-site blockers ("patch-site") E_PATCH,
+ * else E_BLOCKED; E_OK without one. The CLI maps it to an exit status like
+ * any other error (7, 5, 4): inspect, convert --dry-run and convert give
+ * the same for the same plan. */
+int plan_err_code(const struct plan *p);
 bool plan_ok(const struct plan *p);   /* no blocker */
 /* "a; b; c" of every blocker message into buf. */
 const char *plan_blockers_text(const struct plan *p, char *buf, size_t n);
 /* JSON object (jansson json_t *, as void *). */
 void *plan_to_json(const struct plan *p);
+/* [{"code", "message"}, ...] of blockers or warnings: the one form every
+ * command prints them in (doc/schema.json). */
+void *plan_findings_json(const struct plan_blocker *f, size_t n);
 
 /* Deterministic id for name (from the fingerprint), or random with random_ids. */
 int plan_id(const struct plan_opts *opts, const char *name, struct guid *out);

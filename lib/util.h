@@ -29,7 +29,9 @@ enum err_code {
 	E_INTERRUPTED, /* SIGINT/SIGTERM */
 	E_INTERNAL,
 	E_OUTPUT,      /* the output cannot be created or written (folder, read-only file system, I/O) */
+	E_PATCH,       /* a required patch site not found or ambiguous (exit 5 in every command) */
 };
+/* The one mapping from err_code to exit status is cli_exit_for() (src/cli.c). */
 
 /* Records code and message (printf format); returns -1. */
 int err_set(enum err_code code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -9,6 +9,7 @@
 #include "partition.h"
 #include "patch.h"
 #include "pe.h"
+#include "rules.h"
 #include "util.h"
 
 #include <jansson.h>
@@ -34,8 +35,8 @@ static const struct { const char *id, *what; } check_names[C_COUNT] = {
 	{ "bcd", "BCD store present, parseable, {bootmgr} on the ESP with a default entry" },
 	{ "bcd-loader", "default loader's device and osdevice are a partition of this disk holding its path" },
 	{ "system-hive", "SYSTEM hive present and clean" },
-	{ "boot-start", "vmbus, storvsc (and for 6.0/6.1 Ntfs) start at boot in every control set" },
-	{ "firmware-boot-device", "FirmwareBootDevice names the ESP in every control set" },
+	{ "boot-start", "vmbus, storvsc (and for 6.0/6.1 Ntfs) start at boot in every control set that has them, the current one among them" },
+	{ "firmware-boot-device", "FirmwareBootDevice names the ESP in every control set with vmbus and storvsc" },
 	{ "mounted-devices", "MountedDevices names the Windows volume as this layout does" },
 	{ "patches", "6.0/6.1: every required kernel, HAL and ACPI patch applied" },
 	{ "checksums", "PE checksums of the kernel, HAL, ACPI driver and loader valid" },
@@ -268,15 +269,34 @@ static void check_hive(struct vctx *c)
 	set(c, C_HIVE, true, "clean");
 }
 
-/* Control sets named ControlSet001..ControlSet999 under the root. */
-static int control_sets(struct vctx *c, char ***names, size_t *n)
+static int service_start(struct hive *h, const char *cs, const char *svc)
+{
+	char key[128];
+	uint32_t v;
+	snprintf(key, sizeof key, "%s\\Services\\%s", cs, svc);
+	return hive_get_dword(h, key, "Start", &v) == 0 ? (int)v : -1;
+}
+
+/* Control sets named ControlSet001..ControlSet999 under the root that can
+ * boot in Generation 2 (rules.h: the plan edits exactly these). The others
+ * are named in skipped ("ControlSet002, ..."). */
+static int control_sets(struct vctx *c, char ***names, size_t *n, char *skipped, size_t sn)
 {
 	char **all = NULL;
-	size_t cnt = 0, k = 0;
+	size_t cnt = 0, k = 0, used = 0;
+	if (skipped && sn) skipped[0] = 0;
 	if (hive_subkeys(c->system, "", &all, &cnt) < 0) return -1;
-	for (size_t i = 0; i < cnt; i++)
-		if (!strncasecmp(all[i], "ControlSet", 10) && strlen(all[i]) == 13) all[k++] = all[i];
-		else free(all[i]);
+	for (size_t i = 0; i < cnt; i++) {
+		bool cs = !strncasecmp(all[i], "ControlSet", 10) && strlen(all[i]) == 13;
+		if (cs && rules_control_set_boots_gen2(service_start(c->system, all[i], "vmbus"),
+						       service_start(c->system, all[i], "storvsc"))) {
+			all[k++] = all[i];
+			continue;
+		}
+		if (cs && skipped && used < sn)
+			used += snprintf(skipped + used, sn - used, "%s%s", used ? ", " : "", all[i]);
+		free(all[i]);
+	}
 	*names = all;
 	*n = k;
 	return 0;
@@ -287,7 +307,12 @@ static void check_boot_start(struct vctx *c)
 	char **cs = NULL;
 	size_t n = 0;
 	if (!c->system) { set(c, C_BOOTSTART, false, "no SYSTEM hive"); return; }
-	if (control_sets(c, &cs, &n) < 0 || !n) { set(c, C_BOOTSTART, false, "no ControlSet00N"); hive_free_names(cs, n); return; }
+	char skipped[256];
+	if (control_sets(c, &cs, &n, skipped, sizeof skipped) < 0 || !n) {
+		set(c, C_BOOTSTART, false, "no control set with vmbus and storvsc services%s%s", skipped[0] ? ": " : "", skipped);
+		hive_free_names(cs, n);
+		return;
+	}
 	/* doc/patches.md, Registry edits: Ntfs boot start is the article's fix for 6.0/6.1; 6.2+
 	 * loads its boot file system without it */
 	const char *svcs[] = { "vmbus", "storvsc", "Ntfs" };
@@ -305,7 +330,20 @@ static void check_boot_start(struct vctx *c)
 				else set(c, C_BOOTSTART, false, "%s\\Start is %u, not 0 (boot)", key, v);
 			}
 		}
-	if (ok) set(c, C_BOOTSTART, true, "%zu control sets", n);
+	/* Windows boots the set Select\\Current names (the plan's blocker too) */
+	uint32_t cur = 0;
+	char curname[16] = "";
+	if (ok && hive_get_dword(c->system, "Select", "Current", &cur) == 0) {
+		snprintf(curname, sizeof curname, "ControlSet%03u", cur % 1000);
+		bool found = false;
+		for (size_t i = 0; i < n; i++) found |= !ascii_casecmp(cs[i], curname);
+		if (!found) {
+			ok = false;
+			set(c, C_BOOTSTART, false, "the current control set %s has no vmbus or storvsc service", curname);
+		}
+	}
+	if (ok) set(c, C_BOOTSTART, true, "%zu control sets%s%s%s", n, skipped[0] ? "; not checked: " : "", skipped,
+		    skipped[0] ? " (no vmbus/storvsc: cannot boot in Generation 2)" : "");
 	hive_free_names(cs, n);
 }
 
@@ -317,7 +355,7 @@ static void check_fwdev(struct vctx *c)
 	if (!c->esp) { set(c, C_FWDEV, false, "no ESP"); return; }
 	/* doc/formats.md, SYSTEM hive values: ARC name, N = 1-based partition number in table order */
 	snprintf(want, sizeof want, "multi(0)disk(0)rdisk(0)partition(%d)", c->esp->number);
-	if (control_sets(c, &cs, &n) < 0 || !n) { set(c, C_FWDEV, false, "no ControlSet00N"); hive_free_names(cs, n); return; }
+	if (control_sets(c, &cs, &n, NULL, 0) < 0 || !n) { set(c, C_FWDEV, false, "no control set with vmbus and storvsc services"); hive_free_names(cs, n); return; }
 	bool ok = true;
 	for (size_t i = 0; i < n && ok; i++) {
 		char key[128], *v = NULL;

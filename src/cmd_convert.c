@@ -197,7 +197,7 @@ static void print_plan(const struct plan *p, const struct convert_report *r)
 {
 	printf("Windows: %s (%s)\n", r->product_name[0] ? r->product_name : "?", r->windows_version[0] ? r->windows_version : "?");
 	for (size_t i = 0; i < p->nblockers; i++) printf("BLOCKED (%s): %s\n", p->blockers[i].id, p->blockers[i].message);
-	for (size_t i = 0; i < p->nwarnings; i++) printf("warning: %s\n", p->warnings[i]);
+	for (size_t i = 0; i < p->nwarnings; i++) printf("warning: %s\n", p->warnings[i].message);
 	if (!p->esp_number) return;
 	printf("Layout: %s; ESP: partition %d (%s), %llu MiB at byte %llu\n  %s\n", plan_layout_name(p->layout), p->esp_number,
 	       esp_mode_name(p->esp_mode), (unsigned long long)(p->esp_size >> 20), (unsigned long long)p->esp_start, p->esp_why);
@@ -384,7 +384,7 @@ static int finish(struct args *a, struct convert_report *r, int rc)
 		printf("Wrote %s (%s%s): %s, layout %s, ESP partition %d.\n", a->co.out, out_format_name(p->format),
 		       p->format == OUT_RAW ? "" : p->fixed ? ", fixed" : ", dynamic",
 		       r->product_name[0] ? r->product_name : "Windows", plan_layout_name(p->layout), p->esp_number);
-		for (size_t i = 0; i < p->nwarnings; i++) printf("warning: %s\n", p->warnings[i]);
+		for (size_t i = 0; i < p->nwarnings; i++) printf("warning: %s\n", p->warnings[i].message);
 		if (opt_verbose) print_patches(r);
 		fputs(next_steps(p, a->vm_name, steps, sizeof steps), stdout);
 	}
