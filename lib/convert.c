@@ -7,18 +7,21 @@
 #include "overlay.h"
 #include "partition.h"
 #include "pe.h"
+#include "rules.h"
 #include "system_hive.h"
 #include "util.h"
 #include "windows.h"
 #include "writer.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <jansson.h>
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #define MAX_BOOT_FILE (64u << 20)     /* any single boot file; bootmgfw.efi is ~1 MiB */
@@ -54,6 +57,28 @@ int convert_check_output(const char *in, const char *out, bool overwrite)
 		return -1;
 	}
 	free(copy);
+	return 0;
+}
+
+/* Free space on OUT's file system against the estimated output size: a
+ * fixed VHDX/VHD holds the whole virtual size; a dynamic or sparse output
+ * holds about what the input holds (its allocated bytes) plus the new ESP.
+ * An estimate: the writer may still fail later (exit 7 there too). */
+static int check_output_space(const char *in, const char *out, const struct plan *p)
+{
+	struct stat si;
+	struct statvfs vf;
+	char *copy = xstrdup(out);
+	int rc = statvfs(dirname(copy), &vf);
+	free(copy);
+	if (rc < 0 || stat(in, &si) < 0) return 0;   /* not knowable: left to the writer */
+	uint64_t need = (uint64_t)si.st_blocks * 512 + p->esp_size;
+	if (p->fixed) need = p->new_size;
+	if (need > p->new_size + (16u << 20)) need = p->new_size;
+	uint64_t avail = (uint64_t)vf.f_bavail * vf.f_frsize;
+	if (avail < need)
+		return err_set(E_NOSPACE, "'%s': %llu MiB free on its file system, the output needs about %llu MiB", out,
+			       (unsigned long long)(avail >> 20), (unsigned long long)((need + (1 << 20) - 1) >> 20));
 	return 0;
 }
 
@@ -152,6 +177,46 @@ int convert_expand_files(const struct plan *p, struct ntfs_vol *v, struct conver
 	*files = l.v;
 	*n = l.n;
 	return 0;
+}
+
+/* ---- ESP fit (rules.h geometry, counted before anything is built) ---- */
+
+static uint64_t div_up(uint64_t a, uint64_t b) { return (a + b - 1) / b; }
+
+static size_t parent_len(const char *dst)
+{
+	const char *s = strrchr(dst, '/');
+	return s ? (size_t)(s - dst) : 0;
+}
+
+/* Directory entries (32 bytes, fatgen103 "FAT Directory Structure") in the
+ * folder dir (dlen bytes of a path; 0 = the root): "." and ".." outside
+ * the root, and for each child its short entry plus long-name entries of
+ * 13 UTF-16 units each (fatgen103 "FAT Long Directory Entries"), counted
+ * for every name so the count is never low. */
+static uint64_t dir_entries(const struct convert_file *f, size_t n, const char *dir, size_t dlen)
+{
+	uint64_t e = dlen ? 2 : 0;
+	for (size_t i = 0; i < n; i++) {
+		if (parent_len(f[i].dst) != dlen || strncmp(f[i].dst, dir, dlen)) continue;
+		const char *name = f[i].dst + dlen + (dlen ? 1 : 0);
+		e += 1 + div_up(strlen(name), 13);
+	}
+	return e;
+}
+
+/* Clusters the files, their folders and extra more bytes in the root's
+ * EFI/Microsoft/Boot take on a FAT32 of cluster size cb (the BCD store
+ * is one of f[] when it is known, else its bytes are passed as extra). */
+static uint64_t esp_clusters_needed(const struct convert_file *f, size_t n, uint32_t cb, uint64_t extra)
+{
+	uint64_t c = div_up(dir_entries(f, n, "", 0) * 32, cb) + div_up(extra, cb) + 1;
+	for (size_t i = 0; i < n; i++) {
+		if (!f[i].dir) { c += div_up(f[i].size, cb); continue; }
+		uint64_t bytes = dir_entries(f, n, f[i].dst, strlen(f[i].dst)) * 32;
+		c += bytes ? div_up(bytes, cb) : 1;
+	}
+	return c;
 }
 
 static bool has_memtest(const struct convert_file *f, size_t n)
@@ -357,15 +422,29 @@ static int stage(struct job *j, enum convert_stage s, const char *phase)
 	return 0;
 }
 
+/* A read error while opening or inspecting the input is about the input
+ * (exit 3 "unreadable input", as a malformed one), not a runtime failure. */
+__attribute__((format(printf, 1, 2)))
+static int input_error(const char *fmt, ...)
+{
+	char ctx[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(ctx, sizeof ctx, fmt, ap);
+	va_end(ap);
+	err_prefix("%s", ctx);
+	return err_code() == E_IO ? err_recode(E_FORMAT) : -1;
+}
+
 static int open_input(struct job *j)
 {
 	stage(j, STAGE_INPUT, "reading input");
 	j->disk = disk_open(j->opts->in);
-	if (!j->disk) return err_prefix("%s", j->opts->in);
+	if (!j->disk) return input_error("%s", j->opts->in);
 	j->ov = overlay_new(j->disk);
 	if (!j->ov) return err_prefix("overlay");
 	j->ins = xcalloc(1, sizeof *j->ins);
-	if (windows_inspect(j->ov, j->ins) < 0) return err_prefix("inspecting %s", j->opts->in);
+	if (windows_inspect(j->ov, j->ins) < 0) return input_error("inspecting %s", j->opts->in);
 	j->r->inspected = true;
 	snprintf(j->r->windows_version, sizeof j->r->windows_version, "%s", j->ins->version);
 	snprintf(j->r->product_name, sizeof j->r->product_name, "%s", j->ins->product_name);
@@ -374,6 +453,11 @@ static int open_input(struct job *j)
 
 static int make_plan(struct job *j)
 {
+	if (j->opts->keep_input) {
+		j->r->disk = j->disk;
+		j->r->ov = j->ov;
+		j->r->ins = j->ins;
+	}
 	stage(j, STAGE_PLAN, "planning");
 	struct plan_opts po = j->opts->plan;
 	const struct disk_info *di = disk_info(j->disk);
@@ -394,10 +478,34 @@ static int mount_windows(struct job *j, bool rw)
 	return 0;
 }
 
+/* The ESP file list and its fit: a required boot file missing or files
+ * that do not fit the planned ESP are blockers of the plan (exit 4 in
+ * inspect, dry run and convert alike). The BCD store is built here too, to
+ * count its real size. */
 static int list_files(struct job *j)
 {
-	if (convert_expand_files(&j->r->plan, j->vol, &j->r->files, &j->r->nfiles) < 0) return -1;
+	struct plan *p = &j->r->plan;
+	if (convert_expand_files(p, j->vol, &j->r->files, &j->r->nfiles) < 0) {
+		if (err_code() != E_NOTFOUND) return -1;
+		plan_add_blocker(p, "no-boot-files", "%s", err_msg());
+		err_clear();
+		return 0;
+	}
 	j->r->memdiag = has_memtest(j->r->files, j->r->nfiles);
+	struct bcd *b = convert_build_bcd(p, j->r->memdiag);
+	uint8_t *data = NULL;
+	size_t len = 0;
+	int rc = b ? bcd_serialize(b, &data, &len) : -1;
+	bcd_free(b);
+	free(data);
+	if (rc < 0) return err_prefix("BCD store");
+	p->nfiles = j->r->nfiles + 1;
+	p->files_known = true;
+	p->esp_files_clusters = esp_clusters_needed(j->r->files, j->r->nfiles, p->esp_cluster_bytes, len);
+	if (p->esp_files_clusters > p->esp_clusters)
+		plan_add_blocker(p, "esp-too-small", "the boot files need %llu clusters of %u bytes, the %llu MiB ESP has %u: use --esp append with a larger --esp-size",
+				 (unsigned long long)p->esp_files_clusters, p->esp_cluster_bytes,
+				 (unsigned long long)(p->esp_size >> 20), p->esp_clusters);
 	return 0;
 }
 
@@ -419,7 +527,12 @@ static int compute_patches(struct job *j)
 		free(data);
 		if (!j->pes[i]) return err_prefix("%s", src);
 		struct patch_opts po = { .skip = t->skip[0] ? t->skip : NULL, .force_version = p->version };
-		if (patch_apply(j->pes[i], t->kind, &po, &cp->report) < 0) return err_prefix("%s", src);
+		if (patch_apply(j->pes[i], t->kind, &po, &cp->report) < 0) {
+			/* patches.md: zero or two sites = the patch cannot be made */
+			if (err_code() != E_NOTFOUND && err_code() != E_AMBIGUOUS) return err_prefix("%s", src);
+			plan_add_blocker(&j->r->plan, "patch-site", "%s: %s", src, err_msg());
+			err_clear();
+		}
 	}
 	return 0;
 }
@@ -493,8 +606,9 @@ static int build_esp(struct job *j)
 		if (ntfs_read_file(j->vol, f->src, MAX_BOOT_FILE, &data, &len) < 0) return err_prefix("%s", f->src);
 		int rc = fat32_add_file(j->fat, f->dst, data, len);
 		free(data);
+		/* the plan counted the fit (list_files): running out here is a bug */
 		if (rc < 0 && err_code() == E_NOSPACE)
-			return err_set(E_BLOCKED, "the boot files do not fit the %llu MiB ESP (at %s): use --esp append with a larger --esp-size",
+			return err_set(E_INTERNAL, "the boot files do not fit the %llu MiB ESP (at %s), though the plan counted they would",
 				       (unsigned long long)(p->esp_size >> 20), f->dst);
 		if (rc < 0) return err_prefix("ESP: %s", f->dst);
 	}
@@ -543,29 +657,64 @@ static void job_free(struct job *j)
 	for (size_t i = 0; i < PLAN_MAX_PATCHES; i++) pe_free(j->pes[i]);
 	if (j->fat) fat32_free(j->fat);
 	if (j->vol) ntfs_close(j->vol);
+	if (j->opts->keep_input && j->r->disk) return;   /* the report owns them */
 	if (j->ov) overlay_free(j->ov);
 	if (j->disk) disk_close(j->disk);
 	free(j->ins);
 }
 
+/* The output side of the plan: OUT itself (exists, is IN, folder) and the
+ * room on its file system. Checked by the dry run as by the conversion;
+ * a refusal is an "output-refused" blocker (exit 7). */
+static void plan_output(struct job *j)
+{
+	const struct convert_opts *o = j->opts;
+	struct plan *p = &j->r->plan;
+	if (!o->out) return;
+	if (convert_check_output(o->in, o->out, o->overwrite) < 0 || check_output_space(o->in, o->out, p) < 0) {
+		plan_add_blocker(p, "output-refused", "%s", err_msg());
+		err_clear();
+	}
+	/* formats.md: only VHDX records the logical sector size */
+	if (p->sector_size != 512 && p->format_known && p->format != OUT_VHDX)
+		plan_add_warning(p, "sector-size-lost", "the input has %u-byte sectors and a %s output does not record that: readers (verify, qemu) take it as 512; use -O vhdx",
+				 p->sector_size, out_format_name(p->format));
+}
+
+/* Everything that decides the outcome, read-only: the plan, then (when it
+ * has no blocker yet) the ESP file list and its fit and the patches
+ * applied in memory. */
+static int plan_all(struct job *j)
+{
+	const struct convert_opts *o = j->opts;
+	if (open_input(j) < 0 || make_plan(j) < 0) return -1;
+	struct plan *p = &j->r->plan;
+	if (plan_ok(p)) {
+		if (mount_windows(j, !o->dry_run) < 0 || list_files(j) < 0) return -1;
+		if (plan_ok(p) && compute_patches(j) < 0) return -1;
+	}
+	plan_output(j);
+	return 0;
+}
+
 static int run(struct job *j)
 {
 	const struct convert_opts *o = j->opts;
+	/* a refused OUT costs no reading of IN (the dry run reads on, to show the plan) */
 	if (!o->dry_run) {
 		j->r->stage = STAGE_OUTPUT;
 		if (convert_check_output(o->in, o->out, o->overwrite) < 0) return -1;
 	}
-	if (open_input(j) < 0 || make_plan(j) < 0) return -1;
+	if (plan_all(j) < 0) return -1;
 	const struct plan *p = &j->r->plan;
+	if (o->dry_run) return 0;
 	if (!plan_ok(p)) {
-		if (o->dry_run) return 0;
 		char buf[1024];
-		return err_set(E_BLOCKED, "not convertible: %s", plan_blockers_text(p, buf, sizeof buf));
+		j->r->stage = plan_err_code(p) == E_OUTPUT ? STAGE_OUTPUT : STAGE_PLAN;
+		return err_set(plan_err_code(p), "not convertible: %s", plan_blockers_text(p, buf, sizeof buf));
 	}
 	if (!p->format_known) return err_set(E_USAGE, "no output format: give -O vhdx, vhd or raw");
-	if (mount_windows(j, !o->dry_run) < 0 || list_files(j) < 0) return -1;
-	if (o->dry_run) return 0;
-	if (compute_patches(j) < 0 || edit_disk(j) < 0 || write_output(j) < 0) return -1;
+	if (edit_disk(j) < 0 || write_output(j) < 0) return -1;
 	j->r->stage = STAGE_DONE;
 	return 0;
 }
@@ -583,6 +732,12 @@ int convert_run(const struct convert_opts *opts, struct convert_report *report)
 
 void convert_report_free(struct convert_report *r)
 {
+	if (r->ov) overlay_free(r->ov);
+	if (r->disk) disk_close(r->disk);
+	free(r->ins);
+	r->ov = NULL;
+	r->disk = NULL;
+	r->ins = NULL;
 	free(r->files);
 	r->files = NULL;
 	r->nfiles = 0;

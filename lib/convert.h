@@ -24,8 +24,9 @@ struct bcd;
 
 struct convert_opts {
 	struct plan_opts plan;        /* fingerprint/disk_size/sector_size filled by convert_run */
-	const char *in, *out;
+	const char *in, *out;         /* out NULL: plan only, no output side (inspect) */
 	bool dry_run, overwrite;
+	bool keep_input;              /* leave the opened disk and inspection in the report (inspect) */
 	const struct progress *progress;
 };
 
@@ -56,11 +57,20 @@ struct convert_report {
 	size_t npatches;
 	struct convert_patch patches[PLAN_MAX_PATCHES];
 	uint64_t overlay_bytes;
+	/* with keep_input: the input as opened (freed by convert_report_free) */
+	struct disk *disk;
+	struct overlay *ov;
+	struct inspection *ins;
 };
 
-/* Runs the conversion (or, with dry_run, everything up to the plan and the
- * ESP file list). 0 on success; -1 with err set and report->stage saying
- * where (STAGE_OUTPUT: the output was refused or could not be written). */
+/* Runs the conversion (or, with dry_run, the whole plan: everything that
+ * decides the outcome and writes nothing - the plan, the ESP file list and
+ * its fit, the patches applied in memory, the output-side checks).
+ * Returns 0 when the plan was made (with dry_run even when it has blockers:
+ * plan_err_code(&report->plan) says which exit the run would have), -1
+ * with err set otherwise (a blocked plan without dry_run: the plan's
+ * plan_err_code; report->stage says where). inspect, convert --dry-run and
+ * convert all come here, so they give the same verdict. */
 int convert_run(const struct convert_opts *opts, struct convert_report *report);
 void convert_report_free(struct convert_report *r);
 void *convert_report_json(const struct convert_report *r);  /* json_t * */

@@ -57,6 +57,7 @@ int err_prefix(const char *fmt, ...)
 
 const char *err_msg(void) { return err_buf[0] ? err_buf : "unknown error"; }
 enum err_code err_code(void) { return err_cur; }
+int err_recode(enum err_code code) { err_cur = code; return -1; }
 void err_clear(void) { err_buf[0] = 0; err_cur = E_OK; }
 
 static void oom(void)

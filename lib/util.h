@@ -41,6 +41,9 @@ int err_errno(enum err_code code, const char *fmt, ...) __attribute__((format(pr
 int err_prefix(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 const char *err_msg(void);
 enum err_code err_code(void);
+/* Keeps the message, changes the code (e.g. a read error of the input is
+ * E_FORMAT "unreadable input" to the caller); returns -1. */
+int err_recode(enum err_code code);
 void err_clear(void);
 
 /* Allocation that never returns NULL (aborts on OOM: nothing sensible to do). */

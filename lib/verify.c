@@ -517,7 +517,8 @@ int verify_image(const char *path, struct verify_result *r)
 	memset(r, 0, sizeof *r);
 	struct vctx c = { .r = r };
 	c.disk = disk_open(path);
-	if (!c.disk) return err_prefix("%s", path);
+	/* unreadable input: exit 3 in every command (cli_exit_for) */
+	if (!c.disk) return err_prefix("%s", path), err_code() == E_IO ? err_recode(E_FORMAT) : -1;
 	c.ov = overlay_new(c.disk);
 	if (!c.ov) { disk_close(c.disk); return -1; }
 	r->n = C_COUNT;

@@ -13,18 +13,47 @@
 const char *progname = "gen2prep";
 int opt_verbose;
 
+/* The one mapping from an error to an exit status (issue 8): the same
+ * cause gives the same status in every command. E_NOTFOUND is a missing
+ * file (input, a file inside the image): 3. A patch site that is not there
+ * is E_PATCH (lib/convert.c makes it a "patch-site" blocker). */
 int cli_exit_for(enum err_code c)
 {
 	switch (c) {
 	case E_OK: return EXIT_OK;
 	case E_USAGE: return EXIT_USAGE;
-	case E_FORMAT: return EXIT_BAD_INPUT;
+	case E_FORMAT: case E_NOTFOUND: return EXIT_BAD_INPUT;
 	case E_BLOCKED: case E_UNSUPPORTED: return EXIT_BLOCKED;
-	case E_AMBIGUOUS: return EXIT_PATCH;
+	case E_PATCH: case E_AMBIGUOUS: return EXIT_PATCH;
 	case E_EXISTS: case E_NOSPACE: case E_OUTPUT: return EXIT_OUTPUT;
 	case E_INTERRUPTED: return EXIT_INTERRUPTED;
 	default: return EXIT_FAILURE_;
 	}
+}
+
+static const char *const err_names[] = {
+	[E_OK] = "ok", [E_IO] = "io", [E_FORMAT] = "format", [E_NOMEM] = "nomem", [E_NOTFOUND] = "notfound",
+	[E_AMBIGUOUS] = "ambiguous", [E_UNSUPPORTED] = "unsupported", [E_EXISTS] = "exists", [E_NOSPACE] = "nospace",
+	[E_USAGE] = "usage", [E_BLOCKED] = "blocked", [E_INTERRUPTED] = "interrupted", [E_INTERNAL] = "internal",
+	[E_OUTPUT] = "output", [E_PATCH] = "patch",
+};
+
+const char *cli_err_name(enum err_code c)
+{
+	return (unsigned)c < sizeof err_names / sizeof *err_names && err_names[c] ? err_names[c] : "internal";
+}
+
+void *cli_error_json(int exit_code)
+{
+	return json_pack("{s:i, s:{s:s, s:s, s:i}}", "schema", CLI_JSON_SCHEMA, "error", "code", cli_err_name(err_code()),
+			 "message", err_msg(), "exit_code", exit_code);
+}
+
+int cli_fail_json(const char *what, bool json)
+{
+	int code = cli_fail(what);
+	if (json) cli_print_json(cli_error_json(code));
+	return code;
 }
 
 int cli_fail(const char *what)

@@ -29,6 +29,14 @@ extern int opt_verbose;           /* -v */
  * the exit code that err_code() maps to. */
 int cli_fail(const char *what);
 int cli_exit_for(enum err_code c);
+/* JSON (doc/schema.json): every --json object has "schema": CLI_JSON_SCHEMA;
+ * an error is {"schema":1, "error": {"code", "message", "exit_code"}},
+ * code = cli_err_name() of err_code(). */
+#define CLI_JSON_SCHEMA 1
+const char *cli_err_name(enum err_code c);
+void *cli_error_json(int exit_code);   /* json_t * of the current error */
+/* cli_fail, and with json the error object on stdout too. */
+int cli_fail_json(const char *what, bool json);
 /* Usage error: prints "gen2prep CMD: msg" and "Try 'gen2prep CMD --help'." */
 int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -343,12 +343,8 @@ static void vm_json(const struct args *a, json_t *j)
 static int exit_code_for(const struct convert_report *r)
 {
 	enum err_code c = err_code();
-	if (c == E_INTERRUPTED) return EXIT_INTERRUPTED;
-	if (c == E_USAGE) return EXIT_USAGE;
-	if (c == E_BLOCKED) return EXIT_BLOCKED;
-	if (r->stage == STAGE_OUTPUT) return EXIT_OUTPUT;
-	if (r->stage == STAGE_PATCH && (c == E_NOTFOUND || c == E_AMBIGUOUS)) return EXIT_PATCH;
-	if (r->stage == STAGE_INPUT && (c == E_IO || c == E_FORMAT || c == E_NOTFOUND)) return EXIT_BAD_INPUT;
+	/* anything that fails while writing OUT is about the output */
+	if (r->stage == STAGE_OUTPUT && c != E_INTERRUPTED && c != E_USAGE) return EXIT_OUTPUT;
 	return cli_exit_for(c);
 }
 
@@ -356,11 +352,15 @@ static int finish(struct args *a, struct convert_report *r, int rc)
 {
 	const struct plan *p = &r->plan;
 	int code = rc < 0 ? exit_code_for(r) : EXIT_OK;
-	if (rc == 0 && a->co.dry_run && !plan_ok(p)) code = EXIT_BLOCKED;
+	if (rc == 0 && a->co.dry_run && !plan_ok(p)) code = cli_exit_for(plan_err_code(p));
 	char steps[1536];
 	if (a->json) {
-		json_t *j = convert_report_json(r);
-		if (rc < 0) json_object_set_new(j, "error", json_string(err_msg()));
+		json_t *j = json_pack("{s:i}", "schema", CLI_JSON_SCHEMA);
+		json_t *rep = convert_report_json(r), *e = rc < 0 ? cli_error_json(code) : NULL;
+		json_object_update(j, rep);
+		json_decref(rep);
+		if (e) json_object_update(j, e);
+		json_decref(e);
 		json_object_set_new(j, "exit_code", json_integer(code));
 		vm_json(a, j);
 		if (rc == 0 && !a->co.dry_run) {

@@ -1,7 +1,10 @@
 /* cmd_inspect.c - gen2prep inspect IMAGE [--json]: the read-only report of
  * what a disk holds and whether it can become a Generation 2 disk.
- * Exit 0 convertible, 4 blockers, 3 unreadable input, 2 usage. */
+ * The verdict is the plan of `convert --dry-run` with default options
+ * (lib/convert.c convert_run): same blockers, same exit status (0
+ * convertible, 4 blockers, 5 a patch site, 3 unreadable input, 2 usage). */
 #include "cli.h"
+#include "convert.h"
 #include "disk.h"
 #include "overlay.h"
 #include "patch.h"
@@ -193,23 +196,12 @@ static json_t *windows_json(const struct inspection *ins)
 	return j;
 }
 
-static json_t *findings_json(const struct inspection *ins, bool warnings)
+static json_t *inspection_json(const char *path, const struct disk_info *di, const struct inspection *ins,
+			       const struct convert_report *r)
 {
-	json_t *a = json_array();
-	for (size_t i = 0; i < ins->nfindings; i++) {
-		const struct finding *f = &ins->findings[i];
-		if (f->warning != warnings) continue;
-		json_t *j = json_object();
-		json_object_set_new(j, "code", json_string(finding_id(f)));
-		json_object_set_new(j, "message", json_string(f->message));
-		json_array_append_new(a, j);
-	}
-	return a;
-}
-
-static json_t *inspection_json(const char *path, const struct disk_info *di, const struct inspection *ins)
-{
+	const struct plan *p = &r->plan;
 	json_t *j = json_object();
+	json_object_set_new(j, "schema", json_integer(CLI_JSON_SCHEMA));
 	json_object_set_new(j, "image", image_json(path, di));
 	json_object_set_new(j, "partition_table", table_json(&ins->table));
 	json_t *parts = json_array();
@@ -217,9 +209,15 @@ static json_t *inspection_json(const char *path, const struct disk_info *di, con
 		json_array_append_new(parts, partition_json(&ins->table, &ins->parts[i]));
 	json_object_set_new(j, "partitions", parts);
 	json_object_set_new(j, "windows", windows_json(ins));
-	json_object_set_new(j, "blockers", findings_json(ins, false));
-	json_object_set_new(j, "warnings", findings_json(ins, true));
-	json_object_set_new(j, "convertible", json_boolean(inspection_convertible(ins)));
+	/* the plan's blockers and warnings (the inspection's findings are among them) */
+	json_object_set_new(j, "blockers", plan_findings_json(p->blockers, p->nblockers));
+	json_object_set_new(j, "warnings", plan_findings_json(p->warnings, p->nwarnings));
+	json_object_set_new(j, "convertible", json_boolean(plan_ok(p)));
+	json_t *cr = convert_report_json(r);
+	json_object_set_new(j, "plan", json_incref(json_object_get(cr, "plan")));
+	json_object_set_new(j, "esp_files", json_incref(json_object_get(cr, "esp_files")));
+	json_object_set_new(j, "patch_results", json_incref(json_object_get(cr, "patch_results")));
+	json_decref(cr);
 	return j;
 }
 
@@ -278,8 +276,25 @@ static void print_windows(const struct inspection *ins)
 	}
 }
 
-static void print_text(const char *path, const struct disk_info *di, const struct inspection *ins)
+static void print_plan(const struct convert_report *r)
 {
+	const struct plan *p = &r->plan;
+	if (!p->esp_number) return;
+	printf("Plan:         convert's defaults (--layout %s --esp auto)\n", plan_layout_name(p->layout));
+	printf("  ESP:        partition %d (%s), %llu MiB, %u clusters of %u bytes: %s\n", p->esp_number,
+	       esp_mode_name(p->esp_mode), (unsigned long long)(p->esp_size >> 20), p->esp_clusters, p->esp_cluster_bytes,
+	       p->esp_why);
+	if (p->files_known)
+		printf("  Boot files: %zu entries with the BCD store, %llu clusters\n", p->nfiles,
+		       (unsigned long long)p->esp_files_clusters);
+	printf("  Registry:   %zu edits of SYSTEM\n", p->nedits);
+	printf("  Loader:     %s%s\n", p->bcd.loader_path, p->bcd.nointegritychecks ? " (patched copy, nointegritychecks)" : "");
+}
+
+static void print_text(const char *path, const struct disk_info *di, const struct inspection *ins,
+		       const struct convert_report *r)
+{
+	const struct plan *p = &r->plan;
 	printf("Image:        %s (%s, %s, ", path, di->format_name, di->subformat);
 	print_size(di->virtual_size);
 	printf(", %u-byte sectors)\n", di->logical_sector_size);
@@ -300,10 +315,10 @@ static void print_text(const char *path, const struct disk_info *di, const struc
 	}
 	if (ins->windows_found) print_windows(ins);
 	else printf("Windows:      not found\n");
-	for (size_t i = 0; i < ins->nfindings; i++)
-		printf("%s: %s: %s\n", ins->findings[i].warning ? "Warning" : "Blocker", finding_id(&ins->findings[i]),
-		       ins->findings[i].message);
-	printf("Convertible:  %s\n", inspection_convertible(ins) ? "yes" : "no");
+	print_plan(r);
+	for (size_t i = 0; i < p->nblockers; i++) printf("Blocker: %s: %s\n", p->blockers[i].id, p->blockers[i].message);
+	for (size_t i = 0; i < p->nwarnings; i++) printf("Warning: %s: %s\n", p->warnings[i].id, p->warnings[i].message);
+	printf("Convertible:  %s\n", plan_ok(p) ? "yes" : "no");
 }
 
 int cmd_inspect(int argc, char **argv)
@@ -326,24 +341,19 @@ int cmd_inspect(int argc, char **argv)
 	if (argc - optind != 1)
 		return cli_usage("inspect", argc - optind ? "too many arguments" : "missing IMAGE");
 	const char *path = argv[optind];
-	struct disk *d = disk_open(path);
-	if (!d) {
-		fprintf(stderr, "%s: %s: %s\n", progname, path, err_msg());
-		return err_code() == E_NOMEM ? EXIT_FAILURE_ : EXIT_BAD_INPUT;
-	}
-	struct overlay *o = overlay_new(d);
-	struct inspection *ins = o ? xcalloc(1, sizeof *ins) : NULL;
+	/* the dry run of convert with its defaults and no OUT: the same
+	 * opening of the image and the same plan as convert (issue 8) */
+	struct convert_opts co = { .in = path, .dry_run = true, .keep_input = true };
+	struct convert_report *r = xcalloc(1, sizeof *r);
 	int rc;
-	if (!o || windows_inspect(o, ins)) {
-		fprintf(stderr, "%s: %s: %s\n", progname, path, err_msg());
-		rc = err_code() == E_IO || err_code() == E_FORMAT ? EXIT_BAD_INPUT : cli_exit_for(err_code());
+	if (convert_run(&co, r) < 0 || !r->ins) {
+		rc = cli_fail_json(NULL, json);
 	} else {
-		if (json) cli_print_json(inspection_json(path, disk_info(d), ins));
-		else print_text(path, disk_info(d), ins);
-		rc = inspection_convertible(ins) ? EXIT_OK : EXIT_BLOCKED;
+		if (json) cli_print_json(inspection_json(path, disk_info(r->disk), r->ins, r));
+		else print_text(path, disk_info(r->disk), r->ins, r);
+		rc = cli_exit_for(plan_err_code(&r->plan));
 	}
-	free(ins);
-	if (o) overlay_free(o);
-	disk_close(d);
+	convert_report_free(r);
+	free(r);
 	return rc;
 }

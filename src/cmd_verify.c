@@ -4,6 +4,7 @@
 #include "verify.h"
 
 #include <getopt.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -42,11 +43,12 @@ int cmd_verify(int argc, char **argv)
 	if (argc - optind != 1) return cli_usage("verify", "expected one IMAGE");
 	struct verify_result r;
 	if (verify_image(argv[optind], &r) < 0) {
-		int code = cli_fail("verify");
-		return code == EXIT_FAILURE_ ? EXIT_BAD_INPUT : code;
+		return cli_fail_json("verify", json);
 	}
 	if (json) {
-		cli_print_json(verify_to_json(&r));
+		json_t *j = verify_to_json(&r);
+		json_object_set_new(j, "schema", json_integer(CLI_JSON_SCHEMA));
+		cli_print_json(j);
 	} else {
 		for (size_t i = 0; i < r.n; i++)
 			printf("%-4s %-22s %s\n", r.checks[i].pass ? "ok" : "FAIL", r.checks[i].id,
