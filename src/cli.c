@@ -79,6 +79,14 @@ int cli_usage(const char *cmd, const char *fmt, ...)
 void cli_print_json(void *json)
 {
 	json_t *j = json;
+	/* every object printed starts with "schema": the version of
+	 * doc/schema.json it follows (one place for every command) */
+	if (json_is_object(j) && !json_object_get(j, "schema")) {
+		json_t *o = json_pack("{s:i}", "schema", CLI_JSON_SCHEMA);
+		json_object_update(o, j);
+		json_decref(j);
+		j = o;
+	}
 	json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	fputc('\n', stdout);
 	json_decref(j);

@@ -248,15 +248,17 @@ int cmd_bcd(int argc, char **argv)
 	bool is_image = !(partno == 0 && file_starts_with_regf(image));
 	int r = is_image ? read_store_from_image(image, partno, &ctx, &data, &len) : read_file(image, &data, &len);
 	if (r < 0) {
-		int ex = cli_fail(arg);
+		/* an input that cannot be read is exit 3, as in every command */
+		if (err_code() == E_IO) err_recode(E_FORMAT);
+		int ex = cli_fail_json(arg, json);
 		free(image);
-		return ex == EXIT_FAILURE_ && err_code() == E_NOTFOUND ? EXIT_BAD_INPUT : ex;
+		return ex;
 	}
 	struct bcd *b = bcd_open(data, len);
 	free(data);
 	if (!b) {
 		free(image);
-		return cli_fail(arg);
+		return cli_fail_json(arg, json);
 	}
 	bcd_device_namer namer = is_image ? name_device : NULL;
 	int ex = EXIT_OK;

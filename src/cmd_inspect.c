@@ -53,7 +53,7 @@ static json_t *table_json(const struct ptable *t)
 	char buf[40];
 	json_object_set_new(j, "type", json_string(ptable_type_name(t->type)));
 	if (t->type == PT_MBR) {
-		snprintf(buf, sizeof buf, "0x%08X", t->disk_signature);
+		snprintf(buf, sizeof buf, "0x%08x", t->disk_signature);
 		json_object_set_new(j, "disk_signature", json_string(buf));
 	} else if (t->type == PT_GPT) {
 		json_object_set_new(j, "disk_guid", json_string(guid_to_str(&t->disk_guid, buf)));
@@ -70,7 +70,7 @@ static json_t *partition_json(const struct ptable *t, const struct part_info *pi
 	json_object_set_new(j, "start", json_integer((json_int_t)p->start));
 	json_object_set_new(j, "size", json_integer((json_int_t)p->size));
 	if (t->type == PT_MBR) {
-		snprintf(buf, sizeof buf, "0x%02X", p->mbr_type);
+		snprintf(buf, sizeof buf, "0x%02x", p->mbr_type);
 		json_object_set_new(j, "type", json_string(buf));
 		json_object_set_new(j, "active", json_boolean(p->active));
 		json_object_set_new(j, "logical", json_boolean(p->logical));
@@ -101,7 +101,7 @@ static json_t *files_json(const struct inspection *ins)
 		if (!fi->present) { json_object_set_new(j, winfile_name[f], json_null()); continue; }
 		json_t *e = json_object();
 		char m[8];
-		snprintf(m, sizeof m, "0x%04X", fi->machine);
+		snprintf(m, sizeof m, "0x%04x", fi->machine);
 		json_object_set_new(e, "path", json_string(fi->path));
 		json_object_set_new(e, "file_version", jstr_or_null(fi->version));
 		json_object_set_new(e, "machine", json_string(m));
@@ -141,7 +141,7 @@ static json_t *mounted_json(const struct inspection *ins)
 		json_object_set_new(j, "name", json_string(m->name));
 		json_object_set_new(j, "kind", json_string(m->kind == MD_MBR ? "mbr" : m->kind == MD_GPT ? "gpt" : "other"));
 		if (m->kind == MD_MBR) {
-			snprintf(buf, sizeof buf, "0x%08X", m->signature);
+			snprintf(buf, sizeof buf, "0x%08x", m->signature);
 			json_object_set_new(j, "signature", json_string(buf));
 			json_object_set_new(j, "offset", json_integer((json_int_t)m->offset));
 		} else if (m->kind == MD_GPT) {

@@ -284,8 +284,10 @@ static int run(const struct patch_cli *o)
 		return cli_usage("patch", "%s", err_msg());
 	uint8_t *data = NULL;
 	size_t len = 0;
-	if (read_input(o->file, &data, &len) < 0)
+	if (read_input(o->file, &data, &len) < 0) {
+		if (err_code() == E_IO) err_recode(E_FORMAT);   /* unreadable input: 3 in every command */
 		return cli_fail("patch");
+	}
 	struct pe *pe = pe_parse(data, len);
 	free(data);
 	if (!pe) {

@@ -60,11 +60,11 @@ assert_match "old Integration Services: warned" "Integration Services" "$(jget "
 
 # ---- layouts that cannot be made (exit 4) ----
 refused "--esp existing without a FAT32 partition" 4 "no FAT32|existing" "$TMP/o1.raw" --esp existing "$IN" "$TMP/o1.raw"
-refused "--esp-size below the FAT32 minimum" 4 "minimum" "$TMP/o2.raw" --esp append --esp-size 8 "$IN" "$TMP/o2.raw"
+refused "--esp-size below the FAT32 minimum: usage error (issue 9 item 5)" 2 "minimum of [0-9]+ MiB" "$TMP/o2.raw" --esp append --esp-size 8 "$IN" "$TMP/o2.raw"
 assert_exit "dry run of a blocked plan exits 4" 4 "$GEN2PREP" convert --dry-run --json --esp existing "$IN" "$TMP/o3.raw"
 printf '%s' "$OUT" >"$TMP/blocked.json"
 assert_eq "dry run JSON: not convertible" false "$(jget "$TMP/blocked.json" 'j["plan"]["convertible"]')"
-assert_eq "dry run JSON: blocker id" esp-no-room "$(jget "$TMP/blocked.json" 'j["plan"]["blockers"][0]["id"]')"
+assert_eq "dry run JSON: blocker code" esp-no-room "$(jget "$TMP/blocked.json" 'j["plan"]["blockers"][0]["code"]')"
 
 # ---- kernel files without a patch site, or with two (exit 5) ----
 MKPE=""
@@ -97,21 +97,22 @@ assert_exit "a missing input" 3 "$GEN2PREP" convert -q "$TMP/missing.vhdx" "$TMP
 # ---- a disk that is already Generation 2 ready: exit 4 unless --force ----
 # (its ESP's BCD names a default loader on this disk that exists: convert
 # would format that ESP anew, so it asks for --force)
-warnings_of() { "$GEN2PREP" inspect --json "$1" >"$TMP/i.json" 2>/dev/null; jget "$TMP/i.json" '" ".join(w["code"] for w in j["warnings"])'; }
+# inspect's verdict is the plan's (issue 8): already-gen2 is a blocker there too
+blockers_of() { "$GEN2PREP" inspect --json "$1" >"$TMP/i.json" 2>/dev/null; jget "$TMP/i.json" '" ".join(w["code"] for w in j["blockers"])'; }
 assert_exit "already-gen2: convert win8.1 once (gpt)" 0 "$GEN2PREP" convert -q "$IN81" "$TMP/g2.raw"
 assert_exit "already-gen2: convert win7 once (mbr)" 0 "$GEN2PREP" convert -q --layout mbr "$IN" "$TMP/g2m.raw"
 warnings_of "$IN81" >/dev/null
 check_fails "already-gen2: Gen1 disk has no such warning" grep -q already-gen2 "$TMP/i.json"
-assert_match "already-gen2: inspect --json warns (gpt)" "already-gen2" "$(warnings_of "$TMP/g2.raw")"
-assert_match "already-gen2: inspect --json warns (mbr)" "already-gen2" "$(warnings_of "$TMP/g2m.raw")"
-assert_exit "already-gen2: inspect exits 0" 0 "$GEN2PREP" inspect "$TMP/g2.raw"
-assert_match "already-gen2: inspect text" "Warning: already-gen2: .*partition 1.*winload.efi.*partition 2" "$OUT"
+assert_match "already-gen2: inspect --json blocker (gpt)" "already-gen2" "$(blockers_of "$TMP/g2.raw")"
+assert_match "already-gen2: inspect --json blocker (mbr)" "already-gen2" "$(blockers_of "$TMP/g2m.raw")"
+assert_exit "already-gen2: inspect exits 4, as convert" 4 "$GEN2PREP" inspect "$TMP/g2.raw"
+assert_match "already-gen2: inspect text" "Blocker: already-gen2: .*partition 1.*winload.efi.*partition 2" "$OUT"
 G2SUM=$(sha "$TMP/g2.raw")
 refused "already-gen2: convert refuses" 4 "already Generation 2 ready.*--force" "$TMP/again.raw" "$TMP/g2.raw" "$TMP/again.raw"
 assert_eq "already-gen2: one line on stderr" 1 "$(printf '%s\n' "$ERR" | wc -l)"
 assert_exit "already-gen2: dry run exits 4" 4 "$GEN2PREP" convert --dry-run --json "$TMP/g2.raw" "$TMP/again.raw"
 printf '%s' "$OUT" >"$TMP/d.json"
-assert_eq "already-gen2: dry-run blocker id" already-gen2 "$(jget "$TMP/d.json" '" ".join(b["id"] for b in j["plan"]["blockers"])')"
+assert_eq "already-gen2: dry-run blocker id" already-gen2 "$(jget "$TMP/d.json" '" ".join(b["code"] for b in j["plan"]["blockers"])')"
 assert_eq "already-gen2: input unchanged" "$G2SUM" "$(sha "$TMP/g2.raw")"
 assert_exit "already-gen2: --force converts it" 0 "$GEN2PREP" convert -q --force "$TMP/g2.raw" "$TMP/again.raw"
 assert_exit "already-gen2: --force output verifies" 0 "$GEN2PREP" verify "$TMP/again.raw"

@@ -20,6 +20,7 @@ expect() {
 inspect_checks() { # OS IMAGE FORMAT
 	local os=$1 img=$2 fmt=$3 j=$TMP/$1.$3.json
 	IFS='|' read -r ver sp prod sig fver isver srmib <<<"$(expect "$os")"
+	sig=${sig,,}   # JSON hex is lower case in every command (issue 8)
 	local before; before=$(sha "$img")
 	assert_exit "$os $fmt: inspect --json exits 0 (convertible)" 0 "$GEN2PREP" inspect --json "$img"
 	printf '%s\n' "$OUT" >"$j"
