@@ -206,11 +206,13 @@ static void test_blockers(void **st)
 	assert_int_equal(plan_build(ins, &o, p), 0);
 	assert_true(has_blocker(p, "esp-no-room"));
 	assert_non_null(strstr(p->blockers[0].message, "FAT32"));
-	/* too small */
+	/* --esp-size below FAT32's minimum (33 MiB with 512-byte sectors): a usage error stating it */
 	o.esp = ESP_APPEND;
 	o.esp_size = 8 * MIB;
-	assert_int_equal(plan_build(ins, &o, p), 0);
-	assert_true(has_blocker(p, "esp-too-small"));
+	assert_int_equal(plan_build(ins, &o, p), -1);
+	assert_int_equal(err_code(), E_USAGE);
+	assert_non_null(strstr(err_msg(), "minimum of 33 MiB"));
+	err_clear();
 	/* four primaries on MBR: no slot to append */
 	o.esp_size = 0;
 	o.layout = LAYOUT_MBR;
@@ -245,6 +247,68 @@ static void test_blockers(void **st)
 	o = opts_for(1024 * MIB);
 	assert_int_equal(plan_build(ins, &o, p), 0);
 	assert_true(has_blocker(p, blocker_id[BLK_BITLOCKER]));
+	free(ins);
+	free(p);
+}
+
+/* issue 9 item 5: 4096-byte sectors. The ESP is 260 MiB (Windows' 4Kn
+ * minimum, FAT32 needs 65525 clusters of 4 KiB), a 100 MiB System Reserved
+ * cannot be reused, --esp-size below 260 is a usage error naming 260. */
+static void test_4kn(void **st)
+{
+	struct inspection *ins = win7();
+	struct plan_opts o = opts_for(1024 * MIB);
+	struct plan *p = calloc(1, sizeof *p);
+	o.sector_size = 4096;
+	ins->table.sector_size = 4096;
+	assert_int_equal(plan_build(ins, &o, p), 0);
+	assert_true(plan_ok(p));
+	assert_int_equal(p->esp_mode, ESP_APPEND);
+	assert_int_equal(p->esp_size, 260 * MIB);
+	assert_int_equal(p->esp_cluster_bytes, 4096);
+	assert_true(p->esp_clusters >= 65525);
+	o.esp_size = 200 * MIB;
+	assert_int_equal(plan_build(ins, &o, p), -1);
+	assert_int_equal(err_code(), E_USAGE);
+	assert_non_null(strstr(err_msg(), "minimum of 260 MiB"));
+	err_clear();
+	o.esp = ESP_REUSE;
+	o.esp_size = 0;
+	assert_int_equal(plan_build(ins, &o, p), 0);
+	assert_true(has_blocker(p, "esp-no-room"));
+	assert_non_null(strstr(p->blockers[0].message, "65525"));
+	free(ins);
+	free(p);
+}
+
+static bool edits_key(const struct plan *p, const char *prefix)
+{
+	for (size_t i = 0; i < p->nedits; i++)
+		if (!strncmp(p->edits[i].key, prefix, strlen(prefix))) return true;
+	return false;
+}
+
+/* issue 9 item 7: a control set without vmbus/storvsc is not edited and is
+ * named in a warning; if it is the current one, that is a blocker. */
+static void test_control_sets(void **st)
+{
+	struct inspection *ins = win7();
+	struct plan_opts o = opts_for(1024 * MIB);
+	struct plan *p = calloc(1, sizeof *p);
+	ins->current_control_set = 1;
+	ins->control_sets[1].vmbus_start = -1;
+	assert_int_equal(plan_build(ins, &o, p), 0);
+	assert_true(plan_ok(p));
+	assert_true(edits_key(p, "ControlSet001\\Services\\vmbus"));
+	assert_false(edits_key(p, "ControlSet002"));
+	assert_int_equal(p->nwarnings, 1);
+	assert_string_equal(p->warnings[0].id, "control-set-not-gen2");
+	assert_non_null(strstr(p->warnings[0].message, "ControlSet002"));
+	ins->current_control_set = 2;
+	assert_int_equal(plan_build(ins, &o, p), 0);
+	assert_true(has_blocker(p, "no-integration-services"));
+	assert_non_null(strstr(p->blockers[0].message, "ControlSet002"));
+	assert_int_equal(plan_err_code(p), E_BLOCKED);
 	free(ins);
 	free(p);
 }
@@ -364,6 +428,8 @@ int main(void)
 		cmocka_unit_test(test_win7_gpt_reuse),
 		cmocka_unit_test(test_mbr_and_append),
 		cmocka_unit_test(test_blockers),
+		cmocka_unit_test(test_4kn),
+		cmocka_unit_test(test_control_sets),
 		cmocka_unit_test(test_versions_and_options),
 		cmocka_unit_test(test_system_hive),
 	};
