@@ -26,7 +26,8 @@ static void inspect_help(void)
 	       "Options:\n"
 	       "  --json      print one JSON object instead of the summary\n"
 	       "  -h, --help  this help\n\n"
-	       "Exit status: 0 convertible, 4 not convertible (blockers), 3 unreadable input,\n"
+	       "Exit status: 0 convertible, 4 not convertible (blockers), 5 a patch site not\n"
+	       "found or ambiguous, 3 unreadable input,\n"
 	       "2 usage error, 1 runtime failure.\n", progname);
 }
 
@@ -281,7 +282,7 @@ static void print_plan(const struct convert_report *r)
 	const struct plan *p = &r->plan;
 	if (!p->esp_number) return;
 	printf("Plan:         convert's defaults (--layout %s --esp auto)\n", plan_layout_name(p->layout));
-	printf("  ESP:        partition %d (%s), %llu MiB, %u clusters of %u bytes: %s\n", p->esp_number,
+	printf("  ESP:        partition %d (%s), %llu MiB, FAT32 of %u clusters of %u bytes\n              %s\n", p->esp_number,
 	       esp_mode_name(p->esp_mode), (unsigned long long)(p->esp_size >> 20), p->esp_clusters, p->esp_cluster_bytes,
 	       p->esp_why);
 	if (p->files_known)
