@@ -3,6 +3,7 @@
 #include "bcd.h"
 #include "disk.h"
 #include "fat32.h"
+#include "image.h"
 #include "ntfs.h"
 #include "overlay.h"
 #include "partition.h"
@@ -439,10 +440,8 @@ static int input_error(const char *fmt, ...)
 static int open_input(struct job *j)
 {
 	stage(j, STAGE_INPUT, "reading input");
-	j->disk = disk_open(j->opts->in);
-	if (!j->disk) return input_error("%s", j->opts->in);
-	j->ov = overlay_new(j->disk);
-	if (!j->ov) return err_prefix("overlay");
+	j->ov = image_open(j->opts->in, &j->disk);   /* the one way to open an image (image.h) */
+	if (!j->ov) return -1;
 	j->ins = xcalloc(1, sizeof *j->ins);
 	if (windows_inspect(j->ov, j->ins) < 0) return input_error("inspecting %s", j->opts->in);
 	j->r->inspected = true;

@@ -57,6 +57,7 @@ int plan_id(const struct plan_opts *opts, const char *name, struct guid *out)
 	return 0;
 }
 
+__attribute__((format(printf, 3, 0)))
 static void vadd(struct plan_blocker *b, const char *id, const char *fmt, va_list ap)
 {
 	snprintf(b->id, sizeof b->id, "%s", id);

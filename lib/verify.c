@@ -4,6 +4,7 @@
 #include "disk.h"
 #include "fat32.h"
 #include "hive.h"
+#include "image.h"
 #include "ntfs.h"
 #include "overlay.h"
 #include "partition.h"
@@ -516,11 +517,8 @@ int verify_image(const char *path, struct verify_result *r)
 {
 	memset(r, 0, sizeof *r);
 	struct vctx c = { .r = r };
-	c.disk = disk_open(path);
-	/* unreadable input: exit 3 in every command (cli_exit_for) */
-	if (!c.disk) return err_prefix("%s", path), err_code() == E_IO ? err_recode(E_FORMAT) : -1;
-	c.ov = overlay_new(c.disk);
-	if (!c.ov) { disk_close(c.disk); return -1; }
+	c.ov = image_open(path, &c.disk);   /* the one way to open an image (image.h) */
+	if (!c.ov) return -1;
 	r->n = C_COUNT;
 	for (int i = 0; i < C_COUNT; i++) {
 		r->checks[i].id = check_names[i].id;

@@ -10,6 +10,7 @@
 #include "bcd.h"
 #include "disk.h"
 #include "fat32.h"
+#include "image.h"
 #include "ntfs.h"
 #include "overlay.h"
 #include "partition.h"
@@ -156,12 +157,12 @@ static const struct part *default_part(const struct ptable *t, const char **path
 static int read_store_from_image(const char *image, int partno, struct image_ctx *ctx, uint8_t **data,
 				 size_t *len)
 {
-	struct disk *d = disk_open(image);
-	if (!d)
+	struct disk *d = NULL;
+	struct overlay *o = image_open(image, &d);   /* the one way to open an image (image.h) */
+	if (!o)
 		return -1;
-	struct overlay *o = overlay_new(d);
 	int rc = -1;
-	if (!o || partition_read(o, &ctx->table) < 0)
+	if (partition_read(o, &ctx->table) < 0)
 		goto out;
 	if (ctx->table.type == PT_NONE) {
 		rc = err_set(E_FORMAT, "%s: no partition table (and not a BCD store)", image);

@@ -83,6 +83,11 @@ with_file() { # NAME NTFS-PATH MKPE-ARGS...: a raw copy of the fixture with that
 with_file nosite Windows/System32/ntoskrnl.exe --kind driver --file-version 6.1.7601.17514 --original-filename ntoskrnl.exe
 refused "kernel without the patch sites" 5 "ntoskrnl" "$TMP/o4.raw" "$TMP/nosite.raw" "$TMP/o4.raw"
 assert_match "the missing patch is named" "crash-report|dynamic-partitioning" "$ERR"
+# one verdict (issue 8): inspect and the dry run say 5 too, with the blocker
+assert_exit "kernel without the patch sites: inspect exit 5 too" 5 "$GEN2PREP" inspect --json "$TMP/nosite.raw"
+assert_match "kernel without the patch sites: inspect's blocker patch-site" '"code": "patch-site"' "$OUT"
+assert_exit "kernel without the patch sites: dry run exit 5 too" 5 "$GEN2PREP" convert --dry-run "$TMP/nosite.raw" "$TMP/o4.raw"
+assert_match "kernel without the patch sites: dry run names it" "BLOCKED \(patch-site\).*ntoskrnl" "$OUT"
 with_file twosites Windows/System32/hal.dll --kind hal --file-version 6.1.7601.17514 --variant ambiguous
 refused "HAL with two candidate sites" 5 "hal.dll" "$TMP/o4b.raw" "$TMP/twosites.raw" "$TMP/o4b.raw"
 assert_match "ambiguity is named" "ambiguous|candidates" "$ERR"

@@ -1,0 +1,31 @@
+/* image.c - see image.h */
+#include "image.h"
+#include "disk.h"
+#include "overlay.h"
+#include "util.h"
+
+#include <stddef.h>
+
+struct overlay *image_open(const char *path, struct disk **disk)
+{
+	*disk = disk_open(path);
+	if (!*disk) {
+		/* disk.c names the file; it reports a failed open/stat/read as
+		 * E_IO: that is about the input */
+		if (err_code() == E_IO) err_recode(E_FORMAT);
+		return NULL;
+	}
+	struct overlay *o = overlay_new(*disk);
+	if (!o) {
+		err_prefix("overlay of %s", path);
+		disk_close(*disk);
+		*disk = NULL;
+	}
+	return o;
+}
+
+void image_close(struct overlay *o, struct disk *d)
+{
+	if (o) overlay_free(o);
+	if (d) disk_close(d);
+}
