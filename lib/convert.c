@@ -77,9 +77,12 @@ static int check_output_space(const char *in, const char *out, const struct plan
 	if (p->fixed) need = p->new_size;
 	if (need > p->new_size + (16u << 20)) need = p->new_size;
 	uint64_t avail = (uint64_t)vf.f_bavail * vf.f_frsize;
+	errno = ENOSPC;
+	if (vf.f_files && !vf.f_favail)
+		return err_errno(E_NOSPACE, "'%s': no free inode on its file system for the output", out);
 	if (avail < need)
-		return err_set(E_NOSPACE, "'%s': %llu MiB free on its file system, the output needs about %llu MiB", out,
-			       (unsigned long long)(avail >> 20), (unsigned long long)((need + (1 << 20) - 1) >> 20));
+		return err_errno(E_NOSPACE, "'%s': not enough free space, %llu MiB free on its file system, the output needs about %llu MiB",
+				 out, (unsigned long long)(avail >> 20), (unsigned long long)((need + (1 << 20) - 1) >> 20));
 	return 0;
 }
 
@@ -709,8 +712,9 @@ static int run(struct job *j)
 	if (o->dry_run) return 0;
 	if (!plan_ok(p)) {
 		char buf[1024];
-		j->r->stage = plan_err_code(p) == E_OUTPUT ? STAGE_OUTPUT : STAGE_PLAN;
-		return err_set(plan_err_code(p), "not convertible: %s", plan_blockers_text(p, buf, sizeof buf));
+		bool output = plan_err_code(p) == E_OUTPUT;
+		j->r->stage = output ? STAGE_OUTPUT : STAGE_PLAN;
+		return err_set(plan_err_code(p), "%s%s", output ? "" : "not convertible: ", plan_blockers_text(p, buf, sizeof buf));
 	}
 	if (!p->format_known) return err_set(E_USAGE, "no output format: give -O vhdx, vhd or raw");
 	if (edit_disk(j) < 0 || write_output(j) < 0) return -1;

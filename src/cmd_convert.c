@@ -373,7 +373,7 @@ static int finish(struct args *a, struct convert_report *r, int rc)
 	}
 	if (rc < 0) {
 		fprintf(stderr, "%s: convert: %s\n", progname, err_msg());
-		if (r->npatches) print_patches(r);
+		if (plan_has_blocker(p, "patch-site")) print_patches(r);   /* which site is missing */
 		return code;
 	}
 	if (a->co.dry_run) {
