@@ -530,7 +530,7 @@ static int compute_patches(struct job *j)
 		if (!j->pes[i]) return err_prefix("%s", src);
 		struct patch_opts po = { .skip = t->skip[0] ? t->skip : NULL, .force_version = p->version };
 		if (patch_apply(j->pes[i], t->kind, &po, &cp->report) < 0) {
-			/* patches.md: zero or two sites = the patch cannot be made */
+			/* zero or two sites: the patch cannot be made (patch.h) */
 			if (err_code() != E_NOTFOUND && err_code() != E_AMBIGUOUS) return err_prefix("%s", src);
 			plan_add_blocker(&j->r->plan, "patch-site", "%s: %s", src, err_msg());
 			err_clear();
@@ -677,7 +677,7 @@ static void plan_output(struct job *j)
 		plan_add_blocker(p, "output-refused", "%s", err_msg());
 		err_clear();
 	}
-	/* formats.md: only VHDX records the logical sector size */
+	/* doc/formats.md, VHDX metadata: only VHDX records the logical sector size */
 	if (p->sector_size != 512 && p->format_known && p->format != OUT_VHDX)
 		plan_add_warning(p, "sector-size-lost", "the input has %u-byte sectors and a %s output does not record that: readers (verify, qemu) take it as 512; use -O vhdx",
 				 p->sector_size, out_format_name(p->format));

@@ -30,7 +30,7 @@ bool rules_esp_geometry(uint64_t size, uint32_t ss, uint32_t *clusters, uint32_t
 
 /* A control set can boot in Generation 2 only when both the vmbus and the
  * storvsc services exist in it (their Start values, -1 = absent): the
- * boot disk is on VMBus SCSI (patches.md, registry edits). Sets that can
+ * boot disk is on VMBus SCSI (doc/patches.md, Registry edits). Sets that can
  * are edited by convert and checked by verify; the others are warned
  * about by both and left alone. */
 bool rules_control_set_boots_gen2(int vmbus_start, int storvsc_start);
