@@ -762,10 +762,9 @@ static json_t *patch_report_json(const struct convert_patch *cp)
 void *convert_report_json(const struct convert_report *r)
 {
 	json_t *o = json_object();
-	if (r->inspected) {
-		json_object_set_new(o, "windows", json_pack("{s:s, s:s}", "product_name", r->product_name, "version", r->windows_version));
-		json_object_set_new(o, "plan", plan_to_json(&r->plan));
-	}
+	json_object_set_new(o, "windows", r->inspected && r->windows_version[0] ? json_pack("{s:s, s:s}", "product_name", r->product_name,
+								   "version", r->windows_version) : json_null());
+	json_object_set_new(o, "plan", r->inspected ? plan_to_json(&r->plan) : json_null());
 	json_t *files = json_array();
 	for (size_t i = 0; i < r->nfiles; i++) {
 		const struct convert_file *f = &r->files[i];

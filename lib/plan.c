@@ -801,13 +801,18 @@ void *plan_to_json(const struct plan *p)
 	json_object_set_new(o, "blockers", plan_findings_json(p->blockers, p->nblockers));
 	json_object_set_new(o, "warnings", plan_findings_json(p->warnings, p->nwarnings));
 	json_object_set_new(o, "layout", json_string(plan_layout_name(p->layout)));
-	if (p->format_known) {
-		json_object_set_new(o, "output_format", json_string(out_format_name(p->format)));
-		json_object_set_new(o, "subformat", json_string(p->format == OUT_RAW ? "sparse" : p->fixed ? "fixed" : "dynamic"));
-	}
+	/* an absent value is null, in every command's JSON (doc/schema.json) */
+	json_object_set_new(o, "output_format", p->format_known ? json_string(out_format_name(p->format)) : json_null());
+	json_object_set_new(o, "subformat", !p->format_known ? json_null()
+				 : json_string(p->format == OUT_RAW ? "sparse" : p->fixed ? "fixed" : "dynamic"));
 	json_object_set_new(o, "virtual_size", json_integer((json_int_t)p->old_size));
 	json_object_set_new(o, "new_virtual_size", json_integer((json_int_t)p->new_size));
-	if (!p->esp_number) return o;
+	if (!p->esp_number) {
+		static const char *const later[] = { "esp", "windows_partition", "partition_table", "esp_files", "bcd",
+						     "registry", "kernel_version", "patches" };
+		for (size_t i = 0; i < sizeof later / sizeof *later; i++) json_object_set_new(o, later[i], json_null());
+		return o;
+	}
 	json_t *esp = json_pack("{s:s, s:s, s:i, s:I, s:I, s:s, s:b, s:i, s:i}", "placement", esp_mode_name(p->esp_mode),
 				"why", p->esp_why, "partition", p->esp_number, "start", (json_int_t)p->esp_start,
 				"size", (json_int_t)p->esp_size, "arc_name", p->arc_esp, "new_entry", p->esp_new_entry,
