@@ -53,6 +53,8 @@ done
 valid "convert of a missing file: error object" 3 "$GEN2PREP" convert -q --json "$TMP/missing.vhdx" "$TMP/o3.vhdx"
 head -c 65536 /dev/urandom >"$TMP/junk.raw"
 valid "inspect of junk (no partition table)" 4 "$GEN2PREP" inspect --json "$TMP/junk.raw"
+valid "dry run of junk (a plan without an ESP)" 4 "$GEN2PREP" convert --dry-run --json "$TMP/junk.raw" "$TMP/j.raw"
+assert_eq "a plan without an ESP: esp is null, not absent" None "$(python3 -c 'import json,sys; print(repr(json.load(open(sys.argv[1]))["plan"]["esp"]))' "$TMP/out.json")"
 head -c 1000 "$IN" >"$TMP/trunc.vhdx"
 valid "inspect of a truncated VHDX" 3 "$GEN2PREP" inspect --json "$TMP/trunc.vhdx"
 MKPE=""
