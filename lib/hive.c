@@ -55,6 +55,38 @@ int hive_is_dirty(const uint8_t *data, size_t len)
 	return get_le32(data + REGF_SEQ1) != get_le32(data + REGF_SEQ2) ? 1 : 0;
 }
 
+/* Spec "Base block": Checksum at 508 is the XOR-32 of the previous 508
+ * bytes (127 little-endian dwords); Windows stores 1 for a result of 0 and
+ * 0xFFFFFFFE for 0xFFFFFFFF, so both the plain and the adjusted value are
+ * accepted. A base block that fails it is invalid and Windows takes the
+ * base block from the transaction log (spec "Transaction log files"). */
+uint32_t hive_base_checksum(const uint8_t *data)
+{
+	uint32_t x = 0;
+	for (size_t i = 0; i < REGF_CHECKSUM; i += 4)
+		x ^= get_le32(data + i);
+	return x;
+}
+
+int hive_base_state(const uint8_t *data, size_t len, struct hive_base *out)
+{
+	memset(out, 0, sizeof *out);
+	if (!data || len < REGF_BASE_SIZE || memcmp(data, "regf", 4)) {
+		out->state = HIVE_NOT_A_HIVE;
+		return -1;
+	}
+	out->seq1 = get_le32(data + REGF_SEQ1);
+	out->seq2 = get_le32(data + REGF_SEQ2);
+	out->stored_checksum = get_le32(data + REGF_CHECKSUM);
+	out->checksum = hive_base_checksum(data);
+	uint32_t adj = out->checksum == 0 ? 1 : out->checksum == 0xFFFFFFFFu ? 0xFFFFFFFEu : out->checksum;
+	if (out->stored_checksum != out->checksum && out->stored_checksum != adj)
+		out->state = HIVE_TORN;
+	else
+		out->state = out->seq1 != out->seq2 ? HIVE_DIRTY : HIVE_CLEAN;
+	return 0;
+}
+
 /* ---- memfd plumbing ---------------------------------------------------- */
 
 static int memfd_with(const char *name, const uint8_t *data, size_t len)

@@ -23,6 +23,21 @@ enum { REG_NONE_ = 0, REG_SZ_ = 1, REG_EXPAND_SZ_ = 2, REG_BINARY_ = 3, REG_DWOR
  * 1 dirty, 0 clean, -1 not a hive. */
 int hive_is_dirty(const uint8_t *data, size_t len);
 
+/* The base block's state (spec "Base block"): HIVE_TORN when the checksum
+ * at 508 is wrong (a write of the base block was torn; Windows recovers it
+ * from the transaction logs, .LOG1/.LOG2), else HIVE_DIRTY when the
+ * sequence numbers differ, else HIVE_CLEAN. -1 (HIVE_NOT_A_HIVE) when data
+ * is shorter than the 4096-byte base block or lacks "regf". No err set. */
+enum hive_state { HIVE_CLEAN = 0, HIVE_DIRTY, HIVE_TORN, HIVE_NOT_A_HIVE };
+struct hive_base {
+	enum hive_state state;
+	uint32_t seq1, seq2;          /* primary / secondary sequence numbers */
+	uint32_t stored_checksum, checksum;   /* at 508 / computed */
+};
+int hive_base_state(const uint8_t *data, size_t len, struct hive_base *out);
+/* XOR-32 of the first 508 bytes of a base block (data: 512 bytes or more). */
+uint32_t hive_base_checksum(const uint8_t *data);
+
 struct hive *hive_open(const uint8_t *data, size_t len, bool writable, const char *name);
 /* A new hive holding only an empty root key named root_name, built from
  * bytes this module lays out (hivex cannot create a hive from nothing). */

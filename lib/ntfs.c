@@ -41,6 +41,7 @@
 #include <ntfs-3g/inode.h>
 #include <ntfs-3g/unistr.h>
 #include <ntfs-3g/logging.h>
+#include <ntfs-3g/logfile.h>
 
 #define MAX_DEPTH 64             /* path components */
 #define NTFS_NAME_MAX 255        /* UTF-16 units in one name */
@@ -171,6 +172,8 @@ static void quiet_library(void)
  * volume serial number at 0x48 (8 bytes), end marker 0x55AA at 510. */
 #define BS_OEM 3
 #define BS_SERIAL 0x48
+#define BS_BYTES_PER_SECTOR 0x0B /* BPB, 2 bytes */
+#define BS_TOTAL_SECTORS 0x28    /* 8 bytes: sectors of the volume (the backup boot sector follows) */
 
 static int read_boot_sector(struct overlay *o, uint64_t off, uint64_t size, uint8_t bs[512])
 {
@@ -371,6 +374,38 @@ static bool volume_hibernated(struct ntfs_vol *v)
 	return hib;
 }
 
+/* ntfs-3g volume.c, ntfs_volume_check_logfile: a read-write mount is
+ * refused with EOPNOTSUPP unless ntfs_check_logfile finds the restart
+ * pages consistent (or the journal empty) and ntfs_is_logfile_clean sees
+ * no log client in use without RESTART_VOLUME_IS_CLEAN, and with EPERM when
+ * the newest restart page is version 2.0 (Windows 8+ kept metadata cached:
+ * fast startup, or access cut off). The same exported library checks, run
+ * on the read-only mount, tell inspect before convert tries. */
+static enum ntfs_logfile logfile_state(struct ntfs_vol *v)
+{
+	ntfs_inode *ni = ntfs_inode_open(v->vol, FILE_LogFile);
+	if (!ni) return NTFS_LOGFILE_DAMAGED;
+	ntfs_attr *na = ntfs_attr_open(ni, AT_DATA, AT_UNNAMED, 0);
+	RESTART_PAGE_HEADER *rp = NULL;
+	enum ntfs_logfile st = NTFS_LOGFILE_DAMAGED;
+	if (na && ntfs_check_logfile(na, &rp)) {
+		if (rp && rp->major_ver == const_cpu_to_sle16(2) && rp->minor_ver == const_cpu_to_sle16(0))
+			st = NTFS_LOGFILE_CACHED;
+		else
+			st = ntfs_is_logfile_clean(na, rp) ? NTFS_LOGFILE_CLEAN : NTFS_LOGFILE_UNCLEAN;
+	}
+	free(rp);
+	if (na) ntfs_attr_close(na);
+	ntfs_inode_close(ni);
+	return st;
+}
+
+const char *ntfs_logfile_name(enum ntfs_logfile s)
+{
+	static const char *const n[] = { "clean", "unclean", "cached", "damaged" };
+	return (unsigned)s < sizeof n / sizeof *n ? n[s] : "damaged";
+}
+
 int ntfs_probe(struct overlay *o, uint64_t off, uint64_t size, struct ntfs_probe *out)
 {
 	uint8_t bs[512];
@@ -390,6 +425,9 @@ int ntfs_probe(struct overlay *o, uint64_t off, uint64_t size, struct ntfs_probe
 	if (v->vol->vol_name)
 		snprintf(out->label, sizeof out->label, "%s", v->vol->vol_name);
 	out->hibernated = volume_hibernated(v);
+	out->logfile = logfile_state(v);
+	out->total_sectors = get_le64(bs + BS_TOTAL_SECTORS);
+	out->bytes_per_sector = get_le16(bs + BS_BYTES_PER_SECTOR);
 	return ntfs_close(v);
 }
 
@@ -405,6 +443,11 @@ struct ntfs_vol *ntfs_open(struct overlay *o, uint64_t off, uint64_t size, bool 
 	}
 	if (rw && p.dirty) {
 		err_set(E_BLOCKED, "NTFS volume is marked dirty: boot Windows and let chkdsk run, then shut down cleanly");
+		return NULL;
+	}
+	if (rw && p.logfile != NTFS_LOGFILE_CLEAN) {
+		err_set(E_BLOCKED, "NTFS volume was not shut down cleanly ($LogFile %s): boot Windows and shut it down fully",
+			ntfs_logfile_name(p.logfile));
 		return NULL;
 	}
 	return mount_region(o, off, size, rw);
@@ -762,4 +805,77 @@ int ntfs_mkdir(struct ntfs_vol *v, const char *path)
 	}
 	free(leaf);
 	return rc;
+}
+
+/* ---------------------------------------------------------------- hard links */
+
+/* UTF-8 of a $FILE_NAME's name (copied out of the packed attribute first). */
+static char *fn_name(const FILE_NAME_ATTR *fn)
+{
+	ntfschar u[256];
+	char *name = NULL;
+	memcpy(u, (const u8 *)fn + offsetof(FILE_NAME_ATTR, file_name), fn->file_name_length * sizeof(ntfschar));
+	if (ntfs_ucstombs(u, fn->file_name_length, &name, 0) < 0) return NULL;
+	return name;
+}
+
+/* The Win32/POSIX name of an inode (a DOS 8.3 name, namespace 2, is an
+ * alias of another name, not a link of its own; NTFS documentation,
+ * $FILE_NAME "Namespace"), and its parent directory's reference. */
+static char *first_long_name(ntfs_inode *ni, u64 *parent)
+{
+	ntfs_attr_search_ctx *ctx = ntfs_attr_get_search_ctx(ni, NULL);
+	char *name = NULL;
+	while (ctx && !name && !ntfs_attr_lookup(AT_FILE_NAME, AT_UNNAMED, 0, CASE_SENSITIVE, 0, NULL, 0, ctx)) {
+		FILE_NAME_ATTR *fn = (FILE_NAME_ATTR *)((u8 *)ctx->attr + le16_to_cpu(ctx->attr->value_offset));
+		if (fn->file_name_type == FILE_NAME_DOS) continue;
+		name = fn_name(fn);
+		*parent = MREF_LE(fn->parent_directory);
+	}
+	if (ctx) ntfs_attr_put_search_ctx(ctx);
+	return name;
+}
+
+/* "\dir\dir" of a directory, walking $FILE_NAME parents up to the root
+ * (at most MAX_DEPTH levels). NULL when a level cannot be read. */
+static char *dir_path(ntfs_volume *vol, u64 mref)
+{
+	char *acc = xstrdup("");
+	for (int depth = 0; MREF(mref) != FILE_root; depth++) {
+		ntfs_inode *ni = depth < MAX_DEPTH ? ntfs_inode_open(vol, mref) : NULL;
+		u64 parent = FILE_root;
+		char *name = ni ? first_long_name(ni, &parent) : NULL;
+		if (ni) ntfs_inode_close(ni);
+		if (!name) { free(acc); return NULL; }
+		char *t = xasprintf("\\%s%s", name, acc);
+		free(name); free(acc);
+		acc = t;
+		mref = parent;
+	}
+	return acc;
+}
+
+int ntfs_link_names(struct ntfs_vol *v, const char *path, char *out, size_t n)
+{
+	ntfs_inode *ni = NULL;
+	int r = resolve(v, path, &ni, NULL);
+	if (r <= 0) return r;
+	ntfs_attr_search_ctx *ctx = ntfs_attr_get_search_ctx(ni, NULL);
+	int count = 0;
+	size_t used = 0;
+	if (n) out[0] = 0;
+	while (ctx && !ntfs_attr_lookup(AT_FILE_NAME, AT_UNNAMED, 0, CASE_SENSITIVE, 0, NULL, 0, ctx)) {
+		FILE_NAME_ATTR *fn = (FILE_NAME_ATTR *)((u8 *)ctx->attr + le16_to_cpu(ctx->attr->value_offset));
+		if (fn->file_name_type == FILE_NAME_DOS) continue;
+		char *name = fn_name(fn), *dir = dir_path(v->vol, MREF_LE(fn->parent_directory));
+		if (used < n)
+			used += snprintf(out + used, n - used, "%s%s\\%s", count ? ", " : "", dir ? dir : "?",
+					 name ? name : "?");
+		count++;
+		free(name);
+		free(dir);
+	}
+	if (ctx) ntfs_attr_put_search_ctx(ctx);
+	ntfs_inode_close(ni);
+	return count;
 }

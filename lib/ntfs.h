@@ -22,7 +22,17 @@ struct ntfs_probe {
 	bool hibernated;          /* hiberfil.sys starts with "hibr"/"HIBR"/"wake"/"WAKE" */
 	char label[128];          /* UTF-8, "" if none */
 	uint64_t serial;
+	enum ntfs_logfile {       /* $LogFile restart area (ntfs-3g logfile.c checks) */
+		NTFS_LOGFILE_CLEAN = 0,   /* empty, or no client in use / RESTART_VOLUME_IS_CLEAN */
+		NTFS_LOGFILE_UNCLEAN,     /* a client in use without the clean flag: not shut down */
+		NTFS_LOGFILE_CACHED,      /* restart page 2.0: metadata kept cached by Windows 8+ */
+		NTFS_LOGFILE_DAMAGED,     /* restart pages inconsistent or unreadable */
+	} logfile;
+	uint64_t total_sectors;   /* boot sector 0x28 */
+	uint16_t bytes_per_sector;/* boot sector 0x0B */
 };
+/* "clean", "unclean", "cached", "damaged" */
+const char *ntfs_logfile_name(enum ntfs_logfile s);
 
 /* Reads the boot sector (and, when NTFS, mounts read-only to read $Volume
  * flags, the label and hiberfil.sys). 0 or -1. */
@@ -46,6 +56,13 @@ int ntfs_read_file(struct ntfs_vol *v, const char *path, size_t max, uint8_t **d
 int ntfs_write_file(struct ntfs_vol *v, const char *path, const void *data, size_t len);
 /* Creates a directory if no case variant exists. */
 int ntfs_mkdir(struct ntfs_vol *v, const char *path);
+
+/* The names (hard links) of the file at path: every $FILE_NAME in the
+ * Win32 or POSIX namespace (DOS 8.3 aliases are not counted), as full
+ * paths "\\dir\\name" joined by ", " into out (truncated to n). Returns
+ * the count (1 for a file with one name), 0 when path does not exist, -1
+ * on error. */
+int ntfs_link_names(struct ntfs_vol *v, const char *path, char *out, size_t n);
 
 struct ntfs_dirent {
 	char name[256];           /* UTF-8, as stored */

@@ -863,6 +863,9 @@ int partition_verify(struct overlay *o, char *why, size_t n)
 	} else if (t.type == PT_GPT) {
 		rc = gpt_verify(o, why, n);
 	}
+	/* the blockers inspect reports (partition_check.c), in the same words */
+	if (rc == 0 && ptable_check(&t, overlay_size(o), why, n) != PTP_NONE)
+		rc = -1;
 	if (rc == 0 && check_extents(&t, overlay_size(o), t.sector_size) < 0) {
 		snprintf(why, n, "%s", err_msg());
 		rc = -1;

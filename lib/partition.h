@@ -72,4 +72,16 @@ const struct part *ptable_find(const struct ptable *t, int number);
  * partitions follow with logical = true and numbers from 5. */
 bool part_is_extended(const struct part *p);
 
+/* Does t describe a disk of disk_size bytes? (partition_check.c; UEFI 2.10
+ * 5.2.1, 5.3.2, 5.3.3): every entry inside the disk (GPT: inside the
+ * header's FirstUsableLBA..LastUsableLBA), every MBR logical partition
+ * inside its extended container, no two primary (or two logical, or two
+ * GPT) entries overlapping. Returns the first problem found, its one-line
+ * description in why; PTP_NONE when the table is sound. Reads nothing. */
+enum ptable_problem { PTP_NONE = 0, PTP_PAST_END, PTP_OUTSIDE_EXTENDED, PTP_OVERLAP };
+enum ptable_problem ptable_check(const struct ptable *t, uint64_t disk_size, char *why, size_t n);
+/* Stable blocker ids: "partition-past-end", "partition-outside-extended",
+ * "partition-overlap" ("" for PTP_NONE). */
+const char *ptable_problem_id(enum ptable_problem k);
+
 #endif

@@ -38,11 +38,14 @@ const char *const winfile_path[WF_COUNT] = {
 const char *const blocker_id[BLK_COUNT] = {
 	"no-partition-table", "no-windows", "32bit", "kernel-5x", "unsupported-version",
 	"hibernated", "ntfs-dirty", "bitlocker", "hive-dirty", "no-integration-services",
+	"partition-past-end", "partition-outside-extended", "partition-overlap", "dynamic-disk",
+	"system-drive-elsewhere", "ntfs-unclean", "hive-needs-recovery", "system-hive-unreadable",
 };
 /* Warnings share the findings list; their codes follow the blockers'. */
-enum { WARN_OLD_IS = BLK_COUNT, WARN_HIVE_UNREADABLE, WARN_NO_BOOT_FILES, WARN_PATCH_NOT_FOUND, WARN_ALREADY_GEN2 };
+enum { WARN_OLD_IS = BLK_COUNT, WARN_HIVE_UNREADABLE, WARN_NO_BOOT_FILES, WARN_PATCH_NOT_FOUND, WARN_ALREADY_GEN2,
+       WARN_NTFS_LARGER, WARN_HARD_LINKS };
 static const char *const warning_id[] = { "old-integration-services", "hive-unreadable", "no-uefi-boot-files", "patch-site-not-found",
-					  "already-gen2" };
+					  "already-gen2", "ntfs-larger-than-partition", "patched-file-has-hard-links" };
 
 const char *finding_id(const struct finding *f)
 {
@@ -184,6 +187,8 @@ static int describe_partition(struct overlay *o, const struct ptable *t, struct 
 	snprintf(pi->label, sizeof pi->label, "%s", pr.label);
 	pi->ntfs_dirty = pr.dirty;
 	pi->ntfs_hibernated = pr.hibernated;
+	pi->logfile = pr.is_ntfs ? ntfs_logfile_name(pr.logfile) : "";
+	if (pr.is_ntfs && pr.total_sectors <= UINT64_MAX / 4096) pi->ntfs_bytes = pr.total_sectors * pr.bytes_per_sector;
 	if (!pr.is_ntfs) {
 		if (pi->role == ROLE_UNKNOWN) pi->role = ROLE_DATA;
 		return 0;
@@ -204,6 +209,75 @@ static int describe_partition(struct overlay *o, const struct ptable *t, struct 
 	ntfs_close(v);
 	err_clear();
 	return 0;
+}
+
+/* ---------------------------------------------------------------- table */
+
+/* A table that does not describe the disk (partition_check.c) is a blocker
+ * of its own; nothing is probed behind it, so no other blocker is derived
+ * from partitions that may not exist. */
+static bool table_findings(struct overlay *o, struct inspection *ins)
+{
+	char why[256];
+	enum ptable_problem k = ptable_check(&ins->table, overlay_size(o), why, sizeof why);
+	int code = k == PTP_PAST_END ? BLK_PARTITION_PAST_END : k == PTP_OUTSIDE_EXTENDED ? BLK_PARTITION_OUTSIDE_EXTENDED
+		 : BLK_PARTITION_OVERLAP;
+	if (k == PTP_NONE) return false;
+	add_finding(ins, code, false, "%s", why);
+	for (size_t i = 0; i < ins->table.count && i < PART_MAX; i++) {
+		struct part_info *pi = &ins->parts[ins->nparts++];
+		pi->part = &ins->table.parts[i];
+		pi->role = role_from_type(&ins->table, pi->part);
+		pi->filesystem = "";
+		pi->logfile = "";
+	}
+	return true;
+}
+
+/* Dynamic disks (Logical Disk Manager): MBR partition type 0x42
+ * (PARTITION_LDM, winioctl.h; Linux block/partitions/ldm.h LDM_PARTITION,
+ * with the private header "PRIVHEAD" at sector 6, OFF_PRIV1), GPT types
+ * PARTITION_LDM_METADATA_GUID 5808C8AA-7E8F-42E0-85D2-E1E90434CFB3 and
+ * PARTITION_LDM_DATA_GUID AF9B60A0-1431-4F62-BC68-3311714A69AD (winioctl.h,
+ * PARTITION_INFORMATION_GPT). Their volumes are described by the LDM
+ * database, not by the table: a basic GPT written over it leaves every
+ * volume, and the drive letters, pointing nowhere. */
+static void dynamic_findings(struct overlay *o, struct inspection *ins)
+{
+	struct guid meta, data;
+	guid_from_str("5808C8AA-7E8F-42E0-85D2-E1E90434CFB3", &meta);
+	guid_from_str("AF9B60A0-1431-4F62-BC68-3311714A69AD", &data);
+	uint8_t sec[512];
+	bool privhead = overlay_sector_size(o) == 512 && overlay_size(o) >= 7 * 512 &&
+			overlay_read(o, sec, sizeof sec, 6 * 512) == 0 && !memcmp(sec, "PRIVHEAD", 8);
+	err_clear();
+	for (size_t i = 0; i < ins->table.count; i++) {
+		const struct part *p = &ins->table.parts[i];
+		bool ldm = ins->table.type == PT_MBR ? p->mbr_type == 0x42
+						     : guid_eq(&p->type_guid, &meta) || guid_eq(&p->type_guid, &data);
+		if (!ldm) continue;
+		add_finding(ins, BLK_DYNAMIC_DISK, false,
+			    "dynamic disk: partition %d is a Logical Disk Manager %s%s; its volumes are described by the LDM "
+			    "database, which a basic GPT would overwrite: gen2prep converts basic disks only",
+			    p->number, ins->table.type == PT_MBR ? "partition (MBR type 0x42)" : "partition (GPT LDM type)",
+			    privhead ? ", PRIVHEAD at sector 6" : "");
+		return;
+	}
+}
+
+/* The boot sector's volume size (total sectors, the backup boot sector
+ * after them) larger than the partition: the file system claims sectors
+ * that belong to whatever follows. */
+static void ntfs_size_findings(struct inspection *ins)
+{
+	for (size_t i = 0; i < ins->nparts; i++) {
+		const struct part_info *pi = &ins->parts[i];
+		if (pi->ntfs_bytes > pi->part->size)
+			add_finding(ins, WARN_NTFS_LARGER, true,
+				    "NTFS on partition %d says it is %llu bytes, its partition is %llu bytes: the file system "
+				    "runs past its partition", pi->part->number, (unsigned long long)pi->ntfs_bytes,
+				    (unsigned long long)pi->part->size);
+	}
 }
 
 /* ---------------------------------------------------------------- hives */
@@ -243,6 +317,7 @@ static void read_software(struct ntfs_vol *v, struct inspection *ins)
 	copy_string(h, k, "CurrentVersion", ins->current_version, sizeof ins->current_version);
 	copy_string(h, k, "CurrentBuildNumber", ins->build, sizeof ins->build);
 	if (!ins->build[0]) copy_string(h, k, "CurrentBuild", ins->build, sizeof ins->build);
+	copy_string(h, k, "SystemRoot", ins->system_root, sizeof ins->system_root);
 	/* Windows 10+ keeps CurrentVersion at 6.3 and adds these DWORDs. */
 	uint32_t maj, min;
 	if (hive_get_dword(h, k, "CurrentMajorVersionNumber", &maj) == 0 &&
@@ -382,20 +457,85 @@ static void locale_from_boot_files(struct ntfs_vol *v, struct inspection *ins)
 	free(e);
 }
 
-static void read_system(struct ntfs_vol *v, struct inspection *ins)
+#define SYSTEM_HIVE "\\Windows\\System32\\config\\SYSTEM"
+
+/* The transaction logs beside a hive (SYSTEM.LOG1, SYSTEM.LOG2 since
+ * Vista; SYSTEM.LOG before): "SYSTEM.LOG1 (8192 bytes)" or "no log files". */
+static void hive_logs(struct ntfs_vol *v, char *out, size_t n)
 {
-	int dirty = 0;
-	struct hive *h = open_hive(v, "\\Windows\\System32\\config\\SYSTEM", "SYSTEM", &dirty);
-	if (dirty == 1) {
+	static const char *const logs[] = { ".LOG1", ".LOG2", ".LOG" };
+	size_t used = 0;
+	out[0] = 0;
+	for (size_t i = 0; i < sizeof logs / sizeof *logs && used < n; i++) {
+		char path[64];
+		uint64_t size = 0;
+		snprintf(path, sizeof path, "%s%s", SYSTEM_HIVE, logs[i]);
+		if (ntfs_stat(v, path, NULL, &size) == 1 && size > 0)
+			used += snprintf(out + used, n - used, "%sSYSTEM%s (%llu bytes)", used ? ", " : "", logs[i],
+					 (unsigned long long)size);
+	}
+	err_clear();
+	if (!used) snprintf(out, n, "no SYSTEM.LOG1/LOG2 beside it");
+}
+
+/* The base block's state (hive.h, hive_base_state) decides what can be
+ * trusted: a torn base block (bad checksum) is recovered by Windows from
+ * the logs at the next boot, so what hivex would read now is not what
+ * Windows will load; a dirty one (sequence numbers differ) has log data
+ * not yet written back. Only a clean hive is read for the other checks. */
+static bool system_hive_state(struct ntfs_vol *v, struct inspection *ins, const uint8_t *data, size_t len)
+{
+	struct hive_base b;
+	char logs[160];
+	hive_logs(v, logs, sizeof logs);
+	if (hive_base_state(data, len, &b) < 0) {
+		snprintf(ins->system_hive_state, sizeof ins->system_hive_state, "unreadable");
+		add_finding(ins, BLK_SYSTEM_HIVE_UNREADABLE, false,
+			    "%s is not a registry hive (no \"regf\" base block; %s): boot Windows and shut it down cleanly",
+			    SYSTEM_HIVE, logs);
+		return false;
+	}
+	if (b.state == HIVE_TORN) {
+		snprintf(ins->system_hive_state, sizeof ins->system_hive_state, "torn");
+		add_finding(ins, BLK_HIVE_NEEDS_RECOVERY, false,
+			    "%s needs recovery from its transaction logs: base block checksum 0x%08x, computed 0x%08x "
+			    "(sequence numbers %u/%u; %s): boot Windows so it recovers the hive, then shut it down cleanly",
+			    SYSTEM_HIVE, b.stored_checksum, b.checksum, b.seq1, b.seq2, logs);
+		return false;
+	}
+	if (b.state == HIVE_DIRTY) {
+		snprintf(ins->system_hive_state, sizeof ins->system_hive_state, "dirty");
 		ins->system_hive_dirty = true;
 		add_finding(ins, BLK_HIVE_DIRTY, false,
-			    "the SYSTEM hive has unreplayed log data (sequence numbers differ): boot Windows and shut it down cleanly");
+			    "%s has unreplayed log data (sequence numbers %u/%u differ; %s): boot Windows and shut it down cleanly",
+			    SYSTEM_HIVE, b.seq1, b.seq2, logs);
+		return true;   /* readable, though not what Windows will load */
 	}
-	if (!h) {
-		add_finding(ins, WARN_HIVE_UNREADABLE, true, "SYSTEM hive unreadable: %s", err_msg());
+	snprintf(ins->system_hive_state, sizeof ins->system_hive_state, "clean");
+	return true;
+}
+
+static void read_system(struct ntfs_vol *v, struct inspection *ins)
+{
+	uint8_t *data = NULL;
+	size_t len = 0;
+	if (ntfs_read_file(v, SYSTEM_HIVE, HIVE_MAX, &data, &len)) {
+		snprintf(ins->system_hive_state, sizeof ins->system_hive_state, "unreadable");
+		add_finding(ins, BLK_SYSTEM_HIVE_UNREADABLE, false, "%s cannot be read: %s", SYSTEM_HIVE, err_msg());
 		err_clear();
 		return;
 	}
+	struct hive *h = system_hive_state(v, ins, data, len) ? hive_open(data, len, false, "SYSTEM") : NULL;
+	free(data);
+	if (!h) {
+		if (!strcmp(ins->system_hive_state, "clean") || !strcmp(ins->system_hive_state, "dirty")) {
+			snprintf(ins->system_hive_state, sizeof ins->system_hive_state, "unreadable");
+			add_finding(ins, BLK_SYSTEM_HIVE_UNREADABLE, false, "%s cannot be read: %s", SYSTEM_HIVE, err_msg());
+		}
+		err_clear();
+		return;
+	}
+	ins->system_hive_read = true;
 	read_control_sets(h, ins);
 	read_mounted_devices(h, ins);
 	read_locale(h, ins);
@@ -492,6 +632,68 @@ static void read_files(struct ntfs_vol *v, struct inspection *ins)
 	for (int f = 0; f < WF_COUNT; f++) pe_free(pes[f]);
 }
 
+/* Files convert patches in place (plan.c, build_patches: the kernel, HAL
+ * and ACPI driver of 6.0/6.1; winload is patched as a copy). A name of
+ * theirs in WinSxS is the same file (a hard link, NTFS $FILE_NAME
+ * attributes of one record): it changes with them, and sfc reports it. */
+static void link_findings(struct ntfs_vol *v, struct inspection *ins)
+{
+	static const enum winfile inplace[] = { WF_NTOSKRNL, WF_HAL, WF_ACPI };
+	char all[1024] = "", names[512];
+	size_t used = 0;
+	if (ins->kernel_version != 0x600 && ins->kernel_version != 0x601) return;
+	for (size_t i = 0; i < sizeof inplace / sizeof *inplace; i++) {
+		int n = ntfs_link_names(v, winfile_path[inplace[i]], names, sizeof names);
+		err_clear();
+		if (n > 1 && used < sizeof all)
+			used += snprintf(all + used, sizeof all - used, "%s%s has %d names (%s)", used ? "; " : "",
+					 winfile_name[inplace[i]], n, names);
+	}
+	if (used)
+		add_finding(ins, WARN_HARD_LINKS, true,
+			    "files patched in place have other names (hard links) that change with them: %s; "
+			    "sfc /scannow will report the WinSxS copies as modified", all);
+}
+
+/* MountedDevices "\DosDevices\X:" for the letter of SystemRoot (SOFTWARE,
+ * "C:\Windows"; C when absent): Windows finds its system drive by that
+ * entry, and convert rewrites the entries that name the Windows partition
+ * of this disk for the new table (formats.md, MountedDevices). One that
+ * names something else would point nowhere after the conversion. */
+static void describe_target(const struct inspection *ins, const struct mounted_device *m, char *out, size_t n)
+{
+	char g[40];
+	if (m->partition)
+		snprintf(out, n, "partition %d of this disk", m->partition);
+	else if (m->kind == MD_MBR && (ins->table.type != PT_MBR || m->signature != ins->table.disk_signature))
+		snprintf(out, n, "another disk (MBR signature 0x%08X, this disk %s)", m->signature,
+			 ins->table.type == PT_MBR ? "has another" : "is GPT");
+	else if (m->kind == MD_MBR)
+		snprintf(out, n, "byte offset %llu of this disk, where no partition starts", (unsigned long long)m->offset);
+	else if (m->kind == MD_GPT)
+		snprintf(out, n, "GPT partition %s, not on this disk", guid_to_str(&m->part_guid, g));
+	else
+		snprintf(out, n, "a device that is not a basic partition (a dynamic volume or removable device)");
+}
+
+static void system_drive_findings(struct inspection *ins)
+{
+	if (!ins->system_hive_read) return;
+	const char *sr = ins->system_root;
+	char name[20], where[160];
+	snprintf(name, sizeof name, "\\DosDevices\\%c:", sr[0] && sr[1] == ':' ? toupper((unsigned char)sr[0]) : 'C');
+	for (size_t i = 0; i < ins->nmounted; i++) {
+		const struct mounted_device *m = &ins->mounted[i];
+		if (strcasecmp(m->name, name)) continue;
+		if (m->partition == ins->windows_partition) return;
+		describe_target(ins, m, where, sizeof where);
+		add_finding(ins, BLK_SYSTEM_DRIVE, false,
+			    "%s (the system drive) in MountedDevices points to %s, not to the Windows partition %d: "
+			    "Windows would not find its system drive on the converted disk", name, where, ins->windows_partition);
+		return;
+	}
+}
+
 /* ---------------------------------------------------------------- UEFI boot */
 
 /* The loader {bootmgr} starts by default, when it is a Windows Boot Loader
@@ -575,7 +777,9 @@ static void assess(struct inspection *ins)
 		add_finding(ins, BLK_UNSUPPORTED_VERSION, false, "Windows kernel %u.%u is not supported", kv >> 8, kv & 0xff);
 	else if (!kv)
 		add_finding(ins, BLK_UNSUPPORTED_VERSION, false, "Windows version unknown (no ntoskrnl.exe version, no SOFTWARE CurrentVersion)");
-	bool have_svc = false;
+	/* services are only known from a SYSTEM hive that could be read; its
+	 * own blocker says why when it could not */
+	bool have_svc = !ins->system_hive_read;
 	for (size_t i = 0; i < ins->ncontrol_sets; i++)
 		if (ins->control_sets[i].vmbus_start >= 0 && ins->control_sets[i].storvsc_start >= 0) have_svc = true;
 	if (!have_svc || !ins->files[WF_VMBUS].present || !ins->files[WF_STORVSC].present)
@@ -590,6 +794,29 @@ static void assess(struct inspection *ins)
 			    "UEFI boot files missing (\\Windows\\Boot\\EFI\\bootmgfw.efi or System32\\winload.efi)");
 }
 
+/* $LogFile state (ntfs.h, read with ntfs-3g's own checks): what would make
+ * the read-write mount of convert fail. The dirty bit and hibernation have
+ * their own blockers; a journal that says "not shut down" without them is
+ * a power cut or a VM exported while running. */
+static void logfile_finding(struct inspection *ins, const struct part_info *pi)
+{
+	const char *lf = pi->logfile ? pi->logfile : "";
+	if (!strcmp(lf, "unclean"))
+		add_finding(ins, BLK_NTFS_UNCLEAN, false,
+			    "NTFS on partition %d was not shut down cleanly: its $LogFile restart area has a client in use "
+			    "and no clean flag (power lost, or the VM exported while running): boot Windows and shut down fully",
+			    pi->part->number);
+	else if (!strcmp(lf, "cached"))
+		add_finding(ins, BLK_NTFS_UNCLEAN, false,
+			    "NTFS on partition %d: $LogFile restart page version 2.0, Windows kept metadata cached (fast startup "
+			    "or access cut off): boot Windows and shut down fully (shutdown /s /f /t 0, fast startup off)",
+			    pi->part->number);
+	else if (!strcmp(lf, "damaged"))
+		add_finding(ins, BLK_NTFS_UNCLEAN, false,
+			    "NTFS on partition %d: $LogFile restart pages are inconsistent, so the volume state is unknown: "
+			    "boot Windows, let chkdsk run and shut down fully", pi->part->number);
+}
+
 static void volume_findings(struct inspection *ins, const struct part_info *pi, bool is_windows)
 {
 	if (!is_windows) return;
@@ -601,6 +828,7 @@ static void volume_findings(struct inspection *ins, const struct part_info *pi, 
 	if (pi->ntfs_dirty)
 		add_finding(ins, BLK_NTFS_DIRTY, false,
 			    "NTFS on partition %d is marked dirty: boot Windows, let chkdsk run, shut down cleanly", pi->part->number);
+	logfile_finding(ins, pi);
 }
 
 int windows_inspect(struct overlay *o, struct inspection *ins)
@@ -612,11 +840,14 @@ int windows_inspect(struct overlay *o, struct inspection *ins)
 		add_finding(ins, BLK_NO_PARTITION_TABLE, false, "the disk has neither an MBR nor a GPT partition table");
 		return 0;
 	}
+	if (table_findings(o, ins)) return 0;
+	dynamic_findings(o, ins);
 	for (size_t i = 0; i < ins->table.count && i < PART_MAX; i++) {
 		struct part_info *pi = &ins->parts[ins->nparts++];
 		pi->part = &ins->table.parts[i];
 		if (describe_partition(o, &ins->table, pi)) return err_prefix("partition %d", pi->part->number);
 	}
+	ntfs_size_findings(ins);
 	struct part_info *win = NULL;
 	for (size_t i = 0; i < ins->nparts && !win; i++)
 		if (ins->parts[i].role == ROLE_WINDOWS) win = &ins->parts[i];
@@ -636,6 +867,8 @@ int windows_inspect(struct overlay *o, struct inspection *ins)
 	read_software(v, ins);
 	read_system(v, ins);
 	read_files(v, ins);
+	link_findings(v, ins);
+	system_drive_findings(ins);
 	locale_from_boot_files(v, ins);
 	int rc = ntfs_close(v);
 	if (rc == 0) check_already_gen2(o, ins);

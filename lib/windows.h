@@ -23,6 +23,8 @@ struct part_info {
 	char label[128];
 	enum part_role role;
 	bool ntfs_dirty, ntfs_hibernated, bitlocker;
+	const char *logfile;         /* NTFS $LogFile: "clean", "unclean", "cached", "damaged"; "" not probed */
+	uint64_t ntfs_bytes;         /* NTFS boot sector: total sectors x bytes per sector, 0 if not NTFS */
 	bool reusable_as_esp;        /* System Reserved holding only boot files */
 	char not_reusable_why[256];
 };
@@ -56,6 +58,8 @@ struct mounted_device {
 enum blocker_code {
 	BLK_NO_PARTITION_TABLE, BLK_NO_WINDOWS, BLK_32BIT, BLK_KERNEL_5X, BLK_UNSUPPORTED_VERSION,
 	BLK_HIBERNATED, BLK_NTFS_DIRTY, BLK_BITLOCKER, BLK_HIVE_DIRTY, BLK_NO_INTEGRATION_SERVICES,
+	BLK_PARTITION_PAST_END, BLK_PARTITION_OUTSIDE_EXTENDED, BLK_PARTITION_OVERLAP, BLK_DYNAMIC_DISK,
+	BLK_SYSTEM_DRIVE, BLK_NTFS_UNCLEAN, BLK_HIVE_NEEDS_RECOVERY, BLK_SYSTEM_HIVE_UNREADABLE,
 	BLK_COUNT
 };
 extern const char *const blocker_id[BLK_COUNT];  /* stable codes: "no-windows", ... */
@@ -78,6 +82,9 @@ struct inspection {
 	struct winfile_info files[WF_COUNT];
 	char integration_services[32];  /* vmbus.sys version */
 	bool system_hive_dirty;
+	bool system_hive_read;       /* control sets and MountedDevices below come from it */
+	char system_hive_state[16];  /* "clean", "dirty", "torn", "unreadable", "" (not looked at) */
+	char system_root[64];        /* SOFTWARE CurrentVersion SystemRoot, "C:\\Windows" */
 	int current_control_set;     /* Select\Current */
 	size_t ncontrol_sets;
 	struct control_set control_sets[8];
