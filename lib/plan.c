@@ -656,6 +656,9 @@ int plan_build(const struct inspection *ins, const struct plan_opts *opts, struc
 		if (!p->nblockers) add_blocker(p, "no-partition-table", "the disk has no partition table");
 		return 0;
 	}
+	/* nothing to plan without a Windows volume: no blocker is derived
+	 * from what was never read (kernel version 0.0, ...) */
+	if (!ins->windows_found) return 0;
 	if (ins->table.type == PT_GPT && p->layout == LAYOUT_MBR)
 		add_blocker(p, "layout", "the disk is GPT already: --layout mbr converts MBR disks only");
 	struct guid g;

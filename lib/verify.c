@@ -81,15 +81,16 @@ static void check_table(struct vctx *c)
 	if (partition_read(c->ov, &c->table) < 0) { set(c, C_TABLE, false, "%s", err_msg()); return; }
 	if (c->table.type == PT_NONE) { set(c, C_TABLE, false, "no partition table"); return; }
 	c->table_ok = true;
-	if (c->table.type == PT_MBR) {
-		set(c, C_TABLE, true, "MBR, signature 0x%08x, %zu partitions", c->table.disk_signature, c->table.count);
-		return;
-	}
-	/* headers, CRCs and backup: partition owns table layouts */
+	/* headers, CRCs and backup; every partition inside the disk (and its
+	 * extended container), none overlapping: partition owns table layouts */
 	char why[256];
 	if (partition_verify(c->ov, why, sizeof why) < 0) {
 		set(c, C_TABLE, false, "%s", why);
 		err_clear();
+		return;
+	}
+	if (c->table.type == PT_MBR) {
+		set(c, C_TABLE, true, "MBR, signature 0x%08x, %zu partitions", c->table.disk_signature, c->table.count);
 		return;
 	}
 	char g[40];

@@ -645,14 +645,16 @@ static void link_findings(struct ntfs_vol *v, struct inspection *ins)
 	for (size_t i = 0; i < sizeof inplace / sizeof *inplace; i++) {
 		int n = ntfs_link_names(v, winfile_path[inplace[i]], names, sizeof names);
 		err_clear();
-		if (n > 1 && used < sizeof all)
-			used += snprintf(all + used, sizeof all - used, "%s%s has %d names (%s)", used ? "; " : "",
-					 winfile_name[inplace[i]], n, names);
+		for (char *tok = n > 1 ? strtok(names, ",") : NULL; tok; tok = strtok(NULL, ",")) {
+			while (*tok == ' ') tok++;
+			if (ascii_casecmp(tok, ins->files[inplace[i]].path) && used < sizeof all)
+				used += snprintf(all + used, sizeof all - used, "%s%s is also %s", used ? "; " : "",
+						 winfile_name[inplace[i]], tok);
+		}
 	}
 	if (used)
 		add_finding(ins, WARN_HARD_LINKS, true,
-			    "files patched in place have other names (hard links) that change with them: %s; "
-			    "sfc /scannow will report the WinSxS copies as modified", all);
+			    "hard links: %s; patching changes every name (sfc /scannow will report them)", all);
 }
 
 /* MountedDevices "\DosDevices\X:" for the letter of SystemRoot (SOFTWARE,
@@ -666,8 +668,8 @@ static void describe_target(const struct inspection *ins, const struct mounted_d
 	if (m->partition)
 		snprintf(out, n, "partition %d of this disk", m->partition);
 	else if (m->kind == MD_MBR && (ins->table.type != PT_MBR || m->signature != ins->table.disk_signature))
-		snprintf(out, n, "another disk (MBR signature 0x%08X, this disk %s)", m->signature,
-			 ins->table.type == PT_MBR ? "has another" : "is GPT");
+		snprintf(out, n, "another disk (MBR signature 0x%08X; this disk: %s 0x%08X)", m->signature,
+			 ins->table.type == PT_MBR ? "signature" : "GPT, no", ins->table.disk_signature);
 	else if (m->kind == MD_MBR)
 		snprintf(out, n, "byte offset %llu of this disk, where no partition starts", (unsigned long long)m->offset);
 	else if (m->kind == MD_GPT)

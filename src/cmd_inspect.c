@@ -85,6 +85,7 @@ static json_t *partition_json(const struct ptable *t, const struct part_info *pi
 	json_object_set_new(j, "role", json_string(part_role_name(pi->role)));
 	json_object_set_new(j, "ntfs_dirty", json_boolean(pi->ntfs_dirty));
 	json_object_set_new(j, "hibernated", json_boolean(pi->ntfs_hibernated));
+	json_object_set_new(j, "logfile", jstr_or_null(pi->logfile ? pi->logfile : ""));
 	json_object_set_new(j, "bitlocker", json_boolean(pi->bitlocker));
 	if (pi->role == ROLE_SYSTEM_RESERVED) {
 		json_object_set_new(j, "reusable_as_esp", json_boolean(pi->reusable_as_esp));
@@ -190,6 +191,7 @@ static json_t *windows_json(const struct inspection *ins)
 	json_object_set_new(is, "version", jstr_or_null(ins->integration_services));
 	json_object_set_new(j, "integration_services", is);
 	json_object_set_new(j, "system_hive_dirty", json_boolean(ins->system_hive_dirty));
+	json_object_set_new(j, "system_hive_state", json_string(ins->system_hive_state));
 	json_object_set_new(j, "current_control_set", json_integer(ins->current_control_set));
 	json_object_set_new(j, "control_sets", control_sets_json(ins));
 	json_object_set_new(j, "mounted_devices", mounted_json(ins));
@@ -250,8 +252,9 @@ static void print_windows(const struct inspection *ins)
 		       !fi->present ? "missing" : fi->version[0] ? fi->version : "(no version resource)");
 	}
 	printf("Integration Services: %s\n", ins->integration_services[0] ? ins->integration_services : "not found");
-	printf("SYSTEM hive:  %s, current control set %d\n", ins->system_hive_dirty ? "DIRTY" : "clean",
-	       ins->current_control_set);
+	const char *hs = ins->system_hive_state;
+	printf("SYSTEM hive:  %s, current control set %d\n", !strcmp(hs, "torn") ? "NEEDS RECOVERY (torn base block)"
+	       : !strcmp(hs, "unreadable") ? "UNREADABLE" : ins->system_hive_dirty ? "DIRTY" : "clean", ins->current_control_set);
 	for (size_t i = 0; i < ins->ncontrol_sets; i++) {
 		const struct control_set *cs = &ins->control_sets[i];
 		printf("  %s:", cs->name);
