@@ -71,6 +71,36 @@ static enum disk_format detect_format(int fd, uint64_t size)
 	return DISK_RAW;
 }
 
+/* A container whose identifying signature is damaged must not be read as
+ * a raw disk (its header bytes would become "sector 0"), nor handed to
+ * libvhdi with a message that hides what is wrong: say what is left
+ * (vhdmeta_damaged) and refuse, E_FORMAT. A VHD whose footer at the end is
+ * damaged while its copy at offset 0 is intact (VHD 2006, "Hard Disk
+ * Footer Format": dynamic disks keep both) is refused too: libvhdi reads
+ * the footer at the end only. */
+static int refuse_damaged(struct disk *d)
+{
+	char what[400];
+	uint8_t c[8];
+	if (d->info.format == DISK_RAW) {
+		int k = vhdmeta_damaged(d->fd, d->file_size, what, sizeof what);
+		if (k == 1)
+			return err_set(E_FORMAT, "'%s' is a damaged VHDX, not a raw disk: no 'vhdxfile' identifier at "
+				       "offset 0, but %s", d->path, what);
+		if (k == 2)
+			return err_set(E_FORMAT, "'%s' is a damaged VHD, not a raw disk: %s", d->path, what);
+		err_clear();
+		return 0;
+	}
+	if (d->info.format != DISK_VHD || d->file_size < 512) return 0;
+	bool end = pread(d->fd, c, 8, d->file_size - 512) == 8 && !memcmp(c, "conectix", 8);
+	bool end511 = d->file_size >= 511 && pread(d->fd, c, 8, d->file_size - 511) == 8 && !memcmp(c, "conectix", 8);
+	if (!end && !end511)
+		return err_set(E_FORMAT, "'%s' is a damaged VHD: its footer copy at offset 0 is intact, but the footer "
+			       "at the end ('conectix' at %llu) is not", d->path, (unsigned long long)(d->file_size - 512));
+	return 0;
+}
+
 static int file_size_of(int fd, const char *path, uint64_t *out)
 {
 	struct stat st;
@@ -251,6 +281,8 @@ static struct disk *disk_open_depth(const char *path, int depth)
 	if (file_size_of(d->fd, path, &d->file_size) < 0)
 		goto fail;
 	d->info.format = detect_format(d->fd, d->file_size);
+	if (refuse_damaged(d) < 0)
+		goto fail;
 	if (d->info.format == DISK_RAW) {
 		d->info.format_name = "raw";
 		d->info.subformat = "fixed";

@@ -4,6 +4,7 @@
  */
 #include "vhdmeta.h"
 #include "crc32c.h"
+#include <stdio.h>
 #include "util.h"
 
 #include <errno.h>
@@ -563,6 +564,51 @@ struct vhdmeta *vhdmeta_parse_with(vhdmeta_read_fn fn, void *ctx, int fd, uint64
 struct vhdmeta *vhdmeta_parse(int fd, uint64_t file_size, bool vhdx)
 {
 	return vhdmeta_parse_with(fd_read, &fd, fd, file_size, vhdx);
+}
+
+/* What is left of a VHDX whose file type identifier is damaged: its
+ * headers (MS-VHDX 2.2.2, "head" at 64 KiB and 128 KiB) and region tables
+ * (2.2.3, "regi" at 192 KiB and 256 KiB), each named with whether its
+ * CRC-32C still holds. */
+static size_t vhdx_remains(const struct rd *r, char *out, size_t n, size_t used)
+{
+	static const struct { uint32_t off, len; const char *sig, *what; } at[] = {
+		{ VHDX_HEADER1_OFF, VHDX_HEADER_SIZE, "head", "VHDX header" },
+		{ VHDX_HEADER2_OFF, VHDX_HEADER_SIZE, "head", "VHDX header" },
+		{ VHDX_REGION1_OFF, VHDX_REGION_SIZE, "regi", "VHDX region table" },
+		{ VHDX_REGION2_OFF, VHDX_REGION_SIZE, "regi", "VHDX region table" },
+	};
+	uint8_t *b = xmalloc(VHDX_REGION_SIZE);
+	for (size_t i = 0; i < sizeof at / sizeof *at && used < n; i++) {
+		if (!range_ok(at[i].off, at[i].len, r->size) || rd_at(r, b, at[i].len, at[i].off, at[i].what) < 0) {
+			err_clear();
+			continue;
+		}
+		if (memcmp(b, at[i].sig, 4)) continue;
+		bool ok = at[i].len == VHDX_HEADER_SIZE ? vhdx_header_valid(b) : vhdx_region_table_valid(b);
+		used += snprintf(out + used, n - used, "%s%s '%s' at %u KiB%s", used ? ", " : "", at[i].what, at[i].sig,
+				 at[i].off >> 10, ok ? " (CRC-32C valid)" : "");
+	}
+	free(b);
+	return used;
+}
+
+int vhdmeta_damaged(int fd, uint64_t file_size, char *out, size_t n)
+{
+	struct rd r = { .fn = fd_read, .ctx = &fd, .size = file_size };
+	uint8_t h[1024];
+	out[0] = 0;
+	size_t used = vhdx_remains(&r, out, n, 0);
+	if (used) return 1;
+	/* VHD 2006, "Dynamic Disk Header Format": "cxsparse" 1024 bytes at
+	 * the footer copy's Data Offset, 512 for every VHD writer seen */
+	if (file_size >= 1536 && rd_at(&r, h, sizeof h, 512, "VHD dynamic header") == 0 && !memcmp(h, "cxsparse", 8)) {
+		snprintf(out, n, "VHD dynamic disk header 'cxsparse' at offset 512%s, but no 'conectix' footer at the end "
+			 "nor its copy at offset 0", vhd_checksum(h, sizeof h, 36) == get_be32(h + 36) ? " (checksum valid)" : "");
+		return 2;
+	}
+	err_clear();
+	return 0;
 }
 
 const struct vhdmeta_info *vhdmeta_info(const struct vhdmeta *m)

@@ -46,4 +46,10 @@ const struct vhdmeta_info *vhdmeta_info(const struct vhdmeta *m);
 int vhdmeta_maybe_allocated(const struct vhdmeta *m, uint64_t off, uint64_t len);
 void vhdmeta_free(struct vhdmeta *m);
 
+/* For a file that has neither a VHDX identifier nor a VHD footer: does it
+ * hold what is left of one? 1 a VHDX header or region table (by signature;
+ * "(CRC-32C valid)" when it checks), 2 a VHD dynamic header, 0 nothing;
+ * what was found (and where) in out. Reads at most 4 x 64 KiB. */
+int vhdmeta_damaged(int fd, uint64_t file_size, char *out, size_t n);
+
 #endif
