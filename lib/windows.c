@@ -667,9 +667,10 @@ static void describe_target(const struct inspection *ins, const struct mounted_d
 	char g[40];
 	if (m->partition)
 		snprintf(out, n, "partition %d of this disk", m->partition);
-	else if (m->kind == MD_MBR && (ins->table.type != PT_MBR || m->signature != ins->table.disk_signature))
-		snprintf(out, n, "another disk (MBR signature 0x%08X; this disk: %s 0x%08X)", m->signature,
-			 ins->table.type == PT_MBR ? "signature" : "GPT, no", ins->table.disk_signature);
+	else if (m->kind == MD_MBR && ins->table.type != PT_MBR)
+		snprintf(out, n, "an MBR disk with signature 0x%08X (this disk is GPT)", m->signature);
+	else if (m->kind == MD_MBR && m->signature != ins->table.disk_signature)
+		snprintf(out, n, "another disk (MBR signature 0x%08X; this disk: 0x%08X)", m->signature, ins->table.disk_signature);
 	else if (m->kind == MD_MBR)
 		snprintf(out, n, "byte offset %llu of this disk, where no partition starts", (unsigned long long)m->offset);
 	else if (m->kind == MD_GPT)
