@@ -11,7 +11,6 @@
  * not overlap); the extended partition / EBR chain is the IBM PC layout in
  * which every logical partition lies inside the extended container.
  */
-#include "config.h"
 #include "partition.h"
 #include "util.h"
 
