@@ -85,6 +85,17 @@ ntfscat -a 0x80 -n WofCompressedData "$V" rnd.bin >"$TMP/rnd.wof" 2>/dev/null
 # 300000 random bytes in 10 LZX chunks, all stored raw: 9 table entries + the data
 assert_eq "ntfscat: rnd.bin (incompressible) = 4-byte chunk table + raw chunks" $((9 * 4 + 300000)) "$(stat -c %s "$TMP/rnd.wof")"
 check "raw chunk 0 of rnd.bin follows the table" cmp -n 32768 -i 36:0 "$TMP/rnd.wof" "$TMP/rnd.bin"
+# seed corpus for fuzz/fuzz_wof (scripts/fuzz reads build-fuzz/corpus/wof):
+# byte n, n bytes of reparse point, 3-byte size, stream (fuzz_wof.c)
+seed="$top_builddir/../build-fuzz/corpus/wof"
+if mkdir -p "$seed" 2>/dev/null; then
+	for e in txt.bin:2 mix.bin:0 rnd.bin:1; do   # name:algorithm
+		n=${e%%:*} a=${e#*:}
+		ntfscat -a 0x80 -n WofCompressedData "$V" "$n" >"$TMP/seed.s" 2>/dev/null
+		"$PY" -c 'import struct,sys; a,size=int(sys.argv[1]),int(sys.argv[2]); sys.stdout.buffer.write(bytes([24])+struct.pack("<IHHIIII",0x80000017,16,0,1,2,1,a)+struct.pack("<I",size)[:3]+open(sys.argv[3],"rb").read())' \
+			"$a" "$(stat -c %s "$TMP/$n")" "$TMP/seed.s" >"$seed/$n.seed"
+	done
+fi
 # libfsntfs 20200921 (Debian 12) has WOF bugs fixed upstream in Nov 2020:
 # it rejects a table larger than chunk 0's compressed size and misplaces
 # LZX E8 targets at chunk ends; the files it handles are compared here.
