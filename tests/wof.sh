@@ -206,6 +206,21 @@ check "... nothing written" test ! -e "$TMP/oc.raw"
 check "... no temporary file left" no_temp_left "$TMP"
 assert_eq "... input unchanged" "$SUM" "$(sha "$TMP/corrupt.raw")"
 
+assert_exit "inspect of the corrupt disk" 0 "$GEN2PREP" inspect --json "$TMP/corrupt.raw"
+printf '%s' "$OUT" >"$TMP/ic.json"
+assert_match "inspect: bootmgfw.efi's error names the corrupt chunk" 'bootmgfw\.efi: WofCompressedData chunk 0 of [0-9]+ is corrupt' \
+	"$(jget "$TMP/ic.json" "j['windows']['files']['bootmgfw.efi']['error']")"
+# a corrupt WOF ntoskrnl.exe: inspect's blocker gives the reason, not "missing"
+cp "$TMP/w81.raw" "$TMP/badkernel.raw"
+cp "$TMP/w81.ntfs" "$TMP/badkernel.ntfs"
+"$WOFPUT" "$TMP/badkernel.ntfs" compress Windows/System32/ntoskrnl.exe xpress4k corrupt-table >/dev/null || die "wofput failed"
+put_part "$TMP/badkernel.raw" 2 "$TMP/badkernel.ntfs"
+assert_exit "inspect: a corrupt WOF ntoskrnl.exe is a blocker" 4 "$GEN2PREP" inspect --json "$TMP/badkernel.raw"
+printf '%s' "$OUT" >"$TMP/ik.json"
+assert_match "... whose message names the file and the corrupt chunk" \
+	'ntoskrnl.exe unreadable \(\\Windows\\System32\\ntoskrnl\.exe: WofCompressedData chunk 0 of [0-9]+ is corrupt' \
+	"$(jget "$TMP/ik.json" "'; '.join(b['message'] for b in j['blockers'])")"
+
 mkfix notpe --os win81 --wof --bad boot-not-pe
 assert_exit "bootmgfw.efi not a PE: exit 4" 4 "$GEN2PREP" convert "$TMP/notpe.raw" "$TMP/on.raw"
 assert_match "... blocker naming the file" 'not convertible: \\Windows\\Boot\\EFI\\bootmgfw\.efi is not an x64 EFI application \(not a PE file' "$ERR"
