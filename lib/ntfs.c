@@ -503,7 +503,8 @@ static int read_wof(ntfs_inode *ni, const struct wof_info *w, const char *path, 
 	uint64_t smax = wof_max_stream_size(w, (uint64_t)usize);
 	uint8_t *s = NULL;
 	size_t slen = 0;
-	if (read_named(ni, AT_DATA, WOF_STREAM_NAME, WOF_STREAM_NAME " stream (WOF-compressed file)", path, smax > SIZE_MAX ? SIZE_MAX : (size_t)smax, &s, &slen) < 0) {
+	size_t cap = smax > SIZE_MAX ? SIZE_MAX : (size_t)smax;
+	if (read_named(ni, AT_DATA, WOF_STREAM_NAME, WOF_STREAM_NAME " stream (WOF-compressed file)", path, cap, &s, &slen) < 0) {
 		if (err_code() == E_UNSUPPORTED)   /* larger than any valid stream */
 			err_set(E_FORMAT, "%s: WofCompressedData is larger than %llu bytes: corrupt", path, (unsigned long long)smax);
 		return -1;
