@@ -223,6 +223,57 @@ static uint64_t esp_clusters_needed(const struct convert_file *f, size_t n, uint
 	return c;
 }
 
+/* ---- boot files must be the images they claim to be ---- */
+
+/* Why d[n] is not an x64 EFI application, or NULL when it is: PE32+
+ * (PE/COFF "Optional Header", magic 0x20B), machine AMD64 (0x8664),
+ * subsystem EFI_APPLICATION (10) -- what UEFI 2.x section 2.1.1 lets x64
+ * firmware start, and what the boot manager's applications are. */
+static const char *efi_image_problem(const uint8_t *d, size_t n, char *why, size_t wn)
+{
+	struct pe *pe = pe_parse(d, n);
+	if (!pe) {
+		snprintf(why, wn, "%s", err_msg());
+		err_clear();
+		return why;
+	}
+	if (!pe->pe32plus || pe->machine != PE_MACHINE_AMD64)
+		snprintf(why, wn, "a %s image for machine 0x%04X, not x64", pe->pe32plus ? "PE32+" : "PE32", pe->machine);
+	else if (pe->subsystem != PE_SUBSYSTEM_EFI_APPLICATION)
+		snprintf(why, wn, "subsystem %u, not an EFI application (10)", pe->subsystem);
+	else
+		why = NULL;
+	pe_free(pe);
+	return why;
+}
+
+/* The .efi files of the list, read the way they will be copied: each one
+ * that is not an x64 EFI application is a blocker "boot-file-not-pe"
+ * naming it (a damaged or foreign boot manager would leave the disk
+ * unbootable after a "successful" conversion). -1 only when a file cannot
+ * be read (the error names it). */
+int convert_check_boot_files(struct plan *p, struct ntfs_vol *v, const struct convert_file *f, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		size_t dl = strlen(f[i].dst);
+		bool dup = false;
+		for (size_t k = 0; k < i; k++) dup |= !strcmp(f[k].src, f[i].src);
+		if (f[i].dir || !f[i].src[0] || dup || dl < 4 || ascii_casecmp(f[i].dst + dl - 4, ".efi")) continue;
+		uint8_t *d = NULL;
+		size_t len = 0;
+		if (ntfs_read_file(v, f[i].src, MAX_BOOT_FILE, &d, &len) < 0) return -1;
+		char why[200], msg[512];
+		if (efi_image_problem(d, len, why, sizeof why)) {
+			snprintf(msg, sizeof msg, "%s is not an x64 EFI application (%s): copied to the ESP as %s it would "
+				 "not boot; restore it (sfc /scannow, or from the installation media) and convert again",
+				 f[i].src, why, f[i].dst);
+			plan_add_blocker(p, "boot-file-not-pe", "%s", msg);
+		}
+		free(d);
+	}
+	return 0;
+}
+
 static bool has_memtest(const struct convert_file *f, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
@@ -494,6 +545,7 @@ static int list_files(struct job *j)
 		return 0;
 	}
 	j->r->memdiag = has_memtest(j->r->files, j->r->nfiles);
+	if (convert_check_boot_files(p, j->vol, j->r->files, j->r->nfiles) < 0) return -1;
 	struct bcd *b = convert_build_bcd(p, j->r->memdiag);
 	uint8_t *data = NULL;
 	size_t len = 0;
@@ -605,7 +657,7 @@ static int build_esp(struct job *j)
 		}
 		uint8_t *data = NULL;
 		size_t len = 0;
-		if (ntfs_read_file(j->vol, f->src, MAX_BOOT_FILE, &data, &len) < 0) return err_prefix("%s", f->src);
+		if (ntfs_read_file(j->vol, f->src, MAX_BOOT_FILE, &data, &len) < 0) return -1;   /* names f->src */
 		int rc = fat32_add_file(j->fat, f->dst, data, len);
 		free(data);
 		/* the plan counted the fit (list_files): running out here is a bug */

@@ -83,6 +83,11 @@ int convert_check_output(const char *in, const char *out, bool overwrite);
  * of ESP files (directories first, as they must be created). */
 int convert_expand_files(const struct plan *p, struct ntfs_vol *v, struct convert_file **files, size_t *n);
 
+/* Blocker "boot-file-not-pe" in p for each .efi file of the list that is not
+ * an x64 EFI application (read as it would be copied, WOF files
+ * decompressed). 0, or -1 when a file cannot be read (err names it). */
+int convert_check_boot_files(struct plan *p, struct ntfs_vol *v, const struct convert_file *files, size_t n);
+
 /* The BCD store of the plan: {bootmgr}, the OS loader and the settings
  * objects bcdboot writes; {memdiag} when memdiag is true. */
 struct bcd *convert_build_bcd(const struct plan *p, bool memdiag);

@@ -22,6 +22,7 @@
 #include "ntfs.h"
 #include "overlay.h"
 #include "util.h"
+#include "wof.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -42,6 +43,8 @@
 #include <ntfs-3g/unistr.h>
 #include <ntfs-3g/logging.h>
 #include <ntfs-3g/logfile.h>
+#include <ntfs-3g/reparse.h>
+#include <ntfs-3g/cache.h>
 
 #define MAX_DEPTH 64             /* path components */
 #define NTFS_NAME_MAX 255        /* UTF-16 units in one name */
@@ -204,6 +207,11 @@ static struct ntfs_vol *mount_region(struct overlay *o, uint64_t off, uint64_t s
 			err_set(E_FORMAT, "cannot mount NTFS volume: %s", strerror(e ? e : EIO));
 		return NULL;
 	}
+	/* What ntfs_mount() adds to ntfs_device_mount() (volume.c). Without the
+	 * lookup cache, ntfs_inode_lookup_by_mbsname() on a case-sensitive
+	 * volume converts a NULL name and fails with EINVAL (dir.c, 2022.10.3),
+	 * so ntfs_remove_ntfs_reparse_data() could not find $Extend\$Reparse. */
+	ntfs_create_lru_caches(v->vol);
 	/* Hidden and system entries (bootmgr, System Volume Information) must be
 	 * visible to lookups and listings; dot files are not special. */
 	ntfs_set_shown_files(v->vol, TRUE, TRUE, FALSE);
@@ -503,6 +511,75 @@ static int read_attr(ntfs_attr *na, const char *path, size_t max, uint8_t **data
 	return 0;
 }
 
+/* Reads the whole attribute (type, name: UTF-8 or NULL) of ni, at most
+ * max bytes; what names it in errors ("data stream"). */
+static int read_named(ntfs_inode *ni, ATTR_TYPES type, const char *name, const char *what, const char *path,
+		      size_t max, uint8_t **data, size_t *len)
+{
+	struct uname u = { AT_UNNAMED, 0 };
+	if (name && to_uname(name, &u)) return -1;
+	ntfs_attr *na = ntfs_attr_open(ni, type, u.s, (u32)u.len);
+	int rc;
+	if (!na) rc = err_set(errno == ENOENT ? E_FORMAT : E_IO, "%s: no %s: %s", path, what, strerror(errno));
+	else { rc = read_attr(na, path, max, data, len); ntfs_attr_close(na); }
+	if (name) free(u.s);
+	return rc;
+}
+
+/* The $REPARSE_POINT attribute of ni: 1 read into *rp (malloc'd), 0 none. */
+static int read_reparse(ntfs_inode *ni, const char *path, uint8_t **rp, size_t *len)
+{
+	if (!ntfs_attr_exist(ni, AT_REPARSE_POINT, AT_UNNAMED, 0)) return 0;
+	return read_named(ni, AT_REPARSE_POINT, NULL, "reparse point", path, WOF_REPARSE_MAX, rp, len) < 0 ? -1 : 1;
+}
+
+/* A WOF-compressed file (wof.h): the size is the unnamed stream's, the
+ * bytes are the WofCompressedData stream's, decompressed. */
+static int read_wof(ntfs_inode *ni, const struct wof_info *w, const char *path, size_t max, uint8_t **data, size_t *len)
+{
+	ntfs_attr *na = ntfs_attr_open(ni, AT_DATA, AT_UNNAMED, 0);
+	if (!na) return err_set(E_IO, "%s: no data stream: %s", path, strerror(errno));
+	s64 usize = na->data_size;
+	ntfs_attr_close(na);
+	if (usize < 0 || (uint64_t)usize > max)
+		return err_set(E_UNSUPPORTED, "%s: file of %lld bytes exceeds the %zu byte limit", path, (long long)usize, max);
+	uint64_t smax = wof_max_stream_size(w, (uint64_t)usize);
+	uint8_t *s = NULL;
+	size_t slen = 0;
+	size_t cap = smax > SIZE_MAX ? SIZE_MAX : (size_t)smax;
+	if (read_named(ni, AT_DATA, WOF_STREAM_NAME, WOF_STREAM_NAME " stream (WOF-compressed file)", path, cap, &s, &slen) < 0) {
+		if (err_code() == E_UNSUPPORTED)   /* larger than any valid stream */
+			err_set(E_FORMAT, "%s: WofCompressedData is larger than %llu bytes: corrupt", path, (unsigned long long)smax);
+		return -1;
+	}
+	uint8_t *out = xmalloc(usize ? (size_t)usize : 1);
+	if (wof_decompress(w, s, slen, out, (uint64_t)usize, path) < 0) {
+		free(s); free(out);
+		return -1;
+	}
+	free(s);
+	*data = out;
+	*len = (size_t)usize;
+	return 0;
+}
+
+/* A file's data as Windows reads it: the unnamed stream, or for a WOF
+ * reparse point its decompressed content; any other reparse point (link,
+ * deduplicated, cloud placeholder) is refused rather than read as the
+ * zeros or stub its unnamed stream holds. */
+static int read_inode(ntfs_inode *ni, const char *path, size_t max, uint8_t **data, size_t *len)
+{
+	uint8_t *rp = NULL;
+	size_t rplen = 0;
+	int r = read_reparse(ni, path, &rp, &rplen);
+	if (r < 0) return -1;
+	if (r == 0) return read_named(ni, AT_DATA, NULL, "data stream", path, max, data, len);
+	struct wof_info w;
+	int rc = wof_parse_reparse(rp, rplen, path, &w);
+	free(rp);
+	return rc < 0 ? -1 : read_wof(ni, &w, path, max, data, len);
+}
+
 int ntfs_read_file(struct ntfs_vol *v, const char *path, size_t max, uint8_t **data, size_t *len)
 {
 	ntfs_inode *ni = NULL;
@@ -510,13 +587,10 @@ int ntfs_read_file(struct ntfs_vol *v, const char *path, size_t max, uint8_t **d
 	if (r < 0) return -1;
 	if (r == 0) return err_set(E_NOTFOUND, "%s: not found", path);
 	int rc;
-	if (inode_is_dir(ni)) {
+	if (inode_is_dir(ni))
 		rc = err_set(E_FORMAT, "%s: is a directory", path);
-	} else {
-		ntfs_attr *na = ntfs_attr_open(ni, AT_DATA, AT_UNNAMED, 0);
-		if (!na) rc = err_set(E_IO, "%s: no data stream: %s", path, strerror(errno));
-		else { rc = read_attr(na, path, max, data, len); ntfs_attr_close(na); }
-	}
+	else
+		rc = read_inode(ni, path, max, data, len);
 	ntfs_inode_close(ni);
 	return rc;
 }
@@ -762,6 +836,37 @@ static int write_data(ntfs_inode *ni, const char *path, const void *data, size_t
 	return rc;
 }
 
+/* Before an existing file's data is replaced: a WOF-compressed file (wof.h)
+ * loses its reparse point and WofCompressedData stream, so that Windows
+ * reads the plain unnamed stream written next (Windows itself turns a
+ * compressed file into a plain one when it is written: wimlib wof.h). The
+ * reparse point goes through libntfs-3g's ntfs_remove_ntfs_reparse_data,
+ * which also drops its $Extend\$Reparse index entry and the inode's
+ * FILE_ATTRIBUTE_REPARSE_POINT. Any other reparse point is refused. */
+static int unback_wof(ntfs_inode *ni, const char *path)
+{
+	uint8_t *rp = NULL;
+	size_t rplen = 0;
+	int r = read_reparse(ni, path, &rp, &rplen);
+	if (r <= 0) return r;
+	uint32_t tag = wof_reparse_tag(rp, rplen);
+	free(rp);
+	if (tag != WOF_REPARSE_TAG)
+		return err_set(E_UNSUPPORTED, "%s: is a %s (reparse tag 0x%08X): not replaced", path,
+			       wof_reparse_tag_name(tag), tag);
+	/* it returns 0 having done nothing when $Extend\$Reparse cannot be
+	 * opened: whether the attribute is gone is checked, not assumed */
+	if (ntfs_remove_ntfs_reparse_data(ni) || ntfs_attr_exist(ni, AT_REPARSE_POINT, AT_UNNAMED, 0))
+		return err_set(E_IO, "%s: cannot remove the WOF reparse point: %s", path, strerror(errno));
+	struct uname u;
+	if (to_uname(WOF_STREAM_NAME, &u)) return -1;
+	int rc = 0;
+	if (ntfs_attr_exist(ni, AT_DATA, u.s, (u32)u.len) && ntfs_attr_remove(ni, AT_DATA, u.s, (u32)u.len))
+		rc = err_set(E_IO, "%s: cannot remove the %s stream: %s", path, WOF_STREAM_NAME, strerror(errno));
+	free(u.s);
+	return rc;
+}
+
 static int check_rw(struct ntfs_vol *v, const char *path)
 {
 	if (!v->rw) return err_set(E_INTERNAL, "%s: NTFS volume is mounted read-only", path);
@@ -776,7 +881,8 @@ int ntfs_write_file(struct ntfs_vol *v, const char *path, const void *data, size
 	if (check_rw(v, path) || open_parent(v, path, &dir, &leaf)) return -1;
 	int rc = open_or_create(v, &dir, path, leaf, S_IFREG, &ni, &created);
 	if (!rc) {
-		rc = write_data(ni, path, data, len);
+		rc = created ? 0 : unback_wof(ni, path);
+		if (!rc) rc = write_data(ni, path, data, len);
 		pin_times(ni);
 		ntfs_inode_close(ni);
 	}

@@ -48,11 +48,16 @@ int ntfs_close(struct ntfs_vol *v);
 int ntfs_stat(struct ntfs_vol *v, const char *path, bool *is_dir, uint64_t *size);
 /* The path with the names' case as stored on disk (malloc'd), NULL if absent. */
 char *ntfs_real_path(struct ntfs_vol *v, const char *path);
-/* Reads a whole file (unnamed data stream). Refuses files over max bytes
- * (E_UNSUPPORTED) so memory stays bounded. */
+/* Reads a whole file as Windows sees it: the unnamed data stream, or for a
+ * WOF-compressed file (wof.h) the WofCompressedData stream decompressed.
+ * Refuses files over max bytes (E_UNSUPPORTED) so memory stays bounded; a
+ * corrupt WOF stream is E_FORMAT, another reparse point (link, dedup,
+ * WIMBoot, cloud) or an unknown WOF algorithm E_UNSUPPORTED, naming path. */
 int ntfs_read_file(struct ntfs_vol *v, const char *path, size_t max, uint8_t **data, size_t *len);
 /* Replaces the file's data (existing file: same name and case; else created
- * in the existing parent, which must exist). rw volumes only. */
+ * in the existing parent, which must exist). rw volumes only. A WOF file
+ * becomes a plain one (reparse point and WofCompressedData removed); a file
+ * with another reparse point is refused (E_UNSUPPORTED). */
 int ntfs_write_file(struct ntfs_vol *v, const char *path, const void *data, size_t len);
 /* Creates a directory if no case variant exists. */
 int ntfs_mkdir(struct ntfs_vol *v, const char *path);

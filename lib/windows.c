@@ -553,11 +553,17 @@ static struct pe *load_pe(struct ntfs_vol *v, enum winfile f, struct winfile_inf
 	free(real);
 	uint8_t *data = NULL;
 	size_t len = 0;
-	if (ntfs_read_file(v, winfile_path[f], PE_MAX, &data, &len)) { err_clear(); return NULL; }
+	/* the reason is kept: a corrupt or unsupported WOF-compressed file is
+	 * not "missing" (wof.h) */
+	if (ntfs_read_file(v, winfile_path[f], PE_MAX, &data, &len)) {
+		snprintf(fi->error, sizeof fi->error, "%s", err_msg());
+		err_clear();
+		return NULL;
+	}
 	fi->size = len;
 	struct pe *pe = pe_parse(data, len);
 	free(data);
-	if (!pe) { err_clear(); return NULL; }
+	if (!pe) { snprintf(fi->error, sizeof fi->error, "%s", err_msg()); err_clear(); return NULL; }
 	fi->machine = pe->machine;
 	pe_version_str(pe, fi->version, sizeof fi->version);
 	return pe;
@@ -767,6 +773,9 @@ static void assess(struct inspection *ins)
 	const char *arch = ins->architecture ? ins->architecture : "";
 	if (!strcmp(arch, "x86"))
 		add_finding(ins, BLK_32BIT, false, "32-bit Windows: Generation 2 runs 64-bit Windows only");
+	else if (!*arch && ins->files[WF_NTOSKRNL].error[0])
+		add_finding(ins, BLK_UNSUPPORTED_VERSION, false, "ntoskrnl.exe unreadable (%s): architecture and kernel version unknown",
+			    ins->files[WF_NTOSKRNL].error);
 	else if (!*arch)
 		add_finding(ins, BLK_UNSUPPORTED_VERSION, false,
 			    "ntoskrnl.exe missing or not a PE file: architecture and kernel version unknown");

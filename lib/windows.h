@@ -39,6 +39,7 @@ struct winfile_info {
 	char version[32];            /* "6.1.7601.17514", "" if no resource */
 	uint16_t machine;
 	uint64_t size;
+	char error[200];             /* why a present file could not be read or parsed, "" if it could */
 };
 
 struct control_set {

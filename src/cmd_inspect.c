@@ -108,6 +108,7 @@ static json_t *files_json(const struct inspection *ins)
 		json_object_set_new(e, "file_version", jstr_or_null(fi->version));
 		json_object_set_new(e, "machine", json_string(m));
 		json_object_set_new(e, "size", json_integer((json_int_t)fi->size));
+		if (fi->error[0]) json_object_set_new(e, "error", json_string(fi->error));
 		json_object_set_new(j, winfile_name[f], e);
 	}
 	return j;
