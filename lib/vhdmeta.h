@@ -46,4 +46,10 @@ const struct vhdmeta_info *vhdmeta_info(const struct vhdmeta *m);
 int vhdmeta_maybe_allocated(const struct vhdmeta *m, uint64_t off, uint64_t len);
 void vhdmeta_free(struct vhdmeta *m);
 
+/* Which container a file is, by its signatures alone (doc/formats.md, VHDX
+ * and VHD): "vhdxfile" at offset 0, else a VHD footer cookie "conectix" at
+ * the end (512 or 511 bytes back) or its copy at 0. Never an error. */
+enum vhdmeta_format { VHDMETA_NONE = 0, VHDMETA_VHDX, VHDMETA_VHD };
+enum vhdmeta_format vhdmeta_detect(int fd, uint64_t file_size);
+
 #endif
