@@ -54,20 +54,11 @@ static int vhdi_error(libvhdi_error_t **e, enum err_code code, const char *path,
 
 static enum disk_format detect_format(int fd, uint64_t size)
 {
-	uint8_t buf[512];
-	/* MS-VHDX 2.2.1: the file type identifier starts with "vhdxfile". */
-	if (size >= 8 && pread(fd, buf, 8, 0) == 8 && !memcmp(buf, "vhdxfile", 8))
-		return DISK_VHDX;
-	/* VHD spec (2006) "Hard Disk Footer Format": the 512-byte footer with
-	 * cookie "conectix" is at the end of every VHD; dynamic disks keep a
-	 * copy at offset 0 (and images made before 2004 have a 511-byte
-	 * footer, hence the check at size-511 too). */
-	if (size >= 512 && pread(fd, buf, 8, size - 512) == 8 && !memcmp(buf, "conectix", 8))
-		return DISK_VHD;
-	if (size >= 511 && pread(fd, buf, 8, size - 511) == 8 && !memcmp(buf, "conectix", 8))
-		return DISK_VHD;
-	if (size >= 512 && pread(fd, buf, 8, 0) == 8 && !memcmp(buf, "conectix", 8))
-		return DISK_VHD;
+	switch (vhdmeta_detect(fd, size)) {
+	case VHDMETA_VHDX: return DISK_VHDX;
+	case VHDMETA_VHD: return DISK_VHD;
+	case VHDMETA_NONE: break;
+	}
 	return DISK_RAW;
 }
 

@@ -8,6 +8,7 @@
  * walk), each contiguous.
  */
 #include "fat32.h"
+#include "fat_format.h"
 #include "overlay.h"
 #include "util.h"
 
@@ -475,23 +476,30 @@ static void dos_time(uint16_t *date, uint16_t *tm)
 	*tm = (uint16_t)((g.tm_hour << 11) | (g.tm_min << 5) | (g.tm_sec / 2));
 }
 
-/* fatgen103 "FAT Directory Structure" (DIR_Name .. DIR_FileSize). */
-static void put_short_entry(uint8_t *e, const uint8_t name[11], uint8_t attr, uint32_t cluster, uint32_t size)
+/* fatgen103 "FAT Directory Structure": every time stamp build_epoch(). */
+static void short_record(struct fat_dir_record *r, const uint8_t name[11], uint8_t attr, uint32_t cluster,
+			 uint32_t size)
 {
 	uint16_t d, t;
 	dos_time(&d, &t);
-	memset(e, 0, DIRENT);
-	memcpy(e, name, 11);
-	e[11] = attr;
-	e[13] = 0;                    /* DIR_CrtTimeTenth */
-	put_le16(e + 14, t);          /* DIR_CrtTime */
-	put_le16(e + 16, d);          /* DIR_CrtDate */
-	put_le16(e + 18, d);          /* DIR_LstAccDate */
-	put_le16(e + 20, (uint16_t)(cluster >> 16)); /* DIR_FstClusHI */
-	put_le16(e + 22, t);          /* DIR_WrtTime */
-	put_le16(e + 24, d);          /* DIR_WrtDate */
-	put_le16(e + 26, (uint16_t)cluster);         /* DIR_FstClusLO */
-	put_le32(e + 28, size);
+	memset(r, 0, sizeof *r);
+	memcpy(r->name, name, sizeof r->name);
+	r->attr = attr;
+	le16_set(&r->crt_time, t);
+	le16_set(&r->crt_date, d);
+	le16_set(&r->lst_acc_date, d);
+	le16_set(&r->fst_clus_hi, (uint16_t)(cluster >> 16));
+	le16_set(&r->wrt_time, t);
+	le16_set(&r->wrt_date, d);
+	le16_set(&r->fst_clus_lo, (uint16_t)cluster);
+	le32_set(&r->file_size, size);
+}
+
+static void put_short_entry(uint8_t *e, const uint8_t name[11], uint8_t attr, uint32_t cluster, uint32_t size)
+{
+	struct fat_dir_record r;
+	short_record(&r, name, attr, cluster, size);
+	memcpy(e, &r, sizeof r);
 }
 
 /* fatgen103 "Long Directory Entries": LDIR_Ord (last one | 0x40), 13 UTF-16
@@ -500,23 +508,23 @@ static void put_short_entry(uint8_t *e, const uint8_t name[11], uint8_t attr, ui
  * reverse order directly before the short entry. Returns entries written. */
 static size_t put_lfn_entries(uint8_t *out, const struct fnode *n)
 {
-	static const int pos[LFN_CHARS] = {1, 3, 5, 7, 9, 14, 16, 18, 20, 22, 24, 28, 30};
 	size_t units = 0;
 	uint8_t *u = utf8_to_utf16le(n->name, &units);
 	size_t count = (units + LFN_CHARS - 1) / LFN_CHARS;
 	uint8_t sum = lfn_checksum(n->short_name);
 	for (size_t k = 0; k < count; k++) {
 		size_t ord = count - k; /* first written is the last part */
-		uint8_t *e = out + k * DIRENT;
-		memset(e, 0, DIRENT);
-		e[0] = (uint8_t)(ord | (k == 0 ? 0x40 : 0));
-		e[11] = ATTR_LONG_NAME;
-		e[13] = sum;
+		struct fat_lfn_record r;
+		memset(&r, 0, sizeof r);
+		r.ord = (uint8_t)(ord | (k == 0 ? 0x40 : 0));
+		r.attr = ATTR_LONG_NAME;
+		r.chksum = sum;
 		for (int c = 0; c < LFN_CHARS; c++) {
 			size_t idx = (ord - 1) * LFN_CHARS + (size_t)c;
 			uint16_t v = idx < units ? get_le16(u + 2 * idx) : idx == units ? 0x0000 : 0xFFFF;
-			put_le16(e + pos[c], v);
+			le16_set(fat_lfn_unit(&r, c), v);
 		}
+		memcpy(out + k * sizeof r, &r, sizeof r);
 	}
 	free(u);
 	return count;
@@ -528,8 +536,13 @@ static uint8_t *build_dir(const struct fat32_builder *b, const struct fnode *d, 
 	*len = (size_t)d->nclusters * cb;
 	uint8_t *buf = xcalloc(1, *len), *e = buf;
 	if (is_root) {
-		put_short_entry(e, b->label, ATTR_VOLUME_ID, 0, 0);
-		e[14] = e[15] = e[16] = e[17] = e[18] = e[19] = 0; /* label: write time only */
+		struct fat_dir_record label;
+		short_record(&label, b->label, ATTR_VOLUME_ID, 0, 0);
+		/* a volume label has its write time only */
+		memset(&label.crt_time, 0, sizeof label.crt_time);
+		memset(&label.crt_date, 0, sizeof label.crt_date);
+		memset(&label.lst_acc_date, 0, sizeof label.lst_acc_date);
+		memcpy(e, &label, sizeof label);
 		e += DIRENT;
 	} else {
 		/* fatgen103 "FAT Directory Structure": "." points at the directory
@@ -582,50 +595,54 @@ static int write_node(const struct fat32_builder *b, const struct fnode *n, bool
 }
 
 /* fatgen103 "Boot Sector and BPB Structure" and "FAT32 Structure Starting
- * at Offset 36". */
+ * at Offset 36" (doc/formats.md, FAT32 ESP), into the sector s. */
 static void build_boot_sector(const struct fat32_builder *b, uint64_t vol, uint8_t *s)
 {
 	const struct fat32_geom *g = &b->g;
-	memset(s, 0, g->ss);
-	s[0] = 0xEB; s[1] = 0x58; s[2] = 0x90;     /* BS_jmpBoot: jump over the BPB */
-	memcpy(s + 3, "MSWIN4.1", 8);              /* BS_OEMName: what the spec recommends */
-	put_le16(s + 11, (uint16_t)g->ss);         /* BPB_BytsPerSec */
-	s[13] = (uint8_t)g->spc;                   /* BPB_SecPerClus */
-	put_le16(s + 14, (uint16_t)g->rsvd);       /* BPB_RsvdSecCnt */
-	s[16] = NUM_FATS;                          /* BPB_NumFATs */
-	put_le16(s + 17, 0);                       /* BPB_RootEntCnt: 0 on FAT32 */
-	put_le16(s + 19, 0);                       /* BPB_TotSec16: 0 on FAT32 */
-	s[21] = 0xF8;                              /* BPB_Media: fixed disk */
-	put_le16(s + 22, 0);                       /* BPB_FATSz16: 0 on FAT32 */
-	put_le16(s + 24, 63);                      /* BPB_SecPerTrk (geometry hint only) */
-	put_le16(s + 26, 255);                     /* BPB_NumHeads */
-	put_le32(s + 28, (uint32_t)(vol / g->ss)); /* BPB_HiddSec: sectors before the volume */
-	put_le32(s + 32, g->total_sectors);        /* BPB_TotSec32 */
-	put_le32(s + 36, g->fatsz);                /* BPB_FATSz32 */
-	put_le16(s + 40, 0);                       /* BPB_ExtFlags: FATs mirrored */
-	put_le16(s + 42, 0);                       /* BPB_FSVer 0.0 */
-	put_le32(s + 44, 2);                       /* BPB_RootClus */
-	put_le16(s + 48, FSINFO_SECTOR);           /* BPB_FSInfo */
-	put_le16(s + 50, BACKUP_BOOT_SECTOR);      /* BPB_BkBootSec */
-	s[64] = 0x80;                              /* BS_DrvNum: hard disk */
-	s[66] = 0x29;                              /* BS_BootSig: the next three fields exist */
-	put_le32(s + 67, b->volume_id);            /* BS_VolID */
-	memcpy(s + 71, b->label, 11);              /* BS_VolLab */
-	memcpy(s + 82, "FAT32   ", 8);             /* BS_FilSysType (informative only) */
+	struct fat32_boot_sector bs;
+	memset(&bs, 0, sizeof bs);
+	memcpy(bs.jmp_boot, "\xEB\x58\x90", 3);      /* jump over the BPB */
+	memcpy(bs.oem_name, "MSWIN4.1", 8);           /* what the spec recommends */
+	le16_set(&bs.bytes_per_sector, (uint16_t)g->ss);
+	bs.sectors_per_cluster = (uint8_t)g->spc;
+	le16_set(&bs.reserved_sectors, (uint16_t)g->rsvd);
+	bs.num_fats = NUM_FATS;
+	bs.media = 0xF8;                              /* fixed disk */
+	le16_set(&bs.sectors_per_track, 63);          /* geometry hint only */
+	le16_set(&bs.num_heads, 255);
+	le32_set(&bs.hidden_sectors, (uint32_t)(vol / g->ss));   /* sectors before the volume */
+	le32_set(&bs.total_sectors32, g->total_sectors);
+	le32_set(&bs.fat_size32, g->fatsz);
+	le16_set(&bs.ext_flags, 0);                   /* FATs mirrored */
+	le16_set(&bs.fs_version, 0);                  /* 0.0 */
+	le32_set(&bs.root_cluster, 2);
+	le16_set(&bs.fs_info, FSINFO_SECTOR);
+	le16_set(&bs.backup_boot_sector, BACKUP_BOOT_SECTOR);
+	bs.drive_number = 0x80;                       /* hard disk */
+	bs.boot_signature = 0x29;                     /* the next three fields exist */
+	le32_set(&bs.volume_id, b->volume_id);
+	memcpy(bs.volume_label, b->label, 11);
+	memcpy(bs.fs_type, "FAT32   ", 8);            /* informative only */
 	/* boot code: not bootable on BIOS; halt forever if ever run */
-	s[90] = 0xFA; s[91] = 0xF4; s[92] = 0xEB; s[93] = 0xFD; /* cli; hlt; jmp $-1 */
-	s[510] = 0x55; s[511] = 0xAA;
+	memcpy(bs.boot_code, "\xFA\xF4\xEB\xFD", 4);  /* cli; hlt; jmp $-1 */
+	bs.signature[0] = 0x55;
+	bs.signature[1] = 0xAA;
+	memset(s, 0, g->ss);
+	memcpy(s, &bs, sizeof bs);
 }
 
 /* fatgen103 "FAT32 FSInfo Sector Structure and Backup Boot Sector". */
 static void build_fsinfo(const struct fat32_geom *g, uint32_t free_count, uint32_t next_free, uint8_t *s)
 {
+	struct fat32_fsinfo fi;
+	memset(&fi, 0, sizeof fi);
+	le32_set(&fi.lead_sig, FSI_LEAD_SIG);
+	le32_set(&fi.struc_sig, FSI_STRUC_SIG);
+	le32_set(&fi.free_count, free_count);
+	le32_set(&fi.next_free, next_free);
+	le32_set(&fi.trail_sig, FSI_TRAIL_SIG);
 	memset(s, 0, g->ss);
-	put_le32(s + 0, 0x41615252);   /* FSI_LeadSig */
-	put_le32(s + 484, 0x61417272); /* FSI_StrucSig */
-	put_le32(s + 488, free_count); /* FSI_Free_Count */
-	put_le32(s + 492, next_free);  /* FSI_Nxt_Free */
-	put_le32(s + 508, 0xAA550000); /* FSI_TrailSig */
+	memcpy(s, &fi, sizeof fi);
 }
 
 int fat32_write(struct fat32_builder *b, struct overlay *o, uint64_t off)
@@ -673,6 +690,17 @@ out:
 
 /* ---- reading ----------------------------------------------------------- */
 
+const char *fat_boot_kind(const uint8_t *sector)
+{
+	struct fat32_boot_sector bs;
+	memcpy(&bs, sector, sizeof bs);
+	if (bs.signature[0] != 0x55 || bs.signature[1] != 0xAA) return NULL;
+	if (!memcmp(bs.fs_type, "FAT32   ", 8)) return "fat32";
+	if (!memcmp(sector + FAT16_FS_TYPE_OFF, "FAT16   ", 8)) return "fat16";
+	if (!memcmp(sector + FAT16_FS_TYPE_OFF, "FAT12   ", 8)) return "fat12";
+	return NULL;
+}
+
 struct fat32_vol {
 	struct overlay *o;
 	uint64_t off, size;
@@ -693,23 +721,23 @@ static int vol_read(struct fat32_vol *v, void *buf, size_t len, uint64_t rel)
 /* fatgen103 "Boot Sector and BPB Structure": every field the layout depends
  * on is checked before use; FAT type by cluster count ("FAT Type
  * Determination"). */
-static int parse_bpb(struct fat32_vol *v, const uint8_t *s)
+static int parse_bpb(struct fat32_vol *v, const struct fat32_boot_sector *s)
 {
-	if (s[510] != 0x55 || s[511] != 0xAA)
+	if (s->signature[0] != 0x55 || s->signature[1] != 0xAA)
 		return err_set(E_FORMAT, "FAT32: no boot sector signature");
-	if (!(s[0] == 0xEB && s[2] == 0x90) && s[0] != 0xE9)
+	if (!(s->jmp_boot[0] == 0xEB && s->jmp_boot[2] == 0x90) && s->jmp_boot[0] != 0xE9)
 		return err_set(E_FORMAT, "FAT32: no jump instruction in the boot sector");
-	v->ss = get_le16(s + 11);
-	v->spc = s[13];
-	v->rsvd = get_le16(s + 14);
-	v->nfats = s[16];
-	v->media = s[21];
-	v->fatsz = get_le32(s + 36);
-	v->total = get_le32(s + 32);
-	v->root = get_le32(s + 44);
-	v->fsinfo = get_le16(s + 48);
-	v->backup = get_le16(s + 50);
-	uint16_t ext = get_le16(s + 40);
+	v->ss = le16_get(&s->bytes_per_sector);
+	v->spc = s->sectors_per_cluster;
+	v->rsvd = le16_get(&s->reserved_sectors);
+	v->nfats = s->num_fats;
+	v->media = s->media;
+	v->fatsz = le32_get(&s->fat_size32);
+	v->total = le32_get(&s->total_sectors32);
+	v->root = le32_get(&s->root_cluster);
+	v->fsinfo = le16_get(&s->fs_info);
+	v->backup = le16_get(&s->backup_boot_sector);
+	uint16_t ext = le16_get(&s->ext_flags);
 	v->mirrored = !(ext & 0x80);
 	v->active_fat = v->mirrored ? 0 : ext & 0x0F;
 	if (v->ss != 512 && v->ss != 1024 && v->ss != 2048 && v->ss != 4096)
@@ -718,7 +746,8 @@ static int parse_bpb(struct fat32_vol *v, const uint8_t *s)
 		return err_set(E_FORMAT, "FAT32: sectors per cluster %u", v->spc);
 	if (v->rsvd == 0 || v->nfats == 0 || v->nfats > 4 || v->active_fat >= v->nfats)
 		return err_set(E_FORMAT, "FAT32: reserved sectors %u / FAT count %u", v->rsvd, v->nfats);
-	if (get_le16(s + 17) != 0 || get_le16(s + 19) != 0 || get_le16(s + 22) != 0 || v->fatsz == 0)
+	if (le16_get(&s->root_entry_count) != 0 || le16_get(&s->total_sectors16) != 0 ||
+	    le16_get(&s->fat_size16) != 0 || v->fatsz == 0)
 		return err_set(E_FORMAT, "FAT32: FAT12/16 fields set (not FAT32)");
 	if ((uint64_t)v->total * v->ss > v->size || v->total == 0)
 		return err_set(E_FORMAT, "FAT32: %u sectors do not fit the %llu-byte partition", v->total,
@@ -744,11 +773,11 @@ static int parse_bpb(struct fat32_vol *v, const uint8_t *s)
 static int load_fat(struct fat32_vol *v, uint32_t index, uint32_t *out)
 {
 	size_t n = (size_t)v->clusters + 2;
-	uint8_t *raw = xmalloc(n * 4);
-	int rc = vol_read(v, raw, n * 4, ((uint64_t)v->rsvd + (uint64_t)index * v->fatsz) * v->ss);
+	le32 *raw = xmalloc(n * sizeof *raw);
+	int rc = vol_read(v, raw, n * sizeof *raw, ((uint64_t)v->rsvd + (uint64_t)index * v->fatsz) * v->ss);
 	if (rc == 0)
 		for (size_t i = 0; i < n; i++)
-			out[i] = get_le32(raw + 4 * i) & FAT_MASK;
+			out[i] = le32_get(&raw[i]) & FAT_MASK;
 	free(raw);
 	return rc;
 }
@@ -756,7 +785,7 @@ static int load_fat(struct fat32_vol *v, uint32_t index, uint32_t *out)
 struct fat32_vol *fat32_open(struct overlay *o, uint64_t off, uint64_t size)
 {
 	struct fat32_vol *v = xcalloc(1, sizeof(*v));
-	uint8_t s[512];
+	struct fat32_boot_sector s;
 	v->o = o;
 	v->off = off;
 	v->size = size;
@@ -764,7 +793,7 @@ struct fat32_vol *fat32_open(struct overlay *o, uint64_t off, uint64_t size)
 		err_set(E_FORMAT, "FAT32: volume outside the disk");
 		goto fail;
 	}
-	if (vol_read(v, s, sizeof(s), 0) < 0 || parse_bpb(v, s) < 0)
+	if (vol_read(v, &s, sizeof(s), 0) < 0 || parse_bpb(v, &s) < 0)
 		goto fail;
 	v->fat = xmalloc(((size_t)v->clusters + 2) * 4);
 	if (load_fat(v, v->active_fat, v->fat) < 0)
@@ -877,69 +906,88 @@ static void format_short(const uint8_t *e, char out[13])
  * Structure" and "Long Directory Entries"): skips deleted entries and the
  * volume label, stops at the first free (0x00) entry, assembles long names
  * whose ordinals and checksum match the short entry they precede. */
+/* A long-name piece (fatgen103 "Long Directory Entries") into the state
+ * of dir_foreach: a new set starts at the piece marked last (| 0x40), the
+ * others must follow in order with the same checksum. */
+struct lfn_state {
+	uint16_t lfn[20 * LFN_CHARS + 1];
+	int expect, total;
+	uint8_t sum;
+	bool pending;
+};
+
+static void lfn_piece(struct lfn_state *st, struct fat_lfn_record *r)
+{
+	int ord = r->ord & 0x1F;
+	if (r->ord & 0x40) {
+		st->pending = ord >= 1 && ord <= 20;
+		st->total = ord;
+		st->expect = ord;
+		st->sum = r->chksum;
+		memset(st->lfn, 0, sizeof(st->lfn));
+	} else if (!st->pending || ord != st->expect || r->chksum != st->sum) {
+		st->pending = false;
+	}
+	if (!st->pending)
+		return;
+	for (int c = 0; c < LFN_CHARS; c++)
+		st->lfn[(ord - 1) * LFN_CHARS + c] = le16_get(fat_lfn_unit(r, c));
+	st->expect = ord - 1;
+}
+
+/* The short entry r with the long name st holds for it, if any. */
+static void dirent_of(const struct fat_dir_record *r, const struct lfn_state *st, struct fat_dirent *d)
+{
+	memset(d, 0, sizeof(*d));
+	memcpy(d->raw_short, r->name, 11);
+	format_short(r->name, d->short_name);
+	d->attr = r->attr;
+	d->cluster = ((uint32_t)le16_get(&r->fst_clus_hi) << 16) | le16_get(&r->fst_clus_lo);
+	d->size = le32_get(&r->file_size);
+	bool lfn_ok = st->pending && st->expect == 0 && st->sum == lfn_checksum(r->name);
+	if (st->pending && !lfn_ok)
+		d->lfn_mismatch = true;
+	if (lfn_ok) {
+		uint8_t u8[sizeof(st->lfn)];
+		size_t n = 0;
+		while (n < (size_t)st->total * LFN_CHARS && st->lfn[n] != 0 && st->lfn[n] != 0xFFFF)
+			n++;
+		for (size_t i = 0; i < n; i++)
+			put_le16(u8 + 2 * i, st->lfn[i]);
+		char *s = utf16le_to_utf8(u8, n);
+		snprintf(d->name, sizeof(d->name), "%s", s);
+		free(s);
+	} else {
+		snprintf(d->name, sizeof(d->name), "%s", d->short_name);
+	}
+}
+
 static int dir_foreach(const uint8_t *buf, size_t len,
 		       int (*fn)(void *ctx, const struct fat_dirent *d), void *ctx)
 {
-	uint16_t lfn[20 * LFN_CHARS + 1];
-	int expect = 0, total = 0;
-	uint8_t sum = 0;
-	bool pending = false;
+	struct lfn_state st = { .pending = false };
 	for (size_t off = 0; off + DIRENT <= len; off += DIRENT) {
-		const uint8_t *e = buf + off;
-		if (e[0] == 0x00)
+		struct fat_dir_record r;
+		memcpy(&r, buf + off, sizeof r);
+		if (r.name[0] == 0x00)
 			break;
-		if (e[0] == 0xE5) {
-			pending = false;
+		if (r.name[0] == 0xE5) {
+			st.pending = false;
 			continue;
 		}
-		if ((e[11] & 0x3F) == ATTR_LONG_NAME) {
-			int ord = e[0] & 0x1F;
-			if (e[0] & 0x40) {
-				pending = ord >= 1 && ord <= 20;
-				total = ord;
-				expect = ord;
-				sum = e[13];
-				memset(lfn, 0, sizeof(lfn));
-			} else if (!pending || ord != expect || e[13] != sum) {
-				pending = false;
-				continue;
-			}
-			if (!pending)
-				continue;
-			static const int pos[LFN_CHARS] = {1, 3, 5, 7, 9, 14, 16, 18, 20, 22, 24, 28, 30};
-			for (int c = 0; c < LFN_CHARS; c++)
-				lfn[(ord - 1) * LFN_CHARS + c] = get_le16(e + pos[c]);
-			expect = ord - 1;
+		if ((r.attr & 0x3F) == ATTR_LONG_NAME) {
+			struct fat_lfn_record l;
+			memcpy(&l, buf + off, sizeof l);
+			lfn_piece(&st, &l);
 			continue;
 		}
-		if (e[11] & ATTR_VOLUME_ID) {
-			pending = false;
+		if (r.attr & ATTR_VOLUME_ID) {
+			st.pending = false;
 			continue;
 		}
 		struct fat_dirent d;
-		memset(&d, 0, sizeof(d));
-		memcpy(d.raw_short, e, 11);
-		format_short(e, d.short_name);
-		d.attr = e[11];
-		d.cluster = ((uint32_t)get_le16(e + 20) << 16) | get_le16(e + 26);
-		d.size = get_le32(e + 28);
-		bool lfn_ok = pending && expect == 0 && sum == lfn_checksum(e);
-		if (pending && !lfn_ok)
-			d.lfn_mismatch = true;
-		if (lfn_ok) {
-			uint8_t u8[sizeof(lfn)];
-			size_t n = 0;
-			while (n < (size_t)total * LFN_CHARS && lfn[n] != 0 && lfn[n] != 0xFFFF)
-				n++;
-			for (size_t i = 0; i < n; i++)
-				put_le16(u8 + 2 * i, lfn[i]);
-			char *s = utf16le_to_utf8(u8, n);
-			snprintf(d.name, sizeof(d.name), "%s", s);
-			free(s);
-		} else {
-			snprintf(d.name, sizeof(d.name), "%s", d.short_name);
-		}
-		pending = false;
+		dirent_of(&r, &st, &d);
+		st.pending = false;
 		int rc = fn(ctx, &d);
 		if (rc)
 			return rc;
@@ -1167,18 +1215,18 @@ static int check_fsinfo(struct fat32_vol *v)
 {
 	if (v->fsinfo == 0 || v->fsinfo >= v->rsvd)
 		return err_set(E_FORMAT, "FAT32: FSInfo sector %u outside the reserved area", v->fsinfo);
-	uint8_t *s = xmalloc(v->ss);
-	int rc = vol_read(v, s, v->ss, (uint64_t)v->fsinfo * v->ss);
+	struct fat32_fsinfo fi;
+	int rc = vol_read(v, &fi, sizeof fi, (uint64_t)v->fsinfo * v->ss);
 	if (rc == 0) {
-		uint32_t fc = get_le32(s + 488), nf = get_le32(s + 492);
-		if (get_le32(s) != 0x41615252 || get_le32(s + 484) != 0x61417272 || get_le32(s + 508) != 0xAA550000)
+		uint32_t fc = le32_get(&fi.free_count), nf = le32_get(&fi.next_free);
+		if (le32_get(&fi.lead_sig) != FSI_LEAD_SIG || le32_get(&fi.struc_sig) != FSI_STRUC_SIG ||
+		    le32_get(&fi.trail_sig) != FSI_TRAIL_SIG)
 			rc = err_set(E_FORMAT, "FAT32: FSInfo signatures wrong");
 		else if (fc != 0xFFFFFFFF && fc != count_free(v))
 			rc = err_set(E_FORMAT, "FAT32: FSInfo free count %u, but %u clusters are free", fc, count_free(v));
 		else if (nf != 0xFFFFFFFF && (nf < 2 || nf > v->clusters + 1))
 			rc = err_set(E_FORMAT, "FAT32: FSInfo next free cluster %u out of range", nf);
 	}
-	free(s);
 	return rc;
 }
 

@@ -34,6 +34,12 @@ uint64_t fat32_min_size(uint32_t sector_size);
  * 65,525 clusters, fatgen103). */
 int fat32_geometry(uint64_t size, uint32_t sector_size, uint32_t *clusters, uint32_t *cluster_bytes);
 
+/* The FAT a volume's first sector (512 bytes) names: "fat32", "fat16" or
+ * "fat12" by BS_FilSysType, NULL without the 0x55AA signature or a FAT
+ * name. Informative only (fatgen103 decides the type by cluster count),
+ * enough to tell a FAT volume from NTFS. */
+const char *fat_boot_kind(const uint8_t *sector);
+
 /* Reader. */
 struct fat32_vol;
 struct fat32_vol *fat32_open(struct overlay *o, uint64_t off, uint64_t size);

@@ -67,6 +67,13 @@ bool part_is_extended(const struct part *p)
 	return !p->logical && (p->mbr_type == 0x05 || p->mbr_type == 0x0F || p->mbr_type == 0x85);
 }
 
+bool part_is_esp(const struct ptable *t, const struct part *p)
+{
+	/* UEFI 5.2.1 (OSType 0xEF, primary records only), 5.3.3 (the GUID) */
+	if (t->type == PT_GPT) return guid_eq(&p->type_guid, &GPT_TYPE_ESP);
+	return t->type == PT_MBR && !p->logical && p->mbr_type == 0xEF;
+}
+
 /* ---- the shadow memfd -------------------------------------------------- */
 
 struct shadow {

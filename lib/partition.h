@@ -71,6 +71,11 @@ const struct part *ptable_find(const struct ptable *t, int number);
  * container itself as a primary entry (like sfdisk does); its logical
  * partitions follow with logical = true and numbers from 5. */
 bool part_is_extended(const struct part *p);
+/* Is p of t the EFI System Partition by its type: GPT type
+ * C12A7328-F81F-11D2-BA4B-00A0C93EC93B, or MBR type 0xEF in a primary slot
+ * (firmware reads only those, UEFI 5.2.1)? doc/formats.md, Partition
+ * types. Says nothing about its file system. */
+bool part_is_esp(const struct ptable *t, const struct part *p);
 
 /* Does t describe a disk of disk_size bytes? (partition_check.c; UEFI 2.10
  * 5.2.1, 5.3.2, 5.3.3): every entry inside the disk (GPT: inside the

@@ -15,6 +15,7 @@
 #include "guid.h"
 #include "partition.h"
 #include "patch.h"
+#include "system_hive.h"
 #include "writer.h"
 
 struct inspection;
@@ -75,19 +76,6 @@ struct plan_copy_rule {
 	const char *dst;              /* FAT32 path */
 	bool tree;                    /* a directory copied with its subfolders, else one file */
 	bool required;
-};
-
-struct plan_value_edit {          /* one SYSTEM hive value write */
-	char key[160];                /* "ControlSet001\\Services\\Ntfs" */
-	char value[128];              /* "Start" */
-	uint32_t type;                /* REG_DWORD_, REG_SZ_, REG_BINARY_ */
-	uint32_t dword;
-	char str[160];
-	uint8_t bin[32];
-	size_t bin_len;
-	uint32_t old_dword;           /* for the report; has_old when known */
-	bool has_old;
-	char why[96];
 };
 
 struct plan_patch_target {

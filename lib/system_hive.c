@@ -1,7 +1,6 @@
 /* system_hive.c - see system_hive.h */
 #include "system_hive.h"
 #include "hive.h"
-#include "plan.h"
 #include "util.h"
 
 #include <stdlib.h>

@@ -97,17 +97,12 @@ static void check_table(struct vctx *c)
 	set(c, C_TABLE, true, "GPT, disk %s, %zu partitions, primary and backup valid", guid_to_str(&c->table.disk_guid, g), c->table.count);
 }
 
-static bool is_esp(const struct ptable *t, const struct part *p)
-{
-	return t->type == PT_GPT ? guid_eq(&p->type_guid, &GPT_TYPE_ESP) : p->mbr_type == 0xEF;
-}
-
 static void check_esp(struct vctx *c)
 {
 	if (!c->table_ok) { set(c, C_ESP, false, "no partition table"); return; }
 	size_t n = 0;
 	for (size_t i = 0; i < c->table.count; i++)
-		if (is_esp(&c->table, &c->table.parts[i])) { n++; if (!c->esp) c->esp = &c->table.parts[i]; }
+		if (part_is_esp(&c->table, &c->table.parts[i])) { n++; if (!c->esp) c->esp = &c->table.parts[i]; }
 	if (c->esp) c->r->esp_partition = c->esp->number;
 	/* the first one is still read so that later checks report on it */
 	if (n != 1) { set(c, C_ESP, false, "%zu EFI system partitions, exactly one expected", n); return; }

@@ -51,5 +51,10 @@ void vhdmeta_free(struct vhdmeta *m);
  * "(CRC-32C valid)" when it checks), 2 a VHD dynamic header, 0 nothing;
  * what was found (and where) in out. Reads at most 4 x 64 KiB. */
 int vhdmeta_damaged(int fd, uint64_t file_size, char *out, size_t n);
+/* Which container a file is, by its signatures alone (doc/formats.md, VHDX
+ * and VHD): "vhdxfile" at offset 0, else a VHD footer cookie "conectix" at
+ * the end (512 or 511 bytes back) or its copy at 0. Never an error. */
+enum vhdmeta_format { VHDMETA_NONE = 0, VHDMETA_VHDX, VHDMETA_VHD };
+enum vhdmeta_format vhdmeta_detect(int fd, uint64_t file_size);
 
 #endif

@@ -99,27 +99,15 @@ static bool mbr_extended(uint8_t t) { return t == 0x05 || t == 0x0F || t == 0x85
 
 static enum part_role role_from_type(const struct ptable *t, const struct part *p)
 {
+	if (part_is_esp(t, p)) return ROLE_ESP;
 	if (t->type == PT_MBR) {
 		if (mbr_extended(p->mbr_type)) return ROLE_EXTENDED;
-		if (p->mbr_type == 0xEF) return ROLE_ESP;
 		if (p->mbr_type == 0x27) return ROLE_RECOVERY;
 	} else {
-		if (guid_eq(&p->type_guid, &GPT_TYPE_ESP)) return ROLE_ESP;
 		if (guid_eq(&p->type_guid, &GPT_TYPE_RECOVERY)) return ROLE_RECOVERY;
 		if (guid_eq(&p->type_guid, &GPT_TYPE_MSR)) return ROLE_MSR;
 	}
 	return ROLE_UNKNOWN;
-}
-
-/* FAT boot sector (fatgen103): FAT32 has "FAT32   " at 0x52, FAT12/16 the
- * file system type at 0x36; both end with 0x55AA at 510. */
-static const char *fat_kind(const uint8_t bs[512])
-{
-	if (bs[510] != 0x55 || bs[511] != 0xAA) return NULL;
-	if (!memcmp(bs + 0x52, "FAT32   ", 8)) return "fat32";
-	if (!memcmp(bs + 0x36, "FAT16   ", 8)) return "fat16";
-	if (!memcmp(bs + 0x36, "FAT12   ", 8)) return "fat12";
-	return NULL;
 }
 
 /* Root entries a System Reserved partition holds when it has only boot
@@ -164,7 +152,7 @@ static int describe_partition(struct overlay *o, const struct ptable *t, struct 
 	if (pi->role == ROLE_EXTENDED || pi->role == ROLE_MSR || p->size < 512) return 0;
 	uint8_t bs[512];
 	if (overlay_read(o, bs, sizeof bs, p->start)) return -1;
-	const char *fat = fat_kind(bs);
+	const char *fat = fat_boot_kind(bs);
 	if (fat) {
 		pi->filesystem = fat;
 		if (pi->role == ROLE_UNKNOWN) pi->role = ROLE_DATA;

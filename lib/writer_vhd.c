@@ -15,21 +15,12 @@
 #include "writer_int.h"
 #include "overlay.h"
 #include "util.h"
+#include "vhd_format.h"
 
 #include <stdlib.h>
 
-#define VHD_MAX_SIZE      (2040ull << 30)   /* spec: up to 2040 GB */
 #define VHD_DEFAULT_BLOCK (2u << 20)        /* spec: default block size 2 MB */
 #define VHD_EPOCH         946684800ull      /* 2000-01-01 00:00:00 UTC */
-
-/* Footer checksum / dynamic header checksum: one's complement of the sum
- * of all bytes, the checksum field itself taken as zero (spec, "Checksum"). */
-static uint32_t vhd_checksum(const uint8_t *p, size_t n)
-{
-	uint32_t sum = 0;
-	for (size_t i = 0; i < n; i++) sum += p[i];
-	return ~sum;
-}
 
 /* Spec appendix "CHS Calculation": geometry from the total sector count,
  * capped at 65535 cylinders x 16 heads x 255 sectors. */
@@ -64,62 +55,62 @@ static void vhd_chs(uint64_t size, uint16_t *cyl, uint8_t *heads, uint8_t *spt)
 	*spt = (uint8_t)s;
 }
 
-/* "Hard Disk Footer Format". Creator Application "win " / host "Wi2k":
- * readers disagree on the disk size of a VHD (Virtual PC rounds it to the
- * CHS geometry, Hyper-V uses Current Size); qemu (block/vpc.c) uses Current
- * Size only for a few creator applications, among them Hyper-V's "win ".
- * Our images are made for Hyper-V, whose size semantics we declare so
- * that every reader sees exactly Current Size bytes. */
-static void vhd_footer(uint8_t f[512], const struct wctx *w, bool fixed)
+/* "Hard Disk Footer Format" (doc/formats.md, VHD). Creator Application
+ * "win " / host "Wi2k": readers disagree on the disk size of a VHD
+ * (Virtual PC rounds it to the CHS geometry, Hyper-V uses Current Size);
+ * qemu (block/vpc.c) uses Current Size only for a few creator applications,
+ * among them Hyper-V's "win ". Our images are made for Hyper-V, whose size
+ * semantics we declare so that every reader sees exactly Current Size
+ * bytes. */
+static void vhd_footer(struct vhd_footer *f, const struct wctx *w, bool fixed)
 {
 	uint16_t cyl;
 	uint8_t heads, spt;
 	uint64_t ts = w->opts->timestamp > VHD_EPOCH ? w->opts->timestamp - VHD_EPOCH : 0;
-	memset(f, 0, 512);
-	memcpy(f, "conectix", 8);
-	put_be32(f + 8, 2);                         /* Features: reserved bit always set */
-	put_be32(f + 12, 0x00010000);               /* File Format Version 1.0 */
-	put_be64(f + 16, fixed ? UINT64_MAX : 512); /* Data Offset: the dynamic header */
-	put_be32(f + 24, (uint32_t)(ts > UINT32_MAX ? UINT32_MAX : ts));
-	memcpy(f + 28, "win ", 4);                  /* Creator Application (see above) */
-	put_be32(f + 32, 0x000a0000);               /* Creator Version */
-	memcpy(f + 36, "Wi2k", 4);                  /* Creator Host OS: Windows */
-	put_be64(f + 40, w->size);                  /* Original Size */
-	put_be64(f + 48, w->size);                  /* Current Size */
+	memset(f, 0, sizeof *f);
+	memcpy(f->cookie, VHD_COOKIE, 8);
+	be32_set(&f->features, 2);                      /* reserved bit always set */
+	be32_set(&f->version, 0x00010000);              /* File Format Version 1.0 */
+	be64_set(&f->data_offset, fixed ? UINT64_MAX : 512);   /* the dynamic header */
+	be32_set(&f->timestamp, (uint32_t)(ts > UINT32_MAX ? UINT32_MAX : ts));
+	memcpy(f->creator_app, "win ", 4);              /* see above */
+	be32_set(&f->creator_version, 0x000a0000);
+	memcpy(f->creator_host_os, "Wi2k", 4);          /* Windows */
+	be64_set(&f->original_size, w->size);
+	be64_set(&f->current_size, w->size);
 	vhd_chs(w->size, &cyl, &heads, &spt);
-	f[56] = (uint8_t)(cyl >> 8);
-	f[57] = (uint8_t)cyl;
-	f[58] = heads;
-	f[59] = spt;
-	put_be32(f + 60, fixed ? 2 : 3);            /* Disk Type */
-	memcpy(f + 68, w->opts->disk_id.b, 16);     /* Unique Id */
-	f[84] = 0;                                  /* Saved State */
-	put_be32(f + 64, vhd_checksum(f, 512));
+	be16_set(&f->cylinders, cyl);
+	f->heads = heads;
+	f->sectors_per_track = spt;
+	be32_set(&f->disk_type, fixed ? VHD_DISK_FIXED : VHD_DISK_DYNAMIC);
+	memcpy(f->unique_id, w->opts->disk_id.b, 16);
+	f->saved_state = 0;
+	be32_set(&f->checksum, vhd_checksum(f, sizeof *f, VHD_FOOTER_CHECKSUM_OFF));
 }
 
 static int vhd_fixed(struct wctx *w)
 {
 	const uint32_t chunk = VHD_DEFAULT_BLOCK;
-	uint8_t footer[512];
-	if (wctx_truncate(w, w->size + 512) < 0)
+	struct vhd_footer footer;
+	if (wctx_truncate(w, w->size + sizeof footer) < 0)
 		return -1;
 	int rc = wctx_copy_plain(w, chunk);
 	if (rc) return -1;
-	vhd_footer(footer, w, true);
-	return wctx_pwrite(w, footer, 512, w->size);
+	vhd_footer(&footer, w, true);
+	return wctx_pwrite(w, &footer, sizeof footer, w->size);
 }
 
-/* "Dynamic Disk Header Format" (1024 bytes). */
-static void vhd_dyn_header(uint8_t h[1024], uint64_t bat_off, uint32_t entries, uint32_t bs)
+/* "Dynamic Disk Header Format" (doc/formats.md, VHD). */
+static void vhd_dyn_header(struct vhd_dyn_header *h, uint64_t bat_off, uint32_t entries, uint32_t bs)
 {
-	memset(h, 0, 1024);
-	memcpy(h, "cxsparse", 8);
-	put_be64(h + 8, UINT64_MAX);     /* Data Offset: unused, all ones */
-	put_be64(h + 16, bat_off);       /* Table Offset */
-	put_be32(h + 24, 0x00010000);    /* Header Version */
-	put_be32(h + 28, entries);       /* Max Table Entries */
-	put_be32(h + 32, bs);            /* Block Size */
-	put_be32(h + 36, vhd_checksum(h, 1024));
+	memset(h, 0, sizeof *h);
+	memcpy(h->cookie, VHD_SPARSE_COOKIE, 8);
+	be64_set(&h->data_offset, UINT64_MAX);     /* unused, all ones */
+	be64_set(&h->table_offset, bat_off);
+	be32_set(&h->header_version, 0x00010000);
+	be32_set(&h->max_table_entries, entries);
+	be32_set(&h->block_size, bs);
+	be32_set(&h->checksum, vhd_checksum(h, sizeof *h, VHD_DYN_CHECKSUM_OFF));
 }
 
 static int vhd_dynamic(struct wctx *w, uint32_t bs)
@@ -128,12 +119,13 @@ static int vhd_dynamic(struct wctx *w, uint32_t bs)
 	uint64_t bat_off = 1536, bat_len = (nblocks * 4 + 511) / 512 * 512;
 	uint32_t bitmap = (bs / 512 / 8 + 511) / 512 * 512;
 	uint64_t next = bat_off + bat_len;   /* next block's file offset (512-aligned) */
-	uint8_t *bat = xmalloc(bat_len);
+	be32 *bat = xmalloc(bat_len);
 	uint8_t *buf = xmalloc(bs);
 	uint8_t *bm = xmalloc(bitmap);
-	uint8_t hdr[1024], footer[512];
+	struct vhd_dyn_header hdr;
+	struct vhd_footer footer;
 	int rc = 0;
-	memset(bat, 0xff, bat_len);          /* 0xFFFFFFFF: block not allocated */
+	memset(bat, 0xff, bat_len);          /* VHD_BAT_UNUSED: block not allocated */
 	memset(bm, 0xff, bitmap);
 	for (uint64_t b = 0; b < nblocks && rc == 0; b++) {
 		uint64_t off = b * bs;
@@ -146,18 +138,18 @@ static int vhd_dynamic(struct wctx *w, uint32_t bs)
 			rc = err_set(E_UNSUPPORTED, "VHD output too large for 32-bit sector offsets");
 			break;
 		}
-		put_be32(bat + 4 * b, (uint32_t)(next / 512));
+		be32_set(&bat[b], (uint32_t)(next / 512));
 		rc = wctx_pwrite(w, bm, bitmap, next);
 		if (!rc) rc = wctx_pwrite_sparse(w, buf, bs, next + bitmap);
 		next += bitmap + bs;
 	}
 	if (!rc) {
-		vhd_footer(footer, w, false);
-		vhd_dyn_header(hdr, bat_off, (uint32_t)nblocks, bs);
+		vhd_footer(&footer, w, false);
+		vhd_dyn_header(&hdr, bat_off, (uint32_t)nblocks, bs);
 		rc = wctx_pwrite(w, bat, bat_len, bat_off);
-		if (!rc) rc = wctx_pwrite(w, hdr, sizeof hdr, 512);
-		if (!rc) rc = wctx_pwrite(w, footer, 512, 0);
-		if (!rc) rc = wctx_pwrite(w, footer, 512, next);
+		if (!rc) rc = wctx_pwrite(w, &hdr, sizeof hdr, sizeof footer);
+		if (!rc) rc = wctx_pwrite(w, &footer, sizeof footer, 0);
+		if (!rc) rc = wctx_pwrite(w, &footer, sizeof footer, next);
 	}
 	free(bat);
 	free(buf);

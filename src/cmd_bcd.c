@@ -140,8 +140,7 @@ static const struct part *default_part(const struct ptable *t, const char **path
 {
 	for (size_t i = 0; i < t->count; i++) {
 		const struct part *p = &t->parts[i];
-		if ((t->type == PT_GPT && guid_eq(&p->type_guid, &GPT_TYPE_ESP)) ||
-		    (t->type == PT_MBR && p->mbr_type == 0xef)) {
+		if (part_is_esp(t, p)) {
 			*path = "/EFI/Microsoft/Boot/BCD";
 			return p;
 		}
