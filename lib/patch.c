@@ -48,6 +48,10 @@ const char *patch_status_name(enum patch_status s)
 
 /* ---- kind detection ---- */
 
+/* Version-resource OriginalFilename of each binary. Every real x64
+ * winload.efi/winload.exe (6.0, 6.1, 10.0) says "osloader.exe" (measured
+ * on 6.1.7601 and 10.0.19041/22621 files; doc/patches.md "Which binary");
+ * winload.* are accepted too for copies renamed by hand. */
 static enum pe_kind kind_from_filename(const char *n)
 {
 	static const struct { const char *name; enum pe_kind k; } names[] = {
@@ -55,7 +59,7 @@ static enum pe_kind kind_from_filename(const char *n)
 		{ "ntkrnlpa.exe", KIND_NTOSKRNL }, { "ntkrpamp.exe", KIND_NTOSKRNL },
 		{ "hal.dll", KIND_HAL }, { "halmacpi.dll", KIND_HAL }, { "halacpi.dll", KIND_HAL },
 		{ "halaacpi.dll", KIND_HAL }, { "acpi.sys", KIND_ACPI },
-		{ "winload.efi", KIND_WINLOAD }, { "winload.exe", KIND_WINLOAD },
+		{ "osloader.exe", KIND_WINLOAD }, { "winload.efi", KIND_WINLOAD }, { "winload.exe", KIND_WINLOAD },
 	};
 	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
 		if (ascii_casecmp(n, names[i].name) == 0)
@@ -63,14 +67,39 @@ static enum pe_kind kind_from_filename(const char *n)
 	return KIND_UNKNOWN;
 }
 
+/* Boot applications that hold the same image-hash check as the loader but
+ * are not it: the boot manager (bootmgfw.efi and bootmgr.efi both carry
+ * OriginalFilename "bootmgr.exe", measured on 10.0.17763) and the resume
+ * loader (winresume, "hiberrsm.exe"). Patching them would switch off
+ * their own check of what they start. NULL for any other file. */
+static const char *other_boot_application(const struct pe *pe)
+{
+	static const struct { const char *name, *what; } apps[] = {
+		{ "bootmgr.exe", "the Windows Boot Manager" }, { "bootmgfw.efi", "the Windows Boot Manager" },
+		{ "bootmgr.efi", "the Windows Boot Manager" }, { "bootmgr", "the Windows Boot Manager" },
+		{ "hiberrsm.exe", "the Windows resume loader (winresume)" },
+		{ "winresume.efi", "the Windows resume loader (winresume)" },
+		{ "winresume.exe", "the Windows resume loader (winresume)" },
+	};
+	if (!pe->version.present)
+		return NULL;
+	for (size_t i = 0; i < sizeof apps / sizeof apps[0]; i++)
+		if (ascii_casecmp(pe->version.original_filename, apps[i].name) == 0)
+			return apps[i].what;
+	return NULL;
+}
+
 /* The version resource's OriginalFilename decides when present (real
  * files carry it; a .mui-less kernel also has "ntkrnlmp.exe" for the MP
  * build). Without it: the kernel exports both KeBugCheckEx and
  * ZwQueryLicenseValue, a HAL exports HalInitSystem, winload is a Windows
  * boot application (subsystem 16). acpi.sys has no export or import that
- * sets it apart from other drivers: it needs its OriginalFilename or --kind. */
+ * sets it apart from other drivers: it needs its OriginalFilename or --kind.
+ * A boot manager or resume loader is never detected as anything. */
 enum pe_kind patch_detect_kind(const struct pe *pe)
 {
+	if (other_boot_application(pe))
+		return KIND_UNKNOWN;
 	if (pe->version.present && pe->version.original_filename[0]) {
 		enum pe_kind k = kind_from_filename(pe->version.original_filename);
 		if (k != KIND_UNKNOWN)
@@ -475,15 +504,57 @@ static void result_init(struct patch_result *r, const struct patch_entry *e)
 
 /* ---- the driver ---- */
 
+/* Which Windows an NT 5.x kernel is, in words (the file only says 5.2). */
+static const char *nt5_name(unsigned v)
+{
+	switch (v & 0xFF) {
+	case 0: return "Windows 2000";
+	case 1: return "Windows XP (32-bit)";
+	case 2: return "Windows XP Professional x64 Edition or Windows Server 2003 / 2003 R2 x64";
+	default: return "a Windows NT 5 release";
+	}
+}
+
 static int check_version(unsigned v)
 {
 	if (v == 0)
 		return err_set(E_UNSUPPORTED, "no version resource: cannot tell the kernel version (use --force-version)");
 	if ((v >> 8) == 5)
-		return err_set(E_UNSUPPORTED, "kernel %u.%u (XP x64/Server 2003 x64) is out of reach (article)",
-			       v >> 8, v & 0xFF);
+		return err_set(E_UNSUPPORTED,
+			       "kernel %u.%u is %s: out of reach, the article's method starts at Windows Vista / "
+			       "Server 2008 (6.0)", v >> 8, v & 0xFF, nt5_name(v));
 	if (v < VER(6, 0))
 		return err_set(E_UNSUPPORTED, "kernel %u.%u is not a 64-bit Windows this tool knows", v >> 8, v & 0xFF);
+	return 0;
+}
+
+/* PE/COFF "Machine Types" names for the refusal message. */
+static const char *machine_name(uint16_t m)
+{
+	switch (m) {
+	case PE_MACHINE_I386: return "i386, 32-bit x86";
+	case PE_MACHINE_ARMNT: return "ARMNT, 32-bit ARM Thumb-2";
+	case PE_MACHINE_ARM64: return "ARM64";
+	case PE_MACHINE_AMD64: return "AMD64 but not PE32+";
+	default: return "unknown machine";
+	}
+}
+
+/* What must hold before any catalog entry is looked at, in this order:
+ * the machine (whatever the kind: a 32-bit or ARM file is never a
+ * candidate), not another boot application (even with --kind), a kind. */
+static int check_file(const struct pe *pe, enum pe_kind kind)
+{
+	if (pe->machine != PE_MACHINE_AMD64 || !pe->pe32plus)
+		return err_set(E_FORMAT, "not an AMD64 PE32+ image (machine %#06x, %s): the patches are for 64-bit "
+			       "x64 Windows", pe->machine, machine_name(pe->machine));
+	const char *app = other_boot_application(pe);
+	if (app)
+		return err_set(E_FORMAT, "this is %s (OriginalFilename %s), not the OS loader (osloader.exe): "
+			       "patching it would switch off its own image-hash check; refusing%s", app,
+			       pe->version.original_filename, kind == KIND_WINLOAD ? " even with --kind winload" : "");
+	if (kind == KIND_UNKNOWN)
+		return err_set(E_FORMAT, "cannot tell which binary this is (ntoskrnl, hal, acpi, winload): use --kind");
 	return 0;
 }
 
@@ -504,11 +575,8 @@ int patch_apply(struct pe *pe, enum pe_kind kind, const struct patch_opts *opts,
 	memset(report, 0, sizeof *report);
 	report->kind = kind;
 	report->version = opts->force_version ? opts->force_version : file_version(pe);
-	if (kind == KIND_UNKNOWN)
-		return err_set(E_FORMAT, "cannot tell which binary this is (ntoskrnl, hal, acpi, winload): use --kind");
-	if (pe->machine != PE_MACHINE_AMD64 || !pe->pe32plus)
-		return err_set(E_FORMAT, "not an AMD64 PE32+ image (machine %#x): the patches are for 64-bit Windows",
-			       pe->machine);
+	if (check_file(pe, kind) < 0)
+		return -1;
 	if (check_id_list(opts->only, "--only") < 0 || check_id_list(opts->skip, "--skip") < 0)
 		return -1;
 

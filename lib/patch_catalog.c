@@ -10,6 +10,7 @@
 #include "patch_int.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "pe.h"
@@ -76,7 +77,10 @@ static const struct x86_insn *next_in_chunk(const struct x86_func *f, size_t i)
 /* Replacement at the function's start that must end on an instruction
  * boundary of the original code: the bytes left of a split instruction
  * are dead (the replacement never falls through), filled with int3 so the
- * rest of the function still decodes instruction by instruction. */
+ * rest of the function still decodes instruction by instruction. When the
+ * replacement is there already (applied), the edit covers those int3 too
+ * (at most 14: the rest of one split instruction, Intel SDM vol. 2 2.3.11,
+ * 15 bytes at most), so it names the same bytes the first run wrote. */
 static int edit_function_start(const struct x86_func *f, struct patch_site *s, const uint8_t *code,
 			       size_t len, bool applied)
 {
@@ -85,8 +89,15 @@ static int edit_function_start(const struct x86_func *f, struct patch_site *s, c
 		return err_set(E_NOTFOUND, "function at %#x is %u bytes, the replacement needs %zu", f->begin,
 			       ce - cb, len);
 	uint32_t end = f->begin + (uint32_t)len;
-	while (end < ce && !x86_is_boundary(f, end))
-		end++;
+	if (applied) {
+		long k = x86_index_at(f, end);
+		while (k >= 0 && (size_t)k < f->n && end < ce && end - f->begin - len < 14 &&
+		       x86_is(&f->insn[k], M(INT3)) && f->insn[k].len == 1)
+			k++, end++;
+	} else {
+		while (end < ce && !x86_is_boundary(f, end))
+			end++;
+	}
 	uint8_t after[128];
 	if (end - f->begin > sizeof after)
 		return err_set(E_INTERNAL, "replacement padding too long");
@@ -647,21 +658,73 @@ static int match_acpi_mode(const struct match_ctx *c, const struct x86_func *f, 
 
 /* --------------------------------------------------- loader-integrity */
 
+/* STATUS_INVALID_IMAGE_HASH (ntstatus.h; MS-ERREF 2.3.1): what winload
+ * returns when an image's hash is not in a catalog it trusts. */
+#define STATUS_INVALID_IMAGE_HASH 0xC0000428u
+
 static bool is_and_d7(const struct x86_insn *in)
 {
 	return x86_is(in, M(AND)) && ZydisRegisterGetClass(x86_reg(in, 0)) == ZYDIS_REGCLASS_GPR32 &&
 	       imm_is(in, 1, 0xFFFFFFD7, 32);
 }
 
-/* winload's ImgpValidateImageHash: the .pdata function with
- * `and r32, 0FFFFFFD7h` (EfiGuard's anchor); its start becomes
- * xor eax, eax / ret (STATUS_SUCCESS), assembled with the Zydis encoder. */
+/* The hash check's verdict tested against the policy: `test m32, r32`
+ * (the validation flags the hash routine wrote through its out parameter,
+ * the policy mask in a register) with a conditional jump right after.
+ * 6.1.7601: test [rsp+30h], esi / jnz; 10.0.19041: test [rbp-48h], edi /
+ * jnz (doc/patches.md, loader-integrity). */
+static bool is_hash_check(const struct x86_func *f, size_t i)
+{
+	const struct x86_insn *t = &f->insn[i], *j = next_in_chunk(f, i);
+	if (!j || !x86_is(t, M(TEST)) || !x86_is_cond_branch(j))
+		return false;
+	unsigned bits;
+	for (int m = 0; m < 2; m++)
+		if (x86_mem(t, m, NULL, NULL, &bits) && bits == 32 &&
+		    ZydisRegisterGetClass(x86_reg(t, 1 - m)) == ZYDIS_REGCLASS_GPR32)
+			return true;
+	return false;
+}
+
+/* mov r32, 0C0000428h: r32 in *reg. */
+static bool loads_image_hash_status(const struct x86_insn *in, ZydisRegister *reg)
+{
+	*reg = x86_reg(in, 0);
+	return x86_is(in, M(MOV)) && ZydisRegisterGetClass(*reg) == ZYDIS_REGCLASS_GPR32 &&
+	       imm_is(in, 1, STATUS_INVALID_IMAGE_HASH, 32);
+}
+
+/* The anchors of ImgpValidateImageHash, all in the one .pdata function:
+ * (1) `and r32, 0FFFFFFD7h` (clears two validation-policy flags;
+ * EfiGuard's anchor), (2) a hash check (is_hash_check), (3) on a path from
+ * that check, `mov r32, 0C0000428h` whose register is what the function
+ * returns (carried to a ret in eax). A function with the flag arithmetic
+ * but no such status returned after the check is not the site. */
+static bool loader_integrity_anchors(const struct x86_func *f)
+{
+	bool mask = false;
+	for (size_t i = 0; i < f->n && !mask; i++)
+		mask = is_and_d7(&f->insn[i]);
+	if (!mask)
+		return false;
+	bool *reach = xcalloc(f->n ? f->n : 1, sizeof *reach), ok = false;
+	for (size_t i = 0; i + 1 < f->n; i++)
+		if (is_hash_check(f, i) && !reach[i + 1])
+			flow_reach(f, i + 1, reach);
+	for (size_t i = 0; i < f->n && !ok; i++) {
+		ZydisRegister r;
+		ok = reach[i] && loads_image_hash_status(&f->insn[i], &r) && flow_value_returned(f, i, r);
+	}
+	free(reach);
+	return ok;
+}
+
+/* winload's ImgpValidateImageHash: its start becomes xor eax, eax / ret
+ * (STATUS_SUCCESS), assembled with the Zydis encoder. Recognised as
+ * applied when the function starts with exactly that. */
 static int match_loader_integrity(const struct match_ctx *c, const struct x86_func *f, struct patch_site *s)
 {
-	bool anchor = false;
-	for (size_t i = 0; i < f->n && !anchor; i++)
-		anchor = is_and_d7(&f->insn[i]);
-	if (!anchor)
+	if (!loader_integrity_anchors(f))
 		return 0;
 	uint8_t code[16];
 	size_t pos = 0;
@@ -723,6 +786,8 @@ const struct patch_entry patch_catalog[] = {
 	  match_acpi_mode },
 	{ "loader-integrity", KIND_WINLOAD, VER(6, 0), VER(6, 1),
 	  { CAND_BYTES, NULL, NULL, and_d7, 2 },
-	  "the .pdata function with and r32, 0FFFFFFD7h", match_loader_integrity },
+	  "the .pdata function with and r32, 0FFFFFFD7h that, after a test [flags], r32 + jcc, returns "
+	  "STATUS_INVALID_IMAGE_HASH (mov r32, 0C0000428h carried to ret in eax)",
+	  match_loader_integrity },
 };
 const size_t patch_catalog_n = sizeof patch_catalog / sizeof patch_catalog[0];

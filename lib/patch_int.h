@@ -84,4 +84,14 @@ size_t straight_line_start(const struct x86_func *f, size_t idx, size_t window);
  * register constants from instruction `from` to the call. */
 bool is_bugcheck_call(const struct x86_func *f, size_t from, size_t ci, int64_t code, int64_t p1, int64_t p2);
 
+/* Flow inside one decoded function (patch_flow.c): fall-through within a
+ * chunk and jump targets inside f; calls return. */
+/* Marks reach[k] (f->n flags, caller-zeroed or accumulated) for every
+ * instruction reachable from index `from`, `from` included. */
+void flow_reach(const struct x86_func *f, size_t from, bool *reach);
+/* True when the value instruction i leaves in register r reaches a `ret`
+ * in eax/rax on some path, carried by register copies (mov r32/r64, r) and
+ * not overwritten on the way (calls clobber the volatile registers). */
+bool flow_value_returned(const struct x86_func *f, size_t i, ZydisRegister r);
+
 #endif

@@ -29,13 +29,15 @@ struct img {
 	size_t len;
 };
 
-static void build(struct img *im, const char *kind, const char *variant, const char *ver)
+/* Kernel code of `kind` with OriginalFilename ofn (NULL: the real file's:
+ * a winload says osloader.exe). */
+static void build_named(struct img *im, const char *kind, const char *variant, const char *ver, const char *ofn)
 {
 	uint16_t v[4] = { 0 };
 	sscanf(ver, "%hu.%hu.%hu.%hu", &v[0], &v[1], &v[2], &v[3]);
 	bool winload = !strcmp(kind, "winload");
-	const char *fname = !strcmp(kind, "ntoskrnl") ? "ntoskrnl.exe" : !strcmp(kind, "hal") ? "hal.dll"
-			    : !strcmp(kind, "acpi") ? "acpi.sys" : "winload.efi";
+	const char *fname = ofn ? ofn : !strcmp(kind, "ntoskrnl") ? "ntoskrnl.exe" : !strcmp(kind, "hal") ? "hal.dll"
+			    : !strcmp(kind, "acpi") ? "acpi.sys" : "osloader.exe";
 	im->b = pb_new(PE_MACHINE_AMD64, winload ? PE_SUBSYSTEM_WINDOWS_BOOT_APPLICATION : PE_SUBSYSTEM_NATIVE);
 	struct pb_version pv = {
 		.file = { v[0], v[1], v[2], v[3] }, .product = { v[0], v[1], v[2], v[3] },
@@ -46,6 +48,11 @@ static void build(struct img *im, const char *kind, const char *variant, const c
 	assert_int_equal(kernel_code_add(im->b, kind, variant, v), 0);
 	pb_set_security(im->b, 0x100);
 	pb_finish(im->b, &im->data, &im->len);
+}
+
+static void build(struct img *im, const char *kind, const char *variant, const char *ver)
+{
+	build_named(im, kind, variant, ver, NULL);
 }
 
 static void img_free(struct img *im)
@@ -295,8 +302,17 @@ static void apply_and_check(const char *kind, const char *variant, unsigned forc
 		if (r->results[i].status == PATCH_APPLIED) {
 			assert_int_equal(r2->results[i].status, PATCH_ALREADY_APPLIED);
 			assert_int_equal(r2->results[i].nedits, r->results[i].nedits);
-			for (size_t e = 0; e < r2->results[i].nedits; e++)
-				assert_int_equal(r2->results[i].edits[e].rva, r->results[i].edits[e].rva);
+			for (size_t e = 0; e < r2->results[i].nedits; e++) {
+				/* the same range and bytes as applying wrote (issue 9 item 10) */
+				const struct patch_edit *a = &r->results[i].edits[e], *b = &r2->results[i].edits[e];
+				assert_int_equal(b->rva, a->rva);
+				assert_int_equal(b->file_off, a->file_off);
+				if (b->len != a->len)
+					fail_msg("%s: already-applied edit at %#x is %u bytes, applying wrote %u",
+						 r->results[i].id, a->rva, b->len, a->len);
+				assert_memory_equal(b->before, a->after, a->len);
+				assert_memory_equal(b->after, a->after, a->len);
+			}
 		}
 	assert_false(r2->checksum_updated);
 	assert_memory_equal(pe2->data, once, pe->len);
@@ -377,7 +393,15 @@ static void test_versions(void **state)
 	o.force_version = 0x502;
 	assert_int_equal(patch_apply(pe, KIND_HAL, &o, r), -1);
 	assert_int_equal(err_code(), E_UNSUPPORTED);
-	assert_non_null(strstr(err_msg(), "kernel 5.2 (XP x64/Server 2003 x64) is out of reach (article)"));
+	assert_non_null(strstr(err_msg(), "kernel 5.2 is Windows XP Professional x64 Edition or Windows Server "
+					  "2003 / 2003 R2 x64: out of reach"));
+	assert_string_equal(result(r, "pcat-compat")->message, err_msg());
+	o.force_version = 0x501;
+	assert_int_equal(patch_apply(pe, KIND_HAL, &o, r), -1);
+	assert_non_null(strstr(err_msg(), "kernel 5.1 is Windows XP (32-bit)"));
+	o.force_version = 0x500;
+	assert_int_equal(patch_apply(pe, KIND_HAL, &o, r), -1);
+	assert_non_null(strstr(err_msg(), "kernel 5.0 is Windows 2000"));
 	assert_memory_equal(pe->data, im.data, im.len);
 	/* 6.1 without forcing: timer-source is Vista only */
 	o.force_version = 0;
@@ -509,6 +533,168 @@ static void test_x86_regs(void **state)
 	assert_int_equal(x86_encode(buf, 2, &pos, ZYDIS_MNEMONIC_MOV, 2, ops), -1); /* does not fit */
 }
 
+
+/* ---- issue 9 items 9-11: which binary, tighter loader anchors, machines ---- */
+
+/* A real winload says OriginalFilename osloader.exe: detected as winload
+ * and patched; renamed copies (winload.efi) too. A boot manager or resume
+ * loader with the loader's code is refused whatever --kind says, before
+ * anything is looked at, and nothing is written. */
+static void test_loader_identity(void **state)
+{
+	static const char *const loaders[] = { "osloader.exe", "OSLOADER.EXE", "winload.efi", "winload.exe" };
+	for (size_t i = 0; i < sizeof loaders / sizeof loaders[0]; i++) {
+		struct img im;
+		build_named(&im, "winload", "win7-sp1", "6.1.7601.17514", loaders[i]);
+		struct pe *pe = pe_parse(im.data, im.len);
+		assert_non_null(pe);
+		assert_string_equal(pe->version.original_filename, loaders[i]);
+		assert_int_equal(patch_detect_kind(pe), KIND_WINLOAD);
+		struct patch_report *r = calloc(1, sizeof *r);
+		struct patch_opts o = { .dry_run = true };
+		assert_int_equal(patch_apply(pe, patch_detect_kind(pe), &o, r), 0);
+		assert_int_equal(result(r, "loader-integrity")->status, PATCH_WOULD_APPLY);
+		free(r);
+		pe_free(pe);
+		img_free(&im);
+	}
+	static const struct { const char *ofn, *what; } others[] = {
+		{ "bootmgr.exe", "the Windows Boot Manager" }, { "BOOTMGR.EXE", "the Windows Boot Manager" },
+		{ "bootmgfw.efi", "the Windows Boot Manager" }, { "hiberrsm.exe", "the Windows resume loader" },
+	};
+	for (size_t i = 0; i < sizeof others / sizeof others[0]; i++) {
+		struct img im;
+		build_named(&im, "winload", "win7-sp1", "6.1.7601.17514", others[i].ofn);
+		struct pe *pe = pe_parse(im.data, im.len);
+		assert_non_null(pe);
+		assert_int_equal(patch_detect_kind(pe), KIND_UNKNOWN);
+		const enum pe_kind kinds_tried[] = { KIND_WINLOAD, KIND_UNKNOWN, KIND_HAL, KIND_NTOSKRNL };
+		for (size_t k = 0; k < sizeof kinds_tried / sizeof kinds_tried[0]; k++) {
+			struct patch_report *r = calloc(1, sizeof *r);
+			assert_int_equal(patch_apply(pe, kinds_tried[k], NULL, r), -1);
+			assert_int_equal(err_code(), E_FORMAT);
+			assert_non_null(strstr(err_msg(), others[i].what));
+			assert_non_null(strstr(err_msg(), others[i].ofn));
+			assert_non_null(strstr(err_msg(), "not the OS loader"));
+			assert_non_null(strstr(err_msg(), "image-hash check"));
+			assert_true((strstr(err_msg(), "even with --kind winload") != NULL) == (kinds_tried[k] == KIND_WINLOAD));
+			assert_int_equal(r->nresults, 0);
+			assert_false(r->checksum_updated);
+			free(r);
+		}
+		assert_memory_equal(pe->data, im.data, im.len);
+		pe_free(pe);
+		img_free(&im);
+	}
+}
+
+/* The loader site must really return STATUS_INVALID_IMAGE_HASH after the
+ * hash check: the Windows-10-shaped fixture (a `mov rax, rsp` function
+ * with the mask, a test and 0C0000428h passed to a call) has no site even
+ * forced to 6.1; taking any one anchor out of the true function (the
+ * returned status, the test of the flags, the copy to eax) loses it. */
+static void expect_loader_not_found(const uint8_t *data, size_t len, unsigned force, const char *why)
+{
+	struct pe *pe = pe_parse(data, len);
+	assert_non_null(pe);
+	struct patch_report *r = calloc(1, sizeof *r);
+	struct patch_opts o = { .force_version = force };
+	if (patch_apply(pe, KIND_WINLOAD, &o, r) != -1 || err_code() != E_NOTFOUND)
+		fail_msg("%s: expected site not found, got %s (%s)", why,
+			 patch_status_name(result(r, "loader-integrity")->status), err_msg());
+	assert_non_null(strstr(err_msg(), "loader-integrity: site not found"));
+	assert_non_null(strstr(err_msg(), "0C0000428h"));
+	assert_int_equal(result(r, "loader-integrity")->status, PATCH_NOT_FOUND);
+	assert_memory_equal(pe->data, data, len);
+	free(r);
+	pe_free(pe);
+}
+
+static void test_loader_anchors(void **state)
+{
+	struct img im;
+	build(&im, "winload", "win10", "10.0.19041.1");
+	expect_loader_not_found(im.data, im.len, 0x601, "win10 forced 6.1");
+	expect_loader_not_found(im.data, im.len, 0x600, "win10 forced 6.0");
+	/* the decoy the former anchor (the mask alone) took: still there */
+	uint32_t decoy = sym_rva(&im, "ImgpFilterValidationFailureDecoy");
+	struct pe *pe = pe_parse(im.data, im.len);
+	assert_memory_equal(pe_ptr(pe, decoy, 3), "\x48\x8B\xC4", 3); /* mov rax, rsp */
+	struct patch_report *r = calloc(1, sizeof *r);
+	assert_int_equal(patch_apply(pe, KIND_WINLOAD, NULL, r), 0); /* 10.0 unforced: nothing applies */
+	assert_int_equal(result(r, "loader-integrity")->status, PATCH_NOT_APPLICABLE);
+	free(r);
+	pe_free(pe);
+	img_free(&im);
+
+	static const struct { const char *orig, *mut, *why; size_t n; } cuts[] = {
+		{ "\xBB\x28\x04\x00\xC0", "\xBB\x00\x00\x00\x00", "mov ebx, 0C0000428h -> mov ebx, 0", 5 },
+		{ "\x85\x74\x24\x30", "\x85\xF6\x66\x90", "test [rsp+30h], esi -> test esi, esi", 4 },
+		{ "\x8B\xC3\x48\x8B\x5C", "\x33\xC0\x48\x8B\x5C", "mov eax, ebx -> xor eax, eax", 5 },
+		{ "\x83\xE6\xD7", "\x83\xE6\xDF", "and esi, 0FFFFFFD7h -> 0FFFFFFDFh", 3 },
+	};
+	build(&im, "winload", "vista-sp2", "6.0.6002.18005");
+	for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
+		uint8_t *copy = malloc(im.len);
+		memcpy(copy, im.data, im.len);
+		uint8_t *p = memmem(copy, im.len, cuts[i].orig, cuts[i].n);
+		assert_non_null(p);
+		assert_null(memmem(p + 1, im.len - (size_t)(p + 1 - copy), cuts[i].orig, cuts[i].n)); /* unique */
+		memcpy(p, cuts[i].mut, cuts[i].n);
+		expect_loader_not_found(copy, im.len, 0, cuts[i].why);
+		free(copy);
+	}
+	img_free(&im);
+}
+
+/* A tiny image of machine m (no kernel code): what the machine check sees. */
+static void build_machine(struct img *im, uint16_t m, uint16_t subsystem, const char *ofn)
+{
+	im->b = pb_new(m, subsystem);
+	struct pb_version pv = { .file = { 6, 1, 7601, 17514 }, .product = { 6, 1, 7601, 17514 }, .file_type = 1,
+				 .company = "Microsoft Corporation", .description = "test",
+				 .internal_name = ofn, .original_filename = ofn };
+	pb_set_version(im->b, &pv);
+	int f = pb_func_begin(im->b, ".text", "entry", 0);
+	pb_emit(im->b, "\xc0\x03\x5f\xd6", 4);
+	pb_func_end(im->b);
+	pb_set_entry(im->b, f);
+	pb_finish(im->b, &im->data, &im->len);
+}
+
+/* i386, ARMNT and ARM64 files are refused as not AMD64 whatever the kind
+ * (named, detected or unknown), with the machine in words. */
+static void test_machines(void **state)
+{
+	static const struct { uint16_t m; const char *name; bool plus; } ms[] = {
+		{ PE_MACHINE_I386, "machine 0x014c, i386", false },
+		{ PE_MACHINE_ARMNT, "machine 0x01c4, ARMNT", false },
+		{ PE_MACHINE_ARM64, "machine 0xaa64, ARM64", true },
+	};
+	static const char *const names[] = { "osloader.exe", "ntoskrnl.exe", "bootmgr.exe", "other.exe" };
+	for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++)
+		for (size_t n = 0; n < sizeof names / sizeof names[0]; n++) {
+			struct img im;
+			build_machine(&im, ms[i].m, PE_SUBSYSTEM_WINDOWS_BOOT_APPLICATION, names[n]);
+			struct pe *pe = pe_parse(im.data, im.len);
+			assert_non_null(pe);
+			assert_int_equal(pe->machine, ms[i].m);
+			assert_int_equal(pe->pe32plus, ms[i].plus);
+			for (int k = KIND_UNKNOWN; k <= KIND_WINLOAD; k++) {
+				struct patch_report *r = calloc(1, sizeof *r);
+				assert_int_equal(patch_apply(pe, (enum pe_kind)k, NULL, r), -1);
+				assert_int_equal(err_code(), E_FORMAT);
+				if (!strstr(err_msg(), "not an AMD64 PE32+ image") || !strstr(err_msg(), ms[i].name))
+					fail_msg("%s as %s: %s", names[n], pe_kind_name((enum pe_kind)k), err_msg());
+				assert_int_equal(r->nresults, 0);
+				free(r);
+			}
+			assert_memory_equal(pe->data, im.data, im.len);
+			pe_free(pe);
+			img_free(&im);
+		}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -520,6 +706,9 @@ int main(void)
 		cmocka_unit_test(test_versions),
 		cmocka_unit_test(test_only_skip),
 		cmocka_unit_test(test_not_found_and_partial),
+		cmocka_unit_test(test_loader_identity),
+		cmocka_unit_test(test_loader_anchors),
+		cmocka_unit_test(test_machines),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
