@@ -1,5 +1,7 @@
 #!/bin/bash
 # patch.sh - `gen2prep patch` on mkpe kernels: exit codes, --json fields,
+# real loader identity (osloader.exe) and boot-manager refusal, the
+# Windows-10-shaped loader forced to 6.1 (not found), i386/ARM refusals,
 # --dry-run writes nothing, --only/--skip, refusal to overwrite FILE, the
 # checksum verified by python3-pefile (independent), and `cmp -l` showing
 # that only the reported byte ranges (and the checksum field) changed.
@@ -118,6 +120,7 @@ assert_exit "i386 HAL: exit 3" 3 "$GEN2PREP" patch "$TMP/hal32.dll" -o "$TMP/hal
 mk hal vista-sp2 5.2.3790.3959 "$TMP/hal52.dll"
 assert_exit "kernel 5.2: refused, exit 4" 4 "$GEN2PREP" patch "$TMP/hal52.dll" -o "$TMP/hal52.out"
 assert_match "kernel 5.2: reason" 'out of reach' "$ERR"
+assert_match "kernel 5.2: which Windows, in words" 'kernel 5.2 is Windows XP Professional x64 Edition or Windows Server 2003 / 2003 R2 x64' "$ERR"
 mk ntoskrnl win7-sp1 6.3.9600.16384 "$TMP/nt63.exe"
 assert_exit "kernel 6.3: nothing applies, exit 0" 0 "$GEN2PREP" patch "$TMP/nt63.exe" --dry-run --json
 printf '%s' "$OUT" >"$TMP/nt63.json"
@@ -130,10 +133,106 @@ assert_exit "--help" 0 "$GEN2PREP" patch --help
 assert_match "--help lists the catalog" 'loader-integrity' "$OUT"
 assert_exit "bad --force-version: usage" 2 "$GEN2PREP" patch "$TMP/nt.exe" --dry-run --force-version x
 
+# ---- issue 9 items 9-11: real loaders, boot managers, tighter anchors, machines ----
+# pefile's view: machine, PE32/PE32+, OriginalFilename
+pe_fields() {
+	"$PY" -c '
+import sys, pefile
+pe = pefile.PE(sys.argv[1])
+vs = {}
+for fi in getattr(pe, "FileInfo", None) or []:
+    for e in fi:
+        for st in getattr(e, "StringTable", []):
+            vs.update({k.decode(): v.decode() for k, v in st.entries.items()})
+print("%#06x %s %s" % (pe.FILE_HEADER.Machine, "PE32+" if pe.OPTIONAL_HEADER.Magic == 0x20b else "PE32",
+                       vs.get("OriginalFilename")))' "$1"
+}
+# the edit ranges and bytes of a --json report: "rva:len:after ..."
+edits_of() { jget "$1" '" ".join("%d:%d:%s" % (e["rva"], e["length"], e["after"]) for p in j["patches"] for e in p["edits"])'; }
+
+# a loader as the real ones are: OriginalFilename osloader.exe, found without --kind
+mk winload win7-sp1 6.1.7601.17514 "$TMP/osl.efi"
+assert_eq "loader: pefile sees osloader.exe" "0x8664 PE32+ osloader.exe" "$(pe_fields "$TMP/osl.efi")"
+assert_exit "loader (osloader.exe): detected and patched" 0 "$GEN2PREP" patch "$TMP/osl.efi" -o "$TMP/osl.out" --json
+printf '%s' "$OUT" >"$TMP/osl.json"
+assert_eq "loader: kind winload" winload "$(jget "$TMP/osl.json" 'j["kind"]')"
+assert_eq "loader: loader-integrity applied" applied "$(jget "$TMP/osl.json" 'j["patches"][0]["status"]')"
+assert_eq "loader: pefile checksum" True "$(pe_checksum_ok "$TMP/osl.out")"
+check "loader: only reported ranges changed" only_reported_changed "$TMP/osl.efi" "$TMP/osl.out" "$TMP/osl.json"
+# second run: the already-applied edit is the range and bytes the first run wrote
+assert_exit "loader: second run" 0 "$GEN2PREP" patch "$TMP/osl.out" --dry-run --json
+printf '%s' "$OUT" >"$TMP/osl2.json"
+assert_eq "loader: second run already-applied" already-applied "$(jget "$TMP/osl2.json" 'j["patches"][0]["status"]')"
+assert_eq "loader: already-applied edit = applied edit" "$(edits_of "$TMP/osl.json")" "$(edits_of "$TMP/osl2.json")"
+assert_eq "ntoskrnl: already-applied edits = applied edits" "$(edits_of "$TMP/nt.json")" "$(edits_of "$TMP/nt2.json")"
+
+# a boot manager is never patched, even as --kind winload (same code, OriginalFilename bootmgr.exe)
+"$MKPE" --kind winload --variant win7-sp1 --file-version 6.1.7601.17514 --original-filename bootmgr.exe "$TMP/bm.efi" ||
+	die "mkpe bootmgr"
+assert_eq "bootmgr: pefile sees bootmgr.exe" "0x8664 PE32+ bootmgr.exe" "$(pe_fields "$TMP/bm.efi")"
+sum_bm=$(sha "$TMP/bm.efi")
+for k in "" "--kind winload" "--kind hal"; do
+	# shellcheck disable=SC2086
+	assert_exit "bootmgr ${k:-detected}: refused, exit 3" 3 "$GEN2PREP" patch "$TMP/bm.efi" -o "$TMP/bm.out" $k
+	assert_match "bootmgr ${k:-detected}: says it is the boot manager" \
+		'this is the Windows Boot Manager \(OriginalFilename bootmgr.exe\), not the OS loader' "$ERR"
+	check_fails "bootmgr ${k:-detected}: nothing written" test -e "$TMP/bm.out"
+done
+assert_exit "bootmgr --kind winload --dry-run: exit 3" 3 "$GEN2PREP" patch "$TMP/bm.efi" --kind winload --dry-run
+assert_match "bootmgr --kind winload: names the option" 'even with --kind winload' "$ERR"
+"$MKPE" --kind bootmgfw --file-version 10.0.17763.1613 "$TMP/bootmgfw.efi" || die "mkpe bootmgfw"
+assert_eq "bootmgfw: pefile sees bootmgr.exe (as the real one)" "0x8664 PE32+ bootmgr.exe" "$(pe_fields "$TMP/bootmgfw.efi")"
+assert_exit "bootmgfw --kind winload: refused, exit 3" 3 "$GEN2PREP" patch "$TMP/bootmgfw.efi" --kind winload --dry-run
+assert_eq "bootmgr: input unchanged" "$sum_bm" "$(sha "$TMP/bm.efi")"
+
+# a Windows-10-shaped loader: the mov rax,rsp function with the mask but no
+# returned 0C0000428h after a hash check is not a site, even forced to 6.1
+mk winload win10 10.0.19041.1 "$TMP/w10.efi"
+assert_eq "win10 loader: pefile" "0x8664 PE32+ osloader.exe" "$(pe_fields "$TMP/w10.efi")"
+check "win10 loader: has the mov rax,rsp + and r8d,0FFFFFFD7h decoy (pefile)" "$PY" -c '
+import sys, pefile
+t = pefile.PE(sys.argv[1]).sections[0].get_data()
+i = t.find(bytes.fromhex("488bc4")); assert i >= 0 and bytes.fromhex("4183e0d7") in t[i:i + 40]' "$TMP/w10.efi"
+assert_exit "win10 loader forced 6.1: site not found, exit 5" 5 \
+	"$GEN2PREP" patch "$TMP/w10.efi" --kind winload --force-version 6.1 -o "$TMP/w10.out" --json
+printf '%s' "$OUT" >"$TMP/w10.json"
+assert_eq "win10 loader forced 6.1: not-found" not-found "$(jget "$TMP/w10.json" 'j["patches"][0]["status"]')"
+assert_match "win10 loader forced 6.1: names the anchors" 'loader-integrity: site not found .*0C0000428h' "$ERR"
+assert_eq "win10 loader forced 6.1: no function reported" null "$(jget "$TMP/w10.json" 'j["patches"][0]["function"]')"
+check_fails "win10 loader forced 6.1: nothing written" test -e "$TMP/w10.out"
+assert_exit "win10 loader unforced: nothing applies" 0 "$GEN2PREP" patch "$TMP/w10.efi" --dry-run --json
+assert_match "win10 loader unforced: not-applicable" '"not-applicable"' "$OUT"
+mk winload decoy 6.1.7601.17514 "$TMP/wdec.efi"
+assert_exit "decoy loader: one site among the look-alikes" 0 "$GEN2PREP" patch "$TMP/wdec.efi" --dry-run --json
+printf '%s' "$OUT" >"$TMP/wdec.json"
+assert_eq "decoy loader: would-apply" would-apply "$(jget "$TMP/wdec.json" 'j["patches"][0]["status"]')"
+assert_eq "decoy loader: the site is the win7/vista loader's function, not a look-alike" \
+	"$(jget "$TMP/osl.json" 'j["patches"][0]["edits"][0]["before"]')" \
+	"$(jget "$TMP/wdec.json" 'j["patches"][0]["edits"][0]["before"]')"
+
+# i386, ARMNT and ARM64 files: refused as not AMD64 whatever the kind
+for m in i386:0x014c:PE32 armnt:0x01c4:PE32 arm64:0xaa64:PE32+; do
+	name=${m%%:*} rest=${m#*:}
+	mach=${rest%%:*} magic=${rest#*:}
+	for kind in winload ntoskrnl; do
+		"$MKPE" --kind "$kind" --machine "$name" --file-version 6.1.7601.17514 "$TMP/$kind-$name" || die "mkpe $kind $name"
+		want_ofn=osloader.exe
+		[ "$kind" = ntoskrnl ] && want_ofn=ntoskrnl.exe
+		assert_eq "$kind $name: pefile machine/magic" "$mach $magic $want_ofn" "$(pe_fields "$TMP/$kind-$name")"
+		for k in "" "--kind winload" "--kind ntoskrnl" "--kind acpi"; do
+			# shellcheck disable=SC2086
+			assert_exit "$kind $name ${k:-detected}: exit 3" 3 "$GEN2PREP" patch "$TMP/$kind-$name" --dry-run $k
+			assert_match "$kind $name ${k:-detected}: not AMD64, machine named" \
+				"not an AMD64 PE32\+ image \(machine $mach, " "$ERR"
+		done
+	done
+done
+
 # seed corpus for fuzz/fuzz_patch (scripts/fuzz reads build-fuzz/corpus/patch)
 seed="$top_builddir/../build-fuzz/corpus/patch"
 if mkdir -p "$seed" 2>/dev/null; then
-	for f in nt.exe hal-vista-sp2.in hal-win7-sp1.in acpi-vista-sp2.in acpi-win7-sp1.in winload-win7-sp1.in amb.dll; do
+	for f in nt.exe hal-vista-sp2.in hal-win7-sp1.in acpi-vista-sp2.in acpi-win7-sp1.in winload-win7-sp1.in amb.dll \
+		w10.efi wdec.efi bm.efi winload-arm64; do
 		cp "$TMP/$f" "$seed/mkpe-$f"
 	done
 fi

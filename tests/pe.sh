@@ -128,8 +128,8 @@ run_one() {
 run_one ntoskrnl 0x8664 1 6.1.7601.17514 ntoskrnl.exe yes -- --kind ntoskrnl
 run_one hal 0x8664 1 6.1.7601.17514 hal.dll yes -- --kind hal
 run_one acpi 0x8664 1 6.0.6002.18005 ACPI.sys yes -- --kind acpi
-run_one winload 0x8664 16 6.1.7600.16385 winload.exe yes -- --kind winload
-run_one bootmgfw 0x8664 10 6.1.7601.17514 bootmgfw.efi yes -- --kind bootmgfw
+run_one winload 0x8664 16 6.1.7600.16385 osloader.exe yes -- --kind winload
+run_one bootmgfw 0x8664 10 6.1.7601.17514 bootmgr.exe yes -- --kind bootmgfw
 run_one vmbus 0x8664 1 6.2.9200.16433 vmbus.sys yes -- --kind driver --original-filename vmbus.sys
 run_one storvsc 0x8664 1 6.1.7601.17514 storvsc.sys yes -- --kind driver --original-filename storvsc.sys
 run_one dll 0x8664 2 10.0.17763.1 library.dll no -- --kind dll
