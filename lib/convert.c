@@ -564,7 +564,7 @@ static int list_files(struct job *j)
 }
 
 /* Patches every target in memory first, so a missing patch site stops the
- * run before anything is written (lib/patch.c: zero or two sites = error). */
+ * run before anything is written (doc/patches.md "Rules every entry keeps": zero or two sites = error). */
 static int compute_patches(struct job *j)
 {
 	stage(j, STAGE_PATCH, "patching kernel files");

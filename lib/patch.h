@@ -1,4 +1,5 @@
-/* patch.h - the kernel patch engine (patches.md): one matcher over Zydis-
+/* patch.h - the kernel patch engine (doc/patches.md, Rules every entry
+ * keeps): one matcher over Zydis-
  * decoded functions, the catalog as data (patch_catalog.c).
  */
 #ifndef GEN2PREP_PATCH_H

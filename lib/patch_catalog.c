@@ -1,7 +1,8 @@
-/* patch_catalog.c - the kernel patch catalog (shared/reference/patches.md)
- * as data: one entry per patch, each with a small matcher made of anchor
- * predicates over a decoded function (x86.h). The engine (patch.c) does
- * candidates, decoding, uniqueness, checks, writing and the checksum.
+/* patch_catalog.c - the kernel patch catalog as data (doc/patches.md,
+ * Rules every entry keeps; each entry has its own section there): one
+ * entry per patch, each with a small matcher made of anchor predicates
+ * over a decoded function (x86.h). The engine (patch.c) does candidates,
+ * decoding, uniqueness, checks, writing and the checksum.
  *
  * Listings quoted in comments are the article's (64-bit Vista SP2,
  * legacy-windows-on-gen2.md); the matchers accept the same logic compiled

@@ -1,8 +1,8 @@
 /* patch_flow.c - control and data flow inside one decoded function, for
  * anchors that are about what a function does on a path rather than what
  * one instruction is: "from this test, some path loads 0C0000428h into a
- * register that is what the function returns" (loader-integrity,
- * doc/patches.md). Only what the decoded function itself shows is used:
+ * register that is what the function returns" (doc/patches.md,
+ * loader-integrity). Only what the decoded function itself shows is used:
  * flow stays inside f's .pdata chunks; a call is assumed to return and to
  * clobber the volatile registers (x64 calling convention: rax, rcx, rdx,
  * r8-r11, "x64 calling convention / Caller/callee saved registers").

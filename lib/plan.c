@@ -521,7 +521,7 @@ static void add_patch(struct plan *p, enum pe_kind kind, const char *path, const
 	snprintf(t->skip, sizeof t->skip, "%s", skip ? skip : "");
 }
 
-/* The patch catalog (lib/patch_catalog.c): kernels 6.0 and 6.1 need it (ntoskrnl, hal, acpi)
+/* doc/patches.md "Versions": kernels 6.0 and 6.1 need the catalog (ntoskrnl, hal, acpi)
  * and a patched winload copy named by the loader entry; 6.2+ none. */
 static void build_patches(struct plan *p, const struct inspection *ins, const struct plan_opts *opts)
 {

@@ -615,7 +615,7 @@ static void read_files(struct ntfs_vol *v, struct inspection *ins)
 		ins->kernel_version = (maj << 8) | min;
 	}
 	snprintf(ins->integration_services, sizeof ins->integration_services, "%s", ins->files[WF_VMBUS].version);
-	/* Kernels 6.0 and 6.1 need the catalog (lib/patch_catalog.c); later ones do not. */
+	/* Kernels 6.0 and 6.1 need the catalog (doc/patches.md "Versions"); later ones do not. */
 	if (ins->kernel_version == 0x600 || ins->kernel_version == 0x601) {
 		static const struct { enum winfile f; enum pe_kind k; } bins[] = {
 			{WF_NTOSKRNL, KIND_NTOSKRNL}, {WF_HAL, KIND_HAL}, {WF_ACPI, KIND_ACPI}, {WF_WINLOAD_EFI, KIND_WINLOAD},

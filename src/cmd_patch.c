@@ -1,5 +1,5 @@
 /* cmd_patch.c - gen2prep patch FILE: apply the kernel patch catalog
- * (lib/patch_catalog.c) to one PE file (ntoskrnl.exe, hal.dll, acpi.sys, winload.efi).
+ * (doc/patches.md, Which binary) to one PE file (ntoskrnl.exe, hal.dll, acpi.sys, winload.efi).
  * Exit 0 all applicable patches applied/already applied, 5 a required site
  * not found or ambiguous, 4 kernel 5.x (refused), 3 not a PE / wrong
  * machine / unknown binary, 7 output refused or failed, 2 usage. */
