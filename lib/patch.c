@@ -521,9 +521,8 @@ static int check_version(unsigned v)
 		return err_set(E_UNSUPPORTED, "no version resource: cannot tell the kernel version (use --force-version)");
 	if ((v >> 8) == 5)
 		return err_set(E_UNSUPPORTED,
-			       "kernel %u.%u is %s: out of reach (the article's attempt on it deadloops, "
-			       "\"Afterwords\"); the patches start at Windows Vista / Server 2008 (6.0)",
-			       v >> 8, v & 0xFF, nt5_name(v));
+			       "kernel %u.%u is %s: out of reach (the article's attempt deadloops); "
+			       "patches start at Vista / Server 2008 (6.0)", v >> 8, v & 0xFF, nt5_name(v));
 	if (v < VER(6, 0))
 		return err_set(E_UNSUPPORTED, "kernel %u.%u is not a 64-bit Windows this tool knows", v >> 8, v & 0xFF);
 	return 0;
