@@ -1,6 +1,7 @@
 /* patch.c - the patch engine: one matcher loop for every catalog entry
- * (doc/patches.md "Rules every entry keeps"). candidates -> decode (x86.c) -> entry's anchors -> exactly
- * one site -> checks -> apply -> checksum once.
+ * (doc/patches.md "Rules every entry keeps"). candidates -> decode
+ * (x86.c) -> entry's anchors -> exactly one site -> checks -> apply ->
+ * checksum once.
  */
 #include "patch_int.h"
 

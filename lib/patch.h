@@ -61,14 +61,19 @@ const char *pe_kind_name(enum pe_kind k);  /* "ntoskrnl", "hal", "acpi", "winloa
 int pe_kind_parse(const char *s, enum pe_kind *out);
 const char *patch_status_name(enum patch_status s); /* "applied", "already-applied", ... */
 
-/* From exports, imports and version resource (OriginalFilename). */
+/* From exports, imports and version resource (OriginalFilename; a loader
+ * is "osloader.exe"). KIND_UNKNOWN for a boot manager or resume loader
+ * (doc/patches.md "Which binary"). */
 enum pe_kind patch_detect_kind(const struct pe *pe);
 
 /* Applies every catalog entry for kind to pe->data (unless dry_run), then
  * recomputes the checksum when anything changed. Returns 0 when every
  * applicable entry is applied/would-apply/already-applied; -1 with err set
- * (E_NOTFOUND / E_AMBIGUOUS / E_UNSUPPORTED for 5.x) otherwise; the report
- * is filled in both cases. Version 6.2+: every entry not-applicable. */
+ * otherwise: E_FORMAT before any entry (no result) for a file that is not
+ * AMD64 PE32+, a boot manager / resume loader whatever kind says, or
+ * KIND_UNKNOWN; E_UNSUPPORTED for 5.x (the Windows named); E_NOTFOUND /
+ * E_AMBIGUOUS for a site. The report is filled in every case. Version
+ * 6.2+: every entry not-applicable. */
 int patch_apply(struct pe *pe, enum pe_kind kind, const struct patch_opts *opts,
 		struct patch_report *report);
 
