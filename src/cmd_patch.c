@@ -311,7 +311,7 @@ static int run(const struct patch_cli *o)
 	}
 	if (o->json)
 		print_json(o, pe, rep, written, rc);
-	else if (rep->nresults || kind != KIND_UNKNOWN)
+	else if (rep->nresults) /* a refused file (no entry looked at) prints only the error */
 		print_human(o, pe, rep);
 	if (!o->json && written)
 		printf("wrote %s\n", written);

@@ -180,6 +180,7 @@ for k in "" "--kind winload" "--kind hal"; do
 done
 assert_exit "bootmgr --kind winload --dry-run: exit 3" 3 "$GEN2PREP" patch "$TMP/bm.efi" --kind winload --dry-run
 assert_match "bootmgr --kind winload: names the option" 'even with --kind winload' "$ERR"
+assert_eq "bootmgr --kind winload: no report claiming a winload on stdout" "" "$OUT"
 "$MKPE" --kind bootmgfw --file-version 10.0.17763.1613 "$TMP/bootmgfw.efi" || die "mkpe bootmgfw"
 assert_eq "bootmgfw: pefile sees bootmgr.exe (as the real one)" "0x8664 PE32+ bootmgr.exe" "$(pe_fields "$TMP/bootmgfw.efi")"
 assert_exit "bootmgfw --kind winload: refused, exit 3" 3 "$GEN2PREP" patch "$TMP/bootmgfw.efi" --kind winload --dry-run
