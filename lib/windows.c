@@ -654,7 +654,7 @@ static void link_findings(struct ntfs_vol *v, struct inspection *ins)
 /* MountedDevices "\DosDevices\X:" for the letter of SystemRoot (SOFTWARE,
  * "C:\Windows"; C when absent): Windows finds its system drive by that
  * entry, and convert rewrites the entries that name the Windows partition
- * of this disk for the new table (formats.md, MountedDevices). One that
+ * of this disk for the new table (doc/formats.md, MountedDevices). One that
  * names something else would point nowhere after the conversion. */
 static void describe_target(const struct inspection *ins, const struct mounted_device *m, char *out, size_t n)
 {
