@@ -9,16 +9,15 @@
  * allocation is larger than a small multiple of the input.
  */
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "pe.h"
+#include "pe_format.h"
 #include "util.h"
 
-#define DOS_HEADER_SIZE 64      /* IMAGE_DOS_HEADER; e_lfanew at 0x3C */
-#define COFF_HEADER_SIZE 20     /* "COFF File Header (Object and Image)" */
-#define SECTION_HEADER_SIZE 40  /* "Section Table (Section Headers)" */
 #define OPT_MAGIC_PE32 0x10b
 #define OPT_MAGIC_PE32PLUS 0x20b
 #define MAX_SECTIONS 96         /* the loader's limit (spec: NumberOfSections) */
@@ -131,20 +130,21 @@ static int parse_sections(struct parse *ps, size_t sec_off, uint16_t nsec)
 	struct pe *pe = ps->pe;
 	if (nsec > MAX_SECTIONS)
 		return err_set(E_FORMAT, "not a PE file: NumberOfSections %u exceeds %u", nsec, MAX_SECTIONS);
-	if (!range_ok(sec_off, (uint64_t)nsec * SECTION_HEADER_SIZE, pe->len))
+	struct pe_section_header h;
+	if (!range_ok(sec_off, (uint64_t)nsec * sizeof h, pe->len))
 		return err_set(E_FORMAT, "not a PE file: section table (%u entries) past end of file", nsec);
 	pe->sections = xcalloc(nsec ? nsec : 1, sizeof *pe->sections);
 	pe->nsections = nsec;
 	for (uint16_t i = 0; i < nsec; i++) {
-		const uint8_t *h = pe->data + sec_off + (size_t)i * SECTION_HEADER_SIZE;
+		memcpy(&h, pe->data + sec_off + (size_t)i * sizeof h, sizeof h);
 		struct pe_section *s = &pe->sections[i];
-		memcpy(s->name, h, 8);
+		memcpy(s->name, h.name, 8);
 		s->name[8] = 0;
-		s->vsize = get_le32(h + 8);
-		s->va = get_le32(h + 12);
-		s->raw_size = get_le32(h + 16);
-		s->raw_off = get_le32(h + 20);
-		s->characteristics = get_le32(h + 36);
+		s->vsize = le32_get(&h.virtual_size);
+		s->va = le32_get(&h.virtual_address);
+		s->raw_size = le32_get(&h.size_of_raw_data);
+		s->raw_off = le32_get(&h.pointer_to_raw_data);
+		s->characteristics = le32_get(&h.characteristics);
 		if (s->raw_size == 0)
 			s->raw_off = 0;  /* PointerToRawData is meaningless then */
 		if (!range_ok(s->raw_off, s->raw_size, pe->len))
@@ -155,11 +155,29 @@ static int parse_sections(struct parse *ps, size_t sec_off, uint16_t nsec)
 	return 0;
 }
 
-/* Optional header fields, offsets per "Optional Header Standard Fields" and
- * "Optional Header Windows-Specific Fields": PE32 has BaseOfData at 24 and a
- * 4-byte ImageBase at 28; PE32+ an 8-byte ImageBase at 24. CheckSum is at 64
- * in both. The stack/heap sizes are 4 (PE32) or 8 (PE32+) bytes wide, so
- * NumberOfRvaAndSizes is at 92 / 108 and the directories follow. */
+/* The data directories after the optional header's fixed part (fixed
+ * bytes, NumberOfRvaAndSizes its last field): NumberOfRvaAndSizes is
+ * untrusted, so it is bounded by 16 and by what the header has room for. */
+static void parse_data_dirs(struct parse *ps, const uint8_t *o, uint16_t opt_size, size_t fixed)
+{
+	uint32_t ndirs = get_le32(o + fixed - 4);
+	if (ndirs > MAX_DATA_DIRS)
+		ndirs = MAX_DATA_DIRS;
+	if (ndirs > (opt_size - fixed) / sizeof(struct pe_data_directory))
+		ndirs = (uint32_t)((opt_size - fixed) / sizeof(struct pe_data_directory));
+	ps->ndirs = ndirs;
+	for (uint32_t i = 0; i < ndirs; i++) {
+		struct pe_data_directory d;
+		memcpy(&d, o + fixed + sizeof d * i, sizeof d);
+		ps->dirs[i].rva = le32_get(&d.virtual_address);
+		ps->dirs[i].size = le32_get(&d.size);
+	}
+}
+
+/* The optional header (doc/formats.md, PE): standard fields, the image base
+ * (PE32: 4 bytes after BaseOfData; PE32+: 8 bytes), the Windows-specific
+ * fields at 32 in both, then stack/heap sizes 4 or 8 bytes wide, so the
+ * fixed part is 96 or 112 bytes and the directories follow. */
 static int parse_optional_header(struct parse *ps, uint16_t opt_size)
 {
 	struct pe *pe = ps->pe;
@@ -170,51 +188,52 @@ static int parse_optional_header(struct parse *ps, uint16_t opt_size)
 	if (magic != OPT_MAGIC_PE32 && magic != OPT_MAGIC_PE32PLUS)
 		return err_set(E_FORMAT, "not a PE file: optional header magic 0x%x", magic);
 	pe->pe32plus = magic == OPT_MAGIC_PE32PLUS;
-	size_t fixed = pe->pe32plus ? 112 : 96;
+	size_t fixed = pe->pe32plus ? sizeof(struct pe_optional_header64) : sizeof(struct pe_optional_header32);
 	if (opt_size < fixed)
 		return err_set(E_FORMAT, "not a PE file: SizeOfOptionalHeader %u too small", opt_size);
-	pe->entry_rva = get_le32(o + 16);
-	pe->image_base = pe->pe32plus ? get_le64(o + 24) : get_le32(o + 28);
-	pe->section_alignment = get_le32(o + 32);
-	pe->file_alignment = get_le32(o + 36);
-	pe->size_of_image = get_le32(o + 56);
-	pe->size_of_headers = get_le32(o + 60);
-	pe->checksum_off = ps->opt_off + 64;
-	pe->checksum = get_le32(o + 64);
-	pe->subsystem = get_le16(o + 68);
-	uint32_t ndirs = get_le32(o + fixed - 4);
-	/* NumberOfRvaAndSizes is untrusted: bound it by 16 and by what the
-	 * header has room for. */
-	if (ndirs > MAX_DATA_DIRS)
-		ndirs = MAX_DATA_DIRS;
-	if (ndirs > (opt_size - fixed) / 8)
-		ndirs = (opt_size - fixed) / 8;
-	ps->ndirs = ndirs;
-	for (uint32_t i = 0; i < ndirs; i++) {
-		ps->dirs[i].rva = get_le32(o + fixed + 8 * i);
-		ps->dirs[i].size = get_le32(o + fixed + 8 * i + 4);
+	struct pe_optional_header32 h32;
+	memcpy(&h32, o, sizeof h32);
+	const struct pe_opt_windows *win = &h32.win;   /* at 32 in both */
+	pe->entry_rva = le32_get(&h32.std.address_of_entry_point);
+	pe->image_base = le32_get(&h32.image_base);
+	if (pe->pe32plus) {
+		struct pe_optional_header64 h64;
+		memcpy(&h64, o, sizeof h64);
+		pe->image_base = le64_get(&h64.image_base);
 	}
+	pe->section_alignment = le32_get(&win->section_alignment);
+	pe->file_alignment = le32_get(&win->file_alignment);
+	pe->size_of_image = le32_get(&win->size_of_image);
+	pe->size_of_headers = le32_get(&win->size_of_headers);
+	pe->checksum_off = ps->opt_off + offsetof(struct pe_optional_header32, win) +
+			   offsetof(struct pe_opt_windows, checksum);
+	pe->checksum = le32_get(&win->checksum);
+	pe->subsystem = le16_get(&win->subsystem);
+	parse_data_dirs(ps, o, opt_size, fixed);
 	return 0;
 }
 
 static int parse_headers(struct parse *ps)
 {
 	struct pe *pe = ps->pe;
-	if (pe->len < DOS_HEADER_SIZE)
+	struct pe_dos_header dos;
+	struct pe_coff_header coff;
+	if (pe->len < sizeof dos)
 		return err_set(E_FORMAT, "not a PE file: %zu bytes, shorter than a DOS header", pe->len);
-	if (pe->data[0] != 'M' || pe->data[1] != 'Z')
+	memcpy(&dos, pe->data, sizeof dos);
+	if (dos.e_magic[0] != 'M' || dos.e_magic[1] != 'Z')
 		return err_set(E_FORMAT, "not a PE file: no MZ signature");
-	uint32_t lfanew = get_le32(pe->data + 0x3c);
-	if (!range_ok(lfanew, 4 + COFF_HEADER_SIZE, pe->len))
+	uint32_t lfanew = le32_get(&dos.e_lfanew);
+	if (!range_ok(lfanew, 4 + sizeof coff, pe->len))
 		return err_set(E_FORMAT, "not a PE file: e_lfanew 0x%x past end of file", lfanew);
 	if (memcmp(pe->data + lfanew, "PE\0\0", 4) != 0)
 		return err_set(E_FORMAT, "not a PE file: no PE signature at 0x%x", lfanew);
-	const uint8_t *coff = pe->data + lfanew + 4;
-	pe->machine = get_le16(coff);
-	uint16_t nsec = get_le16(coff + 2);
-	uint16_t opt_size = get_le16(coff + 16);
-	pe->characteristics = get_le16(coff + 18);
-	ps->opt_off = (size_t)lfanew + 4 + COFF_HEADER_SIZE;
+	memcpy(&coff, pe->data + lfanew + 4, sizeof coff);
+	pe->machine = le16_get(&coff.machine);
+	uint16_t nsec = le16_get(&coff.number_of_sections);
+	uint16_t opt_size = le16_get(&coff.size_of_optional_header);
+	pe->characteristics = le16_get(&coff.characteristics);
+	ps->opt_off = (size_t)lfanew + 4 + sizeof coff;
 	if (parse_optional_header(ps, opt_size) < 0)
 		return -1;
 	return parse_sections(ps, ps->opt_off + opt_size, nsec);
@@ -242,11 +261,15 @@ static int parse_exports(struct parse *ps)
 	if (ps->ndirs <= DIR_EXPORT || !ps->dirs[DIR_EXPORT].rva)
 		return 0;
 	struct datadir d = ps->dirs[DIR_EXPORT];
-	const uint8_t *ed = pe_ptr(pe, d.rva, 40);
-	if (!ed)
+	struct pe_export_directory ed;
+	const uint8_t *edp = pe_ptr(pe, d.rva, sizeof ed);
+	if (!edp)
 		return err_set(E_FORMAT, "export directory at RVA 0x%x outside the image", d.rva);
-	uint32_t base = get_le32(ed + 16), nfuncs = get_le32(ed + 20), nnames = get_le32(ed + 24);
-	uint32_t eat_rva = get_le32(ed + 28), names_rva = get_le32(ed + 32), ords_rva = get_le32(ed + 36);
+	memcpy(&ed, edp, sizeof ed);
+	uint32_t base = le32_get(&ed.ordinal_base), nfuncs = le32_get(&ed.address_table_entries);
+	uint32_t nnames = le32_get(&ed.number_of_name_pointers);
+	uint32_t eat_rva = le32_get(&ed.export_address_table_rva), names_rva = le32_get(&ed.name_pointer_rva);
+	uint32_t ords_rva = le32_get(&ed.ordinal_table_rva);
 	/* Each table must lie in the file: that alone bounds the counts. */
 	if (nfuncs > pe->len / 4 || nnames > pe->len / 4 || nfuncs > UINT32_MAX / 4 || nnames > UINT32_MAX / 4)
 		return err_set(E_FORMAT, "export directory: %u functions / %u names cannot fit in the file", nfuncs, nnames);
@@ -298,8 +321,10 @@ static int parse_exports(struct parse *ps)
 static int parse_import_dll(struct parse *ps, uint32_t desc_rva, size_t *cap)
 {
 	struct pe *pe = ps->pe;
-	const uint8_t *id = pe_ptr(pe, desc_rva, 20);
-	uint32_t ilt = get_le32(id), name_rva = get_le32(id + 12), iat = get_le32(id + 16);
+	struct pe_import_descriptor id;
+	memcpy(&id, pe_ptr(pe, desc_rva, sizeof id), sizeof id);   /* checked by parse_imports */
+	uint32_t ilt = le32_get(&id.import_lookup_table_rva), name_rva = le32_get(&id.name_rva);
+	uint32_t iat = le32_get(&id.import_address_table_rva);
 	char *dll = string_at(ps, name_rva, 256);
 	if (!dll)
 		return err_set(E_FORMAT, "import descriptor at RVA 0x%x: DLL name unterminated or outside the image", desc_rva);
@@ -360,12 +385,14 @@ static int parse_imports(struct parse *ps)
 		return 0;
 	size_t cap = 0;
 	for (uint32_t i = 0;; i++) {
-		uint64_t rva = (uint64_t)ps->dirs[DIR_IMPORT].rva + 20ull * i;
-		const uint8_t *id = rva <= UINT32_MAX ? pe_ptr(pe, (uint32_t)rva, 20) : NULL;
-		if (!id)
+		struct pe_import_descriptor id;
+		uint64_t rva = (uint64_t)ps->dirs[DIR_IMPORT].rva + (uint64_t)sizeof id * i;
+		const uint8_t *idp = rva <= UINT32_MAX ? pe_ptr(pe, (uint32_t)rva, sizeof id) : NULL;
+		if (!idp)
 			return err_set(E_FORMAT, "import descriptor %u at RVA 0x%llx outside the image", i,
 				       (unsigned long long)rva);
-		if (get_le32(id + 12) == 0 && get_le32(id + 16) == 0)
+		memcpy(&id, idp, sizeof id);
+		if (le32_get(&id.name_rva) == 0 && le32_get(&id.import_address_table_rva) == 0)
 			break;   /* the null descriptor ends the table */
 		if (parse_import_dll(ps, (uint32_t)rva, &cap) < 0)
 			return -1;
@@ -391,9 +418,10 @@ static int unwind_parent(const struct pe *pe, uint32_t unwind, uint32_t *parent_
 			 bool *has_parent)
 {
 	const uint8_t *rf;
+	struct pe_runtime_function f;
 	*has_parent = false;
 	if (unwind & 1) {
-		rf = pe_ptr(pe, unwind & ~1u, 12);
+		rf = pe_ptr(pe, unwind & ~1u, sizeof f);
 	} else {
 		const uint8_t *ui = pe_ptr(pe, unwind, 4);
 		if (!ui)
@@ -401,12 +429,13 @@ static int unwind_parent(const struct pe *pe, uint32_t unwind, uint32_t *parent_
 		if (!((ui[0] >> 3) & UNW_FLAG_CHAININFO))
 			return 0;
 		uint32_t off = 4 + 2 * ((ui[2] + 1u) & ~1u);
-		rf = pe_ptr(pe, unwind + off, 12);
+		rf = pe_ptr(pe, unwind + off, sizeof f);
 	}
 	if (!rf)
 		return err_set(E_FORMAT, "chained unwind info of RVA 0x%x outside the image", unwind);
-	*parent_begin = get_le32(rf);
-	*parent_unwind = get_le32(rf + 8);
+	memcpy(&f, rf, sizeof f);
+	*parent_begin = le32_get(&f.begin_address);
+	*parent_unwind = le32_get(&f.unwind_data);
 	*has_parent = true;
 	return 0;
 }
@@ -444,16 +473,18 @@ static int parse_pdata(struct parse *ps)
 	if (pe->machine != PE_MACHINE_AMD64 || ps->ndirs <= DIR_EXCEPTION || !ps->dirs[DIR_EXCEPTION].rva)
 		return 0;
 	struct datadir d = ps->dirs[DIR_EXCEPTION];
-	uint32_t n = d.size / 12;
-	const uint8_t *p = n ? pe_ptr(pe, d.rva, n * 12) : NULL;
+	struct pe_runtime_function rf;
+	uint32_t n = d.size / sizeof rf;
+	const uint8_t *p = n ? pe_ptr(pe, d.rva, n * (uint32_t)sizeof rf) : NULL;
 	if (n && !p)
 		return err_set(E_FORMAT, "exception directory (%u entries at RVA 0x%x) outside the image", n, d.rva);
 	pe->functions = xcalloc(n ? n : 1, sizeof *pe->functions);
 	for (uint32_t i = 0; i < n; i++) {
 		struct pe_function *f = &pe->functions[pe->nfunctions];
-		f->begin = get_le32(p + 12 * i);
-		f->end = get_le32(p + 12 * i + 4);
-		f->unwind = get_le32(p + 12 * i + 8);
+		memcpy(&rf, p + sizeof rf * i, sizeof rf);
+		f->begin = le32_get(&rf.begin_address);
+		f->end = le32_get(&rf.end_address);
+		f->unwind = le32_get(&rf.unwind_data);
 		if (f->begin == 0 && f->end == 0)
 			continue;   /* zero padding at the end of .pdata */
 		if (f->end <= f->begin)
@@ -482,16 +513,18 @@ static int parse_pdata(struct parse *ps)
 static int64_t rsrc_find(const struct pe *pe, const uint8_t *root, uint32_t rsize, uint32_t dir_off, int id,
 			 bool want_dir)
 {
-	if (!range_ok(dir_off, 16, rsize))
+	struct pe_resource_directory dir;
+	struct pe_resource_entry e;
+	if (!range_ok(dir_off, sizeof dir, rsize))
 		return -1;
-	const uint8_t *dir = root + dir_off;
-	uint32_t n = (uint32_t)get_le16(dir + 12) + get_le16(dir + 14);
+	memcpy(&dir, root + dir_off, sizeof dir);
+	uint32_t n = (uint32_t)le16_get(&dir.number_of_name_entries) + le16_get(&dir.number_of_id_entries);
 	for (uint32_t i = 0; i < n; i++) {
-		uint64_t e_off = dir_off + 16 + 8ull * i;
-		if (!range_ok(e_off, 8, rsize))
+		uint64_t e_off = dir_off + sizeof dir + (uint64_t)sizeof e * i;
+		if (!range_ok(e_off, sizeof e, rsize))
 			return -1;
-		const uint8_t *e = root + e_off;
-		uint32_t name = get_le32(e), off = get_le32(e + 4);
+		memcpy(&e, root + e_off, sizeof e);
+		uint32_t name = le32_get(&e.name_or_id), off = le32_get(&e.offset);
 		if (id >= 0 && ((name & 0x80000000u) || name != (uint32_t)id))
 			continue;
 		if (((off & 0x80000000u) != 0) != want_dir)
@@ -609,23 +642,25 @@ static void parse_version(struct parse *ps)
 	int64_t l1 = rsrc_find(pe, root, rsize, 0, RT_VERSION, true);
 	int64_t l2 = l1 < 0 ? -1 : rsrc_find(pe, root, rsize, (uint32_t)l1, -1, true);
 	int64_t l3 = l2 < 0 ? -1 : rsrc_find(pe, root, rsize, (uint32_t)l2, -1, false);
-	if (l3 < 0 || !range_ok((uint64_t)l3, 16, rsize))
+	struct pe_resource_data_entry de;
+	if (l3 < 0 || !range_ok((uint64_t)l3, sizeof de, rsize))
 		return;
-	uint32_t data_rva = get_le32(root + l3), data_size = get_le32(root + l3 + 4);
+	memcpy(&de, root + l3, sizeof de);
+	uint32_t data_rva = le32_get(&de.data_rva), data_size = le32_get(&de.size);
 	const uint8_t *vi = pe_ptr(pe, data_rva, data_size);
 	struct vblock top;
 	if (!vi || !vblock_read(vi, data_size, 0, &top) || strcmp(top.key, "VS_VERSION_INFO"))
 		return;
-	/* VS_FIXEDFILEINFO: dwSignature, dwStrucVersion, dwFileVersionMS/LS,
-	 * dwProductVersionMS/LS, ... (52 bytes). */
-	if (top.value_len < 52 || !range_ok(top.value_off, 52, top.len))
+	struct pe_fixed_file_info ffi;
+	if (top.value_len < sizeof ffi || !range_ok(top.value_off, sizeof ffi, top.len))
 		return;
-	const uint8_t *ffi = vi + top.value_off;
-	if (get_le32(ffi) != VS_FFI_SIGNATURE)
+	memcpy(&ffi, vi + top.value_off, sizeof ffi);
+	if (le32_get(&ffi.signature) != VS_FFI_SIGNATURE)
 		return;
 	struct pe_version *v = &pe->version;
 	v->present = true;
-	uint32_t fms = get_le32(ffi + 8), fls = get_le32(ffi + 12), pms = get_le32(ffi + 16), pls = get_le32(ffi + 20);
+	uint32_t fms = le32_get(&ffi.file_version_ms), fls = le32_get(&ffi.file_version_ls);
+	uint32_t pms = le32_get(&ffi.product_version_ms), pls = le32_get(&ffi.product_version_ls);
 	v->v[0] = fms >> 16; v->v[1] = (uint16_t)fms; v->v[2] = fls >> 16; v->v[3] = (uint16_t)fls;
 	v->pv[0] = pms >> 16; v->pv[1] = (uint16_t)pms; v->pv[2] = pls >> 16; v->pv[3] = (uint16_t)pls;
 	version_strings(vi, &top, v);
