@@ -10,6 +10,7 @@
 #include "util.h"
 #include "wof.h"
 
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size < 4) return 0;

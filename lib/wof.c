@@ -16,7 +16,6 @@
  * size as the block size (LZX: a 32 KiB window), decompressed here with
  * wimlib's public API; no compression code of our own.
  */
-#include "config.h"
 #include "wof.h"
 #include "util.h"
 

@@ -206,10 +206,14 @@ check "... nothing written" test ! -e "$TMP/oc.raw"
 check "... no temporary file left" no_temp_left "$TMP"
 assert_eq "... input unchanged" "$SUM" "$(sha "$TMP/corrupt.raw")"
 
-assert_exit "inspect of the corrupt disk" 0 "$GEN2PREP" inspect --json "$TMP/corrupt.raw"
+# inspect is convert's dry run: it reads the boot files too, and agrees
+assert_exit "inspect of the corrupt disk: exit 3 as convert" 3 "$GEN2PREP" inspect "$TMP/corrupt.raw"
+assert_match "... one line naming bootmgfw.efi and the corrupt chunk" \
+	'^gen2prep: .*\\Windows\\Boot\\EFI\\bootmgfw\.efi: WofCompressedData chunk 0 of [0-9]+ is corrupt' "$ERR"
+assert_exit "inspect --json of the corrupt disk: exit 3" 3 "$GEN2PREP" inspect --json "$TMP/corrupt.raw"
 printf '%s' "$OUT" >"$TMP/ic.json"
-assert_match "inspect: bootmgfw.efi's error names the corrupt chunk" 'bootmgfw\.efi: WofCompressedData chunk 0 of [0-9]+ is corrupt' \
-	"$(jget "$TMP/ic.json" "j['windows']['files']['bootmgfw.efi']['error']")"
+assert_match "... error object naming the corrupt chunk" 'bootmgfw\.efi: WofCompressedData chunk 0 of [0-9]+ is corrupt' \
+	"$(jget "$TMP/ic.json" "j['error']['message']")"
 # a corrupt WOF ntoskrnl.exe: inspect's blocker gives the reason, not "missing"
 cp "$TMP/w81.raw" "$TMP/badkernel.raw"
 cp "$TMP/w81.ntfs" "$TMP/badkernel.ntfs"
@@ -228,4 +232,7 @@ check "... nothing written" test ! -e "$TMP/on.raw"
 check "... no temporary file left" no_temp_left "$TMP"
 assert_exit "dry run: exit 4" 4 "$GEN2PREP" convert --dry-run --json "$TMP/notpe.raw" "$TMP/on.raw"
 printf '%s' "$OUT" >"$TMP/np.json"
-assert_eq "dry run: blocker id boot-file-not-pe" '["boot-file-not-pe"]' "$(jget "$TMP/np.json" '[b["id"] for b in j["plan"]["blockers"]]')"
+assert_eq "dry run: blocker id boot-file-not-pe" '["boot-file-not-pe"]' "$(jget "$TMP/np.json" '[b["code"] for b in j["plan"]["blockers"]]')"
+assert_exit "inspect: exit 4 as convert" 4 "$GEN2PREP" inspect --json "$TMP/notpe.raw"
+printf '%s' "$OUT" >"$TMP/inp.json"
+assert_match "inspect: blocker boot-file-not-pe" 'boot-file-not-pe' "$(jget "$TMP/inp.json" '[b["code"] for b in j["blockers"]]')"
