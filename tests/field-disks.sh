@@ -114,3 +114,33 @@ k2=$(ntfscat "$TMP/ho.ntfs" "/Windows/WinSxS/$sxs/ntoskrnl.exe" | sha256sum)
 k0=$(ntfscat "$TMP/h.ntfs" /Windows/System32/ntoskrnl.exe | sha256sum)
 assert_ne "hard-links: the kernel was patched" "$k0" "$k1"
 assert_eq "hard-links: the WinSxS name reads the patched bytes" "$k1" "$k2"
+
+# ---- more bad input: each is refused with its own cause, nothing derived ----
+# restart pages whose log page size (offset 20) is 3: inconsistent for
+# ntfs-3g's ntfs_check_logfile, so the journal's state is unknown
+cp --sparse=always "$TMP/u.ntfs" "$TMP/d.ntfs"
+rstr=$("$PY" -c 'import mmap,sys; f=open(sys.argv[1],"rb"); m=mmap.mmap(f.fileno(),0,access=mmap.ACCESS_READ); print(m.find(b"RSTR\x1e\x00\x09\x00"))' "$TMP/d.ntfs")
+check "damaged \$LogFile: restart page found" test "$rstr" -gt 0
+for o in 20 $((4096 + 20)); do printf '\003\000\000\000' | dd of="$TMP/d.ntfs" bs=1 seek=$((rstr + o)) conv=notrunc status=none; done
+cp --sparse=always "$(bad_fixture ntfs-unclean)" "$TMP/lfd.raw"
+put_part "$TMP/lfd.raw" 2 "$TMP/d.ntfs"
+assert_exit "damaged \$LogFile: inspect exit 4" 4 "$GEN2PREP" inspect "$TMP/lfd.raw"
+assert_match "damaged \$LogFile: ntfs-unclean, inconsistent" "Blocker: ntfs-unclean: .*restart pages are inconsistent" "$OUT"
+# a SYSTEM that is not a hive, and one whose first hbin is damaged
+base=$(fixture win7-sp1 raw)
+extract_part "$base" 2 "$TMP/b.ntfs"
+ntfscat "$TMP/b.ntfs" /Windows/System32/config/SYSTEM >"$TMP/S"
+head -c 100 /dev/zero | tr '\0' 'x' >"$TMP/S.junk"
+cp "$TMP/S" "$TMP/S.hbin"; printf 'XXXX' | dd of="$TMP/S.hbin" bs=1 seek=4096 conv=notrunc status=none
+check_fails "damaged hbin: python3-hivex refuses it" "$PY" -c 'import hivex, sys; hivex.Hivex(sys.argv[1])' "$TMP/S.hbin"
+for k in junk hbin; do
+	cp --sparse=always "$TMP/b.ntfs" "$TMP/k.ntfs"
+	check "$k: ntfsput replaces SYSTEM" "$top_builddir/fixtures/ntfsput" "$TMP/k.ntfs" put Windows/System32/config/SYSTEM "$TMP/S.$k"
+	cp --sparse=always "$base" "$TMP/$k.raw"
+	put_part "$TMP/$k.raw" 2 "$TMP/k.ntfs"
+	assert_exit "$k SYSTEM: inspect exit 4" 4 "$GEN2PREP" inspect --json "$TMP/$k.raw"
+	printf '%s\n' "$OUT" >"$TMP/$k.json"
+	assert_eq "$k SYSTEM: system-hive-unreadable, nothing derived" system-hive-unreadable "$(ids "$TMP/$k.json" 'j["blockers"]')"
+	assert_eq "$k SYSTEM: state" unreadable "$(jget "$TMP/$k.json" 'j["windows"]["system_hive_state"]')"
+done
+assert_match "junk SYSTEM: says it is no hive" 'is not a registry hive \(no \\"regf\\" base block' "$(jget "$TMP/junk.json" '[b["message"] for b in j["blockers"]]')"
