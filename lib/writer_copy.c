@@ -97,9 +97,9 @@ static int copy_fd(struct wctx *w, int fd, uint64_t src, uint64_t dst, uint64_t 
 			if (errno == EINTR) continue;
 			if (errno == ENOSPC || errno == EDQUOT)
 				return err_set(E_NOSPACE, "no space left on the device for '%s'", w->path);
-			if (errno != EXDEV && errno != EOPNOTSUPP && errno != EINVAL && errno != ENOSYS && errno != ETXTBSY)
-				return err_errno(E_OUTPUT, "write error on '%s'", w->path);
-			w->no_cfr = true;   /* no in-kernel copy between these files */
+			/* EXDEV, EOPNOTSUPP, EINVAL...: no in-kernel copy between
+			 * these files; EIO: pread and pwrite tell which side failed */
+			w->no_cfr = true;
 		}
 		size_t n = len < READ_PIECE ? (size_t)len : READ_PIECE;
 		if (pread_in(w, fd, w->buf, n, src) < 0 || wctx_pwrite(w, w->buf, n, dst) < 0) return -1;
@@ -162,9 +162,11 @@ static int copy_direct(struct wctx *w, int fd, uint64_t src, size_t n, uint64_t 
 /* A piece read through the overlay (edited, or not plain in the file). */
 static int copy_buffered(struct wctx *w, uint64_t off, size_t n, uint64_t dst)
 {
+	/* the pending copy first: without copy_file_range it goes through buf */
+	if (wctx_flush_run(w) < 0) return -1;
 	if (overlay_read(w->src, w->buf, n, off) < 0) return src_error(w);
 	if (is_zero(w->buf, n)) return 0;
-	if (wctx_flush_run(w) < 0 || wctx_pwrite_sparse(w, w->buf, n, dst) < 0) return -1;
+	if (wctx_pwrite_sparse(w, w->buf, n, dst) < 0) return -1;
 	wb_note(w, dst + n);
 	return 1;
 }
