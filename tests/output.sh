@@ -115,7 +115,7 @@ changed shrink.vhdx vhdx 'truncate -s $(($(stat -c %s shrink.vhdx) / 2)) shrink.
 assert_eq "VHDX input truncated while converting: exit 3" 3 "$RC"
 assert_match "truncated: names the input and says it changed" "'shrink\\.vhdx' changed while it was read \\(size [0-9]+ -> [0-9]+ bytes\\)" "$ERR"
 assert_eq "truncated: OUT's folder empty" "" "$(ls -A "$DIR")"
-assert_match "truncated: says nothing was written" "nothing was written \\('chg-shrink.vhdx-vhdx/out.vhdx' was not created\\)" "$ERR"
+assert_match "truncated: says nothing was written" "changed while it was read.*; nothing was written$" "$ERR"
 if printf '%s' "$ERR" | grep -qw applied; then fail "a failed run prints 'applied' lines: $ERR"; else ok "failed run: no 'applied' line"; fi
 
 qemu-img convert -q -f vhdx -O raw "$IN" shrink.raw
