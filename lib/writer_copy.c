@@ -21,7 +21,6 @@
  * stays bounded, writers are not throttled in bulk, and the final fsync
  * finds little left to do.
  */
-#define _GNU_SOURCE
 #include "writer_int.h"
 #include "overlay.h"
 #include "util.h"

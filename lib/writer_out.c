@@ -28,7 +28,6 @@
  * the second OUT). The holder listens, so the refused run can name it
  * (SO_PEERCRED).
  */
-#define _GNU_SOURCE
 #include "writer.h"
 #include "writer_int.h"
 #include "sha256.h"
