@@ -64,6 +64,13 @@ int writer_lock(const char *path);
 void writer_unlock(void);
 bool writer_locked(const char *path);
 
+/* Writes buf (len bytes) as the whole file path the same way: nameless
+ * until complete and fsynced, then linked (overwrite: renamed over an
+ * existing path; otherwise E_EXISTS). mode 0: 0666 & ~umask. For the
+ * small files other commands write (patch -o/--in-place, --nanabox).
+ * E_OUTPUT / E_NOSPACE / E_EXISTS naming path. */
+int writer_save_buffer(const char *path, const void *buf, size_t len, bool overwrite, unsigned mode);
+
 /* Removes any temporary output name still registered (called from signal
  * handlers and atexit by the CLI). Async-signal-safe. */
 void writer_cleanup_tmp(void);

@@ -330,3 +330,31 @@ bool writer_locked(const char *path)
 	if (lock_fd < 0 || lock_name(path, key, sizeof key) < 0) return false;
 	return !strcmp(key, lock_key);
 }
+
+/* ---- small files written whole ------------------------------------------------ */
+
+static int write_all_fd(int fd, const void *buf, size_t len, const char *path)
+{
+	const uint8_t *p = buf;
+	while (len) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0 && errno == EINTR) continue;
+		if (n < 0 && (errno == ENOSPC || errno == EDQUOT))
+			return err_set(E_NOSPACE, "no space left on the device for '%s'", path);
+		if (n <= 0) return err_errno(E_OUTPUT, "cannot write '%s'", path);
+		p += n, len -= (size_t)n;
+	}
+	return 0;
+}
+
+int writer_save_buffer(const char *path, const void *buf, size_t len, bool overwrite, unsigned mode)
+{
+	struct wout o;
+	if (wout_create(&o, path) < 0) return -1;
+	int r = write_all_fd(o.fd, buf, len, path);
+	if (r == 0 && mode && fchmod(o.fd, (mode_t)mode) < 0) r = err_errno(E_OUTPUT, "cannot set the mode of '%s'", path);
+	if (r == 0 && fsync(o.fd) < 0) r = err_errno(E_OUTPUT, "cannot flush '%s'", path);
+	if (r == 0) r = wout_publish(&o, overwrite);
+	wout_discard(&o);
+	return r;
+}
