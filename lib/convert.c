@@ -702,7 +702,9 @@ static int write_output(struct job *j)
 		.overwrite = j->opts->overwrite,
 		.progress = j->opts->progress,
 	};
-	if (writer_stream(j->ov, j->opts->out, &wo) < 0) return err_prefix("%s", j->opts->out);
+	int r = writer_stream(j->ov, j->opts->out, &wo);
+	if (r == -2) j->r->input_error = true;   /* the message names the input */
+	if (r < 0) return r == -2 ? -1 : err_prefix("%s", j->opts->out);
 	return 0;
 }
 
@@ -758,6 +760,8 @@ static int run(struct job *j)
 	if (!o->dry_run) {
 		j->r->stage = STAGE_OUTPUT;
 		if (convert_check_output(o->in, o->out, o->overwrite) < 0) return -1;
+		/* before the work: a second run to the same OUT fails at once */
+		if (writer_lock(o->out) < 0) return -1;
 	}
 	if (plan_all(j) < 0) return -1;
 	const struct plan *p = &j->r->plan;
@@ -781,6 +785,7 @@ int convert_run(const struct convert_opts *opts, struct convert_report *report)
 	report->stage = STAGE_ARGS;
 	int rc = run(&j);
 	job_free(&j);
+	writer_unlock();
 	if (rc == 0 && opts->dry_run) report->stage = STAGE_DONE;
 	return rc;
 }

@@ -61,6 +61,7 @@ struct convert_report {
 	struct disk *disk;
 	struct overlay *ov;
 	struct inspection *ins;
+	bool input_error;             /* the input changed or failed while the output was written (exit 3) */
 };
 
 /* Runs the conversion (or, with dry_run, the whole plan: everything that

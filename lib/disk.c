@@ -36,6 +36,9 @@ struct disk {
 	struct disk *parent;       /* differencing parent, else NULL */
 	struct vhdmeta *meta;      /* own parse of VHD/VHDX structure, else NULL */
 	struct disk_info info;
+	struct stat st;            /* at open, for disk_check_unchanged */
+	uint64_t hole_s, hole_e;   /* raw: last hole found, [s, e) */
+	uint64_t data_s, data_e;   /* raw: last data extent found */
 };
 
 /* err_set "'PATH': WHAT (libvhdi: first line of libvhdi's message)". */
@@ -269,7 +272,7 @@ static struct disk *disk_open_depth(const char *path, int depth)
 		err_errno(E_IO, "cannot open '%s'", path);
 		goto fail;
 	}
-	if (file_size_of(d->fd, path, &d->file_size) < 0)
+	if (file_size_of(d->fd, path, &d->file_size) < 0 || fstat(d->fd, &d->st) < 0)
 		goto fail;
 	d->info.format = detect_format(d->fd, d->file_size);
 	if (refuse_damaged(d) < 0)
@@ -332,6 +335,28 @@ static int read_vhdi(struct disk *d, uint8_t *buf, size_t len, uint64_t off)
 	return 0;
 }
 
+/* Blocks stored plainly in the file (vhdmeta_map) are read with pread,
+ * straight into buf; libvhdi reads the rest (unallocated, differencing,
+ * dynamic VHD), one block at a time. Same bytes, one copy less: the output
+ * stream reads every allocated block this way. */
+static int read_vhdi_mapped(struct disk *d, uint8_t *buf, size_t len, uint64_t off)
+{
+	uint64_t bs = d->info.block_size ? d->info.block_size : (64u << 20);
+	while (len) {
+		uint64_t foff = 0, m = d->parent ? 0 : vhdmeta_map(d->meta, off, len, &foff);
+		int r;
+		if (m) {
+			r = read_raw(d, buf, (size_t)m, foff);
+		} else {
+			m = bs - off % bs < len ? bs - off % bs : len;
+			r = read_vhdi(d, buf, (size_t)m, off);
+		}
+		if (r < 0) return -1;
+		buf += m, len -= (size_t)m, off += m;
+	}
+	return 0;
+}
+
 int disk_read(struct disk *d, void *vbuf, size_t len, uint64_t off)
 {
 	uint8_t *buf = vbuf;
@@ -347,17 +372,31 @@ int disk_read(struct disk *d, void *vbuf, size_t len, uint64_t off)
 	}
 	if (!inside)
 		return 0;
-	return d->vf ? read_vhdi(d, buf, inside, off) : read_raw(d, buf, inside, off);
+	return d->vf ? read_vhdi_mapped(d, buf, inside, off) : read_raw(d, buf, inside, off);
 }
 
 /* SEEK_DATA/SEEK_HOLE (lseek(2)): a hole in a sparse raw file reads as
- * zeros. File systems without hole support report all data: sound. */
+ * zeros. File systems without hole support report all data: sound. The
+ * last hole and data extent found are kept, so that a stream asking about
+ * every MiB of a mostly empty disk costs an lseek per extent, not per MiB
+ * (64 GiB disk with 2 GiB of data: 65,573 lseeks before). */
 static int raw_maybe_allocated(struct disk *d, uint64_t off, uint64_t len)
 {
+	uint64_t end = off + len;
+	if (off >= d->hole_s && end <= d->hole_e) return 0;
+	if (off < d->data_e && end > d->data_s) return 1;
 	off_t data = lseek(d->fd, (off_t)off, SEEK_DATA);
-	if (data < 0)
-		return errno == ENXIO ? 0 : 1;   /* ENXIO: no data after off */
-	return (uint64_t)data < off + len;
+	if (data < 0) {
+		if (errno != ENXIO) return 1;
+		d->hole_s = off, d->hole_e = UINT64_MAX;   /* ENXIO: no data after off */
+		return 0;
+	}
+	d->hole_s = off, d->hole_e = (uint64_t)data;
+	if ((uint64_t)data >= end) return 0;
+	off_t hole = lseek(d->fd, data, SEEK_HOLE);
+	d->data_s = (uint64_t)data;
+	d->data_e = hole > data ? (uint64_t)hole : (uint64_t)data + 1;
+	return 1;
 }
 
 int disk_maybe_allocated(struct disk *d, uint64_t off, uint64_t len)
@@ -395,6 +434,40 @@ void disk_fingerprint(struct disk *d, uint8_t out[32])
 	sha256_update(&s, buf, mib);
 	sha256_final(&s, out);
 	free(buf);
+}
+
+uint64_t disk_map(struct disk *d, uint64_t off, uint64_t len, int *fd, uint64_t *file_off)
+{
+	uint64_t size = d->info.virtual_size;
+	if (off >= size || !len) return 0;
+	if (len > size - off) len = size - off;
+	*fd = d->fd;
+	if (!d->vf) {
+		*file_off = off;
+		return len;
+	}
+	return d->parent ? 0 : vhdmeta_map(d->meta, off, len, file_off);
+}
+
+static bool same_time(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec == b->tv_sec && a->tv_nsec == b->tv_nsec;
+}
+
+int disk_check_unchanged(struct disk *d)
+{
+	for (; d; d = d->parent) {
+		struct stat now;
+		if (!S_ISREG(d->st.st_mode)) continue;
+		if (fstat(d->fd, &now) < 0) return err_errno(E_IO, "cannot stat '%s'", d->path);
+		if (now.st_size != d->st.st_size)
+			return err_set(E_FORMAT, "'%s' changed while it was read (size %lld -> %lld bytes): convert a copy that nothing writes to",
+				       d->path, (long long)d->st.st_size, (long long)now.st_size);
+		if (!same_time(&now.st_mtim, &d->st.st_mtim) || !same_time(&now.st_ctim, &d->st.st_ctim))
+			return err_set(E_FORMAT, "'%s' changed while it was read (modified meanwhile): convert a copy that nothing writes to",
+				       d->path);
+	}
+	return 0;
 }
 
 void disk_close(struct disk *d)

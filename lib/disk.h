@@ -47,6 +47,19 @@ int disk_maybe_allocated(struct disk *d, uint64_t off, uint64_t len);
 /* Identity of the input used to derive deterministic ids: the sha256 of
  * the first and last MiB plus virtual size (cheap, stable). */
 void disk_fingerprint(struct disk *d, uint8_t out[32]);
+/* Where [off, off+len) of the virtual disk lies plainly in a file (raw
+ * image, fixed VHD, VHDX FULLY_PRESENT block without a parent: see
+ * vhdmeta_map): returns the length of the run starting at off (<= len,
+ * within the virtual size) with *fd and *file_off; 0 when it does not (the
+ * caller reads through disk_read). Lets the output stream read without
+ * libvhdi's copy and copy file to file (copy_file_range). */
+uint64_t disk_map(struct disk *d, uint64_t off, uint64_t len, int *fd, uint64_t *file_off);
+/* 0 when no file of the image (the disk and its differencing parents)
+ * changed since disk_open: same size, modification and change times. -1
+ * with E_FORMAT "'PATH' changed while it was read ..." otherwise: a copy
+ * still being written or a file truncated under us is an input error.
+ * Block devices are not checked (their size is fixed; times mean nothing). */
+int disk_check_unchanged(struct disk *d);
 void disk_close(struct disk *d);
 
 #endif

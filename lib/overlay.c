@@ -493,3 +493,14 @@ uint64_t overlay_bytes_written(const struct overlay *o)
 	overlay_foreach_written(o, add_len, &n);
 	return n;
 }
+
+int overlay_source_unchanged(const struct overlay *o)
+{
+	return disk_check_unchanged(o->d);
+}
+
+uint64_t overlay_map(struct overlay *o, uint64_t off, uint64_t len, int *fd, uint64_t *file_off)
+{
+	if (overlay_touched(o, off, len)) return 0;
+	return disk_map(o->d, off, len, fd, file_off);
+}

@@ -45,5 +45,10 @@ bool overlay_touched(const struct overlay *o, uint64_t off, uint64_t len);
 int overlay_foreach_written(const struct overlay *o,
 			    int (*fn)(void *ctx, uint64_t off, uint64_t len), void *ctx);
 uint64_t overlay_bytes_written(const struct overlay *o);
+/* disk_map for a range nothing was written to through the overlay (and
+ * inside the disk): the length of the plain run at off, 0 otherwise. */
+uint64_t overlay_map(struct overlay *o, uint64_t off, uint64_t len, int *fd, uint64_t *file_off);
+/* disk_check_unchanged of the disk below (E_FORMAT naming the input). */
+int overlay_source_unchanged(const struct overlay *o);
 
 #endif

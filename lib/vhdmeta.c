@@ -631,6 +631,23 @@ int vhdmeta_maybe_allocated(const struct vhdmeta *m, uint64_t off, uint64_t len)
 	return result;
 }
 
+uint64_t vhdmeta_map(const struct vhdmeta *m, uint64_t off, uint64_t len, uint64_t *file_off)
+{
+	uint64_t vs = m->info.virtual_size;
+	if (off >= vs || !len || m->info.differencing) return 0;
+	if (len > vs - off) len = vs - off;
+	if (!m->info.payload_blocks) {   /* fixed VHD: the disk, then the footer */
+		*file_off = off;
+		return m->info.vhdx ? 0 : len;
+	}
+	if (!m->info.vhdx) return 0;     /* dynamic VHD: per-sector bitmaps */
+	uint64_t bs = m->info.block_size, b = off / bs;
+	if (b >= m->info.payload_blocks || m->block_state[b] != BLK_DATA) return 0;
+	uint64_t in = off - b * bs, n = bs - in < len ? bs - in : len;
+	*file_off = m->block_off[b] + in;
+	return n;
+}
+
 void vhdmeta_free(struct vhdmeta *m)
 {
 	if (!m) return;

@@ -2,6 +2,7 @@
  * converted disk (vmconfig.h). */
 #include "vmconfig.h"
 #include "util.h"
+#include "writer.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -374,52 +375,9 @@ int vmconfig_check_output(const char *path, bool overwrite)
 	return 0;
 }
 
-static int write_all(int fd, const char *buf, size_t len)
-{
-	while (len) {
-		ssize_t w = write(fd, buf, len);
-		if (w < 0 && errno == EINTR) continue;
-		if (w <= 0) return -1;
-		buf += w;
-		len -= (size_t)w;
-	}
-	return 0;
-}
-
-static int publish(const char *tmp, const char *path, bool overwrite)
-{
-	if (!overwrite) {
-		if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) == 0) return 0;
-		if (errno == EEXIST) return err_set(E_EXISTS, "'%s' already exists (use --overwrite to replace it)", path);
-		if (errno != EINVAL && errno != ENOSYS) return err_errno(E_IO, "cannot rename to '%s'", path);
-		/* no RENAME_NOREPLACE on this file system: link refuses an existing name */
-		if (link(tmp, path) == 0) { unlink(tmp); return 0; }
-		if (errno == EEXIST) return err_set(E_EXISTS, "'%s' already exists (use --overwrite to replace it)", path);
-	}
-	if (rename(tmp, path) < 0) return err_errno(E_IO, "cannot rename to '%s'", path);
-	return 0;
-}
-
+/* Nameless until complete, then linked (writer.h): a killed run leaves
+ * neither a half-written definition nor a temporary file. */
 int vmconfig_save(const char *path, const char *buf, size_t len, bool overwrite)
 {
-	char *tmp = xasprintf("%s.gen2prep-XXXXXX", path);
-	int fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd < 0) {
-		err_errno(E_IO, "cannot create a temporary file for '%s'", path);
-		free(tmp);
-		return -1;
-	}
-	mode_t um = umask(0);
-	umask(um);
-	fchmod(fd, 0666 & ~um);   /* mkstemp makes 0600; this is an ordinary file */
-	int rc = 0;
-	if (write_all(fd, buf, len) < 0 || fsync(fd) < 0)
-		rc = err_errno(E_IO, "cannot write '%s'", path);
-	if (close(fd) < 0 && rc == 0)
-		rc = err_errno(E_IO, "cannot write '%s'", path);
-	if (rc == 0)
-		rc = publish(tmp, path, overwrite);
-	if (rc < 0) unlink(tmp);
-	free(tmp);
-	return rc;
+	return writer_save_buffer(path, buf, len, overwrite, 0);
 }

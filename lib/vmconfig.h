@@ -54,8 +54,9 @@ char *vmconfig_relative_path(const char *file, const char *target);
  * does not exist (E_IO). */
 int vmconfig_check_output(const char *path, bool overwrite);
 
-/* Writes BUF to PATH through a temporary file in the same folder, fsync,
- * rename (no replace without overwrite). 0 or -1 (err set). */
+/* Writes BUF to PATH through a nameless file in the same folder, fsync,
+ * link (no replace without overwrite): writer_save_buffer. 0 or -1 (err
+ * set: E_EXISTS, E_OUTPUT, E_NOSPACE). */
 int vmconfig_save(const char *path, const char *buf, size_t len, bool overwrite);
 
 #endif

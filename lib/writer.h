@@ -1,8 +1,13 @@
 /* writer.h - stream an overlay into an output image, once, atomically.
  *
- * The output is written to a temporary file beside OUT ("OUT.gen2prep-XXXXXX"),
- * fsynced, then renamed to OUT (and the directory fsynced). On any error or
- * SIGINT/SIGTERM the temporary file is removed and OUT is never created.
+ * The output is written to a file without a name in OUT's folder
+ * (O_TMPFILE), fsynced, then linked as OUT (and the folder fsynced): until
+ * the image is complete nothing in the folder names it, so no error, signal
+ * or SIGKILL leaves anything behind. --overwrite links to a temporary name
+ * and renames it over OUT. Where the file system has no O_TMPFILE, a named
+ * temporary file "OUT.gen2prep-XXXXXX" is used and removed on error and on
+ * SIGINT/SIGTERM/SIGHUP (writer_out.c). A lock on OUT's name (writer_lock)
+ * keeps two runs from writing the same OUT.
  * Blocks that read as zero are left unallocated in dynamic outputs (VHDX
  * BAT state NOT_PRESENT, VHD BAT 0xFFFFFFFF) and as holes in raw outputs.
  *
@@ -43,10 +48,30 @@ const char *out_format_name(enum out_format f);
 
 /* Streams the whole overlay to path. Refuses an existing path without
  * overwrite (E_EXISTS) and a path that is the input (caller's check, by
- * st_dev/st_ino). */
+ * st_dev/st_ino). Takes the lock on path unless the caller holds it.
+ * Returns 0; -1 when writing failed (E_OUTPUT, E_NOSPACE, E_EXISTS ...);
+ * -2 when reading the source failed or the input changed while it was
+ * read (an input error: the message names the input). Nothing is left
+ * behind on either error. */
 int writer_stream(struct overlay *src, const char *path, const struct writer_opts *opts);
 
-/* Removes any temporary output still registered (called from signal
+/* Locks the name path for this process, so that a second run writing the
+ * same OUT fails at once: -1 with E_OUTPUT ("being written by another
+ * gen2prep (process N)"), or E_OUTPUT naming the folder when it is not
+ * there. No file is created; the lock ends with the process
+ * (writer_out.c). Idempotent for the same path. */
+int writer_lock(const char *path);
+void writer_unlock(void);
+bool writer_locked(const char *path);
+
+/* Writes buf (len bytes) as the whole file path the same way: nameless
+ * until complete and fsynced, then linked (overwrite: renamed over an
+ * existing path; otherwise E_EXISTS). mode 0: 0666 & ~umask. For the
+ * small files other commands write (patch -o/--in-place, --nanabox).
+ * E_OUTPUT / E_NOSPACE / E_EXISTS naming path. */
+int writer_save_buffer(const char *path, const void *buf, size_t len, bool overwrite, unsigned mode);
+
+/* Removes any temporary output name still registered (called from signal
  * handlers and atexit by the CLI). Async-signal-safe. */
 void writer_cleanup_tmp(void);
 

@@ -5,9 +5,26 @@
 #ifndef GEN2PREP_WRITER_INT_H
 #define GEN2PREP_WRITER_INT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "writer.h"
+
+/* The output file (writer_out.c): nameless (O_TMPFILE) until published,
+ * or the named fallback "OUT.gen2prep-XXXXXX". */
+struct wout {
+	const char *path;      /* final OUT */
+	int fd;
+	bool named;            /* fallback: a temporary name exists */
+};
+
+/* Creates the output file in OUT's folder: E_OUTPUT naming the folder. */
+int wout_create(struct wout *o, const char *path);
+/* Gives the complete (fsync'ed) file the name OUT: E_EXISTS when OUT
+ * appeared meanwhile and !overwrite, E_OUTPUT otherwise. Atomic. */
+int wout_publish(struct wout *o, bool overwrite);
+/* Closes and forgets an unpublished output (nothing stays behind). */
+void wout_discard(struct wout *o);
 
 struct wctx {
 	struct overlay *src;
@@ -16,13 +33,26 @@ struct wctx {
 	int fd;                /* the temporary output */
 	uint64_t size;         /* virtual size to write */
 	uint64_t done;         /* bytes of the source consumed (progress) */
+	bool src_failed;       /* the error came from reading the source */
+	/* writer_copy.c state */
+	uint8_t *buf;          /* 1 MiB, for probes and buffered pieces */
+	bool no_cfr;           /* copy_file_range refused: pread + pwrite */
+	int run_fd;            /* pending copy: run_len bytes from run_src of */
+	uint64_t run_src, run_dst, run_len;   /* run_fd to run_dst */
+	bool wb_off;           /* sync_file_range not supported */
+	uint64_t wb_hi, wb_started, wb_waited;   /* writeback marks (bytes) */
 };
 
-/* Reads [off, off+len) of the source into buf (len <= the buffer; bytes
- * past the virtual size read as zero). Returns 1 when buf holds data, 0
- * when the range reads as zeros (buf then undefined; unallocated ranges are
- * not even read), -1 on error. Advances the progress by len. */
-int wctx_read_block(struct wctx *w, void *buf, size_t len, uint64_t off);
+/* Copies [off, off+len) of the source to offset dst of the output
+ * (writer_copy.c): pieces that read as zero are skipped and 64 KiB pieces
+ * of zeros left as holes (so the file must reach past dst+len by the end:
+ * truncate); untouched plain input ranges go file to file
+ * (copy_file_range). Returns 1 when any byte was non-zero, 0 when all read
+ * as zero (nothing written), -1 on error (w->src_failed when reading the
+ * source failed). Advances the progress by len. A copy may stay pending:
+ * wctx_flush_run before the output is complete. */
+int wctx_copy(struct wctx *w, uint64_t off, size_t len, uint64_t dst);
+int wctx_flush_run(struct wctx *w);
 /* pwrite of everything, ENOSPC -> E_NOSPACE naming OUT. */
 int wctx_pwrite(struct wctx *w, const void *buf, size_t len, uint64_t off);
 /* Like wctx_pwrite, but leaves holes for the all-zero 64 KiB pieces of
@@ -30,8 +60,8 @@ int wctx_pwrite(struct wctx *w, const void *buf, size_t len, uint64_t off);
  * file system. The file must reach past off+len by the end (truncate). */
 int wctx_pwrite_sparse(struct wctx *w, const void *buf, size_t len, uint64_t off);
 /* Copies the source's [0, w->size) to the same offsets of the output in
- * chunk-sized pieces, leaving pieces that read as zero as holes (raw and
- * fixed VHD: the data area is a plain image). */
+ * chunk-sized requests of wctx_copy (raw and fixed VHD: the data area is a
+ * plain image), pending copy flushed. */
 int wctx_copy_plain(struct wctx *w, uint32_t chunk);
 /* Sets the output file's size (holes read as zero). */
 int wctx_truncate(struct wctx *w, uint64_t size);

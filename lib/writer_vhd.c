@@ -120,7 +120,6 @@ static int vhd_dynamic(struct wctx *w, uint32_t bs)
 	uint32_t bitmap = (bs / 512 / 8 + 511) / 512 * 512;
 	uint64_t next = bat_off + bat_len;   /* next block's file offset (512-aligned) */
 	be32 *bat = xmalloc(bat_len);
-	uint8_t *buf = xmalloc(bs);
 	uint8_t *bm = xmalloc(bitmap);
 	struct vhd_dyn_header hdr;
 	struct vhd_footer footer;
@@ -130,19 +129,19 @@ static int vhd_dynamic(struct wctx *w, uint32_t bs)
 	for (uint64_t b = 0; b < nblocks && rc == 0; b++) {
 		uint64_t off = b * bs;
 		size_t n = w->size - off < bs ? (size_t)(w->size - off) : bs;
-		int r = wctx_read_block(w, buf, n, off);
+		/* the data after the bitmap if the block holds any, else nothing */
+		int r = wctx_copy(w, off, n, next + bitmap);
 		if (r < 0) { rc = -1; break; }
 		if (r == 0) continue;
-		if (n < bs) memset(buf + n, 0, bs - n);   /* last block: full size on disk */
 		if (next / 512 > UINT32_MAX - 1) {
 			rc = err_set(E_UNSUPPORTED, "VHD output too large for 32-bit sector offsets");
 			break;
 		}
 		be32_set(&bat[b], (uint32_t)(next / 512));
 		rc = wctx_pwrite(w, bm, bitmap, next);
-		if (!rc) rc = wctx_pwrite_sparse(w, buf, bs, next + bitmap);
-		next += bitmap + bs;
+		next += bitmap + bs;   /* last block: full size on disk, tail a hole */
 	}
+	if (!rc) rc = wctx_flush_run(w);
 	if (!rc) {
 		vhd_footer(&footer, w, false);
 		vhd_dyn_header(&hdr, bat_off, (uint32_t)nblocks, bs);
@@ -152,7 +151,6 @@ static int vhd_dynamic(struct wctx *w, uint32_t bs)
 		if (!rc) rc = wctx_pwrite(w, &footer, sizeof footer, next);
 	}
 	free(bat);
-	free(buf);
 	free(bm);
 	return rc;
 }

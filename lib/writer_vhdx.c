@@ -160,26 +160,22 @@ static int write_metadata(struct wctx *w, const struct vhdx_geom *g)
  * the sparse output file). */
 static int write_blocks(struct wctx *w, const struct vhdx_geom *g, le64 *bat)
 {
-	uint8_t *buf = xmalloc(g->bs);
 	uint64_t next = g->data_off;
 	int rc = 0;
 	for (uint64_t b = 0; b < g->nblocks && rc == 0; b++) {
 		uint64_t off = b * g->bs;
 		size_t n = g->size - off < g->bs ? (size_t)(g->size - off) : g->bs;
-		int r = wctx_read_block(w, buf, n, off);
+		/* written at next if it holds data; nothing written otherwise */
+		int r = wctx_copy(w, off, n, next);
 		if (r < 0) { rc = -1; break; }
 		uint64_t entry = VHDX_PAYLOAD_NOT_PRESENT;
 		if (r > 0 || w->opts->fixed) {
 			entry = VHDX_BAT_ENTRY(VHDX_PAYLOAD_FULLY_PRESENT, next);
-			if (r > 0) {
-				if (n < g->bs) memset(buf + n, 0, g->bs - n);
-				rc = wctx_pwrite_sparse(w, buf, g->bs, next);
-			}
-			next += g->bs;
+			next += g->bs;   /* the last block's tail: zeros, a hole */
 		}
 		le64_set(&bat[vhdx_bat_index(b, g->ratio)], entry);
 	}
-	free(buf);
+	if (!rc) rc = wctx_flush_run(w);
 	if (!rc) rc = wctx_truncate(w, next);
 	return rc;
 }

@@ -216,12 +216,15 @@ static void print_plan(const struct plan *p, const struct convert_report *r)
 		for (size_t i = 0; i < r->nfiles; i++) printf("  %s%s\n", r->files[i].dst, r->files[i].dir ? "/" : "");
 }
 
-static void print_patches(const struct convert_report *r)
+/* failed_only: after an error only the sites that failed (an "applied"
+ * line would claim an edit that no file holds) */
+static void print_patches(const struct convert_report *r, bool failed_only)
 {
 	for (size_t i = 0; i < r->npatches; i++)
 		for (size_t k = 0; k < r->patches[i].report.nresults; k++) {
 			const struct patch_result *pr = &r->patches[i].report.results[k];
 			if (pr->status == PATCH_NOT_APPLICABLE && !opt_verbose) continue;
+			if (failed_only && pr->status != PATCH_NOT_FOUND && pr->status != PATCH_AMBIGUOUS) continue;
 			fprintf(stderr, "  %-20s %-14s %s\n", pr->id ? pr->id : "?", patch_status_name(pr->status), r->patches[i].path);
 		}
 }
@@ -344,12 +347,14 @@ static void vm_json(const struct args *a, json_t *j)
 static int exit_code_for(const struct convert_report *r)
 {
 	enum err_code c = err_code();
-	/* anything that fails while writing OUT is about the output */
+	/* the input changed or failed while OUT was written: an input error */
+	if (r->input_error && c != E_INTERRUPTED) return EXIT_BAD_INPUT;
+	/* anything else that fails while writing OUT is about the output */
 	if (r->stage == STAGE_OUTPUT && c != E_INTERRUPTED && c != E_USAGE) return EXIT_OUTPUT;
 	return cli_exit_for(c);
 }
 
-static int finish(struct args *a, struct convert_report *r, int rc)
+static int finish(struct args *a, struct convert_report *r, int rc, bool out_written)
 {
 	const struct plan *p = &r->plan;
 	int code = rc < 0 ? exit_code_for(r) : EXIT_OK;
@@ -362,6 +367,7 @@ static int finish(struct args *a, struct convert_report *r, int rc)
 		json_decref(rep);
 		if (e) json_object_update(j, e);
 		json_decref(e);
+		if (!a->co.dry_run) json_object_set_new(j, "output_written", json_boolean(out_written));
 		json_object_set_new(j, "exit_code", json_integer(code));
 		vm_json(a, j);
 		if (rc == 0 && !a->co.dry_run) {
@@ -373,8 +379,11 @@ static int finish(struct args *a, struct convert_report *r, int rc)
 		print_plan(p, r);
 	}
 	if (rc < 0) {
-		fprintf(stderr, "%s: convert: %s\n", progname, err_msg());
-		if (plan_has_blocker(p, "patch-site")) print_patches(r);   /* which site is missing */
+		/* after the work began (patches, edits, stream), say on the same
+		 * line that none of it reached OUT; a refusal before it needs not */
+		bool worked = !a->co.dry_run && !out_written && r->inspected && r->stage >= STAGE_PATCH;
+		fprintf(stderr, "%s: convert: %s%s\n", progname, err_msg(), worked ? "; nothing was written" : "");
+		if (plan_has_blocker(p, "patch-site")) print_patches(r, true);   /* which site is missing */
 		return code;
 	}
 	if (a->co.dry_run) {
@@ -386,7 +395,7 @@ static int finish(struct args *a, struct convert_report *r, int rc)
 		       p->format == OUT_RAW ? "" : p->fixed ? ", fixed" : ", dynamic",
 		       r->product_name[0] ? r->product_name : "Windows", plan_layout_name(p->layout), p->esp_number);
 		for (size_t i = 0; i < p->nwarnings; i++) printf("warning: %s\n", p->warnings[i].message);
-		if (opt_verbose) print_patches(r);
+		if (opt_verbose) print_patches(r, false);
 		fputs(next_steps(p, a->vm_name, steps, sizeof steps), stdout);
 	}
 	return EXIT_OK;
@@ -410,13 +419,14 @@ int cmd_convert(int argc, char **argv)
 	a.co.progress = prog;
 	struct convert_report *r = xcalloc(1, sizeof *r);
 	int rc = convert_run(&a.co, r);
+	bool out_written = rc == 0 && !a.co.dry_run;
 	cli_progress_done(prog);
 	if (rc == 0 && !a.co.dry_run && (write_vm_out(&a, &a.nanabox, vmconfig_nanabox) < 0 ||
 					 write_vm_out(&a, &a.hyperv, vmconfig_hyperv_script) < 0)) {
 		rc = -1;
 		r->stage = STAGE_OUTPUT;
 	}
-	int code = finish(&a, r, rc);
+	int code = finish(&a, r, rc, out_written);
 	convert_report_free(r);
 	free(r);
 	free_vm(&a);

@@ -4,6 +4,7 @@
  * not found or ambiguous, 4 kernel 5.x (refused), 3 not a PE / wrong
  * machine / unknown binary, 7 output refused or failed, 2 usage. */
 #include "cli.h"
+#include "writer.h"
 #include "patch.h"
 #include "pe.h"
 
@@ -125,38 +126,12 @@ static int read_input(const char *path, uint8_t **data, size_t *len)
 	return 0;
 }
 
-/* Temp file beside dest, fsync, rename: an interrupted run never leaves a
- * half-written dest. */
+/* Nameless file beside dest, fsync, link or rename over it (writer.h): an
+ * interrupted or killed run never leaves a half-written dest or a temporary
+ * file. */
 static int write_atomic(const char *dest, const uint8_t *data, size_t len)
 {
-	char *dup = xstrdup(dest);
-	char *tmp = xasprintf("%s/.%s.gen2prep-XXXXXX", dirname(dup), strrchr(dest, '/') ? strrchr(dest, '/') + 1 : dest);
-	free(dup);
-	int fd = mkstemp(tmp);
-	if (fd < 0) {
-		err_errno(E_OUTPUT, "cannot create a temporary file beside %s", dest);
-		free(tmp);
-		return -1;
-	}
-	size_t off = 0;
-	while (off < len) {
-		ssize_t w = write(fd, data + off, len - off);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			break;
-		off += (size_t)w;
-	}
-	int ok = off == len && fchmod(fd, 0644) == 0 && fsync(fd) == 0;
-	ok = (close(fd) == 0) && ok;
-	if (!ok || rename(tmp, dest) < 0) {
-		err_errno(E_OUTPUT, "cannot write %s", dest);
-		unlink(tmp);
-		free(tmp);
-		return -1;
-	}
-	free(tmp);
-	return 0;
+	return writer_save_buffer(dest, data, len, true, 0644);
 }
 
 static bool same_file(const char *a, const char *b)
