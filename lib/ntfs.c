@@ -606,7 +606,9 @@ static int list_filldir(void *ctx, const ntfschar *name, const int len, const in
 	if (type == FILE_NAME_DOS) return 0;   /* 8.3 alias of a long name */
 	char *u = utf16le_to_utf8((const uint8_t *)name, (size_t)len);
 	if (!u) return 0;
-	bool skip = !strcmp(u, ".") || !strcmp(u, "..") || (l->root && u[0] == '$');
+	/* (a name longer than NTFS_NAME_MAX_UTF8 cannot be stored: skipped
+	 * rather than listed cut) */
+	bool skip = !strcmp(u, ".") || !strcmp(u, "..") || (l->root && u[0] == '$') || strlen(u) > NTFS_NAME_MAX_UTF8;
 	if (!skip && l->n < 1000000) {
 		if (l->n == l->cap) {
 			l->cap = l->cap ? l->cap * 2 : 32;
@@ -615,7 +617,7 @@ static int list_filldir(void *ctx, const ntfschar *name, const int len, const in
 		}
 		struct ntfs_dirent *e = &l->ents[l->n];
 		memset(e, 0, sizeof *e);
-		snprintf(e->name, sizeof e->name, "%s", u);
+		str_copy(e->name, sizeof e->name, u, "NTFS name");   /* fits: checked above */
 		e->is_dir = dt == NTFS_DT_DIR;
 		l->refs[l->n++] = mref;
 	}

@@ -69,8 +69,12 @@ int ntfs_mkdir(struct ntfs_vol *v, const char *path);
  * on error. */
 int ntfs_link_names(struct ntfs_vol *v, const char *path, char *out, size_t n);
 
+/* An NTFS name is at most 255 UTF-16 units, each at most 3 bytes of UTF-8
+ * (a surrogate pair, 2 units, is 4): every stored name fits. */
+#define NTFS_NAME_MAX_UTF8 (255 * 3)
+
 struct ntfs_dirent {
-	char name[256];           /* UTF-8, as stored */
+	char name[NTFS_NAME_MAX_UTF8 + 1];   /* UTF-8, as stored */
 	bool is_dir;
 	uint64_t size;
 };

@@ -65,10 +65,8 @@ struct pe_optional_header32 {
 	le32 base_of_data;
 	le32 image_base;
 	struct pe_opt_windows win;
-	le32 size_of_stack_reserve, size_of_stack_commit;
-	le32 size_of_heap_reserve, size_of_heap_commit;
-	le32 loader_flags;
-	le32 number_of_rva_and_sizes;   /* data directories follow */
+	le32 size_of_stack_reserve, size_of_stack_commit, size_of_heap_reserve, size_of_heap_commit;
+	le32 loader_flags, number_of_rva_and_sizes;   /* then the data directories */
 } ONDISK;
 _Static_assert(sizeof(struct pe_optional_header32) == 96, "PE32 optional header");
 
@@ -77,10 +75,8 @@ struct pe_optional_header64 {
 	struct pe_opt_standard std;
 	le64 image_base;
 	struct pe_opt_windows win;
-	le64 size_of_stack_reserve, size_of_stack_commit;
-	le64 size_of_heap_reserve, size_of_heap_commit;
-	le32 loader_flags;
-	le32 number_of_rva_and_sizes;   /* data directories follow */
+	le64 size_of_stack_reserve, size_of_stack_commit, size_of_heap_reserve, size_of_heap_commit;
+	le32 loader_flags, number_of_rva_and_sizes;   /* then the data directories */
 } ONDISK;
 _Static_assert(sizeof(struct pe_optional_header64) == 112, "PE32+ optional header");
 _Static_assert(__builtin_offsetof(struct pe_optional_header32, win) == 32 &&

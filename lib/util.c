@@ -94,6 +94,18 @@ char *xstrdup(const char *s)
 	return p;
 }
 
+int str_copy(char *dst, size_t n, const char *src, const char *what)
+{
+	size_t len = strlen(src);
+	if (len < n) {
+		memcpy(dst, src, len + 1);
+		return 0;
+	}
+	if (n) dst[0] = 0;
+	return err_set(E_FORMAT, "%s '%.40s...' is %zu bytes, longer than the %zu this field holds", what, src, len,
+		       n ? n - 1 : 0);
+}
+
 char *xasprintf(const char *fmt, ...)
 {
 	char *s;

@@ -52,6 +52,11 @@ void *xcalloc(size_t n, size_t m);
 void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Copies src into dst[n] when it fits (strlen(src) < n): 0. Otherwise dst
+ * becomes "" and -1 is returned with E_FORMAT "WHAT '<start of src>...' is
+ * N bytes, longer than the M this field holds": a name from an image is
+ * either whole or refused, never cut. */
+int str_copy(char *dst, size_t n, const char *src, const char *what);
 
 /* Overflow-safe range check: [off, off+len) inside [0, size). */
 static inline bool range_ok(uint64_t off, uint64_t len, uint64_t size)

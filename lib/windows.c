@@ -281,10 +281,13 @@ static struct hive *open_hive(struct ntfs_vol *v, const char *path, const char *
 	return h;
 }
 
+/* A registry string into out[n]; one too long for it is left out ("") and
+ * not cut. */
 static void copy_string(struct hive *h, const char *key, const char *value, char *out, size_t n)
 {
 	char *s = NULL;
-	if (hive_get_string(h, key, value, &s) == 0 && s) snprintf(out, n, "%s", s);
+	if (hive_get_string(h, key, value, &s) == 0 && s && str_copy(out, n, s, value) < 0)
+		err_clear();
 	free(s);
 }
 
@@ -390,9 +393,17 @@ static void read_mounted_devices(struct hive *h, struct inspection *ins)
 		size_t len = 0;
 		uint32_t type;
 		if (hive_get_binary(h, "MountedDevices", names[i], &d, &len, &type)) { err_clear(); continue; }
-		struct mounted_device *m = &ins->mounted[ins->nmounted++];
+		struct mounted_device *m = &ins->mounted[ins->nmounted];
 		memset(m, 0, sizeof *m);
-		snprintf(m->name, sizeof m->name, "%s", names[i]);
+		/* A value name is what convert rewrites: one that does not fit is
+		 * left out whole (never edited under a cut name). Names of this
+		 * disk's volumes ("\\DosDevices\\C:", "\\??\\Volume{guid}") fit. */
+		if (str_copy(m->name, sizeof m->name, names[i], "MountedDevices value name") < 0) {
+			err_clear();
+			free(d);
+			continue;
+		}
+		ins->nmounted++;
 		decode_mounted(m, d, len, &ins->table);
 		free(d);
 	}
@@ -537,7 +548,12 @@ static struct pe *load_pe(struct ntfs_vol *v, enum winfile f, struct winfile_inf
 	char *real = ntfs_real_path(v, winfile_path[f]);
 	if (!real) { err_clear(); return NULL; }
 	fi->present = true;
-	snprintf(fi->path, sizeof fi->path, "%s", real);
+	if (str_copy(fi->path, sizeof fi->path, real, "path") < 0) {
+		snprintf(fi->error, sizeof fi->error, "%s", err_msg());
+		err_clear();
+		free(real);
+		return NULL;
+	}
 	free(real);
 	uint8_t *data = NULL;
 	size_t len = 0;
@@ -706,8 +722,9 @@ static const struct part *default_loader(struct bcd *b, const struct ptable *t, 
 	    || type != BCD_TYPE_OSLOADER || bcd_get_device(b, &ld, BCDE_LIB_APPLICATION_DEVICE, &dev) != 0
 	    || bcd_get_string(b, &ld, BCDE_LIB_APPLICATION_PATH, &s) != 0 || !s)
 		return NULL;
-	snprintf(path, n, "%s", s);
+	int fits = str_copy(path, n, s, "BCD loader path");
 	free(s);
+	if (fits < 0) { err_clear(); return NULL; }   /* a cut path would name another file */
 	return bcd_device_partition(&dev, t);
 }
 

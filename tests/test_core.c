@@ -90,6 +90,21 @@ static void test_errors(void **st)
 	assert_int_equal(err_code(), E_FORMAT);
 }
 
+/* str_copy: a name fits whole or is refused with a message, never cut. */
+static void test_str_copy(void **st)
+{
+	(void)st;
+	char b[8];
+	assert_int_equal(str_copy(b, sizeof b, "1234567", "name"), 0);   /* 7 + NUL fits */
+	assert_string_equal(b, "1234567");
+	err_clear();
+	assert_int_equal(str_copy(b, sizeof b, "12345678", "value name"), -1);
+	assert_string_equal(b, "");
+	assert_int_equal(err_code(), E_FORMAT);
+	assert_non_null(strstr(err_msg(), "value name '12345678...' is 8 bytes, longer than the 7"));
+	err_clear();
+}
+
 static void test_is_zero(void **st)
 {
 	uint8_t buf[4096] = { 0 };
@@ -110,6 +125,7 @@ int main(void)
 		cmocka_unit_test(test_utf16),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_is_zero),
+		cmocka_unit_test(test_str_copy),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
