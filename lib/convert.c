@@ -261,7 +261,15 @@ int convert_check_boot_files(struct plan *p, struct ntfs_vol *v, const struct co
 		if (f[i].dir || !f[i].src[0] || dup || dl < 4 || ascii_casecmp(f[i].dst + dl - 4, ".efi")) continue;
 		uint8_t *d = NULL;
 		size_t len = 0;
-		if (ntfs_read_file(v, f[i].src, MAX_BOOT_FILE, &d, &len) < 0) return -1;
+		if (ntfs_read_file(v, f[i].src, MAX_BOOT_FILE, &d, &len) < 0) {
+			/* a damaged or unsupported file is a blocker of the plan, so
+			 * inspect, the dry run and convert agree (issue 8); an I/O or
+			 * memory failure stays an error */
+			if (err_code() == E_IO || err_code() == E_NOMEM) return -1;
+			plan_add_blocker(p, "boot-file-unreadable", "%s", err_msg());
+			err_clear();
+			continue;
+		}
 		char why[200], msg[512];
 		if (efi_image_problem(d, len, why, sizeof why)) {
 			snprintf(msg, sizeof msg, "%s is not an x64 EFI application (%s): copied to the ESP as %s it would "

@@ -57,7 +57,9 @@ agree() {
 for os in vista-sp2 win7-sp1 win2008r2-sp1 win81; do
 	for fmt in vhdx vhd raw; do agree "$os-$fmt" "$(fixture $os $fmt)"; done
 done
-for bad in 32bit xp64 hibernated dirty-ntfs bitlocker dirty-hive no-is old-is no-windows no-table; do
+for bad in 32bit xp64 hibernated dirty-ntfs bitlocker dirty-hive no-is old-is no-windows no-table \
+	partition-past-end partition-overlap logical-outside-extended dynamic drive-elsewhere ntfs-unclean \
+	ntfs-cached torn-hive hard-links ntfs-larger wof-corrupt boot-not-pe; do
 	agree "bad-$bad" "$(variant win7-sp1 raw $bad)"
 done
 for v in mbr63 lkg-no-is; do agree "$v" "$(variant win7-sp1 vhdx $v)"; done

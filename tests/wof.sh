@@ -198,22 +198,21 @@ assert_exit "verify passes on the output" 0 "$GEN2PREP" verify "$TMP/o7.raw"
 # ---- refusals before anything is written ----
 mkfix corrupt --os win81 --bad wof-corrupt
 SUM=$(sha "$TMP/corrupt.raw")
-assert_exit "corrupt WofCompressedData: exit 3" 3 "$GEN2PREP" convert "$TMP/corrupt.raw" "$TMP/oc.raw"
+# a boot file that cannot be read is a blocker of the plan (boot-file-unreadable):
+# inspect, the dry run and convert all exit 4 (issue 8, one verdict)
+assert_exit "corrupt WofCompressedData: exit 4" 4 "$GEN2PREP" convert "$TMP/corrupt.raw" "$TMP/oc.raw"
 assert_match "... one line naming bootmgfw.efi and the corrupt chunk" \
-	'^gen2prep: convert: \\Windows\\Boot\\EFI\\bootmgfw\.efi: WofCompressedData chunk 0 of [0-9]+ is corrupt' "$ERR"
+	'^gen2prep: convert: not convertible: \\Windows\\Boot\\EFI\\bootmgfw\.efi: WofCompressedData chunk 0 of [0-9]+ is corrupt' "$ERR"
 assert_eq "... on one line" 1 "$(printf '%s\n' "$ERR" | wc -l)"
 check "... nothing written" test ! -e "$TMP/oc.raw"
 check "... no temporary file left" no_temp_left "$TMP"
 assert_eq "... input unchanged" "$SUM" "$(sha "$TMP/corrupt.raw")"
 
-# inspect is convert's dry run: it reads the boot files too, and agrees
-assert_exit "inspect of the corrupt disk: exit 3 as convert" 3 "$GEN2PREP" inspect "$TMP/corrupt.raw"
-assert_match "... one line naming bootmgfw.efi and the corrupt chunk" \
-	'^gen2prep: .*\\Windows\\Boot\\EFI\\bootmgfw\.efi: WofCompressedData chunk 0 of [0-9]+ is corrupt' "$ERR"
-assert_exit "inspect --json of the corrupt disk: exit 3" 3 "$GEN2PREP" inspect --json "$TMP/corrupt.raw"
+assert_exit "inspect of the corrupt disk: exit 4, as convert" 4 "$GEN2PREP" inspect --json "$TMP/corrupt.raw"
 printf '%s' "$OUT" >"$TMP/ic.json"
-assert_match "... error object naming the corrupt chunk" 'bootmgfw\.efi: WofCompressedData chunk 0 of [0-9]+ is corrupt' \
-	"$(jget "$TMP/ic.json" "j['error']['message']")"
+assert_match "inspect: blocker boot-file-unreadable" boot-file-unreadable "$(jget "$TMP/ic.json" '[b["code"] for b in j["blockers"]]')"
+assert_match "inspect: bootmgfw.efi's error names the corrupt chunk" 'bootmgfw\.efi: WofCompressedData chunk 0 of [0-9]+ is corrupt' \
+	"$(jget "$TMP/ic.json" "j['windows']['files']['bootmgfw.efi']['error']")"
 # a corrupt WOF ntoskrnl.exe: inspect's blocker gives the reason, not "missing"
 cp "$TMP/w81.raw" "$TMP/badkernel.raw"
 cp "$TMP/w81.ntfs" "$TMP/badkernel.ntfs"
