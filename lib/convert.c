@@ -73,7 +73,10 @@ static int check_output_space(const char *in, const char *out, const struct plan
 	int rc = statvfs(dirname(copy), &vf);
 	free(copy);
 	if (rc < 0 || stat(in, &si) < 0) return 0;   /* not knowable: left to the writer */
-	uint64_t need = (uint64_t)si.st_blocks * 512 + p->esp_size;
+	/* the new ESP adds its two FATs and the boot files (its free clusters
+	 * are zeros, which no writer allocates) */
+	uint64_t esp = 2 * ((uint64_t)p->esp_clusters + 2) * 4 + p->esp_files_clusters * p->esp_cluster_bytes + (1u << 20);
+	uint64_t need = (uint64_t)si.st_blocks * 512 + esp;
 	if (p->fixed) need = p->new_size;
 	if (need > p->new_size + (16u << 20)) need = p->new_size;
 	uint64_t avail = (uint64_t)vf.f_bavail * vf.f_frsize;

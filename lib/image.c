@@ -15,6 +15,16 @@ struct overlay *image_open(const char *path, struct disk **disk)
 		if (err_code() == E_IO) err_recode(E_FORMAT);
 		return NULL;
 	}
+	/* not even one sector (e.g. an empty file): not a disk image, exit 3
+	 * in every command rather than "no partition table" */
+	const struct disk_info *di = disk_info(*disk);
+	if (di->virtual_size < 512) {
+		err_set(E_FORMAT, "'%s' is not a disk image: %llu bytes, less than one 512-byte sector", path,
+			(unsigned long long)di->virtual_size);
+		disk_close(*disk);
+		*disk = NULL;
+		return NULL;
+	}
 	struct overlay *o = overlay_new(*disk);
 	if (!o) {
 		err_prefix("overlay of %s", path);

@@ -12,7 +12,8 @@ struct overlay;
 
 /* Opens path read-only; *disk receives the disk under the overlay. NULL on
  * error with the message naming the file (disk.h); a file that cannot be read or
- * parsed is E_FORMAT ("unreadable input", exit 3 everywhere), E_NOMEM and
+ * parsed, or one smaller than a 512-byte sector (not a disk image), is
+ * E_FORMAT ("unreadable input", exit 3 everywhere), E_NOMEM and
  * the overlay's temporary file errors keep their codes. */
 struct overlay *image_open(const char *path, struct disk **disk);
 /* Frees both (either may be NULL). */
