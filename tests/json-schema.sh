@@ -55,6 +55,11 @@ head -c 65536 /dev/urandom >"$TMP/junk.raw"
 valid "inspect of junk (no partition table)" 4 "$GEN2PREP" inspect --json "$TMP/junk.raw"
 valid "dry run of junk (a plan without an ESP)" 4 "$GEN2PREP" convert --dry-run --json "$TMP/junk.raw" "$TMP/j.raw"
 assert_eq "a plan without an ESP: esp is null, not absent" None "$(python3 -c 'import json,sys; print(repr(json.load(open(sys.argv[1]))["plan"]["esp"]))' "$TMP/out.json")"
+: >"$TMP/empty.img"
+for cmd in inspect verify; do
+	valid "$cmd of an empty file: not a disk image, exit 3" 3 "$GEN2PREP" $cmd --json "$TMP/empty.img"
+	assert_match "$cmd of an empty file: says so" "not a disk image" "$(jget "$TMP/out.json" 'j["error"]["message"]')"
+done
 head -c 1000 "$IN" >"$TMP/trunc.vhdx"
 valid "inspect of a truncated VHDX" 3 "$GEN2PREP" inspect --json "$TMP/trunc.vhdx"
 MKPE=""
