@@ -2,6 +2,7 @@
 #include "cli.h"
 #include "writer.h"
 
+#include <getopt.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -74,6 +75,37 @@ int cli_usage(const char *cmd, const char *fmt, ...)
 	va_end(ap);
 	fprintf(stderr, "\nTry '%s %s --help'.\n", progname, cmd);
 	return EXIT_USAGE;
+}
+
+/* The name an option error is about: "-x" for a short option, "--name"
+ * (without "=value") for a long one. */
+static void option_name(int argc, char **argv, const char *shortopts, char *buf, size_t n)
+{
+	const char *arg = optind - 1 < argc && optind >= 1 ? argv[optind - 1] : "";
+	if (optopt > 0 && optopt < 256 && strncmp(arg, "--", 2)) {
+		snprintf(buf, n, "-%c", optopt);
+		return;
+	}
+	size_t len = strcspn(arg, "=");
+	snprintf(buf, n, "%.*s", (int)(len < n ? len : n - 1), arg);
+}
+
+int cli_getopt(const char *cmd, int argc, char **argv, const char *shortopts, const struct option *longopts)
+{
+	char opts[64], name[64];
+	snprintf(opts, sizeof opts, ":%s", shortopts);   /* ':' first: a missing argument returns ':' */
+	opterr = 0;
+	int c = getopt_long(argc, argv, opts, longopts, NULL);
+	if (c != '?' && c != ':') return c;
+	option_name(argc, argv, shortopts, name, sizeof name);
+	const char *arg = optind - 1 < argc && optind >= 1 ? argv[optind - 1] : "";
+	if (c == ':')
+		cli_usage(cmd, "option '%s' needs an argument", name);
+	else if (!strncmp(arg, "--", 2) && strchr(arg, '='))
+		cli_usage(cmd, "option '%s' takes no argument, or is unknown", name);
+	else
+		cli_usage(cmd, "unknown option '%s'", name);
+	return '?';
 }
 
 void cli_print_json(void *json)

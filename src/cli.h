@@ -40,6 +40,13 @@ int cli_fail_json(const char *what, bool json);
 /* Usage error: prints "gen2prep CMD: msg" and "Try 'gen2prep CMD --help'." */
 int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* getopt_long without getopt's own messages: an unknown option prints
+ * "gen2prep CMD: unknown option '-x'" and "Try 'gen2prep CMD --help'." on
+ * stderr (a missing argument: "option '--x' needs an argument") and
+ * returns '?'; otherwise what getopt_long returns. */
+struct option;
+int cli_getopt(const char *cmd, int argc, char **argv, const char *shortopts, const struct option *longopts);
+
 /* Prints a jansson value (void * to keep jansson out of this header) on
  * stdout, indented, keys in insertion order, then frees it. */
 void cli_print_json(void *json);

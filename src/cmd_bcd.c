@@ -229,11 +229,11 @@ int cmd_bcd(int argc, char **argv)
 	bool json = false;
 	int c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((c = cli_getopt("bcd", argc, argv, "h", opts)) != -1) {
 		switch (c) {
 		case 'j': json = true; break;
 		case 'h': help(); return EXIT_OK;
-		default: return cli_usage("bcd", "unknown option");
+		default: return EXIT_USAGE;   /* cli_getopt said why */
 		}
 	}
 	if (argc - optind != 1)

@@ -1,0 +1,54 @@
+/* convert_args.c - see convert_args.h */
+#include "config.h"
+#include "convert_args.h"
+#include "util.h"
+#include "writer.h"
+
+#include <string.h>
+#include <sys/stat.h>
+
+static const char *kind_of(mode_t m)
+{
+	if (S_ISLNK(m)) return "a symbolic link";
+	if (S_ISFIFO(m)) return "a FIFO";
+	if (S_ISCHR(m) || S_ISBLK(m)) return "a device node";
+	if (S_ISDIR(m)) return "a directory";
+	if (S_ISSOCK(m)) return "a socket";
+	return "not a regular file";
+}
+
+/* An image or a machine definition is a regular file written beside its
+ * name and renamed over it: replacing a link, FIFO or device node by a
+ * file is never what --overwrite was asked for. */
+static int check_regular(const char *path, const char *what)
+{
+	struct stat st;
+	if (!path || lstat(path, &st) < 0 || S_ISREG(st.st_mode)) return 0;
+	return err_set(E_EXISTS, "'%s' is %s: %s must be a regular file (give another name)", path,
+		       kind_of(st.st_mode), what);
+}
+
+static int check_format(const struct plan_opts *po, const char *out)
+{
+	enum out_format named;
+	if (!po->format_given || out_format_from_path(out, &named) < 0) {
+		err_clear();
+		return 0;
+	}
+	if (named == po->format) return 0;
+	return err_set(E_USAGE, "-O %s, but '%s' is named as a %s image: name it .%s to confirm (or leave -O out)",
+		       out_format_name(po->format), out, out_format_name(named), out_format_name(po->format));
+}
+
+int convert_check_args(const struct convert_opts *co, const char *nanabox, const char *hyperv)
+{
+	const struct plan_opts *po = &co->plan;
+	if (check_format(po, co->out) < 0) return -1;
+	if (po->debug && po->debug_port > 2)
+		return err_set(E_USAGE, "--debug serial:%u: Hyper-V and NanaBox machines have COM1 and COM2 only",
+			       po->debug_port);
+	if (check_regular(co->out, "the output") < 0 || check_regular(nanabox, "the NanaBox file") < 0 ||
+	    check_regular(hyperv, "the script") < 0)
+		return -1;
+	return 0;
+}
