@@ -437,7 +437,7 @@ int cmd_convert(int argc, char **argv)
 	struct convert_report *r = xcalloc(1, sizeof *r);
 	int rc = convert_run(&a.co, r);
 	bool out_written = rc == 0 && !a.co.dry_run;
-	cli_progress_done(prog);
+	cli_progress_done(prog, rc == 0);
 	if (rc == 0 && !a.co.dry_run && (write_vm_out(&a, &a.nanabox, vmconfig_nanabox) < 0 ||
 					 write_vm_out(&a, &a.hyperv, vmconfig_hyperv_script) < 0)) {
 		rc = -1;
