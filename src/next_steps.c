@@ -80,11 +80,17 @@ static void hyperv_steps(const struct next_input *in, struct next_steps *s)
 	char *qname = vmconfig_ps_quote(in->vm_name), *qout = vmconfig_ps_quote(in->out);
 	add(s, xasprintf("New-VM -Name %s -Generation 2 -MemoryStartupBytes %uMB -VHDPath %s", qname,
 			 in->vm_memory_mib, qout),
-	    "Copy %s to the Hyper-V host; there, in PowerShell as administrator, create a Generation 2 machine "
-	    "that boots from it on its SCSI controller (with the disk's path on that host):", in->out);
-	add(s, xasprintf("Set-VMFirmware -VMName %s -EnableSecureBoot Off", qname),
-	    "Turn Secure Boot off%s:", legacy(in) ? " (the patched kernel and boot loader are not signed)" : "");
+	    "Copy %s to the Hyper-V host. There, in PowerShell as administrator, create a Generation 2 machine "
+	    "that boots from it on its SCSI controller (give the disk's path on that host):", in->out);
 	const struct plan_bcd *b = &in->plan->bcd;
+	/* Windows 8 and later boot with Secure Boot on (Hyper-V's default
+	 * template, "Microsoft Windows"); it stays on unless something needs
+	 * it off: unsigned patched files, or the kernel debugger (Microsoft,
+	 * "Boot Parameters to Enable Debugging": "you might need to disable
+	 * or suspend BitLocker and Secure Boot"). */
+	if (legacy(in) || b->debug)
+		add(s, xasprintf("Set-VMFirmware -VMName %s -EnableSecureBoot Off", qname), "Turn Secure Boot off (%s):",
+		    legacy(in) ? "the patched kernel and boot loader are not signed" : "for the kernel debugger");
 	if (b->debug) {
 		char *pipe = vmconfig_pipe_name(in->vm_name, b->debug_port), *qpipe = vmconfig_ps_quote(pipe);
 		add(s, xasprintf("Set-VMComPort -VMName %s -Number %u -Path %s", qname, b->debug_port, qpipe),
