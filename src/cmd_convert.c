@@ -424,7 +424,7 @@ int cmd_convert(int argc, char **argv)
 	memset(&a, 0, sizeof a);
 	int pr = parse_args(argc, argv, &a);
 	if (pr) return pr > 0 ? EXIT_OK : EXIT_USAGE;
-	if (convert_check_args(&a.co, a.nanabox.path, a.hyperv.path) < 0 || prepare_vm(&a) < 0) {
+	if (convert_check_args(&a.co, a.nanabox.path, a.hyperv.path, a.quiet) < 0 || prepare_vm(&a) < 0) {
 		/* anything but a usage error is about an output file: exit 7 */
 		int code = EXIT_OUTPUT;
 		if (err_code() == E_USAGE) code = cli_usage("convert", "%s", err_msg());

@@ -1,9 +1,11 @@
 /* convert_args.c - see convert_args.h */
 #include "config.h"
 #include "convert_args.h"
+#include "cli.h"
 #include "util.h"
 #include "writer.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -28,7 +30,11 @@ static int check_regular(const char *path, const char *what)
 		       kind_of(st.st_mode), what);
 }
 
-static int check_format(const struct plan_opts *po, const char *out)
+/* Hyper-V and NanaBox tell VHD from VHDX by the extension: a .vhdx that
+ * holds a VHD (or the reverse) does not attach, so that is refused. A
+ * generic raw name (.img, .raw, .bin) holding a VHD/VHDX is only warned
+ * about: .img is used for any image. */
+static int check_format(const struct plan_opts *po, const char *out, bool quiet)
 {
 	enum out_format named;
 	if (!po->format_given || out_format_from_path(out, &named) < 0) {
@@ -36,14 +42,20 @@ static int check_format(const struct plan_opts *po, const char *out)
 		return 0;
 	}
 	if (named == po->format) return 0;
+	if (named == OUT_RAW) {
+		if (!quiet)
+			fprintf(stderr, "%s: warning: -O %s, but '%s' is named as a raw image: Hyper-V goes by the "
+				"extension (.%s)\n", progname, out_format_name(po->format), out, out_format_name(po->format));
+		return 0;
+	}
 	return err_set(E_USAGE, "-O %s, but '%s' is named as a %s image: name it .%s to confirm (or leave -O out)",
 		       out_format_name(po->format), out, out_format_name(named), out_format_name(po->format));
 }
 
-int convert_check_args(const struct convert_opts *co, const char *nanabox, const char *hyperv)
+int convert_check_args(const struct convert_opts *co, const char *nanabox, const char *hyperv, bool quiet)
 {
 	const struct plan_opts *po = &co->plan;
-	if (check_format(po, co->out) < 0) return -1;
+	if (check_format(po, co->out, quiet) < 0) return -1;
 	if (po->debug && po->debug_port > 2)
 		return err_set(E_USAGE, "--debug serial:%u: Hyper-V and NanaBox machines have COM1 and COM2 only",
 			       po->debug_port);

@@ -222,8 +222,14 @@ assert_eq "-O vhd with OUT .vhdx: usage error" 2 "$(cat of.rc)"
 assert_eq "-O vhd with OUT .vhdx: how to confirm" "gen2prep convert: -O vhd, but 'of.vhdx' is named as a vhdx image: name it .vhd to confirm (or leave -O out)
 Try 'gen2prep convert --help'." "$(cat of.err)"
 check "-O vhd with OUT .vhdx: nothing written" test ! -e of.vhdx
+run of3 convert -O raw win7.vhdx of3.vhd
+assert_eq "-O raw with OUT .vhd: usage error" 2 "$(cat of3.rc)"
 run of2 convert -O raw win7.vhdx of2.img
 assert_eq "-O raw with OUT .img agrees: exit 0" 0 "$(cat of2.rc)"
+assert_eq "-O raw with OUT .img: no warning" "" "$(cat of2.err)"
+run of4 convert -O vhd win7.vhdx of4.img
+assert_eq "-O vhd with OUT .img: converted" 0 "$(cat of4.rc)"
+assert_eq "-O vhd with OUT .img: warned, not silent" "gen2prep: warning: -O vhd, but 'of4.img' is named as a raw image: Hyper-V goes by the extension (.vhd)" "$(cat of4.err)"
 echo keep >target
 ln -s target link.vhdx
 mkfifo fifo.vhdx
