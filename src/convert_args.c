@@ -1,5 +1,4 @@
 /* convert_args.c - see convert_args.h */
-#include "config.h"
 #include "convert_args.h"
 #include "cli.h"
 #include "util.h"

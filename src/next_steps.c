@@ -1,6 +1,5 @@
 /* next_steps.c - see next_steps.h. The facts each step rests on are cited
  * where the step is made. */
-#include "config.h"
 #include "next_steps.h"
 #include "util.h"
 #include "vmconfig.h"
