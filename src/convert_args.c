@@ -51,10 +51,25 @@ static int check_format(const struct plan_opts *po, const char *out, bool quiet)
 		       out_format_name(po->format), out, out_format_name(named), out_format_name(po->format));
 }
 
+/* "Generation 2 ... Boot from a SCSI virtual hard disk (.VHDX)" (Microsoft,
+ * "Should I create a generation 1 or 2 virtual machine in Hyper-V?"): a
+ * script that makes a Hyper-V machine boot a VHD would make one that does
+ * not boot. NanaBox (HCS) attaches VHD or VHDX. */
+static int check_hyperv_format(const struct plan_opts *po, const char *out, const char *hyperv)
+{
+	enum out_format f = po->format;
+	if (!hyperv || (!po->format_given && out_format_from_path(out, &f) < 0)) {
+		err_clear();
+		return 0;
+	}
+	if (f != OUT_VHD) return 0;
+	return err_set(E_USAGE, "--hyperv-script needs a VHDX output: Hyper-V boots a Generation 2 machine from a VHDX only");
+}
+
 int convert_check_args(const struct convert_opts *co, const char *nanabox, const char *hyperv, bool quiet)
 {
 	const struct plan_opts *po = &co->plan;
-	if (check_format(po, co->out, quiet) < 0) return -1;
+	if (check_format(po, co->out, quiet) < 0 || check_hyperv_format(po, co->out, hyperv) < 0) return -1;
 	if (po->debug && po->debug_port > 2)
 		return err_set(E_USAGE, "--debug serial:%u: Hyper-V and NanaBox machines have COM1 and COM2 only",
 			       po->debug_port);

@@ -8,7 +8,8 @@
 /* -O vhd for OUT.vhdx, -O vhdx for OUT.vhd, -O raw for either (E_USAGE;
  * -O vhd/vhdx for OUT.img/.raw/.bin: a warning on stderr unless quiet);
  * --debug on COM3/COM4 (E_USAGE: Hyper-V and NanaBox have COM1 and COM2
- * only); OUT, or the --nanabox / --hyperv-script file (either may be NULL),
+ * only); --hyperv-script for a VHD output (E_USAGE: Hyper-V boots a
+ * Generation 2 machine from a VHDX only); OUT, or the --nanabox / --hyperv-script file (either may be NULL),
  * existing as anything but a regular file - a symbolic link, FIFO, device
  * or directory - whether or not --overwrite (E_EXISTS). 0 or -1. */
 int convert_check_args(const struct convert_opts *co, const char *nanabox, const char *hyperv, bool quiet);

@@ -250,6 +250,12 @@ fi
 run ons convert --overwrite win7.vhdx ons.vhdx --nanabox link.vhdx
 assert_eq "--nanabox onto a symlink: exit 7" 7 "$(cat ons.rc)"
 check "... nothing converted" test ! -e ons.vhdx
+run hs convert win7.vhdx hs.vhd --hyperv-script hs.ps1
+assert_eq "--hyperv-script with a VHD output: usage error" 2 "$(cat hs.rc)"
+assert_match "--hyperv-script with a VHD output: why" "^gen2prep convert: --hyperv-script needs a VHDX output: Hyper-V boots a Generation 2 machine from a VHDX only" "$(cat hs.err)"
+check "--hyperv-script with a VHD output: nothing written" test ! -e hs.vhd -a ! -e hs.ps1
+run nbv convert -q win7.vhdx nbv.vhd --nanabox nbv.7b
+assert_eq "--nanabox with a VHD output: accepted (NanaBox attaches VHD)" 0 "$(cat nbv.rc)"
 run pt patch "$W7"
 assert_eq "patch FILE without -o/--in-place: usage error" 2 "$(cat pt.rc)"
 assert_match "patch: says to choose" "^gen2prep patch: choose where the patched file goes: -o OUT, or --in-place" "$(cat pt.err)"
