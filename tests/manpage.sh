@@ -5,7 +5,7 @@
 # section (.SS COMMAND) names, both ways; --version and `help COMMAND` are
 # there; every blocker code the code can raise (lib/windows.c blocker_id,
 # add_blocker(...) in lib/*.c) is an entry of BLOCKERS, and every entry
-# there is a code the program has. Each command's --help lists its options.
+# there is a code the program has (add_blocker and plan_add_blocker). Each command's --help lists its options.
 . "$(dirname "$0")/lib.sh"
 MAN=$top_srcdir/man/gen2prep.1
 SRC=$top_srcdir/src
@@ -23,7 +23,12 @@ code_short() {
 	grep -o "cli_getopt(\"$1\", argc, argv, \"[^\"]*\"" "$SRC/cmd_$1.c" | sed 's/.*"\([^"]*\)"$/\1/' |
 		tr -d ':' | fold -w1 | grep -vx h | sort -u
 }
-man_long() { section "$1" | grep -o '\\-\\-[a-z0-9][a-z0-9\\-]*' | sed 's/\\//g; s/^--//' | sed 's/-$//' | grep -vx help | sort -u; }
+# the options the man page documents for a command: those on its macro lines
+# that start with an option (.B/.BR/.BI \-\-name ...), not prose mentions
+man_long() {
+	section "$1" | grep '^\.B[RI]* \\-' | grep -o '\\-\\-[a-z0-9][a-z0-9\\-]*' | sed 's/\\//g; s/^--//' |
+		sed 's/-$//' | grep -vx help | sort -u
+}
 man_short() { section "$1" | grep -o '^\.B[RI]* \\-[A-Za-z]\b' | sed 's/.*-//' | grep -vx h | sort -u; }
 
 for cmd in inspect convert verify patch bcd; do
@@ -47,7 +52,7 @@ check "--help and -h are documented" grep -q '\\-\\-help' "$MAN"
 # Blocker codes: the table in lib/windows.c and every add_blocker(p, "code", ...)
 {
 	sed -n '/blocker_id\[BLK_COUNT\] = {/,/};/p' "$top_srcdir/lib/windows.c" | grep -o '"[a-z0-9-]*"' | tr -d '"'
-	grep -ho 'add_blocker([a-z]*, "[a-z0-9-]*"' "$top_srcdir"/lib/*.c | sed 's/.*"\(.*\)"/\1/'
+	grep -ho 'add_blocker([^,"]*, "[a-z0-9-]*"' "$top_srcdir"/lib/*.c | sed 's/.*"\(.*\)"/\1/'
 } | sort -u >"$TMP/blockers.code"
 test "$(wc -l <"$TMP/blockers.code")" -ge 10 && ok "blocker codes found in the code" || fail "blocker codes found in the code"
 sed -n '/^\.SH BLOCKERS/,/^\.PP/p' "$MAN" | awk 'prev == ".TP" && $1 == ".B" {print $2} {prev = $0}' | sort -u >"$TMP/blockers.man"
