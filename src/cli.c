@@ -230,7 +230,8 @@ static void update(void *ctx, const char *phase, uint64_t done, uint64_t total)
 	struct tty_progress *t = ctx;
 	int s = stage_index(phase);
 	if (s == STAGE_OUTPUT_IDX && total > 1 && done >= total) s = STAGE_FLUSH;
-	bool changed = s != t->stage || (s < 0 && strcmp(t->other, phase));
+	/* a new stage, or the sizes of one announced after its start: drawn at once */
+	bool changed = s != t->stage || (s < 0 && strcmp(t->other, phase)) || (t->total <= 1 && total > 1);
 	if (changed) {
 		t->stage = s;
 		snprintf(t->other, sizeof t->other, "%s", phase);
