@@ -41,9 +41,11 @@ struct disk {
 	uint64_t data_s, data_e;   /* raw: last data extent found */
 };
 
-/* err_set "'PATH': WHAT (libvhdi: first line of libvhdi's message)". */
+/* err_set "WHAT (libvhdi: first line of libvhdi's message)"; the caller
+ * of disk_open names the file (PATH is kept for debugging). */
 static int vhdi_error(libvhdi_error_t **e, enum err_code code, const char *path, const char *what)
 {
+	(void)path;
 	char msg[512] = "";
 	if (e && *e) {
 		libvhdi_error_sprint(*e, msg, sizeof msg);
@@ -52,7 +54,7 @@ static int vhdi_error(libvhdi_error_t **e, enum err_code code, const char *path,
 		char *nl = strchr(msg, '\n');
 		if (nl) *nl = 0;
 	}
-	return err_set(code, "'%s': %s (libvhdi: %s)", path, what, msg);
+	return err_set(code, "%s (libvhdi: %s)", what, msg);
 }
 
 static enum disk_format detect_format(int fd, uint64_t size)
@@ -99,16 +101,16 @@ static int file_size_of(int fd, const char *path, uint64_t *out)
 {
 	struct stat st;
 	if (fstat(fd, &st) < 0)
-		return err_errno(E_IO, "cannot stat '%s'", path);
+		return err_errno(E_IO, "cannot stat");
 	if (S_ISBLK(st.st_mode)) {
 		uint64_t n;
 		if (ioctl(fd, BLKGETSIZE64, &n) < 0)
-			return err_errno(E_IO, "cannot get the size of '%s'", path);
+			return err_errno(E_IO, "cannot get the size");
 		*out = n;
 		return 0;
 	}
 	if (!S_ISREG(st.st_mode))
-		return err_set(E_FORMAT, "'%s' is not a regular file or block device", path);
+		return err_set(E_FORMAT, "not a regular file or block device");
 	*out = (uint64_t)st.st_size;
 	return 0;
 }
@@ -171,7 +173,7 @@ static int open_parent(struct disk *d, int depth)
 	int r = libvhdi_file_get_utf8_parent_filename_size(d->vf, &n, &e);
 	if (r != 1 || n < 2 || n > 65536) {
 		if (e) libvhdi_error_free(&e);
-		return err_set(E_FORMAT, "'%s' is a differencing disk without a parent locator", d->path);
+		return err_set(E_FORMAT, "a differencing disk without a parent locator");
 	}
 	uint8_t *name = xmalloc(n);
 	if (libvhdi_file_get_utf8_parent_filename(d->vf, name, n, &e) != 1) {
@@ -184,8 +186,8 @@ static int open_parent(struct disk *d, int depth)
 		const char *base;
 		char *posix = to_posix((const char *)name, &base);
 		char *dircopy = xstrdup(d->path);
-		err_set(E_NOTFOUND, "parent disk '%s' of '%s' not found (looked for '%s/%s')", (const char *)name,
-			d->path, dirname(dircopy), base);
+		err_set(E_NOTFOUND, "parent disk '%s' not found (looked for '%s/%s')", (const char *)name,
+			dirname(dircopy), base);
 		free(dircopy);
 		free(posix);
 		free(name);
@@ -193,23 +195,22 @@ static int open_parent(struct disk *d, int depth)
 	}
 	free(name);
 	if (depth + 1 > DISK_MAX_CHAIN) {
-		err_set(E_UNSUPPORTED, "'%s': differencing chain deeper than %d disks", d->path, DISK_MAX_CHAIN);
+		err_set(E_UNSUPPORTED, "differencing chain deeper than %d disks", DISK_MAX_CHAIN);
 		free(ppath);
 		return -1;
 	}
 	d->parent = disk_open_depth(ppath, depth + 1);
 	if (!d->parent) {
-		err_prefix("parent of '%s'", d->path);
+		err_prefix("parent '%s'", ppath);
 		free(ppath);
 		return -1;
 	}
 	d->info.parent_path = ppath;
 	d->info.chain_depth = d->parent->info.chain_depth + 1;
 	if (!d->parent->vf)
-		return err_set(E_UNSUPPORTED, "parent '%s' of '%s' is a raw image: a differencing disk needs a VHD/VHDX parent",
-			       ppath, d->path);
+		return err_set(E_UNSUPPORTED, "parent '%s' is a raw image: a differencing disk needs a VHD/VHDX parent", ppath);
 	if (d->parent->info.virtual_size != d->info.virtual_size)
-		return err_set(E_FORMAT, "parent '%s' of '%s' has a different virtual size", ppath, d->path);
+		return err_set(E_FORMAT, "parent '%s' has a different virtual size", ppath);
 	if (libvhdi_file_set_parent_file(d->vf, d->parent->vf, &e) != 1)
 		return vhdi_error(&e, E_FORMAT, d->path, "parent does not match");
 	return 0;
@@ -223,7 +224,7 @@ static int open_vhdi(struct disk *d, int depth)
 	 * libvhdi's only that opening failed. */
 	d->meta = vhdmeta_parse(d->fd, d->file_size, d->info.format == DISK_VHDX);
 	if (!d->meta)
-		return err_prefix("'%s'", d->path);   /* keeps the code (E_FORMAT, E_UNSUPPORTED) */
+		return -1;   /* vhdmeta says what is wrong; the caller names the file */
 	if (libvhdi_file_initialize(&d->vf, &e) != 1)
 		return vhdi_error(&e, E_NOMEM, d->path, "cannot create the libvhdi handle");
 	if (libvhdi_file_open(d->vf, d->path, libvhdi_get_access_flags_read(), &e) != 1)
@@ -244,19 +245,19 @@ static int open_vhdi(struct disk *d, int depth)
 	case LIBVHDI_DISK_TYPE_FIXED: d->info.subformat = "fixed"; break;
 	case LIBVHDI_DISK_TYPE_DYNAMIC: d->info.subformat = "dynamic"; break;
 	case LIBVHDI_DISK_TYPE_DIFFERENTIAL: d->info.subformat = "differencing"; break;
-	default: return err_set(E_FORMAT, "'%s': unknown disk type %u", d->path, type);
+	default: return err_set(E_FORMAT, "unknown disk type %u", type);
 	}
 
 	const struct vhdmeta_info *mi = vhdmeta_info(d->meta);
 	if (mi->virtual_size != media)
-		return err_set(E_FORMAT, "'%s': virtual size disagrees between parsers (%llu vs %llu)", d->path,
+		return err_set(E_FORMAT, "virtual size disagrees between parsers (%llu vs %llu)",
 			       (unsigned long long)mi->virtual_size, (unsigned long long)media);
 	d->info.block_size = mi->block_size;
 	d->info.disk_id = mi->disk_id;
 	if (mi->logical_sector_size) d->info.logical_sector_size = mi->logical_sector_size;
 	if (mi->physical_sector_size) d->info.physical_sector_size = mi->physical_sector_size;
 	if (mi->differencing != (type == LIBVHDI_DISK_TYPE_DIFFERENTIAL))
-		return err_set(E_FORMAT, "'%s': disk type disagrees between parsers", d->path);
+		return err_set(E_FORMAT, "disk type disagrees between parsers");
 
 	if (type == LIBVHDI_DISK_TYPE_DIFFERENTIAL)
 		return open_parent(d, depth);
@@ -269,7 +270,7 @@ static struct disk *disk_open_depth(const char *path, int depth)
 	d->path = xstrdup(path);
 	d->fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (d->fd < 0) {
-		err_errno(E_IO, "cannot open '%s'", path);
+		err_errno(E_IO, "cannot open");
 		goto fail;
 	}
 	if (file_size_of(d->fd, path, &d->file_size) < 0 || fstat(d->fd, &d->st) < 0)
@@ -328,7 +329,8 @@ static int read_vhdi(struct disk *d, uint8_t *buf, size_t len, uint64_t off)
 		ssize_t n = libvhdi_file_read_buffer_at_offset(d->vf, buf, chunk, (off64_t)off, &e);
 		if (n <= 0) {
 			vhdi_error(&e, E_FORMAT, d->path, "read failed, corrupt or truncated image?");
-			return err_prefix("virtual offset %llu", (unsigned long long)off);
+			/* a read comes long after disk_open: name the file (a chain has several) */
+			return err_prefix("'%s': virtual offset %llu", d->path, (unsigned long long)off);
 		}
 		buf += n, len -= (size_t)n, off += (uint64_t)n;
 	}

@@ -528,7 +528,13 @@ static void build_patches(struct plan *p, const struct inspection *ins, const st
 	unsigned v = opts->force_version ? opts->force_version : ins->kernel_version;
 	p->version = v;
 	snprintf(p->bcd.loader_path, sizeof p->bcd.loader_path, "\\Windows\\system32\\winload.efi");
+	if (opts->force_version && ins->kernel_version >= 0x602)
+		add_warning(p, "force-version", "--force-version %u.%u on a %u.%u kernel: %s", v >> 8, v & 0xFF, ins->kernel_version >> 8,
+			    ins->kernel_version & 0xFF, v < 0x602 ? "the catalog patches a kernel it was not made for"
+								 : "it needs no patch; the option changes nothing");
 	if (v >= 0x602) return;
+	/* no Windows found: the blocker that says why (bitlocker, no-windows) is enough */
+	if (!ins->windows_found && !opts->force_version) return;
 	if (v != 0x600 && v != 0x601) {
 		add_blocker(p, "unsupported-version", "kernel version %u.%u: only 6.0, 6.1 (patched) and 6.2 or later can be converted",
 			    v >> 8, v & 0xFF);
@@ -675,10 +681,9 @@ int plan_build(const struct inspection *ins, const struct plan_opts *opts, struc
 	} else {
 		build_mbr_table(p, ins);
 	}
-	/* doc/formats.md, BCD partition device: Vista SP1's UEFI boot manager stopped with 0xc0000001
-	 * on the MBR device form; only the GPT form was seen to boot */
-	if (p->layout == LAYOUT_MBR && (opts->force_version ? opts->force_version : ins->kernel_version) == 0x600)
-		add_warning(p, "vista-mbr", "--layout mbr with Windows Vista / Server 2008: its UEFI boot manager was seen to fail on MBR disks; prefer --layout gpt");
+	if (opts->esp_size && p->esp_mode != ESP_APPEND)
+		add_warning(p, "esp-size-ignored", "--esp-size %llu is ignored: the ESP is partition %d as it is (%llu MiB); --esp append adds one of that size",
+			    (unsigned long long)(opts->esp_size >> 20), p->esp_number, (unsigned long long)(p->esp_size >> 20));
 	if (p->esp_mode == ESP_EXISTING)
 		add_warning(p, "esp-reformat", "partition %d is reformatted as the ESP: files on it are not kept", p->esp_number);
 	build_patches(p, ins, opts);

@@ -202,7 +202,7 @@ int vmconfig_nanabox(const struct vm_config *c, char **out, size_t *len)
  * and PowerShell takes U+2018, U+2019, U+201A and U+201B as single quotes
  * too (about_Quoting_Rules; the language specification's
  * single-quote-character), so each of those is doubled as well. */
-static char *ps_quote(const char *s)
+char *vmconfig_ps_quote(const char *s)
 {
 	size_t n = strlen(s), k = 0;
 	char *q = xmalloc(2 * n + 3);
@@ -239,7 +239,7 @@ static void hyperv_com_ports(const struct vm_config *c, char **s)
 	if (!c->debug_port) return;
 	unsigned console = vmconfig_uefi_console_port(c);
 	char *dbg = vmconfig_pipe_name(c->name, c->debug_port), *con = vmconfig_pipe_name(c->name, console);
-	char *qdbg = ps_quote(dbg), *qcon = ps_quote(con);
+	char *qdbg = vmconfig_ps_quote(dbg), *qcon = vmconfig_ps_quote(con);
 	buf_add(s, "# The kernel debugger's COM%u as a named pipe. WinDbg (as administrator):\n"
 		   "#   windbg -k com:pipe,port=%s,baud=%u,resets=0,reconnect\n"
 		   "Set-VMComPort -VMName $VMName -Number %u -Path %s\n"
@@ -260,7 +260,7 @@ static void hyperv_com_ports(const struct vm_config *c, char **s)
 int vmconfig_hyperv_script(const struct vm_config *c, char **out, size_t *len)
 {
 	if (vmconfig_check(c) < 0) return -1;
-	char *qname = ps_quote(c->name), *qdisk = ps_quote(c->disk_path);
+	char *qname = vmconfig_ps_quote(c->name), *qdisk = vmconfig_ps_quote(c->disk_path);
 	char *s = xstrdup("");
 	buf_add(&s, "# Written by gen2prep: a Hyper-V Generation 2 virtual machine for the converted disk.\n"
 		    "# Run it on the Hyper-V host in an elevated PowerShell; the disk path is relative\n"
@@ -281,10 +281,17 @@ int vmconfig_hyperv_script(const struct vm_config *c, char **out, size_t *len)
 	hyperv_com_ports(c, &s);
 	free(qname);
 	free(qdisk);
-	/* CRLF: the script is for Windows; PowerShell reads either. */
-	size_t n = 0;
+	/* CRLF: the script is for Windows; PowerShell reads either. UTF-8
+	 * with a BOM: "Without the BOM, Windows PowerShell misinterprets your
+	 * script as being encoded in the legacy ANSI codepage" (Microsoft,
+	 * "Understanding file encoding in VS Code and PowerShell",
+	 * learn.microsoft.com/powershell/scripting/dev-cross-plat/vscode/
+	 * understanding-file-encoding), garbling a non-ASCII VM name or path. */
+	size_t n = 3;
 	for (const char *p = s; *p; p++) n += *p == '\n' ? 2 : 1;
 	char *crlf = xmalloc(n + 1), *w = crlf;
+	memcpy(w, "\xEF\xBB\xBF", 3);
+	w += 3;
 	for (const char *p = s; *p; p++) {
 		if (*p == '\n') *w++ = '\r';
 		*w++ = *p;

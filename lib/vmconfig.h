@@ -42,6 +42,9 @@ int vmconfig_nanabox(const struct vm_config *c, char **out, size_t *len);
 /* Hyper-V PowerShell script. *out malloc'd, 0 or -1 (err set). */
 int vmconfig_hyperv_script(const struct vm_config *c, char **out, size_t *len);
 
+/* s as a PowerShell single-quoted string, quotes doubled (malloc'd). */
+char *vmconfig_ps_quote(const char *s);
+
 /* OUT's base name without its last extension (malloc'd). */
 char *vmconfig_default_name(const char *out_path);
 

@@ -2,12 +2,14 @@
 #include "cli.h"
 #include "writer.h"
 
+#include <getopt.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 const char *progname = "gen2prep";
@@ -76,6 +78,37 @@ int cli_usage(const char *cmd, const char *fmt, ...)
 	return EXIT_USAGE;
 }
 
+/* The name an option error is about: "-x" for a short option, "--name"
+ * (without "=value") for a long one. */
+static void option_name(int argc, char **argv, const char *shortopts, char *buf, size_t n)
+{
+	const char *arg = optind - 1 < argc && optind >= 1 ? argv[optind - 1] : "";
+	if (optopt > 0 && optopt < 256 && strncmp(arg, "--", 2)) {
+		snprintf(buf, n, "-%c", optopt);
+		return;
+	}
+	size_t len = strcspn(arg, "=");
+	snprintf(buf, n, "%.*s", (int)(len < n ? len : n - 1), arg);
+}
+
+int cli_getopt(const char *cmd, int argc, char **argv, const char *shortopts, const struct option *longopts)
+{
+	char opts[64], name[64];
+	snprintf(opts, sizeof opts, ":%s", shortopts);   /* ':' first: a missing argument returns ':' */
+	opterr = 0;
+	int c = getopt_long(argc, argv, opts, longopts, NULL);
+	if (c != '?' && c != ':') return c;
+	option_name(argc, argv, shortopts, name, sizeof name);
+	const char *arg = optind - 1 < argc && optind >= 1 ? argv[optind - 1] : "";
+	if (c == ':')
+		cli_usage(cmd, "option '%s' needs an argument", name);
+	else if (!strncmp(arg, "--", 2) && strchr(arg, '='))
+		cli_usage(cmd, "option '%s' takes no argument, or is unknown", name);
+	else
+		cli_usage(cmd, "unknown option '%s'", name);
+	return '?';
+}
+
 void cli_print_json(void *json)
 {
 	json_t *j = json;
@@ -94,41 +127,121 @@ void cli_print_json(void *json)
 
 /* ---- progress ---- */
 
+/* The stages convert reports (lib/convert.c, lib/writer.c) and their share
+ * of the overall percentage: nearly all the time is the output stream.
+ * "flushing" is shown once the stream has read its last byte: what is left
+ * is the last write, fsync and rename. */
+static const struct { const char *name; int weight; } stages[] = {
+	{ "reading input", 2 }, { "planning", 1 }, { "patching kernel files", 2 },
+	{ "editing", 3 }, { "writing output", 89 }, { "flushing", 3 },
+};
+#define NSTAGES (int)(sizeof stages / sizeof *stages)
+#define STAGE_FLUSH (NSTAGES - 1)
+#define STAGE_OUTPUT_IDX (NSTAGES - 2)
+
+/* set while a progress line is on the terminal: the signal handler clears it */
+static volatile sig_atomic_t line_on_tty;
+
 struct tty_progress {
 	struct progress p;
 	bool tty;
-	char phase[64];
-	int last_pct;
-	time_t started;
-	bool drawn;
+	int stage;                /* index in stages[], -1 before the first */
+	char other[32];           /* a phase not in stages[] */
+	int last_pct, last_tenth;
+	struct timespec stage_start, last_draw;
+	uint64_t done, total;
 };
 
-static void draw(void *ctx, const char *phase, uint64_t done, uint64_t total)
+static double since(const struct timespec *t)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - t->tv_sec) + (now.tv_nsec - t->tv_nsec) / 1e9;
+}
+
+static int stage_index(const char *phase)
+{
+	for (int i = 0; i < NSTAGES; i++)
+		if (!strcmp(stages[i].name, phase)) return i;
+	return -1;
+}
+
+static int overall_pct(const struct tty_progress *t)
+{
+	int base = 0;
+	for (int i = 0; i < t->stage && i < NSTAGES; i++) base += stages[i].weight;
+	int w = t->stage >= 0 && t->stage != STAGE_FLUSH ? stages[t->stage].weight : 0;
+	int pct = base + (t->total ? (int)((double)t->done / t->total * w) : 0);
+	return pct > 100 ? 100 : pct;
+}
+
+/* "42% writing output  430/1024 MiB  215.3 MiB/s  0:03 left" */
+static void format_line(const struct tty_progress *t, int pct, char *buf, size_t n)
+{
+	const char *name = t->stage >= 0 ? stages[t->stage].name : t->other;
+	int k = snprintf(buf, n, t->tty ? "%3d%% %s" : "%d%% %s", pct, name);
+	if (t->stage != STAGE_OUTPUT_IDX || t->total <= 1 || k < 0 || (size_t)k >= n) return;
+	k += snprintf(buf + k, n - k, "  %llu/%llu MiB", (unsigned long long)(t->done >> 20),
+		      (unsigned long long)(t->total >> 20));
+	double el = since(&t->stage_start);
+	if (el < 1 || !t->done || (size_t)k >= n) return;
+	double rate = t->done / el;
+	unsigned left = (unsigned)((t->total - t->done) / rate + 0.5);
+	snprintf(buf + k, n - k, "  %.1f MiB/s  %u:%02u left", rate / (1 << 20), left / 60, left % 60);
+}
+
+static int term_width(void)
+{
+	struct winsize ws;
+	if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) return ws.ws_col;
+	return 80;
+}
+
+/* One line, redrawn in place, never wider than the terminal (a wrapped
+ * line cannot be redrawn by \r and would scroll). */
+static void draw_tty(struct tty_progress *t, int pct, bool force)
+{
+	if (!force && pct == t->last_pct && since(&t->last_draw) < 0.25) return;
+	if (!force && since(&t->last_draw) < 0.1) return;
+	char line[160];
+	format_line(t, pct, line, sizeof line);
+	int w = term_width() - 1;
+	if (w < 1) w = 1;
+	fprintf(stderr, "\r%.*s\033[K", w, line);
+	fflush(stderr);
+	line_on_tty = 1;
+	t->last_pct = pct;
+	clock_gettime(CLOCK_MONOTONIC, &t->last_draw);
+}
+
+/* Off a terminal (-p): a line at every tenth of the whole run. */
+static void draw_plain(struct tty_progress *t, int pct)
+{
+	if (pct / 10 == t->last_tenth) return;
+	t->last_tenth = pct / 10;
+	char line[160];
+	format_line(t, pct / 10 * 10, line, sizeof line);
+	fprintf(stderr, "%s: %s\n", progname, line);
+	fflush(stderr);
+}
+
+static void update(void *ctx, const char *phase, uint64_t done, uint64_t total)
 {
 	struct tty_progress *t = ctx;
-	int pct = total ? (int)(done * 100 / total) : 100;
-	bool new_phase = strncmp(t->phase, phase, sizeof t->phase - 1) != 0;
-	if (new_phase) {
-		if (t->drawn && t->tty) fputc('\n', stderr);
-		snprintf(t->phase, sizeof t->phase, "%s", phase);
-		t->last_pct = -1;
-		t->started = time(NULL);
+	int s = stage_index(phase);
+	if (s == STAGE_OUTPUT_IDX && total > 1 && done >= total) s = STAGE_FLUSH;
+	/* a new stage, or the sizes of one announced after its start: drawn at once */
+	bool changed = s != t->stage || (s < 0 && strcmp(t->other, phase)) || (t->total <= 1 && total > 1);
+	if (changed) {
+		t->stage = s;
+		snprintf(t->other, sizeof t->other, "%s", phase);
+		clock_gettime(CLOCK_MONOTONIC, &t->stage_start);
 	}
-	if (pct == t->last_pct) return;
-	if (!t->tty && pct / 10 == t->last_pct / 10 && !new_phase && pct != 100) return;
-	t->last_pct = pct;
-	if (t->tty) {
-		int width = 30, fill = pct * width / 100;
-		char bar[64];
-		for (int i = 0; i < width; i++) bar[i] = i < fill ? '#' : '.';
-		bar[width] = 0;
-		fprintf(stderr, "\r%-22.22s [%s] %3d%%  %llu/%llu MiB", t->phase, bar, pct,
-			(unsigned long long)(done >> 20), (unsigned long long)(total >> 20));
-	} else {
-		fprintf(stderr, "%s: %s: %d%%\n", progname, t->phase, pct);
-	}
-	t->drawn = true;
-	fflush(stderr);
+	t->done = done;
+	t->total = total;
+	int pct = overall_pct(t);
+	if (t->tty) draw_tty(t, pct, changed);
+	else draw_plain(t, pct);
 }
 
 struct progress *cli_progress(int mode)
@@ -136,24 +249,35 @@ struct progress *cli_progress(int mode)
 	bool tty = isatty(STDERR_FILENO);
 	if (mode == 0 || (mode < 0 && !tty)) return NULL;
 	struct tty_progress *t = xcalloc(1, sizeof *t);
-	t->p.update = draw;
+	t->p.update = update;
 	t->p.ctx = t;
 	t->tty = tty;
-	t->last_pct = -1;
+	t->stage = -1;
+	t->last_pct = t->last_tenth = -1;
 	return &t->p;
 }
 
-void cli_progress_done(struct progress *p)
+void cli_progress_done(struct progress *p, bool ok)
 {
 	if (!p) return;
 	struct tty_progress *t = p->ctx;
-	if (t->drawn && t->tty) fputc('\n', stderr);
+	if (t->tty && line_on_tty) {
+		fputs("\r\033[K", stderr);   /* nothing stays: the result line follows */
+		line_on_tty = 0;
+	} else if (!t->tty && ok && t->last_tenth < 10) {
+		fprintf(stderr, "%s: 100%% done\n", progname);
+	}
+	fflush(stderr);
 	free(t);
 }
 
 static void on_signal(int sig)
 {
 	writer_cleanup_tmp();
+	if (line_on_tty) {   /* the message gets a line of its own */
+		ssize_t c = write(STDERR_FILENO, "\r\033[K", 4);
+		(void)c;
+	}
 	static const char msg[] = "gen2prep: interrupted; no output written\n";
 	ssize_t r = write(STDERR_FILENO, msg, sizeof msg - 1);
 	(void)r;

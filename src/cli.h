@@ -40,14 +40,25 @@ int cli_fail_json(const char *what, bool json);
 /* Usage error: prints "gen2prep CMD: msg" and "Try 'gen2prep CMD --help'." */
 int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* getopt_long without getopt's own messages: an unknown option prints
+ * "gen2prep CMD: unknown option '-x'" and "Try 'gen2prep CMD --help'." on
+ * stderr (a missing argument: "option '--x' needs an argument") and
+ * returns '?'; otherwise what getopt_long returns. */
+struct option;
+int cli_getopt(const char *cmd, int argc, char **argv, const char *shortopts, const struct option *longopts);
+
 /* Prints a jansson value (void * to keep jansson out of this header) on
  * stdout, indented, keys in insertion order, then frees it. */
 void cli_print_json(void *json);
 
-/* Progress: mode -1 auto (bar when stderr is a TTY), 0 off (-q), 1 forced
- * (-p: a bar on a TTY, else one line per phase and per 10%). */
+/* Progress: mode -1 auto (on a terminal), 0 off (-q), 1 forced (-p). On a
+ * terminal one line on stderr, redrawn in place and cut to its width:
+ * overall percent across the stages, the stage, MiB done/total, rate and
+ * time left while the output is written, "flushing" after its last byte.
+ * Off a terminal (-p) one line per tenth of the run. cli_progress_done
+ * clears the line (ok: off a terminal, a last "100% done" line). */
 struct progress *cli_progress(int mode);
-void cli_progress_done(struct progress *p);
+void cli_progress_done(struct progress *p, bool ok);
 
 /* Installs SIGINT/SIGTERM handlers that remove temporary outputs and exit
  * with EXIT_INTERRUPTED. */

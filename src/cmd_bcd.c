@@ -161,8 +161,10 @@ static int read_store_from_image(const char *image, int partno, struct image_ctx
 	if (!o)
 		return -1;
 	int rc = -1;
-	if (partition_read(o, &ctx->table) < 0)
+	if (partition_read(o, &ctx->table) < 0) {
+		err_prefix("%s", image);
 		goto out;
+	}
 	if (ctx->table.type == PT_NONE) {
 		rc = err_set(E_FORMAT, "%s: no partition table (and not a BCD store)", image);
 		goto out;
@@ -188,6 +190,8 @@ static int read_store_from_image(const char *image, int partno, struct image_ctx
 		}
 		rc = read_from_part(o, p, path, data, len);
 	}
+	if (rc < 0)
+		err_prefix("%s", image);   /* every message of this path names the image once */
 	if (rc == 1)
 		rc = err_set(E_NOTFOUND, "%s: partition %d holds no BCD store (\\EFI\\Microsoft\\Boot\\BCD or \\Boot\\BCD)",
 			     image, p->number);
@@ -229,11 +233,11 @@ int cmd_bcd(int argc, char **argv)
 	bool json = false;
 	int c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((c = cli_getopt("bcd", argc, argv, "h", opts)) != -1) {
 		switch (c) {
 		case 'j': json = true; break;
 		case 'h': help(); return EXIT_OK;
-		default: return cli_usage("bcd", "unknown option");
+		default: return EXIT_USAGE;   /* cli_getopt said why */
 		}
 	}
 	if (argc - optind != 1)
@@ -250,7 +254,7 @@ int cmd_bcd(int argc, char **argv)
 	if (r < 0) {
 		/* an input that cannot be read is exit 3, as in every command */
 		if (err_code() == E_IO) err_recode(E_FORMAT);
-		int ex = cli_fail_json(arg, json);
+		int ex = cli_fail_json(NULL, json);   /* the message names the file already */
 		free(image);
 		return ex;
 	}

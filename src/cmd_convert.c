@@ -2,6 +2,8 @@
  * and what to do next. The work is lib/convert.c. */
 #include "cli.h"
 #include "convert.h"
+#include "convert_args.h"
+#include "next_steps.h"
 #include "plan.h"
 #include "vmconfig.h"
 #include "writer.h"
@@ -48,7 +50,7 @@ static void help(FILE *f)
 		"  --vm-cpus N             processors (default 2)\n"
 		"  --vm-memory MiB         memory (default 2048)\n"
 		"  -p, --progress          show progress even when stderr is not a terminal\n"
-		"  -q, --quiet             no progress\n"
+		"  -q, --quiet             print nothing but errors (no progress, no next steps)\n"
 		"  -v, --verbose           more detail\n"
 		"  -h, --help              this help\n\n"
 		"Exit status: 0 converted, 2 usage, 3 bad input, 4 blocked (reasons printed),\n"
@@ -96,6 +98,7 @@ struct args {
 	struct convert_opts co;
 	bool json;
 	int progress;   /* -1 auto, 0 off, 1 forced */
+	bool quiet;     /* -q: nothing but errors */
 	struct vm_out nanabox, hyperv;
 	const char *vm_name_opt;
 	char *vm_name;
@@ -165,7 +168,7 @@ static int parse_one(int c, const char *arg, struct args *a)
 	case OPT_VM_CPUS: a->vm_opt_given = true; return parse_uint("--vm-cpus", arg, &a->vm_cpus);
 	case OPT_VM_MEMORY: a->vm_opt_given = true; return parse_uint("--vm-memory", arg, &a->vm_memory);
 	case 'p': a->progress = 1; return 0;
-	case 'q': a->progress = 0; return 0;
+	case 'q': a->progress = 0; a->quiet = true; return 0;
 	case 'v': opt_verbose++; return 0;
 	}
 	return err_set(E_USAGE, "unknown option");
@@ -179,9 +182,9 @@ static int parse_args(int argc, char **argv, struct args *a)
 	a->vm_cpus = VM_DEFAULT_CPUS;
 	a->vm_memory = VM_DEFAULT_MEMORY_MIB;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "O:o:pqvh", long_opts, NULL)) != -1) {
+	while ((c = cli_getopt("convert", argc, argv, "O:o:pqvh", long_opts)) != -1) {
 		if (c == 'h') { help(stdout); return 1; }
-		if (c == '?') { cli_usage("convert", "invalid option"); return -1; }
+		if (c == '?') return -1;
 		if (parse_one(c, optarg, a) < 0) { cli_usage("convert", "%s", err_msg()); return -1; }
 	}
 	if (argc - optind != 2) {
@@ -198,7 +201,6 @@ static void print_plan(const struct plan *p, const struct convert_report *r)
 {
 	printf("Windows: %s (%s)\n", r->product_name[0] ? r->product_name : "?", r->windows_version[0] ? r->windows_version : "?");
 	for (size_t i = 0; i < p->nblockers; i++) printf("BLOCKED (%s): %s\n", p->blockers[i].id, p->blockers[i].message);
-	for (size_t i = 0; i < p->nwarnings; i++) printf("warning: %s\n", p->warnings[i].message);
 	if (!p->esp_number) return;
 	printf("Layout: %s; ESP: partition %d (%s), %llu MiB at byte %llu\n  %s\n", plan_layout_name(p->layout), p->esp_number,
 	       esp_mode_name(p->esp_mode), (unsigned long long)(p->esp_size >> 20), (unsigned long long)p->esp_start, p->esp_why);
@@ -227,29 +229,6 @@ static void print_patches(const struct convert_report *r, bool failed_only)
 			if (failed_only && pr->status != PATCH_NOT_FOUND && pr->status != PATCH_AMBIGUOUS) continue;
 			fprintf(stderr, "  %-20s %-14s %s\n", pr->id ? pr->id : "?", patch_status_name(pr->status), r->patches[i].path);
 		}
-}
-
-/* vm_name: the --nanabox/--hyperv-script machine's name (its pipe), or NULL */
-static const char *next_steps(const struct plan *p, const char *vm_name, char *buf, size_t n)
-{
-	char dbg[600] = "";
-	char *pipe = vm_name && p->bcd.debug_port <= 2 ? vmconfig_pipe_name(vm_name, p->bcd.debug_port)
-						       : xstrdup("\\\\.\\pipe\\gen2prep");
-	if (p->bcd.debug)
-		snprintf(dbg, sizeof dbg,
-			 "  4. For WinDbg: map COM%u to a named pipe (Set-VMComPort -Number %u -Path %s)\n"
-			 "     and attach with windbg -k com:pipe,port=%s,baud=%u,resets=0,reconnect.\n",
-			 p->bcd.debug_port, p->bcd.debug_port, pipe, pipe, p->bcd.debug_baud);
-	free(pipe);
-	snprintf(buf, n,
-		 "Next steps:\n"
-		 "  1. Create a Generation 2 VM (Hyper-V: New-VM -Generation 2 -VHDPath OUT).\n"
-		 "  2. Turn Secure Boot off (Set-VMFirmware -EnableSecureBoot Off).\n"
-		 "  3. Attach the disk on the SCSI controller (Generation 2 has no IDE).\n"
-		 "%s"
-		 "  NanaBox: use a Generation 2 (UEFI) machine with Secure Boot off and the disk on SCSI%s.\n",
-		 dbg, p->bcd.debug ? ", the COM port as a named pipe" : "");
-	return buf;
 }
 
 /* ---- --nanabox / --hyperv-script (lib/vmconfig.c) ---- */
@@ -354,12 +333,46 @@ static int exit_code_for(const struct convert_report *r)
 	return cli_exit_for(c);
 }
 
+/* Warnings go to stderr, whatever else is printed (stdout carries the
+ * results: the plan, the report, the JSON). */
+static void print_warnings(const struct plan *p, bool planned)
+{
+	if (!planned) return;
+	for (size_t i = 0; i < p->nwarnings; i++) fprintf(stderr, "%s: warning: %s\n", progname, p->warnings[i].message);
+	char buf[256];
+	if (p->format_known && next_steps_vhd_warning(p, buf, sizeof buf))
+		fprintf(stderr, "%s: warning: %s\n", progname, buf);
+}
+
+static void print_vm_files(const struct args *a)
+{
+	if (a->nanabox.written)
+		printf("Wrote %s: a NanaBox machine '%s' for %s.\n", a->nanabox.path, a->vm_name, a->co.out);
+	if (a->hyperv.written)
+		printf("Wrote %s: a PowerShell script that creates the Hyper-V machine '%s' for %s.\n",
+		       a->hyperv.path, a->vm_name, a->co.out);
+}
+
+static void make_steps(const struct args *a, const struct convert_report *r, struct next_steps *s)
+{
+	char *name = a->vm_name ? NULL : vmconfig_default_name(a->co.out);
+	struct next_input in = {
+		.plan = &r->plan, .in = a->co.in, .out = a->co.out, .product_name = r->product_name,
+		.vm_name = a->vm_name ? a->vm_name : name, .vm_memory_mib = a->vm_memory,
+		.nanabox = a->nanabox.written ? a->nanabox.path : NULL, .nanabox_disk = a->nanabox.disk_path,
+		.hyperv_script = a->hyperv.written ? a->hyperv.path : NULL, .hyperv_disk = a->hyperv.disk_path,
+	};
+	next_steps_make(&in, s);
+	free(name);
+}
+
 static int finish(struct args *a, struct convert_report *r, int rc, bool out_written)
 {
 	const struct plan *p = &r->plan;
 	int code = rc < 0 ? exit_code_for(r) : EXIT_OK;
 	if (rc == 0 && a->co.dry_run && !plan_ok(p)) code = cli_exit_for(plan_err_code(p));
-	char steps[1536];
+	struct next_steps steps = { 0 };
+	if (rc == 0 && !a->co.dry_run) make_steps(a, r, &steps);
 	if (a->json) {
 		json_t *j = json_pack("{s:i}", "schema", CLI_JSON_SCHEMA);
 		json_t *rep = convert_report_json(r), *e = rc < 0 ? cli_error_json(code) : NULL;
@@ -372,32 +385,36 @@ static int finish(struct args *a, struct convert_report *r, int rc, bool out_wri
 		vm_json(a, j);
 		if (rc == 0 && !a->co.dry_run) {
 			json_object_set_new(j, "output", json_string(a->co.out));
-			json_object_set_new(j, "next_steps", json_string(next_steps(p, a->vm_name, steps, sizeof steps)));
+			json_object_set_new(j, "next_steps", next_steps_json(&steps));
 		}
 		cli_print_json(j);
 	} else if (a->co.dry_run && r->inspected) {
 		print_plan(p, r);
 	}
+	if (!a->quiet) print_warnings(p, rc == 0 || r->inspected);
 	if (rc < 0) {
 		/* after the work began (patches, edits, stream), say on the same
 		 * line that none of it reached OUT; a refusal before it needs not */
+		next_steps_free(&steps);
 		bool worked = !a->co.dry_run && !out_written && r->inspected && r->stage >= STAGE_PATCH;
 		fprintf(stderr, "%s: convert: %s%s\n", progname, err_msg(), worked ? "; nothing was written" : "");
 		if (plan_has_blocker(p, "patch-site")) print_patches(r, true);   /* which site is missing */
 		return code;
 	}
 	if (a->co.dry_run) {
+		next_steps_free(&steps);
 		if (!a->json) printf(code == EXIT_OK ? "Dry run: nothing written.\n" : "Dry run: not convertible.\n");
 		return code;
 	}
-	if (!a->json) {
+	if (!a->json && !a->quiet) {
 		printf("Wrote %s (%s%s): %s, layout %s, ESP partition %d.\n", a->co.out, out_format_name(p->format),
 		       p->format == OUT_RAW ? "" : p->fixed ? ", fixed" : ", dynamic",
 		       r->product_name[0] ? r->product_name : "Windows", plan_layout_name(p->layout), p->esp_number);
-		for (size_t i = 0; i < p->nwarnings; i++) printf("warning: %s\n", p->warnings[i].message);
+		print_vm_files(a);
 		if (opt_verbose) print_patches(r, false);
-		fputs(next_steps(p, a->vm_name, steps, sizeof steps), stdout);
+		next_steps_print(&steps, stdout);
 	}
+	next_steps_free(&steps);
 	return EXIT_OK;
 }
 
@@ -407,7 +424,7 @@ int cmd_convert(int argc, char **argv)
 	memset(&a, 0, sizeof a);
 	int pr = parse_args(argc, argv, &a);
 	if (pr) return pr > 0 ? EXIT_OK : EXIT_USAGE;
-	if (prepare_vm(&a) < 0) {
+	if (convert_check_args(&a.co, a.nanabox.path, a.hyperv.path, a.quiet) < 0 || prepare_vm(&a) < 0) {
 		/* anything but a usage error is about an output file: exit 7 */
 		int code = EXIT_OUTPUT;
 		if (err_code() == E_USAGE) code = cli_usage("convert", "%s", err_msg());
@@ -420,7 +437,7 @@ int cmd_convert(int argc, char **argv)
 	struct convert_report *r = xcalloc(1, sizeof *r);
 	int rc = convert_run(&a.co, r);
 	bool out_written = rc == 0 && !a.co.dry_run;
-	cli_progress_done(prog);
+	cli_progress_done(prog, rc == 0);
 	if (rc == 0 && !a.co.dry_run && (write_vm_out(&a, &a.nanabox, vmconfig_nanabox) < 0 ||
 					 write_vm_out(&a, &a.hyperv, vmconfig_hyperv_script) < 0)) {
 		rc = -1;

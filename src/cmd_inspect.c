@@ -336,11 +336,11 @@ int cmd_inspect(int argc, char **argv)
 	bool json = false;
 	int c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((c = cli_getopt("inspect", argc, argv, "h", opts)) != -1) {
 		switch (c) {
 		case 'j': json = true; break;
 		case 'h': inspect_help(); return EXIT_OK;
-		default: return cli_usage("inspect", "unknown option");
+		default: return EXIT_USAGE;   /* cli_getopt said why */
 		}
 	}
 	if (argc - optind != 1)

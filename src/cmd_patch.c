@@ -78,7 +78,7 @@ static int parse_args(int argc, char **argv, struct patch_cli *o)
 	};
 	int c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
+	while ((c = cli_getopt("patch", argc, argv, "o:h", opts)) != -1) {
 		switch (c) {
 		case 'o': o->out = optarg; break;
 		case 'i': o->in_place = true; break;
@@ -92,7 +92,7 @@ static int parse_args(int argc, char **argv, struct patch_cli *o)
 				return cli_usage("patch", "--force-version: expected MAJOR.MINOR, got '%s'", optarg);
 			break;
 		case 'h': patch_help(); return -2;
-		default: return cli_usage("patch", "unknown option");
+		default: return EXIT_USAGE;   /* cli_getopt said why */
 		}
 	}
 	if (optind != argc - 1)
@@ -100,6 +100,9 @@ static int parse_args(int argc, char **argv, struct patch_cli *o)
 	o->file = argv[optind];
 	if (o->out && o->in_place)
 		return cli_usage("patch", "-o and --in-place exclude each other");
+	if (!o->out && !o->in_place && !o->dry_run)
+		return cli_usage("patch", "choose where the patched file goes: -o OUT, or --in-place to rewrite %s"
+				 " (--dry-run writes nothing)", o->file);
 	return 0;
 }
 

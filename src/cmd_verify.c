@@ -34,11 +34,11 @@ int cmd_verify(int argc, char **argv)
 	bool json = false;
 	int c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
+	while ((c = cli_getopt("verify", argc, argv, "vh", opts)) != -1) {
 		if (c == 'h') { help(stdout); return EXIT_OK; }
 		if (c == 'j') json = true;
 		else if (c == 'v') opt_verbose++;
-		else return cli_usage("verify", "invalid option");
+		else return EXIT_USAGE;   /* cli_getopt said why */
 	}
 	if (argc - optind != 1) return cli_usage("verify", "expected one IMAGE");
 	struct verify_result r;

@@ -23,8 +23,9 @@ static void usage(FILE *f)
 		   "into a disk that boots in a Generation 2 machine, offline.\n\nCommands:\n", progname);
 	for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
 		fprintf(f, "  %-8s  %s\n", commands[i].name, commands[i].summary);
-	fprintf(f, "\nRun '%s COMMAND --help' for a command's options; 'man gen2prep' for the\n"
-		   "exit codes and the JSON fields.\n", progname);
+	fprintf(f, "\nRun '%s help COMMAND' (or '%s COMMAND --help') for a command's options;\n"
+		   "'man gen2prep' for the exit codes, blockers and JSON fields. '%s --version'\n"
+		   "prints the version.\n", progname, progname, progname);
 }
 
 int main(int argc, char **argv)
@@ -33,9 +34,24 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return EXIT_USAGE;
 	}
-	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+	if (!strcmp(argv[1], "help") && argc == 3) {
+		/* help COMMAND = COMMAND --help */
+		for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+			if (!strcmp(argv[2], commands[i].name)) {
+				char *args[] = { argv[2], (char *)"--help", NULL };
+				return commands[i].fn(2, args);
+			}
+		fprintf(stderr, "%s help: unknown command '%s'\n", progname, argv[2]);
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || (!strcmp(argv[1], "help") && argc == 2)) {
 		usage(stdout);
 		return EXIT_OK;
+	}
+	if (!strcmp(argv[1], "help")) {
+		fprintf(stderr, "%s help: give at most one COMMAND\n", progname);
+		return EXIT_USAGE;
 	}
 	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
 		printf("%s %s\n", PACKAGE_NAME, PACKAGE_VERSION);

@@ -99,7 +99,7 @@ check "--skip gives the same bytes as --only" cmp "$TMP/only.out" "$TMP/skip.out
 assert_exit "--only unknown id: usage" 2 "$GEN2PREP" patch "$TMP/nt.exe" -o "$TMP/x.out" --only no-such-patch
 
 # ---- refusing to overwrite ----
-assert_exit "no -o, no --in-place: refused" 7 "$GEN2PREP" patch "$TMP/nt.exe"
+assert_exit "no -o, no --in-place: a usage error (issue 13)" 2 "$GEN2PREP" patch "$TMP/nt.exe"
 assert_exit "-o FILE itself: refused" 7 "$GEN2PREP" patch "$TMP/nt.exe" -o "$TMP/nt.exe"
 assert_exit "-o existing file: refused" 7 "$GEN2PREP" patch "$TMP/nt.exe" -o "$TMP/nt.out"
 assert_eq "refusals left FILE alone" "$sum_in" "$(sha "$TMP/nt.exe")"

@@ -1,0 +1,80 @@
+/* convert_args.c - see convert_args.h */
+#include "convert_args.h"
+#include "cli.h"
+#include "util.h"
+#include "writer.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static const char *kind_of(mode_t m)
+{
+	if (S_ISLNK(m)) return "a symbolic link";
+	if (S_ISFIFO(m)) return "a FIFO";
+	if (S_ISCHR(m) || S_ISBLK(m)) return "a device node";
+	if (S_ISDIR(m)) return "a directory";
+	if (S_ISSOCK(m)) return "a socket";
+	return "not a regular file";
+}
+
+/* An image or a machine definition is a regular file written beside its
+ * name and renamed over it: replacing a link, FIFO or device node by a
+ * file is never what --overwrite was asked for. */
+static int check_regular(const char *path, const char *what)
+{
+	struct stat st;
+	if (!path || lstat(path, &st) < 0 || S_ISREG(st.st_mode)) return 0;
+	return err_set(E_EXISTS, "'%s' is %s: %s must be a regular file (give another name)", path,
+		       kind_of(st.st_mode), what);
+}
+
+/* Hyper-V and NanaBox tell VHD from VHDX by the extension: a .vhdx that
+ * holds a VHD (or the reverse) does not attach, so that is refused. A
+ * generic raw name (.img, .raw, .bin) holding a VHD/VHDX is only warned
+ * about: .img is used for any image. */
+static int check_format(const struct plan_opts *po, const char *out, bool quiet)
+{
+	enum out_format named;
+	if (!po->format_given || out_format_from_path(out, &named) < 0) {
+		err_clear();
+		return 0;
+	}
+	if (named == po->format) return 0;
+	if (named == OUT_RAW) {
+		if (!quiet)
+			fprintf(stderr, "%s: warning: -O %s, but '%s' is named as a raw image: Hyper-V goes by the "
+				"extension (.%s)\n", progname, out_format_name(po->format), out, out_format_name(po->format));
+		return 0;
+	}
+	return err_set(E_USAGE, "-O %s, but '%s' is named as a %s image: name it .%s to confirm (or leave -O out)",
+		       out_format_name(po->format), out, out_format_name(named), out_format_name(po->format));
+}
+
+/* "Generation 2 ... Boot from a SCSI virtual hard disk (.VHDX)" (Microsoft,
+ * "Should I create a generation 1 or 2 virtual machine in Hyper-V?"): a
+ * script that makes a Hyper-V machine boot a VHD would make one that does
+ * not boot. NanaBox (HCS) attaches VHD or VHDX. */
+static int check_hyperv_format(const struct plan_opts *po, const char *out, const char *hyperv)
+{
+	enum out_format f = po->format;
+	if (!hyperv || (!po->format_given && out_format_from_path(out, &f) < 0)) {
+		err_clear();
+		return 0;
+	}
+	if (f != OUT_VHD) return 0;
+	return err_set(E_USAGE, "--hyperv-script needs a VHDX output: Hyper-V boots a Generation 2 machine from a VHDX only");
+}
+
+int convert_check_args(const struct convert_opts *co, const char *nanabox, const char *hyperv, bool quiet)
+{
+	const struct plan_opts *po = &co->plan;
+	if (check_format(po, co->out, quiet) < 0 || check_hyperv_format(po, co->out, hyperv) < 0) return -1;
+	if (po->debug && po->debug_port > 2)
+		return err_set(E_USAGE, "--debug serial:%u: Hyper-V and NanaBox machines have COM1 and COM2 only",
+			       po->debug_port);
+	if (check_regular(co->out, "the output") < 0 || check_regular(nanabox, "the NanaBox file") < 0 ||
+	    check_regular(hyperv, "the script") < 0)
+		return -1;
+	return 0;
+}
