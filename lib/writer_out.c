@@ -243,9 +243,12 @@ static int lock_name(const char *path, char *out, size_t n)
 {
 	char *d = xstrdup(path), *b = xstrdup(path);
 	struct stat st;
-	int r = stat(dirname(d), &st);
+	const char *dir = dirname(d);
+	int r = stat(dir, &st);
 	int saved = errno;
 	const char *base = basename(b);
+	/* a name the folder cannot hold fails now, not after the work */
+	long name_max = r == 0 ? pathconf(dir, _PC_NAME_MAX) : -1;
 	uint8_t h[32];
 	struct sha256 s;
 	sha256_init(&s);
@@ -255,6 +258,11 @@ static int lock_name(const char *path, char *out, size_t n)
 	if (r < 0) {
 		errno = saved;
 		err_create(path);
+		free(b);
+		return -1;
+	}
+	if (name_max > 0 && strlen(base) > (size_t)name_max) {
+		err_set(E_OUTPUT, "output name '%s' is longer than the %ld bytes its folder allows", base, name_max);
 		free(b);
 		return -1;
 	}

@@ -158,3 +158,10 @@ if mkdir mnt && mount -t tmpfs -o size=1g tmpfs mnt 2>/dev/null; then
 else
 	echo "note: cannot mount a tmpfs here: the pread + pwrite fallback of the copy not run"
 fi
+
+# a name longer than the folder allows fails before the work, not after it
+mkdir long
+longname=$(printf 'a%.0s' $(seq 300)).vhdx
+assert_exit "a 300-byte OUT name: exit 7" 7 "$GEN2PREP" convert -q "$IN" "long/$longname"
+assert_match "long name: says why, before the work (no 'nothing was written')" "output name 'a+\\.vhdx' is longer than the [0-9]+ bytes its folder allows$" "$ERR"
+assert_eq "long name: folder empty" "" "$(ls -A long)"
