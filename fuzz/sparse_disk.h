@@ -31,26 +31,32 @@ struct sparse_disk {
  * sized); records outside it are dropped. 0 or -1. */
 static inline int sparse_fill(int fd, const uint8_t *data, size_t len, uint64_t size)
 {
-	static uint8_t run[0x7fff * 512];
+	static uint8_t run[65536];
+	uint64_t filled = 0;   /* fill records stop at 32 MiB an input: speed */
 	size_t i = 0;
 	while (i + 6 <= len) {
 		uint64_t off = (uint64_t)get_le32(data + i) * 512;
 		size_t n = get_le16(data + i + 4);
-		const uint8_t *src = data + i + 6;
 		i += 6;
 		if (n & 0x8000) {
 			if (i >= len)
 				break;
 			n = (n & 0x7fff) * 512;
-			memset(run, data[i++], n);
-			src = run;
-		} else {
-			if (n > len - i)
-				n = len - i;
-			i += n;
+			memset(run, data[i++], sizeof run);
+			if (!range_ok(off, n, size) || (filled += n) > (32u << 20))
+				continue;
+			for (size_t k = 0; k < n; k += sizeof run) {
+				size_t c = n - k < sizeof run ? n - k : sizeof run;
+				if (pwrite(fd, run, c, (off_t)(off + k)) != (ssize_t)c)
+					return -1;
+			}
+			continue;
 		}
-		if (range_ok(off, n, size) && pwrite(fd, src, n, (off_t)off) != (ssize_t)n)
+		if (n > len - i)
+			n = len - i;
+		if (range_ok(off, n, size) && pwrite(fd, data + i, n, (off_t)off) != (ssize_t)n)
 			return -1;
+		i += n;
 	}
 	return 0;
 }
