@@ -30,7 +30,9 @@
  * ALLOCFAIL_STRICT=1 fails library defects too (see library_defect).
  * Prints one line per operation; exit 1 when any child crashed in our
  * code, leaked, changed its input or left output. */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include "config.h"
 
 #include <dlfcn.h>
