@@ -293,14 +293,8 @@ static void copy_string(struct hive *h, const char *key, const char *value, char
 
 /* SOFTWARE, Microsoft\Windows NT\CurrentVersion (doc/formats.md,
  * Windows version). */
-static void read_software(struct ntfs_vol *v, struct inspection *ins)
+static void software_from_hive(struct hive *h, struct inspection *ins)
 {
-	struct hive *h = open_hive(v, "\\Windows\\System32\\config\\SOFTWARE", "SOFTWARE", NULL);
-	if (!h) {
-		add_finding(ins, WARN_HIVE_UNREADABLE, true, "SOFTWARE hive unreadable: %s", err_msg());
-		err_clear();
-		return;
-	}
 	const char *k = "Microsoft\\Windows NT\\CurrentVersion";
 	copy_string(h, k, "ProductName", ins->product_name, sizeof ins->product_name);
 	copy_string(h, k, "EditionID", ins->edition, sizeof ins->edition);
@@ -318,6 +312,17 @@ static void read_software(struct ntfs_vol *v, struct inspection *ins)
 		snprintf(ins->version, sizeof ins->version, "%s%s%s", ins->current_version,
 			 ins->build[0] ? "." : "", ins->build);
 	err_clear();
+}
+
+static void read_software(struct ntfs_vol *v, struct inspection *ins)
+{
+	struct hive *h = open_hive(v, "\\Windows\\System32\\config\\SOFTWARE", "SOFTWARE", NULL);
+	if (!h) {
+		add_finding(ins, WARN_HIVE_UNREADABLE, true, "SOFTWARE hive unreadable: %s", err_msg());
+		err_clear();
+		return;
+	}
+	software_from_hive(h, ins);
 	hive_close(h);
 }
 
@@ -465,6 +470,7 @@ static void hive_logs(struct ntfs_vol *v, char *out, size_t n)
 	static const char *const logs[] = { ".LOG1", ".LOG2", ".LOG" };
 	size_t used = 0;
 	out[0] = 0;
+	if (!v) { snprintf(out, n, "log files not looked at"); return; }   /* windows_read_hives */
 	for (size_t i = 0; i < sizeof logs / sizeof *logs && used < n; i++) {
 		char path[64];
 		uint64_t size = 0;
@@ -514,18 +520,11 @@ static bool system_hive_state(struct ntfs_vol *v, struct inspection *ins, const 
 	return true;
 }
 
-static void read_system(struct ntfs_vol *v, struct inspection *ins)
+/* The SYSTEM hive's bytes: state, then control sets, MountedDevices and
+ * locale from a clean or dirty hive. v (for the log files) may be NULL. */
+static void system_from_bytes(struct ntfs_vol *v, struct inspection *ins, const uint8_t *data, size_t len)
 {
-	uint8_t *data = NULL;
-	size_t len = 0;
-	if (ntfs_read_file(v, SYSTEM_HIVE, HIVE_MAX, &data, &len)) {
-		snprintf(ins->system_hive_state, sizeof ins->system_hive_state, "unreadable");
-		add_finding(ins, BLK_SYSTEM_HIVE_UNREADABLE, false, "%s cannot be read: %s", SYSTEM_HIVE, err_msg());
-		err_clear();
-		return;
-	}
 	struct hive *h = system_hive_state(v, ins, data, len) ? hive_open(data, len, false, "SYSTEM") : NULL;
-	free(data);
 	if (!h) {
 		if (!strcmp(ins->system_hive_state, "clean") || !strcmp(ins->system_hive_state, "dirty")) {
 			snprintf(ins->system_hive_state, sizeof ins->system_hive_state, "unreadable");
@@ -539,6 +538,34 @@ static void read_system(struct ntfs_vol *v, struct inspection *ins)
 	read_mounted_devices(h, ins);
 	read_locale(h, ins);
 	hive_close(h);
+}
+
+static void read_system(struct ntfs_vol *v, struct inspection *ins)
+{
+	uint8_t *data = NULL;
+	size_t len = 0;
+	if (ntfs_read_file(v, SYSTEM_HIVE, HIVE_MAX, &data, &len)) {
+		snprintf(ins->system_hive_state, sizeof ins->system_hive_state, "unreadable");
+		add_finding(ins, BLK_SYSTEM_HIVE_UNREADABLE, false, "%s cannot be read: %s", SYSTEM_HIVE, err_msg());
+		err_clear();
+		return;
+	}
+	system_from_bytes(v, ins, data, len);
+	free(data);
+}
+
+void windows_read_hives(const uint8_t *system, size_t slen, const uint8_t *software, size_t swlen,
+			struct inspection *ins)
+{
+	if (system) system_from_bytes(NULL, ins, system, slen);
+	if (software) {
+		struct hive *h = hive_open(software, swlen, false, "SOFTWARE");
+		if (h) {
+			software_from_hive(h, ins);
+			hive_close(h);
+		}
+		err_clear();
+	}
 }
 
 /* ---------------------------------------------------------------- PE files */

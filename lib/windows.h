@@ -109,6 +109,13 @@ struct inspection {
  * with the content are findings, not errors. */
 int windows_inspect(struct overlay *o, struct inspection *ins);
 bool inspection_convertible(const struct inspection *ins);
+/* What windows_inspect reads from the SYSTEM hive (control sets, services,
+ * MountedDevices matched against ins->table, locale; the hive-dirty
+ * finding) and the SOFTWARE hive (version strings), from hive bytes instead
+ * of a volume. Either may be NULL. Problems are findings, as in
+ * windows_inspect. The seam fuzz/fuzz_hive.c drives. */
+void windows_read_hives(const uint8_t *system, size_t slen, const uint8_t *software, size_t swlen,
+			struct inspection *ins);
 const struct part_info *inspection_part(const struct inspection *ins, int number);
 
 #endif

@@ -1,7 +1,8 @@
 #!/bin/bash
 # fuzz.sh - every libFuzzer harness (fuzz/fuzz_*.c: PE parser, patch matcher,
 # BCD/hive reader, VHDX/VHD BAT reader, ...) runs for FUZZ_SECONDS (default
-# 10) without a crash or a sanitizer report. Long runs: scripts/fuzz 3600.
+# 10) from its seed corpus (fuzz/corpus/NAME) without a crash, a sanitizer
+# report or a leak. Long runs: scripts/fuzz 3600 or make fuzz FUZZ_SECONDS=N.
 . "$(dirname "$0")/lib.sh"
 need clang
 FUZZ_BUILD_DIR="$top_builddir/../build-fuzz" "$top_srcdir/scripts/fuzz" "${FUZZ_SECONDS:-10}" >"$TMP/fuzz.out" 2>&1
