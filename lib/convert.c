@@ -273,13 +273,11 @@ int convert_check_boot_files(struct plan *p, struct ntfs_vol *v, const struct co
 			err_clear();
 			continue;
 		}
-		char why[200], msg[512];
-		if (efi_image_problem(d, len, why, sizeof why)) {
-			snprintf(msg, sizeof msg, "%s is not an x64 EFI application (%s): copied to the ESP as %s it would "
-				 "not boot; restore it (sfc /scannow, or from the installation media) and convert again",
-				 f[i].src, why, f[i].dst);
-			plan_add_blocker(p, "boot-file-not-pe", "%s", msg);
-		}
+		char why[200];
+		if (efi_image_problem(d, len, why, sizeof why))
+			plan_add_blocker(p, "boot-file-not-pe", "%s is not an x64 EFI application (%s): copied to the ESP as "
+					 "%s it would not boot; restore it (sfc /scannow, or from the installation media) and "
+					 "convert again", f[i].src, why, f[i].dst);
 		free(d);
 	}
 	return 0;
