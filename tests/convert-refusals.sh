@@ -15,7 +15,7 @@ fixture_bad() { # BAD: a cached win7-sp1 VHDX with that defect
 	mkdir -p "$FIXTURES"
 	(
 		flock 9
-		[ -s "$f" ] || { "$top_srcdir/scripts/mkfixture" --os win7-sp1 --bad "$1" "$f.part" >/dev/null 2>&1 && mv "$f.part" "$f"; } \
+		{ [ -s "$f" ] && ! fixture_stale "$f"; } || { "$top_srcdir/scripts/mkfixture" --os win7-sp1 --bad "$1" "$f.part" >/dev/null 2>&1 && mv "$f.part" "$f"; } \
 			|| { rm -f "$f.part"; exit 1; }
 	) 9>"$FIXTURES/.lock-bad-$1" || die "cannot build fixture --bad $1"
 	printf '%s\n' "$f"
