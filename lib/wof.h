@@ -6,8 +6,9 @@
  * size and its content is in the named data stream "WofCompressedData":
  * a table of chunk offsets followed by the chunks, each compressed with
  * XPRESS (Huffman) or LZX, or stored raw. This module owns that format
- * (doc/notes-wof.md); lib/ntfs.c reads the attributes and calls it. The
- * decompression itself is wimlib's public API (wimlib_decompress).
+ * (doc/formats.md, WOF-compressed files); lib/ntfs.c reads the attributes
+ * and calls it. The decompression itself is wimlib's public API
+ * (wimlib_decompress).
  */
 #ifndef GEN2PREP_WOF_H
 #define GEN2PREP_WOF_H

@@ -1,8 +1,9 @@
 /* test_wof.c - lib/wof.c: the WOF reparse data and WofCompressedData
  * stream of WOF-compressed files. Streams are built here with wimlib's
  * compressor (its public API, not lib/wof.c) and a chunk table written from
- * the layout in doc/notes-wof.md, then decoded by wof_decompress; broken
- * reparse data and tables must fail with the reason and the file's name. */
+ * the layout in doc/formats.md, WofCompressedData chunk table, then decoded
+ * by wof_decompress; broken reparse data and tables must fail with the
+ * reason and the file's name. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
