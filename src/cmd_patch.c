@@ -245,6 +245,20 @@ static int exit_for(enum err_code c)
 	return c == E_NOTFOUND || c == E_AMBIGUOUS ? EXIT_PATCH : cli_exit_for(c);
 }
 
+/* -1 (E_OUTPUT) when PATH is a symbolic link: writing it would replace
+ * the link by a regular file and leave its target unpatched. */
+static int refuse_symlink(const char *path, const char *how)
+{
+	struct stat st;
+	if (lstat(path, &st) != 0 || !S_ISLNK(st.st_mode)) return 0;
+	char target[4096];
+	ssize_t n = readlink(path, target, sizeof target - 1);
+	target[n < 0 ? 0 : n] = 0;
+	err_set(E_OUTPUT, "%s is a symbolic link to %s; not writing %s (patch the target itself)", path,
+		n < 0 ? "(unreadable)" : target, how);
+	return -1;
+}
+
 static int run(const struct patch_cli *o)
 {
 	const char *dest = o->in_place ? o->file : o->out;
@@ -252,6 +266,8 @@ static int run(const struct patch_cli *o)
 		err_set(E_EXISTS, "refusing to overwrite %s: give -o OUT or --in-place (or --dry-run)", o->file);
 		return cli_fail("patch");
 	}
+	if (!o->dry_run && refuse_symlink(dest, o->in_place ? "it in place" : "through it") < 0)
+		return cli_fail("patch");
 	if (!o->dry_run && o->out && (same_file(o->out, o->file) || access(o->out, F_OK) == 0)) {
 		err_set(E_EXISTS, "%s exists%s; not overwriting (use --in-place to patch FILE itself)", o->out,
 			same_file(o->out, o->file) ? " and is FILE" : "");
@@ -279,17 +295,19 @@ static int run(const struct patch_cli *o)
 	int rc = patch_apply(pe, kind, &po, rep);
 	enum err_code code = rc < 0 ? err_code() : E_OK;
 	const char *written = NULL;
+	bool write_failed = false;
 	if (rc == 0 && !o->dry_run && (o->out || rep->checksum_updated)) {
 		if (write_atomic(dest, pe->data, pe->len) < 0) {
 			rc = -1;
 			code = err_code();
+			write_failed = true;
 		} else {
 			written = dest;
 		}
 	}
 	if (o->json)
 		print_json(o, pe, rep, written, rc);
-	else if (rep->nresults) /* a refused file (no entry looked at) prints only the error */
+	else if (rep->nresults && !write_failed) /* a refused file (no entry looked at) or a failed write prints only the error */
 		print_human(o, pe, rep);
 	if (!o->json && written)
 		printf("wrote %s\n", written);

@@ -106,6 +106,24 @@ assert_eq "refusals left FILE alone" "$sum_in" "$(sha "$TMP/nt.exe")"
 cp "$TMP/nt.exe" "$TMP/inplace.exe"
 assert_exit "--in-place" 0 "$GEN2PREP" patch "$TMP/inplace.exe" --in-place
 check "--in-place = -o result" cmp "$TMP/inplace.exe" "$TMP/nt.out"
+# a symbolic link is refused (exit 7, one line naming the target), the link
+# and its target left as they were; -o onto a (dangling) link likewise
+cp "$TMP/nt.exe" "$TMP/tgt.exe"; ln -s tgt.exe "$TMP/link.exe"; ln -s nowhere.exe "$TMP/dang.exe"
+h=$(sha "$TMP/tgt.exe")
+"$GEN2PREP" patch "$TMP/link.exe" --in-place >"$TMP/ln.out" 2>"$TMP/ln.err"
+assert_eq "--in-place on a symlink: exit 7" 7 "$?"
+assert_eq "--in-place on a symlink: one line naming the target" \
+	"gen2prep: patch: $TMP/link.exe is a symbolic link to tgt.exe; not writing it in place (patch the target itself)" \
+	"$(cat "$TMP/ln.err")"
+check "--in-place on a symlink: still a symlink" test -L "$TMP/link.exe"
+assert_eq "--in-place on a symlink: target unchanged" "$h" "$(sha "$TMP/tgt.exe")"
+assert_exit "-o onto a symlink: exit 7" 7 "$GEN2PREP" patch "$TMP/nt.exe" -o "$TMP/dang.exe"
+check "-o onto a symlink: nothing created through it" test ! -e "$TMP/nowhere.exe"
+# -o into a missing folder: exit 7, and no report on stdout for a write that failed
+"$GEN2PREP" patch "$TMP/nt.exe" -o "$TMP/nodir/h.dll" >"$TMP/nd.out" 2>"$TMP/nd.err"
+assert_eq "-o nodir/h.dll: exit 7" 7 "$?"
+assert_eq "-o nodir/h.dll: nothing on stdout" "" "$(cat "$TMP/nd.out")"
+assert_match "-o nodir/h.dll: the error names the folder" "nodir'?: No such file" "$(cat "$TMP/nd.err")"
 check_fails "no temporary file left" bash -c "ls -A '$TMP' | grep -q gen2prep-"
 
 # ---- exit codes ----
