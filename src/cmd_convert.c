@@ -187,6 +187,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 		if (c == '?') return -1;
 		if (parse_one(c, optarg, a) < 0) { cli_usage("convert", "%s", err_msg()); return -1; }
 	}
+	if (a->quiet) a->progress = 0;   /* -q wins over -p, in either order (man page) */
 	if (argc - optind != 2) {
 		cli_usage("convert", "expected IN and OUT, got %d argument%s", argc - optind, argc - optind == 1 ? "" : "s");
 		return -1;
@@ -396,6 +397,9 @@ static int finish(struct args *a, struct convert_report *r, int rc, bool out_wri
 		/* after the work began (patches, edits, stream), say on the same
 		 * line that none of it reached OUT; a refusal before it needs not */
 		next_steps_free(&steps);
+		/* options the plan refuses (--bootdebug without --debug, -o
+		 * subformat= with raw) are usage errors like the parser's */
+		if (err_code() == E_USAGE && !a->json) return cli_usage("convert", "%s", err_msg());
 		bool worked = !a->co.dry_run && !out_written && r->inspected && r->stage >= STAGE_PATCH;
 		fprintf(stderr, "%s: convert: %s%s\n", progname, err_msg(), worked ? "; nothing was written" : "");
 		if (plan_has_blocker(p, "patch-site")) print_patches(r, true);   /* which site is missing */

@@ -9,6 +9,8 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
 
 #define MIB (1ULL << 20)
 
@@ -56,6 +58,48 @@ static char *with_ext(const char *path, const char *ext)
 	return xasprintf("%.*s.%s", (int)stem, path, ext);
 }
 
+/* True if NAME is the file at PATH: the same inode when both exist,
+ * else the same path text. */
+static bool same_file(const char *name, const char *path)
+{
+	struct stat a, b;
+	if (stat(name, &a) == 0 && stat(path, &b) == 0) return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+	return strcmp(name, path) == 0;
+}
+
+/* A name for a file a suggested command writes, made from OUT: OUT's stem
+ * + "." EXT, else stem + "-gen2." EXT, then "-gen2-2." EXT ...; never IN,
+ * never OUT, never a file that exists (the command would overwrite it -
+ * with -O vhd/raw to "win7.vhd", "win7.vhdx" is often the input). */
+static char *new_target(const struct next_input *in, const char *ext)
+{
+	char *name = with_ext(in->out, ext);
+	struct stat st;
+	for (unsigned i = 1; i < 1000; i++) {
+		if (!same_file(name, in->in) && !same_file(name, in->out) && lstat(name, &st) != 0) return name;
+		free(name);
+		char *stem = with_ext(in->out, "");
+		stem[strlen(stem) - 1] = 0; /* drop the "." with_ext added */
+		name = i == 1 ? xasprintf("%s-gen2.%s", stem, ext) : xasprintf("%s-gen2-%u.%s", stem, i, ext);
+		free(stem);
+	}
+	return name;
+}
+
+/* qemu's -drive option values end at a comma; a comma in a value is
+ * written twice (qemu-options: "to use a comma in a file name, double
+ * it", docs/system/invocation "-drive file=..."). */
+static char *qemu_opt_escape(const char *s)
+{
+	char *q = xmalloc(2 * strlen(s) + 1), *o = q;
+	for (; *s; s++) {
+		*o++ = *s;
+		if (*s == ',') *o++ = ',';
+	}
+	*o = 0;
+	return q;
+}
+
 /* Kernel 6.0 is Vista / Server 2008, 6.1 is 7 / Server 2008 R2. */
 static const char *legacy_name(const struct next_input *in)
 {
@@ -76,11 +120,25 @@ static bool legacy(const struct next_input *in)
  * (learn.microsoft.com/powershell/module/hyper-v). */
 static void hyperv_steps(const struct next_input *in, struct next_steps *s)
 {
-	char *qname = vmconfig_ps_quote(in->vm_name), *qout = vmconfig_ps_quote(in->out);
+	/* New-VM -VHDPath takes a disk by its extension: a VHDX must be named
+	 * .vhdx (Hyper-V refuses another name), so another name is renamed
+	 * first. */
+	size_t ol = strlen(in->out);
+	bool named_vhdx = ol >= 5 && strcasecmp(in->out + ol - 5, ".vhdx") == 0;
+	char *vhdx = named_vhdx ? xstrdup(in->out) : new_target(in, "vhdx");
+	if (!named_vhdx) {
+		char *a = sh_quote(in->out), *b = sh_quote(vhdx);
+		add(s, xasprintf("mv -n %s %s", a, b), "Hyper-V takes a VHDX only under a .vhdx name: rename %s to %s first:",
+		    in->out, vhdx);
+		free(a);
+		free(b);
+	}
+	char *qname = vmconfig_ps_quote(in->vm_name), *qout = vmconfig_ps_quote(vhdx);
 	add(s, xasprintf("New-VM -Name %s -Generation 2 -MemoryStartupBytes %uMB -VHDPath %s", qname,
 			 in->vm_memory_mib, qout),
 	    "Copy %s to the Hyper-V host. There, in PowerShell as administrator, create a Generation 2 machine "
-	    "that boots from it on its SCSI controller (give the disk's path on that host):", in->out);
+	    "that boots from it on its SCSI controller (give the disk's path on that host):", vhdx);
+	free(vhdx);
 	const struct plan_bcd *b = &in->plan->bcd;
 	/* Windows 8 and later boot with Secure Boot on (Hyper-V's default
 	 * template, "Microsoft Windows"); it stays on unless something needs
@@ -151,7 +209,7 @@ const char *next_steps_vhd_warning(const struct plan *p, char *buf, size_t n)
 static void vhd_steps(const struct next_input *in, struct next_steps *s)
 {
 	const struct plan *p = in->plan;
-	char *qout = sh_quote(in->out), *fixed = with_ext(in->out, "fixed.vhd"), *qfixed = sh_quote(fixed);
+	char *qout = sh_quote(in->out), *fixed = new_target(in, "fixed.vhd"), *qfixed = sh_quote(fixed);
 	bool aligned = p->new_size % MIB == 0;
 	add(s, NULL, "Hyper-V boots a Generation 2 machine from a VHDX only, not from this VHD. A VHD is for "
 		     "Azure, which takes a fixed VHD whose virtual size is a whole number of MiB (the file is "
@@ -169,7 +227,7 @@ static void vhd_steps(const struct next_input *in, struct next_steps *s)
 			     "--upload-type Upload, azcopy) and create the disk or image as Hyper-V generation V2.");
 	free(fixed);
 	free(qfixed);
-	char *vhdx = with_ext(in->out, "vhdx"), *qvhdx = sh_quote(vhdx);
+	char *vhdx = new_target(in, "vhdx"), *qvhdx = sh_quote(vhdx);
 	add(s, xasprintf("qemu-img convert -f vpc -O vhdx %s %s", qout, qvhdx),
 	    "For Hyper-V, make a VHDX of it (or convert %s again with -O vhdx):", in->in);
 	free(vhdx);
@@ -186,16 +244,18 @@ static void vhd_steps(const struct next_input *in, struct next_steps *s)
  * started at boot. */
 static void raw_steps(const struct next_input *in, struct next_steps *s)
 {
-	char *qout = sh_quote(in->out);
+	char *qout = sh_quote(in->out), *eout = qemu_opt_escape(in->out), *qeout = sh_quote(eout);
 	add(s, xasprintf("qemu-system-x86_64 -machine pc,accel=kvm -cpu host -smp 2 -m %u -bios /usr/share/ovmf/OVMF.fd "
-			 "-drive file=%s,format=raw,if=ide", in->vm_memory_mib, qout),
+			 "-drive file=%s,format=raw,if=ide", in->vm_memory_mib, qeout),
 	    "Hyper-V does not attach raw images. Boot it with qemu/KVM and UEFI firmware (OVMF, no Secure Boot), "
 	    "the disk on the IDE controller Windows used in Generation 1:");
 	if (in->plan->bcd.debug)
 		add(s, NULL, "The kernel debugger is on COM%u at %u baud: give qemu a -serial option for it (the first "
 			     "-serial is COM1) and attach the debugger there.", in->plan->bcd.debug_port,
 		    in->plan->bcd.debug_baud);
-	char *vhdx = with_ext(in->out, "vhdx"), *qvhdx = sh_quote(vhdx);
+	free(eout);
+	free(qeout);
+	char *vhdx = new_target(in, "vhdx"), *qvhdx = sh_quote(vhdx);
 	add(s, xasprintf("qemu-img convert -f raw -O vhdx -o subformat=dynamic %s %s", qout, qvhdx),
 	    "For Hyper-V, make a VHDX of it (or convert %s again with -O vhdx):", in->in);
 	free(vhdx);

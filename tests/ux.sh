@@ -115,6 +115,7 @@ run vodry convert --dry-run odd.raw oddd.vhd
 assert_match "odd size vhd --dry-run: the warning before writing" "not a whole number of MiB" "$(cat vodry.err)"
 
 # ---- raw: qemu/KVM with OVMF, how to make a VHDX ----
+rm -f w.vhdx   # made by the VHD step above; an existing name is never suggested
 run r convert win81.vhdx w.raw
 same "win81 -> raw: the exact text" r.out <<'EOF'
 Wrote w.raw (raw): Windows 8.1 Pro, layout gpt, ESP partition 1.
@@ -126,7 +127,6 @@ Next steps:
   2. For Hyper-V, make a VHDX of it (or convert win81.vhdx again with -O vhdx):
        qemu-img convert -f raw -O vhdx -o subformat=dynamic w.raw w.vhdx
 EOF
-rm -f w.vhdx
 eval "$(sed -n 's/^       \(qemu-img .*\)$/\1/p' r.out)"
 check "raw: the printed qemu-img made a VHDX" sh -c "qemu-img info w.vhdx | grep -q 'file format: vhdx'"
 check "raw: the VHDX holds the same bytes (qemu-img compare)" qemu-img compare -q -f raw -F vhdx w.raw w.vhdx
@@ -306,3 +306,44 @@ run bld convert --dry-run bl.raw bl.vhdx
 assert_eq "bitlocker dry run: the BitLocker blocker alone" "BLOCKED (bitlocker): partition 2 is encrypted with BitLocker: decrypt it first" "$(grep BLOCKED bld.out)"
 run blj convert --json --dry-run bl.raw bl.vhdx
 check "bitlocker JSON: no unsupported-version" bash -c '! grep -q "unsupported-version\|0\.0:" blj.out'
+
+# ---- the next step's target is never IN, OUT or an existing file ----
+run nsv convert win7.vhdx win7.vhd
+assert_eq "win7.vhdx -> win7.vhd: exit 0" 0 "$(cat nsv.rc)"
+assert_match "vhd: the VHDX step writes win7-gen2.vhdx, not the input" \
+	"qemu-img convert -f vpc -O vhdx win7\.vhd win7-gen2\.vhdx$" "$(cat nsv.out)"
+check_fails "vhd: no command writes win7.vhdx" grep -Eq ' win7\.vhdx$' nsv.out
+: >win7-gen2.vhdx
+run nsr convert win7.vhdx win7.img
+assert_eq "win7.vhdx -> win7.img: exit 0" 0 "$(cat nsr.rc)"
+assert_match "raw: win7.vhdx and win7-gen2.vhdx exist: the step writes win7-gen2-2.vhdx" \
+	"qemu-img convert -f raw -O vhdx -o subformat=dynamic win7\.img win7-gen2-2\.vhdx$" "$(cat nsr.out)"
+assert_eq "raw: win7-gen2.vhdx left empty" 0 "$(stat -c %s win7-gen2.vhdx)"
+
+# ---- a comma in a qemu -drive value is doubled ----
+run cm convert win7.vhdx a,b.raw
+assert_match "raw a,b.raw: file=a,,b.raw" "-drive file=a,,b\.raw,format=raw,if=ide$" "$(cat cm.out)"
+
+# ---- -O vhdx to a .img name: Hyper-V needs the .vhdx name, so rename first ----
+run o3 convert -O vhdx win7.vhdx o3.img
+assert_eq "-O vhdx o3.img: exit 0" 0 "$(cat o3.rc)"
+assert_match "-O vhdx o3.img: the rename step" "^       mv -n o3\.img o3\.vhdx$" "$(cat o3.out)"
+assert_match "-O vhdx o3.img: New-VM takes o3.vhdx" "-VHDPath 'o3\.vhdx'$" "$(cat o3.out)"
+check_fails "-O vhdx o3.img: New-VM never given o3.img" grep -q "VHDPath 'o3.img'" o3.out
+
+# ---- -q wins over -p (either order) ----
+run qp convert -q -p win7.vhdx qp.vhdx
+assert_eq "-q -p: exit 0" 0 "$(cat qp.rc)"
+assert_eq "-q -p: no progress on stderr" "" "$(cat qp.err)"
+assert_eq "-q -p: nothing on stdout" "" "$(cat qp.out)"
+
+# ---- option conflicts the plan finds are usage errors with the Try line ----
+run bd convert --bootdebug win7.vhdx bd.vhdx
+assert_eq "--bootdebug without --debug: exit 2" 2 "$(cat bd.rc)"
+assert_eq "--bootdebug without --debug: one line + Try" "gen2prep convert: --bootdebug needs --debug serial:PORT:BAUD (the port the boot debugger waits on)
+Try 'gen2prep convert --help'." "$(cat bd.err)"
+run sf convert -o subformat=fixed -O raw win7.vhdx sf.raw
+assert_eq "-o subformat=fixed -O raw: exit 2" 2 "$(cat sf.rc)"
+assert_eq "-o subformat=fixed -O raw: one line + Try" "gen2prep convert: -o subformat=fixed applies to vhdx and vhd outputs only
+Try 'gen2prep convert --help'." "$(cat sf.err)"
+check "no output left by the refusals" test ! -e bd.vhdx -a ! -e sf.raw
