@@ -23,6 +23,19 @@ static bool overlaps(const struct part *a, const struct part *b)
 
 static unsigned long long mib(uint64_t b) { return (unsigned long long)(b >> 20); }
 
+/* Would every entry lie inside the disk if its sector numbers counted
+ * 512-byte sectors? Then the table was written for 512-byte sectors and
+ * the image declares 4096 (a VHDX whose Logical Sector Size metadata item,
+ * MS-VHDX 2.6.2.4, contradicts its partition table: e.g. a disk copied
+ * sector by sector between a 512e and a 4Kn container). */
+static bool fits_at_512(const struct ptable *t, uint32_t ss, uint64_t disk_size)
+{
+	if (ss != 4096) return false;
+	for (size_t i = 0; i < t->count; i++)
+		if (!range_ok(t->parts[i].start / 8, t->parts[i].size / 8, disk_size)) return false;
+	return true;
+}
+
 static enum ptable_problem past_end(const struct ptable *t, uint64_t disk_size, char *why, size_t n)
 {
 	uint32_t ss = t->sector_size ? t->sector_size : 512;
@@ -30,9 +43,14 @@ static enum ptable_problem past_end(const struct ptable *t, uint64_t disk_size, 
 		const struct part *p = &t->parts[i];
 		if (!range_ok(p->start, p->size, disk_size)) {
 			snprintf(why, n, "partition %d (start sector %llu, %llu sectors) runs past the end of the disk "
-				 "(%llu sectors, %llu MiB): the table does not describe this disk",
+				 "(%llu sectors, %llu MiB): %s",
 				 p->number, (unsigned long long)(p->start / ss), (unsigned long long)(p->size / ss),
-				 (unsigned long long)(disk_size / ss), mib(disk_size));
+				 (unsigned long long)(disk_size / ss), mib(disk_size),
+				 fits_at_512(t, ss, disk_size)
+					 ? "the image declares 4096-byte logical sectors but its partition table was written "
+					   "for 512-byte sectors (every entry fits the disk at 512 bytes a sector); the "
+					   "image's sector size metadata contradicts its partition table"
+					 : "the table does not describe this disk");
 			return PTP_PAST_END;
 		}
 		/* UEFI 5.3.2: every GPT partition lies in FirstUsableLBA..LastUsableLBA */

@@ -21,6 +21,12 @@ blocked_everywhere past-end "$img" partition-past-end "partition 2 .*runs past t
 assert_exit "past-end: verify fails" 6 "$GEN2PREP" verify "$img"
 assert_match "past-end: verify names the partition" "FAIL partition-table +partition 2 .*past the end" "$OUT"
 
+# a VHDX whose Logical Sector Size item says 4096 over a table written for
+# 512-byte sectors (issue 9 item 5): the blocker says what contradicts what
+img=$(bad_fixture sector-size-mismatch vhdx)
+assert_match "sector-size-mismatch: vhdiinfo reads 4096-byte sectors" "4096" "$(vhdiinfo "$img" 2>&1 | grep -i 'bytes per sector')"
+blocked_everywhere sector-size-mismatch "$img" partition-past-end "declares 4096-byte logical sectors but its partition table was written for 512-byte sectors"
+
 # ---- overlap: System Reserved runs 1 MiB into the Windows partition ----
 img=$(bad_fixture partition-overlap)
 assert_match "overlap: sfdisk sees it" "Partition 1: overlaps partition 2" "$(sfdisk -V "$img" 2>&1)"
