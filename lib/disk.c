@@ -270,7 +270,9 @@ static struct disk *disk_open_depth(const char *path, int depth)
 	d->path = xstrdup(path);
 	d->fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (d->fd < 0) {
-		err_errno(E_IO, "cannot open");
+		/* a missing file is "notfound" (exit 3 still, src/cli.c), not a
+		 * format error: image.c recodes only E_IO */
+		err_errno(errno == ENOENT ? E_NOTFOUND : E_IO, "cannot open");
 		goto fail;
 	}
 	if (file_size_of(d->fd, path, &d->file_size) < 0 || fstat(d->fd, &d->st) < 0)

@@ -549,7 +549,14 @@ void *verify_to_json(const struct verify_result *r)
 	for (size_t i = 0; i < r->n; i++)
 		json_array_append_new(arr, json_pack("{s:s, s:b, s:s, s:s}", "id", r->checks[i].id, "pass", r->checks[i].pass,
 						     "detail", r->checks[i].detail, "what", r->checks[i].what));
-	json_t *o = json_pack("{s:b, s:s, s:i, s:i, s:o}", "ready", r->ready, "kernel_version", r->kernel_version,
-			      "esp_partition", r->esp_partition, "windows_partition", r->windows_partition, "checks", arr);
+	/* a value not found (no kernel read, no ESP, no Windows partition) is
+	 * null, not "" or 0 (man page, JSON OUTPUT: absent values are null) */
+	json_t *o = json_object();
+	json_object_set_new(o, "ready", json_boolean(r->ready));
+	json_object_set_new(o, "kernel_version", r->kernel_version[0] ? json_string(r->kernel_version) : json_null());
+	json_object_set_new(o, "esp_partition", r->esp_partition ? json_integer(r->esp_partition) : json_null());
+	json_object_set_new(o, "windows_partition",
+			    r->windows_partition ? json_integer(r->windows_partition) : json_null());
+	json_object_set_new(o, "checks", arr);
 	return o;
 }

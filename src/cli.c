@@ -14,6 +14,7 @@
 
 const char *progname = "gen2prep";
 int opt_verbose;
+volatile sig_atomic_t cli_json_seen;
 
 /* The one mapping from an error to an exit status (issue 8): the same
  * cause gives the same status in every command. E_NOTFOUND is a missing
@@ -69,12 +70,17 @@ int cli_fail(const char *what)
 
 int cli_usage(const char *cmd, const char *fmt, ...)
 {
+	char msg[512];
 	va_list ap;
-	fprintf(stderr, "%s %s: ", progname, cmd);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "\nTry '%s %s --help'.\n", progname, cmd);
+	fprintf(stderr, "%s %s: %s\nTry '%s %s --help'.\n", progname, cmd, msg, progname, cmd);
+	/* --json on the command line: the error object on stdout too (man
+	 * page, JSON OUTPUT), even when the options around it were wrong */
+	if (cli_json_seen)
+		cli_print_json(json_pack("{s:i, s:{s:s, s:s, s:i}}", "schema", CLI_JSON_SCHEMA, "error", "code",
+					 cli_err_name(E_USAGE), "message", msg, "exit_code", EXIT_USAGE));
 	return EXIT_USAGE;
 }
 
@@ -114,8 +120,9 @@ void cli_print_json(void *json)
 	json_t *j = json;
 	/* every object printed starts with "schema": the version of
 	 * doc/schema.json it follows (one place for every command) */
-	if (json_is_object(j) && !json_object_get(j, "schema")) {
+	if (json_is_object(j)) {   /* first, even where the caller already set it */
 		json_t *o = json_pack("{s:i}", "schema", CLI_JSON_SCHEMA);
+		json_object_del(j, "schema");
 		json_object_update(o, j);
 		json_decref(j);
 		j = o;
@@ -280,6 +287,12 @@ static void on_signal(int sig)
 	}
 	static const char msg[] = "gen2prep: interrupted; no output written\n";
 	ssize_t r = write(STDERR_FILENO, msg, sizeof msg - 1);
+	/* with --json the error object on stdout as well: a constant, as
+	 * write(2) is all a handler may use (signal-safety(7)); same shape as
+	 * cli_error_json(), doc/schema.json error_object */
+	static const char js[] = "{\n  \"schema\": 1,\n  \"error\": {\n    \"code\": \"interrupted\",\n"
+				 "    \"message\": \"interrupted; no output written\",\n    \"exit_code\": 130\n  }\n}\n";
+	if (cli_json_seen) r = write(STDOUT_FILENO, js, sizeof js - 1);
 	(void)r;
 	_exit(EXIT_INTERRUPTED);
 }

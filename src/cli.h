@@ -24,6 +24,11 @@ enum {
 
 extern const char *progname;      /* "gen2prep" */
 extern int opt_verbose;           /* -v */
+/* --json is on the command line (main.c looks before the command parses
+ * it): usage errors and the interrupt handler then print the error object
+ * on stdout too. */
+#include <signal.h>
+extern volatile sig_atomic_t cli_json_seen;
 
 /* Prints "gen2prep: <what>: <err_msg()>" on stderr (one line) and returns
  * the exit code that err_code() maps to. */

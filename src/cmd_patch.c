@@ -264,14 +264,14 @@ static int run(const struct patch_cli *o)
 	const char *dest = o->in_place ? o->file : o->out;
 	if (!o->dry_run && !dest) {
 		err_set(E_EXISTS, "refusing to overwrite %s: give -o OUT or --in-place (or --dry-run)", o->file);
-		return cli_fail("patch");
+		return cli_fail_json("patch", o->json);
 	}
 	if (!o->dry_run && refuse_symlink(dest, o->in_place ? "it in place" : "through it") < 0)
 		return cli_fail("patch");
 	if (!o->dry_run && o->out && (same_file(o->out, o->file) || access(o->out, F_OK) == 0)) {
 		err_set(E_EXISTS, "%s exists%s; not overwriting (use --in-place to patch FILE itself)", o->out,
 			same_file(o->out, o->file) ? " and is FILE" : "");
-		return cli_fail("patch");
+		return cli_fail_json("patch", o->json);
 	}
 	enum pe_kind kind = KIND_UNKNOWN;
 	if (o->kind && pe_kind_parse(o->kind, &kind) < 0)
@@ -280,13 +280,13 @@ static int run(const struct patch_cli *o)
 	size_t len = 0;
 	if (read_input(o->file, &data, &len) < 0) {
 		if (err_code() == E_IO) err_recode(E_FORMAT);   /* unreadable input: 3 in every command */
-		return cli_fail("patch");
+		return cli_fail_json("patch", o->json);
 	}
 	struct pe *pe = pe_parse(data, len);
 	free(data);
 	if (!pe) {
 		err_prefix("%s", o->file);
-		return cli_fail("patch");
+		return cli_fail_json("patch", o->json);
 	}
 	if (!o->kind)
 		kind = patch_detect_kind(pe);

@@ -68,3 +68,37 @@ if [ -n "$MKPE" ]; then
 	"$MKPE" --kind hal --file-version 6.1.7601.17514 --variant win7-sp1 "$TMP/hal.dll" >/dev/null
 	valid "patch --dry-run" 0 "$GEN2PREP" patch --dry-run --json "$TMP/hal.dll"
 fi
+
+# ---- errors that used to leave stdout empty ----
+# a usage error with --json: the error object too (stderr keeps its lines)
+valid "usage error with --json: error object" 2 "$GEN2PREP" convert --json --bogus a b
+assert_eq "usage error: code usage" usage "$(jget "$TMP/out.json" 'j["error"]["code"]')"
+assert_eq "usage error: exit_code 2" 2 "$(jget "$TMP/out.json" 'j["error"]["exit_code"]')"
+assert_match "usage error: stderr keeps the Try line" "Try 'gen2prep convert --help'" "$ERR"
+assert_exit "usage error without --json: stdout empty" 2 "$GEN2PREP" convert --bogus a b
+assert_eq "usage error without --json: nothing on stdout" "" "$OUT"
+# a missing input is "notfound" (ENOENT), not a format error
+valid "inspect of a missing file: notfound" 3 "$GEN2PREP" inspect --json "$TMP/missing.vhdx"
+assert_eq "missing file: code notfound" notfound "$(jget "$TMP/out.json" 'j["error"]["code"]')"
+# patch of a file that is not a PE
+head -c 5000 /dev/urandom >"$TMP/junk.dll"
+valid "patch of junk --dry-run --json: error object" 3 "$GEN2PREP" patch "$TMP/junk.dll" --dry-run --json
+assert_eq "patch of junk: code format" format "$(jget "$TMP/out.json" 'j["error"]["code"]')"
+assert_match "patch of junk: message names the file" "junk.dll" "$(jget "$TMP/out.json" 'j["error"]["message"]')"
+# verify: schema first; on a disk that is not Windows, absent values null
+valid "verify of the converted disk" 0 "$GEN2PREP" verify --json "$TMP/o.vhdx"
+assert_eq "verify: schema 1 first" schema "$(jget "$TMP/out.json" 'list(j)[0]')"
+valid "verify of junk: checks fail" 6 "$GEN2PREP" verify --json "$TMP/junk.raw"
+assert_eq "verify of junk: schema first" schema "$(jget "$TMP/out.json" 'list(j)[0]')"
+assert_eq "verify of junk: kernel_version null" None "$(python3 -c 'import json,sys; print(repr(json.load(open(sys.argv[1]))["kernel_version"]))' "$TMP/out.json")"
+assert_eq "verify of junk: esp_partition null" None "$(python3 -c 'import json,sys; print(repr(json.load(open(sys.argv[1]))["esp_partition"]))' "$TMP/out.json")"
+# an interrupted convert --json (SIGINT during the output stream, as
+# convert-refusals.sh does): the error object "interrupted", exit 130
+to_raw "$IN" "$TMP/big.raw"
+head -c 1G /dev/zero | tr '\0' x >>"$TMP/big.raw"
+mkdir -p "$TMP/int"
+valid "SIGINT during convert --json: error object" 130 timeout --preserve-status -s INT 1 "$GEN2PREP" convert -q --json "$TMP/big.raw" "$TMP/int/out.vhdx"
+assert_eq "SIGINT: code interrupted" interrupted "$(jget "$TMP/out.json" 'j["error"]["code"]')"
+assert_eq "SIGINT: exit_code 130" 130 "$(jget "$TMP/out.json" 'j["error"]["exit_code"]')"
+assert_eq "SIGINT: no output left" "" "$(ls -A "$TMP/int")"
+rm -f "$TMP/big.raw"
