@@ -740,10 +740,13 @@ static void plan_output(struct job *j)
 		plan_add_blocker(p, "output-refused", "%s", err_msg());
 		err_clear();
 	}
-	/* doc/formats.md, VHDX metadata: only VHDX records the logical sector size */
+	/* doc/formats.md, VHDX metadata: only VHDX records the logical sector
+	 * size (MS-VHDX 2.6.2.4); a VHD footer or a raw file has none, and
+	 * every reader (verify, qemu, Hyper-V) takes 512, so the GPT written at
+	 * 4096-byte LBAs would not be found: refused, in the dry run as well */
 	if (p->sector_size != 512 && p->format_known && p->format != OUT_VHDX)
-		plan_add_warning(p, "sector-size-lost", "the input has %u-byte sectors and a %s output does not record that: readers (verify, qemu) take it as 512; use -O vhdx",
-				 p->sector_size, out_format_name(p->format));
+		plan_add_blocker(p, "output-sector-size", "the input has %u-byte sectors: VHD and raw outputs cannot record them (readers take 512); use -O vhdx",
+				 p->sector_size);
 }
 
 /* Everything that decides the outcome, read-only: the plan, then (when it
@@ -792,6 +795,7 @@ int convert_run(const struct convert_opts *opts, struct convert_report *report)
 	memset(report, 0, sizeof *report);
 	struct job j = { .opts = opts, .r = report };
 	report->stage = STAGE_ARGS;
+	report->dry_run = opts->dry_run;
 	int rc = run(&j);
 	job_free(&j);
 	writer_unlock();
@@ -812,12 +816,15 @@ void convert_report_free(struct convert_report *r)
 	r->nfiles = 0;
 }
 
-static json_t *patch_report_json(const struct convert_patch *cp)
+/* a dry run applies the patches in memory only: to the reader that is
+ * "would-apply", as inspect says */
+static json_t *patch_report_json(const struct convert_patch *cp, bool dry_run)
 {
 	json_t *res = json_array();
 	for (size_t i = 0; i < cp->report.nresults; i++) {
 		const struct patch_result *pr = &cp->report.results[i];
-		json_t *o = json_pack("{s:s, s:s}", "id", pr->id ? pr->id : "", "status", patch_status_name(pr->status));
+		enum patch_status st = dry_run && pr->status == PATCH_APPLIED ? PATCH_WOULD_APPLY : pr->status;
+		json_t *o = json_pack("{s:s, s:s}", "id", pr->id ? pr->id : "", "status", patch_status_name(st));
 		if (pr->message[0]) json_object_set_new(o, "message", json_string(pr->message));
 		json_array_append_new(res, o);
 	}
@@ -842,8 +849,9 @@ void *convert_report_json(const struct convert_report *r)
 	json_object_set_new(o, "esp_files", files);
 	json_object_set_new(o, "memdiag", json_boolean(r->memdiag));
 	json_t *pa = json_array();
-	for (size_t i = 0; i < r->npatches; i++) json_array_append_new(pa, patch_report_json(&r->patches[i]));
+	for (size_t i = 0; i < r->npatches; i++) json_array_append_new(pa, patch_report_json(&r->patches[i], r->dry_run));
 	json_object_set_new(o, "patch_results", pa);
-	json_object_set_new(o, "done", json_boolean(r->stage == STAGE_DONE));
+	/* done: the output was written (a dry run writes nothing) */
+	json_object_set_new(o, "done", json_boolean(r->stage == STAGE_DONE && !r->dry_run));
 	return o;
 }

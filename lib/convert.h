@@ -62,6 +62,7 @@ struct convert_report {
 	struct overlay *ov;
 	struct inspection *ins;
 	bool input_error;             /* the input changed or failed while the output was written (exit 3) */
+	bool dry_run;                 /* nothing written: JSON says done false, patches would-apply */
 };
 
 /* Runs the conversion (or, with dry_run, the whole plan: everything that

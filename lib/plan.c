@@ -151,6 +151,14 @@ static const struct part_info *find_existing_esp(const struct inspection *ins, e
 	return NULL;
 }
 
+/* a partition typed ESP (GPT type ESP or MBR type 0xEF, UEFI 5.2.1 and 5.3.3) */
+static const struct part_info *find_typed_esp(const struct inspection *ins)
+{
+	for (size_t i = 0; i < ins->nparts; i++)
+		if (ins->parts[i].part && ins->parts[i].role == ROLE_ESP) return &ins->parts[i];
+	return NULL;
+}
+
 static const struct part_info *find_reusable(const struct inspection *ins, enum plan_layout layout, char *why, size_t n)
 {
 	why[0] = 0;
@@ -300,6 +308,14 @@ static int choose_esp(struct plan *p, const struct inspection *ins, const struct
 			       (unsigned long long)(size >> 20), (unsigned long long)(min >> 20), p->sector_size);
 	size = align_up(size, PLAN_ALIGN);
 	enum esp_mode m = opts->esp;
+	/* one ESP per disk: a second one (an appended partition on a disk
+	 * converted before) is what verify refuses (esp, firmware-boot-device) */
+	const struct part_info *esp = find_typed_esp(ins);
+	if (m == ESP_APPEND && esp) {
+		add_blocker(p, "esp-exists", "partition %d is an ESP already: --esp append would add a second one; use --esp existing",
+			    esp->part->number);
+		return 0;
+	}
 	if ((m == ESP_AUTO || m == ESP_EXISTING) && try_existing(p, ins, why[0], sizeof why[0])) p->esp_mode = ESP_EXISTING;
 	else if ((m == ESP_AUTO || m == ESP_REUSE) && try_reuse(p, ins, why[1], sizeof why[1])) p->esp_mode = ESP_REUSE;
 	else if ((m == ESP_AUTO || m == ESP_APPEND) && try_append(p, ins, size, why[2], sizeof why[2])) p->esp_mode = ESP_APPEND;
@@ -532,6 +548,15 @@ static void build_patches(struct plan *p, const struct inspection *ins, const st
 		add_warning(p, "force-version", "--force-version %u.%u on a %u.%u kernel: %s", v >> 8, v & 0xFF, ins->kernel_version >> 8,
 			    ins->kernel_version & 0xFF, v < 0x602 ? "the catalog patches a kernel it was not made for"
 								 : "it needs no patch; the option changes nothing");
+	/* doc/patches.md "Versions": the 6.0 and 6.1 catalogs differ (timer-source
+	 * is Vista only); a version read from the kernel is the one patched and
+	 * verified, so --force-version is for kernels whose version cannot be read */
+	unsigned k = ins->kernel_version;
+	if (opts->force_version && ins->windows_found && (k == 0x600 || k == 0x601) && v != k) {
+		add_blocker(p, "force-version-mismatch", "--force-version %u.%u on a %u.%u kernel: the %u.%u patches are applied and verified; "
+			    "drop --force-version (or try the patches with gen2prep patch)", v >> 8, v & 0xFF, k >> 8, k & 0xFF, k >> 8, k & 0xFF);
+		return;
+	}
 	if (v >= 0x602) return;
 	/* no Windows found: the blocker that says why (bitlocker, no-windows) is enough */
 	if (!ins->windows_found && !opts->force_version) return;

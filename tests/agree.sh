@@ -76,9 +76,11 @@ assert_eq "4kn: ESP of 260 MiB, as Windows makes it on 4Kn disks" $((260 << 20))
 assert_exit "4kn: --esp-size below 260 is a usage error" 2 "$GEN2PREP" convert --dry-run --esp-size 200 "$K4" "$TMP/x.vhdx"
 assert_match "4kn: the usage error states the minimum" "minimum of 260 MiB" "$ERR"
 assert_exit "4kn: --esp-size 300 accepted" 0 "$GEN2PREP" convert --dry-run --esp append --esp-size 300 "$K4" "$TMP/x.vhdx"
-assert_exit "4kn: a raw output is converted" 0 "$GEN2PREP" convert -q --json "$K4" "$TMP/4kn.raw"
+assert_exit "4kn: a raw output is refused (output-sector-size, exit 7)" 7 "$GEN2PREP" convert -q "$K4" "$TMP/4kn.raw"
+assert_match "4kn: the refusal says to use -O vhdx" "use -O vhdx" "$ERR"
+assert_exit "4kn: a VHDX output is converted" 0 "$GEN2PREP" convert -q --json "$K4" "$TMP/4kn.vhdx"
 printf '%s' "$OUT" >"$TMP/4kn-conv.json"
-assert_match "4kn: raw output warns that the sector size is lost" sector-size-lost "$OUT"
+qemu-img convert -q -O raw "$TMP/4kn.vhdx" "$TMP/4kn.raw" && rm -f "$TMP/4kn.vhdx"
 start=$(jget "$TMP/4kn-conv.json" 'j["plan"]["esp"]["start"]')
 size=$(jget "$TMP/4kn-conv.json" 'j["plan"]["esp"]["size"]')
 dd if="$TMP/4kn.raw" of="$TMP/esp.fat" bs=1M skip=$((start >> 20)) count=$((size >> 20)) status=none

@@ -334,6 +334,14 @@ static void test_versions_and_options(void **st)
 	o.force_version = 0x601;
 	assert_int_equal(plan_build(ins, &o, p), 0);
 	assert_true(plan_ok(p));
+	/* a version read from the kernel (6.0 or 6.1) is not overridden */
+	ins->kernel_version = 0x600;
+	assert_int_equal(plan_build(ins, &o, p), 0);
+	assert_true(has_blocker(p, "force-version-mismatch"));
+	o.force_version = 0x600;
+	assert_int_equal(plan_build(ins, &o, p), 0);
+	assert_false(has_blocker(p, "force-version-mismatch"));
+	o.force_version = 0x601;
 	o.bootdebug = true;
 	assert_int_equal(plan_build(ins, &o, p), -1);
 	assert_int_equal(err_code(), E_USAGE);
