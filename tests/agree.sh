@@ -12,7 +12,7 @@
 # (not convertible in inspect either), and the output side.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/convert-lib.sh"
-need qemu-img sfdisk fsck.fat hivexget ntfscat python3
+need qemu-img sfdisk fsck.fat hivexget ntfscat python3 vhdimount
 [ -x "$top_srcdir/scripts/mkfixture" ] || skip "scripts/mkfixture not there yet"
 
 variant() { # OS FORMAT VARIANT: a cached fixture with that --variant / --bad
@@ -80,7 +80,10 @@ assert_exit "4kn: a raw output is refused (output-sector-size, exit 7)" 7 "$GEN2
 assert_match "4kn: the refusal says to use -O vhdx" "use -O vhdx" "$ERR"
 assert_exit "4kn: a VHDX output is converted" 0 "$GEN2PREP" convert -q --json "$K4" "$TMP/4kn.vhdx"
 printf '%s' "$OUT" >"$TMP/4kn-conv.json"
-qemu-img convert -q -O raw "$TMP/4kn.vhdx" "$TMP/4kn.raw" && rm -f "$TMP/4kn.vhdx"
+# qemu-img opens no VHDX with 4096-byte logical sectors: libvhdi's vhdimount reads it
+mkdir -p "$TMP/4kn.mnt"
+vhdimount "$TMP/4kn.vhdx" "$TMP/4kn.mnt" >/dev/null 2>&1 || fail "4kn: vhdimount opens the VHDX output"
+ln -s "$TMP/4kn.mnt/vhdi1" "$TMP/4kn.raw"
 start=$(jget "$TMP/4kn-conv.json" 'j["plan"]["esp"]["start"]')
 size=$(jget "$TMP/4kn-conv.json" 'j["plan"]["esp"]["size"]')
 dd if="$TMP/4kn.raw" of="$TMP/esp.fat" bs=1M skip=$((start >> 20)) count=$((size >> 20)) status=none
@@ -97,6 +100,8 @@ PY
 assert_eq "4kn: BPB bytes per sector 4096" 4096 "${bpb% *}"
 check "4kn: BPB gives at least 65525 clusters (FAT32)" test "${bpb#* }" -ge 65525
 rm -f "$TMP/esp.fat" "$TMP/4kn.raw"
+fusermount -u "$TMP/4kn.mnt" 2>/dev/null || umount "$TMP/4kn.mnt"
+rm -f "$TMP/4kn.vhdx"
 
 # ---- --layout mbr keeps a partition at sector 63 (issue 9 item 6) ----
 M63=$(variant win7-sp1 raw mbr63)
