@@ -81,8 +81,14 @@ assert_match "4kn: the refusal says to use -O vhdx" "use -O vhdx" "$ERR"
 assert_exit "4kn: a VHDX output is converted" 0 "$GEN2PREP" convert -q --json "$K4" "$TMP/4kn.vhdx"
 printf '%s' "$OUT" >"$TMP/4kn-conv.json"
 # qemu-img opens no VHDX with 4096-byte logical sectors: libvhdi's vhdimount reads it
+# (vhdimount needs FUSE: where /dev/fuse is missing, e.g. in a container,
+# these ESP checks are skipped with a note instead of failing the test)
 mkdir -p "$TMP/4kn.mnt"
-vhdimount "$TMP/4kn.vhdx" "$TMP/4kn.mnt" >/dev/null 2>&1 || fail "4kn: vhdimount opens the VHDX output"
+if [ ! -c /dev/fuse ]; then
+	echo "# note: no /dev/fuse here: the 4kn ESP read through vhdimount is skipped"
+elif ! vhdimount "$TMP/4kn.vhdx" "$TMP/4kn.mnt" >/dev/null 2>&1; then
+	fail "4kn: vhdimount opens the VHDX output"
+else
 ln -s "$TMP/4kn.mnt/vhdi1" "$TMP/4kn.raw"
 start=$(jget "$TMP/4kn-conv.json" 'j["plan"]["esp"]["start"]')
 size=$(jget "$TMP/4kn-conv.json" 'j["plan"]["esp"]["size"]')
@@ -101,6 +107,7 @@ assert_eq "4kn: BPB bytes per sector 4096" 4096 "${bpb% *}"
 check "4kn: BPB gives at least 65525 clusters (FAT32)" test "${bpb#* }" -ge 65525
 rm -f "$TMP/esp.fat" "$TMP/4kn.raw"
 fusermount -u "$TMP/4kn.mnt" 2>/dev/null || umount "$TMP/4kn.mnt"
+fi
 rm -f "$TMP/4kn.vhdx"
 
 # ---- --layout mbr keeps a partition at sector 63 (issue 9 item 6) ----
