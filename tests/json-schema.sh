@@ -97,7 +97,7 @@ assert_eq "verify of junk: esp_partition null" None "$(python3 -c 'import json,s
 to_raw "$IN" "$TMP/big.raw"
 head -c 1G /dev/zero | tr '\0' x >>"$TMP/big.raw"
 mkdir -p "$TMP/int"
-valid "SIGINT during convert --json: error object" 130 timeout --preserve-status -s INT 1 "$GEN2PREP" convert -q --json "$TMP/big.raw" "$TMP/int/out.vhdx"
+valid "SIGINT during convert --json: error object" 130 sigint_mid_stream convert -q --json "$TMP/big.raw" "$TMP/int/out.vhdx"
 assert_eq "SIGINT: code interrupted" interrupted "$(jget "$TMP/out.json" 'j["error"]["code"]')"
 assert_eq "SIGINT: exit_code 130" 130 "$(jget "$TMP/out.json" 'j["error"]["exit_code"]')"
 assert_eq "SIGINT: no output left" "" "$(ls -A "$TMP/int")"

@@ -88,3 +88,25 @@ fixture() {
 }
 
 sha() { sha256sum "$1" | cut -d' ' -f1; }
+
+# sigint_mid_stream ARGS...: runs "$GEN2PREP" ARGS held in its first
+# sync_file_range (a delay strace injects, as output.sh does) and sends it
+# SIGINT there, so the signal lands mid-stream however fast the machine
+# copies; returns its exit status. Without strace: SIGINT after 1 s.
+sigint_mid_stream() {
+	if ! command -v strace >/dev/null; then
+		timeout --preserve-status -s INT 1 "$GEN2PREP" "$@"
+		return
+	fi
+	strace -f -qq -o /dev/null -e trace=sync_file_range -e inject=sync_file_range:delay_enter=20000000:when=1 \
+		"$GEN2PREP" "$@" &
+	local spid=$! pid= _
+	for _ in $(seq 200); do pid=$(pgrep -P "$spid" | head -1); [ -n "$pid" ] && break; sleep 0.05; done
+	for _ in $(seq 600); do   # 277: sync_file_range on x86_64
+		[ "$(cut -d' ' -f1 "/proc/$pid/syscall" 2>/dev/null)" = 277 ] && break
+		[ "$(uname -m)" = x86_64 ] || { sleep 1; break; }
+		sleep 0.05
+	done
+	kill -INT "$pid"
+	wait "$spid"
+}
