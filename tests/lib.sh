@@ -110,3 +110,18 @@ sigint_mid_stream() {
 	kill -INT "$pid"
 	wait "$spid"
 }
+
+# variant OS FORMAT VARIANT: a cached fixture made with mkfixture --variant
+# (or --bad) VARIANT, rebuilt when its generator changed; prints its path.
+variant() {
+	local f="$FIXTURES/$1-v-$3.$2"
+	mkdir -p "$FIXTURES"
+	(
+		flock 9
+		if [ ! -s "$f" ] || fixture_stale "$f"; then
+			"$top_srcdir/scripts/mkfixture" --os "$1" --format "$2" --variant "$3" "$f.part" >"$f.log" 2>&1 &&
+				mv "$f.part" "$f" || { rm -f "$f.part"; cat "$f.log" >&2; exit 1; }
+		fi
+	) 9>"$FIXTURES/.lock-v-$1-$2-$3" || die "cannot build fixture $1 $2 --variant $3"
+	printf '%s\n' "$f"
+}
