@@ -16,6 +16,7 @@
  */
 #include "partition.h"
 #include "overlay.h"
+#include "ptable_format.h"
 #include "util.h"
 
 #include <errno.h>
@@ -122,22 +123,22 @@ static bool is_extended_type(uint8_t t)
  * partition's (the first with a size and a non-zero type, else record 0).
  * The chain goes on while the link's type is extended, whatever its start
  * (0 means the first EBR again). */
-static const uint8_t *ebr_link(const uint8_t *sec)
+static const struct mbr_record *ebr_link(const struct mbr_sector *sec)
 {
-	const uint8_t *q = sec + 446, *link = NULL, *table = NULL;
+	const struct mbr_record *q = sec->partition_record, *link = NULL, *table = NULL;
 	for (int i = 0; i < 4; i++) {
-		const uint8_t *e = q + 16 * i;
-		if (get_le32(e + 12) == 0)
+		const struct mbr_record *e = q + i;
+		if (le32_get(&e->size_in_lba) == 0)
 			continue;
-		if (is_extended_type(e[4]))
+		if (is_extended_type(e->os_type))
 			link = link ? link : e;
-		else if (e[4])
+		else if (e->os_type)
 			table = table ? table : e;
 	}
 	if (!table)
-		table = q != link ? q : q + 16;
+		table = q != link ? q : q + 1;
 	if (!link)
-		link = q != table ? q : q + 16;
+		link = q != table ? q : q + 1;
 	return link;
 }
 
@@ -166,12 +167,14 @@ static int shadow_copy_ebr_chain(struct shadow *s, struct overlay *o, uint64_t e
 		if (rc < 0 || (rc = shadow_copy(s, o, lba * s->ss, s->ss)) < 0 ||
 		    (rc = shadow_read_sector(s, lba, sec)) < 0)
 			break;
-		if (sec[510] != 0x55 || sec[511] != 0xAA)
+		struct mbr_sector ebr;
+		memcpy(&ebr, sec, sizeof(ebr)); /* s->ss >= 512 */
+		if (ebr.signature[0] != 0x55 || ebr.signature[1] != 0xAA)
 			break;
-		const uint8_t *link = ebr_link(sec);
-		if (!is_extended_type(link[4]))
+		const struct mbr_record *link = ebr_link(&ebr);
+		if (!is_extended_type(link->os_type))
 			break; /* end of chain */
-		rel = get_le32(link + 8);
+		rel = le32_get(&link->starting_lba);
 	}
 	free(sec);
 	return rc;
@@ -193,15 +196,17 @@ static int shadow_copy_gpt_entries(struct shadow *s, struct overlay *o, uint64_t
 {
 	uint8_t *h = xmalloc(s->ss);
 	int rc = 0;
-	if (shadow_read_sector(s, lba, h) < 0 || memcmp(h, "EFI PART", 8)) {
+	struct gpt_header gh;
+	if (shadow_read_sector(s, lba, h) < 0 || memcmp(h, GPT_SIGNATURE, 8)) {
 		err_clear();
 		goto out;
 	}
-	uint64_t entries_lba = get_le64(h + 72);
-	uint32_t esize = get_le32(h + 84);
-	uint64_t bytes = (uint64_t)get_le32(h + 80) * esize;
+	memcpy(&gh, h, sizeof(gh)); /* s->ss >= 512 */
+	uint64_t entries_lba = le64_get(&gh.partition_entry_lba);
+	uint32_t esize = le32_get(&gh.size_of_partition_entry);
+	uint64_t bytes = (uint64_t)le32_get(&gh.number_of_partition_entries) * esize;
 	if (esize < 128 || (esize & (esize - 1)) || bytes > GPT_ENTRIES_MAX_BYTES) {
-		memset(h, 0, 8);
+		memset(h, 0, sizeof(gh.signature));
 		if (pwrite(s->fd, h, 8, (off_t)(lba * s->ss)) != 8)
 			rc = err_errno(E_IO, "partition table shadow");
 		s->hidden[s->nhidden++] = lba;
@@ -249,18 +254,21 @@ static int shadow_open(struct shadow *s, struct overlay *o)
 	uint64_t edge = s->size < SHADOW_EDGE ? s->size : SHADOW_EDGE;
 	if (shadow_copy(s, o, 0, edge) < 0 || shadow_copy(s, o, s->size - edge, edge) < 0)
 		goto fail;
-	uint8_t *mbr = xmalloc(s->ss);
-	if (s->size >= s->ss && shadow_read_sector(s, 0, mbr) == 0 && mbr[510] == 0x55 && mbr[511] == 0xAA) {
+	uint8_t *sec = xmalloc(s->ss);
+	struct mbr_sector mbr = {0};
+	if (s->size >= s->ss && shadow_read_sector(s, 0, sec) == 0)
+		memcpy(&mbr, sec, sizeof(mbr)); /* s->ss >= 512 */
+	if (mbr.signature[0] == 0x55 && mbr.signature[1] == 0xAA) {
 		for (int i = 0; i < 4; i++) {
-			const uint8_t *e = mbr + 446 + 16 * i;
-			if (e[4] == 0x05 || e[4] == 0x0F || e[4] == 0x85)
-				if (shadow_copy_ebr_chain(s, o, get_le32(e + 8), get_le32(e + 12)) < 0) {
-					free(mbr);
-					goto fail;
-				}
+			const struct mbr_record *e = &mbr.partition_record[i];
+			if (is_extended_type(e->os_type) &&
+			    shadow_copy_ebr_chain(s, o, le32_get(&e->starting_lba), le32_get(&e->size_in_lba)) < 0) {
+				free(sec);
+				goto fail;
+			}
 		}
 	}
-	free(mbr);
+	free(sec);
 	if (s->size / s->ss > 1 &&
 	    (shadow_copy_gpt_entries(s, o, 1) < 0 || shadow_copy_gpt_entries(s, o, s->size / s->ss - 1) < 0))
 		goto fail;
@@ -784,42 +792,44 @@ static uint32_t crc32_ieee(const uint8_t *p, size_t n)
 	return ~c;
 }
 
-/* UEFI 2.10, 5.3.2 GPT Header: "EFI PART" at 0, HeaderSize at 12,
- * HeaderCRC32 at 16 (computed with the field zeroed over HeaderSize bytes),
- * MyLBA 24, AlternateLBA 32, PartitionEntryLBA 72, NumberOfPartitionEntries
- * 80, SizeOfPartitionEntry 84 (128 x 2^n), PartitionEntryArrayCRC32 88.
- * On success *entries_crc is the header's PartitionEntryArrayCRC32. */
+/* UEFI 2.10, 5.3.2 GPT Header (struct gpt_header): HeaderCRC32 is
+ * computed with the field zeroed over HeaderSize bytes; SizeOfPartitionEntry
+ * is 128 x 2^n. On success *entries_crc is the header's
+ * PartitionEntryArrayCRC32. */
 static int gpt_header_verify(struct overlay *o, uint64_t lba, uint64_t want_alt, uint32_t *entries_crc, char *why, size_t n)
 {
 	uint32_t ss = overlay_sector_size(o);
 	uint8_t *h = xmalloc(ss), *e = NULL;
+	struct gpt_header gh;
 	int rc = -1;
 	if (overlay_read(o, h, ss, lba * ss) < 0) {
 		snprintf(why, n, "cannot read LBA %llu", (unsigned long long)lba);
 		goto out;
 	}
-	uint32_t hsize = get_le32(h + 12), crc = get_le32(h + 16);
-	if (memcmp(h, "EFI PART", 8)) {
+	memcpy(&gh, h, sizeof(gh)); /* ss >= 512 */
+	uint32_t hsize = le32_get(&gh.header_size), crc = le32_get(&gh.header_crc32);
+	if (memcmp(gh.signature, GPT_SIGNATURE, 8)) {
 		snprintf(why, n, "no GPT header signature at LBA %llu", (unsigned long long)lba);
 		goto out;
 	}
-	if (hsize < 92 || hsize > ss) {
+	if (hsize < sizeof(gh) || hsize > ss) {
 		snprintf(why, n, "GPT header at LBA %llu: size %u", (unsigned long long)lba, hsize);
 		goto out;
 	}
-	put_le32(h + 16, 0);
+	memset(h + offsetof(struct gpt_header, header_crc32), 0, sizeof(gh.header_crc32));
 	if (crc32_ieee(h, hsize) != crc) {
 		snprintf(why, n, "GPT header at LBA %llu: header CRC32 mismatch", (unsigned long long)lba);
 		goto out;
 	}
-	if (get_le64(h + 24) != lba || get_le64(h + 32) != want_alt) {
+	uint64_t my = le64_get(&gh.my_lba), alt = le64_get(&gh.alternate_lba);
+	if (my != lba || alt != want_alt) {
 		snprintf(why, n, "GPT header at LBA %llu: MyLBA/AlternateLBA %llu/%llu, expected %llu/%llu",
-			 (unsigned long long)lba, (unsigned long long)get_le64(h + 24),
-			 (unsigned long long)get_le64(h + 32), (unsigned long long)lba, (unsigned long long)want_alt);
+			 (unsigned long long)lba, (unsigned long long)my, (unsigned long long)alt,
+			 (unsigned long long)lba, (unsigned long long)want_alt);
 		goto out;
 	}
-	uint64_t elba = get_le64(h + 72);
-	uint32_t count = get_le32(h + 80), esize = get_le32(h + 84);
+	uint64_t elba = le64_get(&gh.partition_entry_lba);
+	uint32_t count = le32_get(&gh.number_of_partition_entries), esize = le32_get(&gh.size_of_partition_entry);
 	uint64_t bytes = (uint64_t)count * esize;
 	if (esize < 128 || (esize & (esize - 1)) || bytes > GPT_ENTRIES_MAX_BYTES || elba > UINT64_MAX / ss
 	    || !range_ok(elba * ss, bytes, overlay_size(o))) {
@@ -827,11 +837,11 @@ static int gpt_header_verify(struct overlay *o, uint64_t lba, uint64_t want_alt,
 		goto out;
 	}
 	e = xmalloc(bytes ? bytes : 1);
-	if (overlay_read(o, e, bytes, elba * ss) < 0 || crc32_ieee(e, bytes) != get_le32(h + 88)) {
+	*entries_crc = le32_get(&gh.partition_entry_array_crc32);
+	if (overlay_read(o, e, bytes, elba * ss) < 0 || crc32_ieee(e, bytes) != *entries_crc) {
 		snprintf(why, n, "GPT entry array of the header at LBA %llu: CRC32 mismatch", (unsigned long long)lba);
 		goto out;
 	}
-	*entries_crc = get_le32(h + 88);
 	rc = 0;
 out:
 	free(e);
