@@ -75,116 +75,24 @@ const char *bcd_guid_alias(const struct guid *g)
 /* ---- element names ------------------------------------------------------ */
 
 struct ename {
+	uint8_t set;                    /* enum ename_set */
 	uint32_t type;
 	const char *name;
 };
 
-static const struct ename lib_names[] = {
-	{ 0x11000001, "device" }, { 0x12000002, "path" }, { 0x12000004, "description" },
-	{ 0x12000005, "locale" }, { 0x14000006, "inherit" }, { 0x15000007, "truncatememory" },
-	{ 0x14000008, "recoverysequence" }, { 0x16000009, "recoveryenabled" },
-	{ 0x1700000a, "badmemorylist" }, { 0x1600000b, "badmemoryaccess" },
-	{ 0x1500000c, "firstmegabytepolicy" }, { 0x1500000d, "relocatephysical" },
-	{ 0x1500000e, "avoidlowmemory" }, { 0x1600000f, "traditionalkseg" },
-	{ 0x16000010, "bootdebug" }, { 0x15000011, "debugtype" }, { 0x15000012, "debugaddress" },
-	{ 0x15000013, "debugport" }, { 0x15000014, "baudrate" }, { 0x15000015, "channel" },
-	{ 0x12000016, "targetname" }, { 0x16000017, "noumex" }, { 0x15000018, "debugstart" },
-	{ 0x12000019, "busparams" }, { 0x1500001a, "hostip" }, { 0x1500001b, "port" },
-	{ 0x1600001c, "dhcp" }, { 0x1200001d, "key" }, { 0x1600001e, "vm" },
-	{ 0x16000020, "bootems" }, { 0x15000022, "emsport" }, { 0x15000023, "emsbaudrate" },
-	{ 0x12000030, "loadoptions" }, { 0x16000040, "advancedoptions" },
-	{ 0x16000041, "optionsedit" }, { 0x15000042, "keyringaddress" },
-	{ 0x11000043, "bootstatdevice" }, { 0x12000044, "bootstatfilepath" },
-	{ 0x16000045, "preservebootstat" }, { 0x16000046, "graphicsmodedisabled" },
-	{ 0x15000047, "configaccesspolicy" }, { 0x16000048, "nointegritychecks" },
-	{ 0x16000049, "testsigning" }, { 0x1200004a, "fontpath" },
-	{ 0x1500004b, "integrityservices" }, { 0x1500004c, "volumebandid" },
-	{ 0x16000050, "extendedinput" }, { 0x15000051, "initialconsoleinput" },
-	{ 0x15000052, "graphicsresolution" }, { 0x16000053, "restartonfailure" },
-	{ 0x16000054, "highestmode" }, { 0x16000060, "isolatedcontext" },
-	{ 0x15000065, "displaymessage" }, { 0x15000066, "displaymessageoverride" },
-	{ 0x1600006c, "bootuxdisabled" }, { 0x16000072, "nokeyboard" },
-	{ 0x16000074, "bootshutdowndisabled" }, { 0x15000075, "performancefrequency" },
-	{ 0x17000077, "allowedinmemorysettings" }, { 0x1600007b, "forcefipscrypto" },
-	{ 0x1500007d, "booterrorux" }, { 0x1600007e, "flightsigning" },
-	{ 0x1500007f, "measuredbootlogformat" }, { 0x15000080, "displayrotation" },
-	{ 0x15000081, "logcontrol" }, { 0x16000082, "nofirmwaresync" },
+enum ename_set { BCD_LIB, BCD_BOOTMGR, BCD_OSLOADER, BCD_RESUME, BCD_MEMDIAG, BCD_DEVICE };
+
+static const struct ename names[] = {
+#define BCD_NAME(set, type, name) { set, type, #name },
+#include "bcd_names.def"
+#undef BCD_NAME
 };
 
-static const struct ename bootmgr_names[] = {
-	{ 0x24000001, "displayorder" }, { 0x24000002, "bootsequence" }, { 0x23000003, "default" },
-	{ 0x25000004, "timeout" }, { 0x26000005, "resume" }, { 0x23000006, "resumeobject" },
-	{ 0x24000010, "toolsdisplayorder" }, { 0x26000020, "displaybootmenu" },
-	{ 0x26000021, "noerrordisplay" }, { 0x21000022, "bcddevice" },
-	{ 0x22000023, "bcdfilepath" }, { 0x27000030, "customactions" },
-	{ 0x26000031, "persistbootsequence" },
-};
-
-static const struct ename osloader_names[] = {
-	{ 0x21000001, "osdevice" }, { 0x22000002, "systemroot" }, { 0x23000003, "resumeobject" },
-	{ 0x26000010, "detecthal" }, { 0x22000011, "kernel" }, { 0x22000012, "hal" },
-	{ 0x22000013, "dbgtransport" }, { 0x25000020, "nx" }, { 0x25000021, "pae" },
-	{ 0x26000022, "winpe" }, { 0x26000024, "nocrashautoreboot" },
-	{ 0x26000025, "lastknowngood" }, { 0x26000030, "nolowmem" },
-	{ 0x25000031, "removememory" }, { 0x25000032, "increaseuserva" },
-	{ 0x26000040, "vga" }, { 0x26000041, "quietboot" }, { 0x26000042, "novesa" },
-	{ 0x25000050, "clustermodeaddressing" }, { 0x26000051, "usephysicaldestination" },
-	{ 0x25000052, "restrictapiccluster" }, { 0x26000054, "uselegacyapicmode" },
-	{ 0x26000060, "onecpu" }, { 0x25000061, "numproc" }, { 0x26000062, "maxproc" },
-	{ 0x25000063, "configflags" }, { 0x26000064, "maxgroup" }, { 0x26000065, "groupaware" },
-	{ 0x25000066, "groupsize" }, { 0x26000070, "usefirmwarepcisettings" },
-	{ 0x25000071, "msi" }, { 0x25000072, "pciexpress" }, { 0x25000080, "safeboot" },
-	{ 0x26000081, "safebootalternateshell" }, { 0x26000090, "bootlog" },
-	{ 0x26000091, "sos" }, { 0x260000a0, "debug" }, { 0x260000a1, "halbreakpoint" },
-	{ 0x260000a2, "useplatformclock" }, { 0x260000a3, "forcelegacyplatform" },
-	{ 0x260000a4, "useplatformtick" }, { 0x260000a5, "disabledynamictick" },
-	{ 0x250000a6, "tscsyncpolicy" }, { 0x260000b0, "ems" }, { 0x250000c0, "forcefailure" },
-	{ 0x250000c1, "driverloadfailurepolicy" }, { 0x250000c2, "bootmenupolicy" },
-	{ 0x260000c3, "onetimeadvancedoptions" }, { 0x260000c4, "onetimeoptionsedit" },
-	{ 0x250000e0, "bootstatuspolicy" }, { 0x260000e1, "disableelamdrivers" },
-	{ 0x250000f0, "hypervisorlaunchtype" }, { 0x220000f1, "hypervisorpath" },
-	{ 0x260000f2, "hypervisordebug" }, { 0x250000f3, "hypervisordebugtype" },
-	{ 0x250000f4, "hypervisordebugport" }, { 0x250000f5, "hypervisorbaudrate" },
-	{ 0x250000f6, "hypervisorchannel" }, { 0x260000f8, "hypervisordisableslat" },
-	{ 0x220000f9, "hypervisorbusparams" }, { 0x250000fa, "hypervisornumproc" },
-	{ 0x250000fb, "hypervisorrootprocpernode" }, { 0x260000fc, "hypervisoruselargevtlb" },
-	{ 0x250000fd, "hypervisorhostip" }, { 0x250000fe, "hypervisorhostport" },
-	{ 0x250000ff, "hypervisordebugpages" }, { 0x25000100, "tpmbootentropy" },
-	{ 0x22000110, "hypervisorusekey" }, { 0x22000112, "hypervisorproductskutype" },
-	{ 0x25000113, "hypervisorrootproc" }, { 0x26000114, "hypervisordhcp" },
-	{ 0x25000115, "hypervisoriommupolicy" }, { 0x26000116, "hypervisorusevapic" },
-	{ 0x22000117, "hypervisorloadoptions" }, { 0x25000118, "hypervisormsrfilterpolicy" },
-	{ 0x25000119, "hypervisormmionxpolicy" }, { 0x2500011a, "hypervisorschedulertype" },
-	{ 0x25000120, "xsavepolicy" },
-};
-
-static const struct ename resume_names[] = {
-	{ 0x21000001, "filedevice" }, { 0x22000002, "filepath" },
-	{ 0x26000003, "customsettings" }, { 0x26000004, "pae" },
-	{ 0x21000005, "associatedosdevice" }, { 0x26000006, "debugoptionenabled" },
-	{ 0x25000007, "bootux" }, { 0x25000008, "bootmenupolicy" },
-	{ 0x26000024, "hormenabled" },
-};
-
-static const struct ename memdiag_names[] = {
-	{ 0x25000001, "passcount" }, { 0x25000002, "testmix" },
-};
-
-static const struct ename device_names[] = {
-	{ 0x35000001, "ramdiskimageoffset" }, { 0x35000002, "ramdisktftpclientport" },
-	{ 0x31000003, "ramdisksdidevice" }, { 0x32000004, "ramdisksdipath" },
-	{ 0x35000005, "ramdiskimagelength" }, { 0x36000006, "exportascd" },
-	{ 0x35000007, "ramdisktftpblocksize" }, { 0x35000008, "ramdisktftpwindowsize" },
-	{ 0x36000009, "ramdiskmcenabled" }, { 0x3600000a, "ramdiskmctftpfallback" },
-};
-
-#define NAMES(a) a, sizeof a / sizeof *a
-
-static const char *lookup(const struct ename *t, size_t n, uint32_t type)
+static const char *lookup(enum ename_set set, uint32_t type)
 {
-	for (size_t i = 0; i < n; i++)
-		if (t[i].type == type)
-			return t[i].name;
+	for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+		if (names[i].set == set && names[i].type == type)
+			return names[i].name;
 	return NULL;
 }
 
@@ -200,17 +108,17 @@ const char *bcd_element_name(uint32_t type, uint32_t object_type)
 {
 	switch (CLASS_OF(type)) {
 	case 1:
-		return lookup(NAMES(lib_names), type);
+		return lookup(BCD_LIB, type);
 	case 2:
 		switch (app_type(object_type)) {
-		case 1: case 2: return lookup(NAMES(bootmgr_names), type);
-		case 3: return lookup(NAMES(osloader_names), type);
-		case 4: return lookup(NAMES(resume_names), type);
-		case 5: return lookup(NAMES(memdiag_names), type);
+		case 1: case 2: return lookup(BCD_BOOTMGR, type);
+		case 3: return lookup(BCD_OSLOADER, type);
+		case 4: return lookup(BCD_RESUME, type);
+		case 5: return lookup(BCD_MEMDIAG, type);
 		}
 		return NULL;
 	case 3:
-		return lookup(NAMES(device_names), type);
+		return lookup(BCD_DEVICE, type);
 	}
 	return NULL;
 }
@@ -534,20 +442,32 @@ static int get_raw(struct bcd *b, const struct guid *obj, uint32_t elem, uint8_t
 	return r;
 }
 
-/* Fetches a binary-typed element and checks its size. */
+/* Fetches a REG_BINARY element (integer, boolean: doc/formats.md, BCD) of
+ * want bytes, or a device element of any size (want 0). */
+static int get_binary(struct bcd *b, const struct guid *obj, uint32_t elem, size_t want, uint8_t **d, size_t *n)
+{
+	uint32_t t;
+	int r = get_raw(b, obj, elem, d, n, &t);
+	if (r)
+		return r;
+	if (t != REG_BINARY_ || (want && *n != want)) {
+		free(*d);
+		if (!want)
+			return err_set(E_FORMAT, "element %08x: device value is not REG_BINARY", elem);
+		return err_set(E_FORMAT, "element %08x: expected %zu bytes of REG_BINARY, found type %" PRIu32 " with %zu bytes",
+			       elem, want, t, *n);
+	}
+	return 0;
+}
+
+/* Fetches a binary-typed element of want bytes into out. */
 static int get_fixed(struct bcd *b, const struct guid *obj, uint32_t elem, size_t want, uint8_t *out)
 {
 	uint8_t *d;
 	size_t n;
-	uint32_t t;
-	int r = get_raw(b, obj, elem, &d, &n, &t);
+	int r = get_binary(b, obj, elem, want, &d, &n);
 	if (r)
 		return r;
-	if (t != REG_BINARY_ || n != want) {
-		free(d);
-		return err_set(E_FORMAT, "element %08x: expected %zu bytes of REG_BINARY, found type %" PRIu32 " with %zu bytes",
-			       elem, want, t, n);
-	}
 	memcpy(out, d, want);
 	free(d);
 	return 0;
@@ -575,14 +495,9 @@ int bcd_get_device(struct bcd *b, const struct guid *obj, uint32_t elem, struct 
 {
 	uint8_t *d;
 	size_t n;
-	uint32_t t;
-	int r = get_raw(b, obj, elem, &d, &n, &t);
+	int r = get_binary(b, obj, elem, 0, &d, &n);
 	if (r)
 		return r;
-	if (t != REG_BINARY_) {
-		free(d);
-		return err_set(E_FORMAT, "element %08x: device value is not REG_BINARY", elem);
-	}
 	r = bcd_device_decode(d, n, dev);
 	free(d);
 	return r;

@@ -416,19 +416,30 @@ int hive_get_binary(struct hive *h, const char *key, const char *value, uint8_t 
 	return 0;
 }
 
+/* hive_get_binary of a value whose type is t1 or t2 (what names them in
+ * the error) and that holds at least min bytes. */
+static int get_typed(struct hive *h, const char *key, const char *value, uint32_t t1, uint32_t t2,
+		     size_t min, const char *what, uint8_t **d, size_t *n)
+{
+	uint32_t t;
+	int r = hive_get_binary(h, key, value, d, n, &t);
+	if (r)
+		return r;
+	if ((t != t1 && t != t2) || *n < min) {
+		free(*d);
+		return err_set(E_FORMAT, "%s: %s\\%s is not a %s (type %u, %zu bytes)", h->name, key, value,
+			       what, t, *n);
+	}
+	return 0;
+}
+
 int hive_get_dword(struct hive *h, const char *key, const char *value, uint32_t *out)
 {
 	uint8_t *d;
 	size_t n;
-	uint32_t t;
-	int r = hive_get_binary(h, key, value, &d, &n, &t);
+	int r = get_typed(h, key, value, REG_DWORD_, REG_DWORD_, 4, "REG_DWORD", &d, &n);
 	if (r)
 		return r;
-	if (t != REG_DWORD_ || n < 4) {
-		free(d);
-		return err_set(E_FORMAT, "%s: %s\\%s is not a REG_DWORD (type %u, %zu bytes)", h->name, key,
-			       value, t, n);
-	}
 	*out = get_le32(d);
 	free(d);
 	return 0;
@@ -444,14 +455,9 @@ int hive_get_string(struct hive *h, const char *key, const char *value, char **o
 {
 	uint8_t *d;
 	size_t n;
-	uint32_t t;
-	int r = hive_get_binary(h, key, value, &d, &n, &t);
+	int r = get_typed(h, key, value, REG_SZ_, REG_EXPAND_SZ_, 0, "string", &d, &n);
 	if (r)
 		return r;
-	if (t != REG_SZ_ && t != REG_EXPAND_SZ_) {
-		free(d);
-		return err_set(E_FORMAT, "%s: %s\\%s is not a string (type %u)", h->name, key, value, t);
-	}
 	*out = utf16_data_to_utf8(d, n);
 	free(d);
 	return 0;
@@ -461,14 +467,9 @@ int hive_get_multi_sz(struct hive *h, const char *key, const char *value, char *
 {
 	uint8_t *d;
 	size_t n;
-	uint32_t t;
-	int r = hive_get_binary(h, key, value, &d, &n, &t);
+	int r = get_typed(h, key, value, REG_MULTI_SZ_, REG_MULTI_SZ_, 0, "REG_MULTI_SZ", &d, &n);
 	if (r)
 		return r;
-	if (t != REG_MULTI_SZ_) {
-		free(d);
-		return err_set(E_FORMAT, "%s: %s\\%s is not a REG_MULTI_SZ (type %u)", h->name, key, value, t);
-	}
 	/* Strings separated by one NUL unit; an empty string (or the end of
 	 * the data) ends the list. */
 	size_t units = n / 2, cap = 4, k = 0;
