@@ -875,44 +875,55 @@ static int check_rw(struct ntfs_vol *v, const char *path)
 	return 0;
 }
 
+/* A file or directory opened or created in its parent (new_entry_open),
+ * closed with new_entry_close: a parent that gained an entry gets its
+ * times pinned (pin_times) before it is closed. */
+struct new_entry {
+	ntfs_inode *dir, *ni;
+	char *leaf;
+	bool created;
+};
+
+static void new_entry_close(struct new_entry *e)
+{
+	if (e->ni) ntfs_inode_close(e->ni);
+	if (e->dir) {
+		if (e->created) pin_times(e->dir);
+		ntfs_inode_close(e->dir);
+	}
+	free(e->leaf);
+}
+
+/* Opens path (type S_IFREG or S_IFDIR), creating it when missing; on
+ * failure nothing stays open. */
+static int new_entry_open(struct ntfs_vol *v, const char *path, mode_t type, struct new_entry *e)
+{
+	*e = (struct new_entry){0};
+	if (check_rw(v, path) || open_parent(v, path, &e->dir, &e->leaf)) return -1;
+	if (open_or_create(v, &e->dir, path, e->leaf, type, &e->ni, &e->created) == 0) return 0;
+	e->ni = NULL;
+	new_entry_close(e);
+	return -1;
+}
+
 int ntfs_write_file(struct ntfs_vol *v, const char *path, const void *data, size_t len)
 {
-	ntfs_inode *dir = NULL, *ni = NULL;
-	char *leaf = NULL;
-	bool created = false;
-	if (check_rw(v, path) || open_parent(v, path, &dir, &leaf)) return -1;
-	int rc = open_or_create(v, &dir, path, leaf, S_IFREG, &ni, &created);
-	if (!rc) {
-		rc = created ? 0 : unback_wof(ni, path);
-		if (!rc) rc = write_data(ni, path, data, len);
-		pin_times(ni);
-		ntfs_inode_close(ni);
-	}
-	if (dir) {
-		if (created) pin_times(dir);
-		ntfs_inode_close(dir);
-	}
-	free(leaf);
+	struct new_entry e;
+	if (new_entry_open(v, path, S_IFREG, &e)) return -1;
+	int rc = e.created ? 0 : unback_wof(e.ni, path);
+	if (!rc) rc = write_data(e.ni, path, data, len);
+	pin_times(e.ni);
+	new_entry_close(&e);
 	return rc;
 }
 
 int ntfs_mkdir(struct ntfs_vol *v, const char *path)
 {
-	ntfs_inode *dir = NULL, *ni = NULL;
-	char *leaf = NULL;
-	bool created = false;
-	if (check_rw(v, path) || open_parent(v, path, &dir, &leaf)) return -1;
-	int rc = open_or_create(v, &dir, path, leaf, S_IFDIR, &ni, &created);
-	if (!rc) {
-		if (created) pin_times(ni);
-		ntfs_inode_close(ni);
-	}
-	if (dir) {
-		if (created) pin_times(dir);
-		ntfs_inode_close(dir);
-	}
-	free(leaf);
-	return rc;
+	struct new_entry e;
+	if (new_entry_open(v, path, S_IFDIR, &e)) return -1;
+	if (e.created) pin_times(e.ni);
+	new_entry_close(&e);
+	return 0;
 }
 
 /* ---------------------------------------------------------------- hard links */
