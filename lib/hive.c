@@ -417,16 +417,18 @@ int hive_get_binary(struct hive *h, const char *key, const char *value, uint8_t 
 }
 
 /* hive_get_binary of a value whose type is t1 or t2 (what names them in
- * the error) and that holds at least min bytes. */
+ * the error) and that holds at least min bytes; *d is NULL on failure. */
 static int get_typed(struct hive *h, const char *key, const char *value, uint32_t t1, uint32_t t2,
 		     size_t min, const char *what, uint8_t **d, size_t *n)
 {
 	uint32_t t;
+	*d = NULL;
 	int r = hive_get_binary(h, key, value, d, n, &t);
 	if (r)
 		return r;
 	if ((t != t1 && t != t2) || *n < min) {
 		free(*d);
+		*d = NULL;
 		return err_set(E_FORMAT, "%s: %s\\%s is not a %s (type %u, %zu bytes)", h->name, key, value,
 			       what, t, *n);
 	}
@@ -438,17 +440,10 @@ int hive_get_dword(struct hive *h, const char *key, const char *value, uint32_t 
 	uint8_t *d;
 	size_t n;
 	int r = get_typed(h, key, value, REG_DWORD_, REG_DWORD_, 4, "REG_DWORD", &d, &n);
-	if (r)
-		return r;
-	*out = get_le32(d);
+	if (r == 0)
+		*out = get_le32(d);
 	free(d);
-	return 0;
-}
-
-/* UTF-16LE data (maybe NUL-terminated, maybe odd length) to UTF-8. */
-static char *utf16_data_to_utf8(const uint8_t *d, size_t n)
-{
-	return utf16le_to_utf8(d, n / 2);
+	return r;
 }
 
 int hive_get_string(struct hive *h, const char *key, const char *value, char **out)
@@ -456,11 +451,10 @@ int hive_get_string(struct hive *h, const char *key, const char *value, char **o
 	uint8_t *d;
 	size_t n;
 	int r = get_typed(h, key, value, REG_SZ_, REG_EXPAND_SZ_, 0, "string", &d, &n);
-	if (r)
-		return r;
-	*out = utf16_data_to_utf8(d, n);
+	if (r == 0) /* UTF-16LE, maybe NUL-terminated, maybe of odd length */
+		*out = utf16le_to_utf8(d, n / 2);
 	free(d);
-	return 0;
+	return r;
 }
 
 int hive_get_multi_sz(struct hive *h, const char *key, const char *value, char ***out, size_t *count)
