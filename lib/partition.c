@@ -358,12 +358,25 @@ static struct fdisk_context *fdisk_open_shadow(struct shadow *s, bool readonly)
 	return cxt;
 }
 
-/* ---- reading --------------------------------------------------------------- */
-
-static void copy_name(char *dst, size_t n, const char *src)
+/* The shadow of o (shadow_open) with a libfdisk context on it; NULL with
+ * the error set (and nothing open) on failure. */
+static struct fdisk_context *shadow_fdisk_open(struct shadow *s, struct overlay *o, bool readonly)
 {
-	snprintf(dst, n, "%s", src ? src : "");
+	if (shadow_open(s, o) < 0)
+		return NULL;
+	struct fdisk_context *cxt = fdisk_open_shadow(s, readonly);
+	if (!cxt)
+		shadow_close(s);
+	return cxt;
 }
+
+static void shadow_fdisk_close(struct fdisk_context *cxt, struct shadow *s)
+{
+	fdisk_unref_context(cxt);
+	shadow_close(s);
+}
+
+/* ---- reading --------------------------------------------------------------- */
 
 static int read_one(struct fdisk_context *cxt, struct fdisk_partition *pa, bool gpt, uint32_t ss, struct part *p)
 {
@@ -387,7 +400,10 @@ static int read_one(struct fdisk_context *cxt, struct fdisk_partition *pa, bool 
 			return err_prefix("GPT entry %d unique GUID", p->number);
 		if (fdisk_gpt_get_partition_attrs(cxt, partno, &p->attrs) < 0)
 			return err_set(E_FORMAT, "GPT entry %d: attributes unreadable", p->number);
-		copy_name(p->name, sizeof(p->name), fdisk_partition_get_name(pa));
+		const char *name = fdisk_partition_get_name(pa);
+		/* 36 UTF-16 units (UEFI 5.3.3) fit in 128 bytes of UTF-8; refused, never cut */
+		if (str_copy(p->name, sizeof(p->name), name ? name : "", "GPT partition name") < 0)
+			return -1;
 	} else {
 		p->mbr_type = t ? (uint8_t)fdisk_parttype_get_code(t) : 0;
 		p->active = fdisk_partition_is_bootable(pa) == 1;
@@ -467,13 +483,10 @@ int partition_read(struct overlay *o, struct ptable *out)
 	struct shadow s = {.fd = -1};
 	if (out->sector_size < 512 || overlay_size(o) < out->sector_size)
 		return 0; /* nothing that can hold a table */
-	if (shadow_open(&s, o) < 0)
-		return -1;
-	struct fdisk_context *cxt = fdisk_open_shadow(&s, true);
-	int rc = -1;
+	struct fdisk_context *cxt = shadow_fdisk_open(&s, o, true);
 	if (!cxt)
-		goto out;
-	rc = 0;
+		return err_prefix("partition table");
+	int rc = 0;
 	if (!fdisk_has_label(cxt))
 		goto out;
 	if (fdisk_is_label(cxt, GPT))
@@ -490,9 +503,7 @@ int partition_read(struct overlay *o, struct ptable *out)
 	if (rc == 0 && out->type == PT_MBR)
 		rc = refuse_protective_without_gpt(out);
 out:
-	if (cxt)
-		fdisk_unref_context(cxt);
-	shadow_close(&s);
+	shadow_fdisk_close(cxt, &s);
 	if (rc < 0)
 		err_prefix("partition table");
 	return rc;
@@ -754,23 +765,17 @@ int partition_write(struct overlay *o, const struct ptable *t)
 		return -1;
 
 	struct shadow s = {.fd = -1};
-	if (shadow_open(&s, o) < 0)
-		return -1;
-	struct fdisk_context *cxt = fdisk_open_shadow(&s, false);
-	int rc = -1;
+	struct fdisk_context *cxt = shadow_fdisk_open(&s, o, false);
 	if (!cxt)
-		goto out;
-	rc = t->type == PT_GPT ? write_gpt(cxt, t, ss) : write_mbr(cxt, t, ss);
+		return err_prefix("writing the %s", ptable_type_name(t->type));
+	int rc = t->type == PT_GPT ? write_gpt(cxt, t, ss) : write_mbr(cxt, t, ss);
 	if (rc == 0 && fdisk_write_disklabel(cxt) < 0)
 		rc = err_set(E_IO, "libfdisk failed to write the %s", ptable_type_name(t->type));
 	if (rc == 0 && fdisk_deassign_device(cxt, 1) < 0)
 		rc = err_set(E_IO, "libfdisk failed to close the partition table");
 	if (rc == 0)
 		rc = shadow_write_back(&s, o);
-out:
-	if (cxt)
-		fdisk_unref_context(cxt);
-	shadow_close(&s);
+	shadow_fdisk_close(cxt, &s);
 	if (rc < 0)
 		err_prefix("writing the %s", ptable_type_name(t->type));
 	return rc;
