@@ -57,6 +57,10 @@ char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * N bytes, longer than the M this field holds": a name from an image is
  * either whole or refused, never cut. */
 int str_copy(char *dst, size_t n, const char *src, const char *what);
+/* snprintf into dst[n] that is never cut: the length written, or -1 with
+ * E_FORMAT "WHAT: N bytes, longer than the M this field holds" (dst "")
+ * when the whole text does not fit. */
+int fmt_fit(char *dst, size_t n, const char *what, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 /* Overflow-safe range check: [off, off+len) inside [0, size). */
 static inline bool range_ok(uint64_t off, uint64_t len, uint64_t size)
