@@ -574,25 +574,30 @@ static bool vblock_read(const uint8_t *buf, size_t size, size_t off, struct vblo
 	return true;
 }
 
+/* A String's value, whole (as long as its block: never cut), non-ASCII
+ * characters as '?'. */
 static void version_string(const uint8_t *buf, const struct vblock *s, struct pe_version *v)
 {
-	char *dst = NULL;
+	char **dst = NULL;
 	if (!strcmp(s->key, "OriginalFilename"))
-		dst = v->original_filename;
+		dst = &v->original_filename;
 	else if (!strcmp(s->key, "InternalName"))
-		dst = v->internal_name;
+		dst = &v->internal_name;
 	else if (!strcmp(s->key, "FileVersion"))
-		dst = v->file_version_str;
+		dst = &v->file_version_str;
 	if (!dst)
 		return;
 	size_t end = s->off + s->len, i = 0;
-	for (size_t p = s->value_off; p + 2 <= end && i + 1 < 64; p += 2) {
+	char *text = xmalloc(end > s->value_off ? (end - s->value_off) / 2 + 1 : 1);
+	for (size_t p = s->value_off; p + 2 <= end; p += 2) {
 		uint16_t c = get_le16(buf + p);
 		if (!c)
 			break;
-		dst[i++] = c < 0x80 ? (char)c : '?';
+		text[i++] = c < 0x80 ? (char)c : '?';
 	}
-	dst[i] = 0;
+	text[i] = 0;
+	free(*dst);
+	*dst = text;
 }
 
 /* Children of parent: StringFileInfo > StringTable > String. The nesting
@@ -684,6 +689,9 @@ static void parse_security(struct parse *ps)
 struct pe *pe_parse(const uint8_t *data, size_t len)
 {
 	struct pe *pe = xcalloc(1, sizeof *pe);
+	pe->version.original_filename = xstrdup("");
+	pe->version.internal_name = xstrdup("");
+	pe->version.file_version_str = xstrdup("");
 	pe->data = xmalloc(len ? len : 1);
 	if (len)
 		memcpy(pe->data, data, len);
@@ -714,6 +722,9 @@ void pe_free(struct pe *pe)
 	free(pe->functions);
 	free(pe->sections);
 	free(pe->data);
+	free(pe->version.original_filename);
+	free(pe->version.internal_name);
+	free(pe->version.file_version_str);
 	free(pe);
 }
 

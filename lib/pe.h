@@ -53,9 +53,10 @@ struct pe_version {           /* VS_FIXEDFILEINFO + a few strings */
 	bool present;
 	uint16_t v[4];            /* FileVersion major.minor.build.revision */
 	uint16_t pv[4];           /* ProductVersion */
-	char original_filename[64];
-	char internal_name[64];
-	char file_version_str[64];
+	/* StringFileInfo strings, whole (pe_free frees them); "" when absent */
+	char *original_filename;
+	char *internal_name;
+	char *file_version_str;
 };
 
 struct pe {
