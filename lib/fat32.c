@@ -36,6 +36,11 @@
 #define ATTR_LONG_NAME 0x0F
 #define LFN_CHARS 13            /* UTF-16 units per long-name entry */
 #define LFN_MAX 255
+/* a long-name set is at most 20 entries (fatgen103 "Long Directory
+ * Entries": 255 characters); read back, its units become at most 3 bytes
+ * of UTF-8 each (a surrogate pair: 4 bytes for 2 units) */
+#define LFN_UNITS_MAX (20 * LFN_CHARS)
+#define LFN_UTF8_MAX (LFN_UNITS_MAX * 3)
 #define MAX_DEPTH 64            /* directory nesting followed by reader/check */
 #define MAX_DIR_BYTES (65536 * DIRENT) /* "a directory may not have more than 65536 entries" */
 
@@ -881,7 +886,7 @@ static uint8_t *read_dir(struct fat32_vol *v, uint32_t first, size_t *len)
 }
 
 struct fat_dirent {
-	char name[LFN_MAX * 3 + 1];   /* long name when present, else 8.3 */
+	char name[LFN_UTF8_MAX + 1];  /* long name when present, else 8.3 */
 	char short_name[13];
 	uint8_t raw_short[11];
 	uint8_t attr;
@@ -910,7 +915,7 @@ static void format_short(const uint8_t *e, char out[13])
  * of dir_foreach: a new set starts at the piece marked last (| 0x40), the
  * others must follow in order with the same checksum. */
 struct lfn_state {
-	uint16_t lfn[20 * LFN_CHARS + 1];
+	uint16_t lfn[LFN_UNITS_MAX + 1];
 	int expect, total;
 	uint8_t sum;
 	bool pending;
@@ -955,10 +960,10 @@ static void dirent_of(const struct fat_dir_record *r, const struct lfn_state *st
 		for (size_t i = 0; i < n; i++)
 			put_le16(u8 + 2 * i, st->lfn[i]);
 		char *s = utf16le_to_utf8(u8, n);
-		snprintf(d->name, sizeof(d->name), "%s", s);
+		str_copy(d->name, sizeof(d->name), s, "FAT32 long name");   /* fits: LFN_UTF8_MAX */
 		free(s);
 	} else {
-		snprintf(d->name, sizeof(d->name), "%s", d->short_name);
+		str_copy(d->name, sizeof(d->name), d->short_name, "FAT32 short name");   /* 12 bytes */
 	}
 }
 
@@ -1096,8 +1101,9 @@ struct check_ctx {
 	int depth;
 	uint32_t self, parent;    /* directory being checked and its parent (0 = root) */
 	int index;                /* entry index within the directory */
-	char path[512];
+	char *path;               /* for messages: CHECK_PATH_MAX bytes, holds any path check_dir reaches */
 };
+#define CHECK_PATH_MAX ((size_t)MAX_DEPTH * (LFN_UTF8_MAX + 1) + 1)
 
 static int mark_cb(void *p, uint32_t c)
 {
@@ -1132,9 +1138,8 @@ static int check_entry_cb(void *p, const struct fat_dirent *d)
 	if (!strcmp(d->short_name, ".") || !strcmp(d->short_name, ".."))
 		return err_set(E_FORMAT, "FAT32: stray '%s' entry in '%s'", d->short_name, k->path[0] ? k->path : "/");
 	size_t plen = strlen(k->path);
-	char saved[sizeof(k->path)];
-	memcpy(saved, k->path, sizeof(saved));
-	snprintf(k->path + plen, sizeof(k->path) - plen, "/%s", d->name);
+	if (fmt_fit(k->path + plen, CHECK_PATH_MAX - plen, "FAT32 path", "/%s", d->name) < 0)
+		return -1;   /* cannot happen: MAX_DEPTH names of LFN_UTF8_MAX bytes fit */
 	int rc = 0;
 	if (d->attr & ATTR_DIRECTORY) {
 		if (d->cluster == 0)
@@ -1153,7 +1158,7 @@ static int check_entry_cb(void *p, const struct fat_dirent *d)
 			rc = err_set(E_FORMAT, "FAT32: '%s' has %lld clusters for %u bytes (want %llu)", k->path,
 				     (long long)n, d->size, (unsigned long long)want);
 	}
-	memcpy(k->path, saved, sizeof(saved));
+	k->path[plen] = 0;
 	return rc < 0 ? -1 : 0;
 }
 
@@ -1255,11 +1260,13 @@ int fat32_check(struct fat32_vol *v)
 		return -1;
 	struct check_ctx k = {.v = v, .self = v->root};
 	k.used = xcalloc(((size_t)v->clusters + 2 + 7) / 8, 1);
+	k.path = xcalloc(CHECK_PATH_MAX, 1);
 	int rc = check_dir(&k, v->root);
 	for (uint32_t c = 2; rc == 0 && c <= v->clusters + 1; c++)
 		if (v->fat[c] != 0 && v->fat[c] != FAT_BAD && !(k.used[c / 8] & (1u << (c % 8))))
 			rc = err_set(E_FORMAT, "FAT32: cluster %u is allocated but belongs to no file (lost)", c);
 	free(k.used);
+	free(k.path);
 	/* the free count is checked last: a structural error explains it */
 	return rc < 0 ? -1 : check_fsinfo(v);
 }
