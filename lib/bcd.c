@@ -226,9 +226,9 @@ static int decode_boot_device(const uint8_t *p, size_t len, struct bcd_device *o
 		out->part_offset = par.part_offset;
 		out->disk_signature = par.disk_signature;
 		char *path = utf16le_to_utf8(parent + psize, (plen - psize) / 2);
-		snprintf(out->path, sizeof out->path, "%s", path);
+		int r = str_copy(out->path, sizeof out->path, path, "BCD ramdisk image path");
 		free(path);
-		return 0;
+		return r;
 	}
 	out->kind = BCD_DEV_UNKNOWN;
 	out->raw_type = type;

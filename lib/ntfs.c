@@ -430,8 +430,15 @@ int ntfs_probe(struct overlay *o, uint64_t off, uint64_t size, struct ntfs_probe
 	if (!v) return err_prefix("NTFS volume at offset %llu", (unsigned long long)off);
 	/* $Volume's VOLUME_INFORMATION flags (read by ntfs-3g at mount). */
 	out->dirty = (le16_to_cpu(v->vol->flags) & le16_to_cpu(VOLUME_IS_DIRTY)) != 0;
+	/* fits (NTFS_LABEL_MAX_UTF8); a label that did not would be refused, never cut */
+	size_t label_len = v->vol->vol_name ? strlen(v->vol->vol_name) : 0;
+	if (label_len >= sizeof out->label) {
+		ntfs_close(v);
+		return err_set(E_FORMAT, "NTFS volume at offset %llu: label of %zu bytes, longer than %zu",
+			       (unsigned long long)off, label_len, sizeof out->label - 1);
+	}
 	if (v->vol->vol_name)
-		snprintf(out->label, sizeof out->label, "%s", v->vol->vol_name);
+		str_copy(out->label, sizeof out->label, v->vol->vol_name, "NTFS volume label");
 	out->hibernated = volume_hibernated(v);
 	out->logfile = logfile_state(v);
 	out->total_sectors = get_le64(bs + BS_TOTAL_SECTORS);

@@ -12,6 +12,12 @@
 #include <stdint.h>
 
 struct overlay;
+/* $VOLUME_NAME is at most 256 bytes, 128 UTF-16 units ($AttrDef of
+ * volumes Windows formats; the ntfs crate's VOLUME_NAME_MAX_SIZE), so at
+ * most 384 bytes of UTF-8: every valid label fits; a longer one from a
+ * crafted volume is refused by ntfs_probe, never cut. */
+#define NTFS_LABEL_MAX_UTF8 (128 * 3)
+
 struct ntfs_vol;
 
 /* What the boot sector and $Volume say before any mount decision. */
@@ -20,7 +26,7 @@ struct ntfs_probe {
 	bool bitlocker;           /* "-FVE-FS-" OEM id */
 	bool dirty;               /* $Volume VOLUME_IS_DIRTY */
 	bool hibernated;          /* hiberfil.sys starts with "hibr"/"HIBR"/"wake"/"WAKE" */
-	char label[128];          /* UTF-8, "" if none */
+	char label[NTFS_LABEL_MAX_UTF8 + 1];   /* UTF-8, "" if none */
 	uint64_t serial;
 	enum ntfs_logfile {       /* $LogFile restart area (ntfs-3g logfile.c checks) */
 		NTFS_LOGFILE_CLEAN = 0,   /* empty, or no client in use / RESTART_VOLUME_IS_CLEAN */

@@ -172,7 +172,8 @@ static int describe_partition(struct overlay *o, const struct ptable *t, struct 
 	if (pr.bitlocker) pi->filesystem = "bitlocker";
 	else if (pr.is_ntfs) pi->filesystem = "ntfs";
 	else pi->filesystem = "unknown";
-	snprintf(pi->label, sizeof pi->label, "%s", pr.label);
+	_Static_assert(sizeof pi->label == sizeof pr.label, "NTFS label fits");
+	memcpy(pi->label, pr.label, sizeof pi->label);
 	pi->ntfs_dirty = pr.dirty;
 	pi->ntfs_hibernated = pr.hibernated;
 	pi->logfile = pr.is_ntfs ? ntfs_logfile_name(pr.logfile) : "";

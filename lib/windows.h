@@ -20,7 +20,7 @@ const char *part_role_name(enum part_role r);
 struct part_info {
 	const struct part *part;     /* into inspection.table */
 	const char *filesystem;      /* "ntfs", "fat32", "fat16", "bitlocker", "unknown", "" (none) */
-	char label[128];
+	char label[128 * 3 + 1];     /* NTFS label: NTFS_LABEL_MAX_UTF8 + 1 (ntfs.h) */
 	enum part_role role;
 	bool ntfs_dirty, ntfs_hibernated, bitlocker;
 	const char *logfile;         /* NTFS $LogFile: "clean", "unclean", "cached", "damaged"; "" not probed */
