@@ -762,33 +762,10 @@ static const struct byte_pattern and_d7[] = {
 };
 
 const struct patch_entry patch_catalog[] = {
-	{ "crash-report", KIND_NTOSKRNL, VER(6, 0), VER(6, 1),
-	  { CAND_EXPORT, "KeBugCheckEx", NULL, NULL, 0 },
-	  "export KeBugCheckEx long enough for the 107-byte crash MSR writer", match_crash_report },
-	{ "dynamic-partitioning", KIND_NTOSKRNL, VER(6, 0), VER(6, 1),
-	  { CAND_UTF16_REFS, NULL, dp_all, NULL, 0 },
-	  "call ZwQueryLicenseValue / test eax,eax / js short after the Kernel-*DynamicPartitioning* and "
-	  "Kernel-*PhysicalMemoryAddAllowed strings",
-	  match_dynamic_partitioning },
-	{ "pcat-compat", KIND_HAL, VER(6, 0), VER(6, 1),
-	  { CAND_CALLERS, "KeBugCheckEx", NULL, NULL, 0 },
-	  "test byte [reg+28h],1 / jnz short over KeBugCheckEx(79h, 6)", match_pcat_compat },
-	{ "timer-scale", KIND_HAL, VER(6, 0), VER(6, 1),
-	  { CAND_BYTES, NULL, NULL, apic_initial_disp, 1 },
-	  "APIC initial count = -1, cmp byte [flag],0 / jz short RTC path, four in al,71h polls, APIC/TSC "
-	  "measurement",
-	  match_timer_scale },
-	{ "timer-source", KIND_HAL, VER(6, 0), VER(6, 0),
-	  { CAND_EXPORT, "HalInitSystem", NULL, NULL, 0 },
-	  "HalInitSystem: mov eax,2 stored to two globals the HPET branch sets to 4", match_timer_source },
-	{ "acpi-mode", KIND_ACPI, VER(6, 0), VER(6, 1),
-	  { CAND_BYTES, NULL, NULL, kuser_tick, 2 },
-	  "1E8480h, KUSER TickCount, KeBugCheckEx(A5h, 11h, 6) and call / test al,1 / jz short back-edge",
-	  match_acpi_mode },
-	{ "loader-integrity", KIND_WINLOAD, VER(6, 0), VER(6, 1),
-	  { CAND_BYTES, NULL, NULL, and_d7, 2 },
-	  "the .pdata function with and r32, 0FFFFFFD7h that, after a test [flags], r32 + jcc, returns "
-	  "STATUS_INVALID_IMAGE_HASH (mov r32, 0C0000428h carried to ret in eax)",
-	  match_loader_integrity },
+#define CANDIDATES(how, name, strings, patterns, n) { how, name, strings, patterns, n }
+#define PATCH(id, kind, from, to, cand, anchors, match) { id, kind, from, to, cand, anchors, match },
+#include "patch_catalog.def"
+#undef PATCH
+#undef CANDIDATES
 };
 const size_t patch_catalog_n = sizeof patch_catalog / sizeof patch_catalog[0];
