@@ -710,21 +710,21 @@ void pe_free(struct pe *pe)
 {
 	if (!pe)
 		return;
+	free(pe->version.original_filename);
+	free(pe->version.internal_name);
+	free(pe->version.file_version_str);
 	for (size_t i = 0; i < pe->nexports; i++)
 		free(pe->exports[i].name);
+	free(pe->exports);
 	for (size_t i = 0; i < pe->nimports; i++) {
 		if (i == 0 || pe->imports[i].dll != pe->imports[i - 1].dll)
 			free(pe->imports[i].dll);
 		free(pe->imports[i].name);
 	}
-	free(pe->exports);
 	free(pe->imports);
 	free(pe->functions);
 	free(pe->sections);
 	free(pe->data);
-	free(pe->version.original_filename);
-	free(pe->version.internal_name);
-	free(pe->version.file_version_str);
 	free(pe);
 }
 

@@ -62,8 +62,7 @@ _Static_assert(sizeof(struct pe_opt_windows) == 40, "PE Optional Header Windows-
 /* PE32: BaseOfData and a 4-byte ImageBase; 4-byte stack and heap sizes. */
 struct pe_optional_header32 {
 	struct pe_opt_standard std;
-	le32 base_of_data;
-	le32 image_base;
+	le32 base_of_data, image_base;  /* BaseOfData: PE32 only */
 	struct pe_opt_windows win;
 	le32 size_of_stack_reserve, size_of_stack_commit, size_of_heap_reserve, size_of_heap_commit;
 	le32 loader_flags, number_of_rva_and_sizes;   /* then the data directories */
