@@ -306,9 +306,8 @@ struct bcd *bcd_open(const uint8_t *data, size_t len)
 
 void bcd_free(struct bcd *b)
 {
-	if (!b)
-		return;
-	hive_close(b->h);
+	if (b)
+		hive_close(b->h);
 	free(b);
 }
 

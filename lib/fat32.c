@@ -811,9 +811,8 @@ fail:
 
 void fat32_close(struct fat32_vol *v)
 {
-	if (!v)
-		return;
-	free(v->fat);
+	if (v)
+		free(v->fat);
 	free(v);
 }
 
