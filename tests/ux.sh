@@ -18,10 +18,19 @@ ln -s "$W7" win7.vhdx; ln -s "$W81" win81.vhdx; ln -s "$VISTA" vista.vhdx
 
 # run NAME ARGS...: gen2prep with stdout in NAME.out, stderr in NAME.err
 run() { local n=$1; shift; "$GEN2PREP" "$@" >"$n.out" 2>"$n.err"; echo $? >"$n.rc"; }
-same() { # DESCRIPTION FILE, expected text on stdin
+same() { # DESCRIPTION FILE [MORE], expected text on stdin (then the line(s) MORE)
 	cat >"$TMP/.want"
+	[ $# -lt 3 ] || printf '%s\n' "$3" >>"$TMP/.want"
 	if diff -u "$TMP/.want" "$2" >"$TMP/.diff"; then ok "$1"; else fail "$1"; sed 's/^/    /' "$TMP/.diff"; fi
 }
+
+# the last two next steps of every Windows 7 Professional conversion
+W7_PRO_STEPS='  4. Windows 7 Professional has no video driver for Generation 2: the console
+     stays without a desktop. Use Enhanced Session, which needs SynthRdp (from
+     NanaRun) installed in the guest - install it while it still boots as
+     Generation 1.
+  5. The Generation 2 keyboard is a VMBus device: Integration Services older
+     than 6.2.9200.16385 leave Windows 7 Professional without a keyboard.'
 
 # ---- next steps: VHDX, Windows 8.1 (Secure Boot stays on) ----
 run w81 convert win81.vhdx 'my disk.vhdx'
@@ -40,7 +49,7 @@ EOF
 
 # ---- VHDX, Windows 7: Secure Boot off, Enhanced Session, keyboard ----
 run w7 convert win7.vhdx "it's.vhdx"
-same "win7 -> vhdx: the exact text (quote doubled)" w7.out <<'EOF'
+same "win7 -> vhdx: the exact text (quote doubled)" w7.out "$W7_PRO_STEPS" <<'EOF'
 Wrote it's.vhdx (vhdx, dynamic): Windows 7 Professional, layout gpt, ESP partition 1.
 Next steps:
   1. Copy it's.vhdx to the Hyper-V host. There, in PowerShell as administrator,
@@ -51,12 +60,6 @@ Next steps:
        Set-VMFirmware -VMName 'it''s' -EnableSecureBoot Off
   3. Start it:
        Start-VM -Name 'it''s'
-  4. Windows 7 Professional has no video driver for Generation 2: the console
-     stays without a desktop. Use Enhanced Session, which needs SynthRdp (from
-     NanaRun) installed in the guest - install it while it still boots as
-     Generation 1.
-  5. The Generation 2 keyboard is a VMBus device: Integration Services older
-     than 6.2.9200.16385 leave Windows 7 Professional without a keyboard.
 EOF
 
 # ---- Vista, --layout mbr: no warning any more; the Vista steps ----
@@ -148,7 +151,7 @@ done
 # ---- --nanabox / --hyperv-script: the files and what to do with each ----
 mkdir vm
 run nb convert win7.vhdx vm/w7.vhdx --nanabox vm/w7.7b --hyperv-script vm/w7.ps1 --vm-name 'Sévén'
-same "machine files: the exact text" nb.out <<'EOF'
+same "machine files: the exact text" nb.out "$W7_PRO_STEPS" <<'EOF'
 Wrote vm/w7.vhdx (vhdx, dynamic): Windows 7 Professional, layout gpt, ESP partition 1.
 Wrote vm/w7.7b: a NanaBox machine 'Sévén' for vm/w7.vhdx.
 Wrote vm/w7.ps1: a PowerShell script that creates the Hyper-V machine 'Sévén' for vm/w7.vhdx.
@@ -164,12 +167,6 @@ Next steps:
        powershell -ExecutionPolicy Bypass -File '.\w7.ps1'
   3. Start it:
        Start-VM -Name 'Sévén'
-  4. Windows 7 Professional has no video driver for Generation 2: the console
-     stays without a desktop. Use Enhanced Session, which needs SynthRdp (from
-     NanaRun) installed in the guest - install it while it still boots as
-     Generation 1.
-  5. The Generation 2 keyboard is a VMBus device: Integration Services older
-     than 6.2.9200.16385 leave Windows 7 Professional without a keyboard.
 EOF
 assert_eq ".ps1 starts with the UTF-8 BOM" "efbbbf" "$(head -c 3 vm/w7.ps1 | od -An -tx1 | tr -d ' \n')"
 check ".ps1: the name is UTF-8 after the BOM" python3 -c 'import sys; b=open(sys.argv[1],"rb").read(); sys.exit(not (b.startswith(b"\xef\xbb\xbf#") and "Sévén".encode() in b and b[3:].decode("utf-8")))' vm/w7.ps1
