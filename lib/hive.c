@@ -14,6 +14,7 @@
  * hbin, and the root cell is an allocated nk).
  */
 #include "hive.h"
+#include "regf_format.h"
 #include "util.h"
 
 #include <errno.h>
@@ -31,28 +32,19 @@ struct hive {
 	char *name;
 };
 
-/* Base block offsets (spec "Base block"). */
-#define REGF_SEQ1        4
-#define REGF_SEQ2        8
-#define REGF_TIMESTAMP   12
-#define REGF_MAJOR       20
-#define REGF_MINOR       24
-#define REGF_TYPE        28
-#define REGF_FORMAT      32
-#define REGF_ROOT        36
-#define REGF_BINS_SIZE   40
-#define REGF_CLUSTER     44
-#define REGF_FILENAME    48   /* 64 bytes UTF-16LE */
-#define REGF_CHECKSUM    508
-#define REGF_BASE_SIZE   4096
+#define REGF_BASE_SIZE   ((uint32_t)sizeof(struct regf_base_block))
 #define HBIN_SIZE        4096
-#define HBIN_HEADER      32
+#define HBIN_HEADER      ((uint32_t)sizeof(struct regf_hbin_header))
+#define REGF_NO_CELL     0xffffffffu   /* an offset field naming no cell */
 
 int hive_is_dirty(const uint8_t *data, size_t len)
 {
-	if (!data || len < 12 || memcmp(data, "regf", 4))
+	struct regf_base_block bb;   /* only the first 12 bytes are read */
+	if (!data || len < offsetof(struct regf_base_block, last_written_timestamp) ||
+	    memcmp(data, REGF_SIGNATURE, 4))
 		return -1;
-	return get_le32(data + REGF_SEQ1) != get_le32(data + REGF_SEQ2) ? 1 : 0;
+	memcpy(&bb, data, offsetof(struct regf_base_block, last_written_timestamp));
+	return le32_get(&bb.primary_sequence_number) != le32_get(&bb.secondary_sequence_number) ? 1 : 0;
 }
 
 /* Spec "Base block": Checksum at 508 is the XOR-32 of the previous 508
@@ -63,7 +55,7 @@ int hive_is_dirty(const uint8_t *data, size_t len)
 uint32_t hive_base_checksum(const uint8_t *data)
 {
 	uint32_t x = 0;
-	for (size_t i = 0; i < REGF_CHECKSUM; i += 4)
+	for (size_t i = 0; i < offsetof(struct regf_base_block, checksum); i += 4)
 		x ^= get_le32(data + i);
 	return x;
 }
@@ -71,13 +63,15 @@ uint32_t hive_base_checksum(const uint8_t *data)
 int hive_base_state(const uint8_t *data, size_t len, struct hive_base *out)
 {
 	memset(out, 0, sizeof *out);
-	if (!data || len < REGF_BASE_SIZE || memcmp(data, "regf", 4)) {
+	if (!data || len < REGF_BASE_SIZE || memcmp(data, REGF_SIGNATURE, 4)) {
 		out->state = HIVE_NOT_A_HIVE;
 		return -1;
 	}
-	out->seq1 = get_le32(data + REGF_SEQ1);
-	out->seq2 = get_le32(data + REGF_SEQ2);
-	out->stored_checksum = get_le32(data + REGF_CHECKSUM);
+	struct regf_base_block bb;
+	memcpy(&bb, data, sizeof bb);
+	out->seq1 = le32_get(&bb.primary_sequence_number);
+	out->seq2 = le32_get(&bb.secondary_sequence_number);
+	out->stored_checksum = le32_get(&bb.checksum);
 	out->checksum = hive_base_checksum(data);
 	uint32_t adj = out->checksum == 0 ? 1 : out->checksum == 0xFFFFFFFFu ? 0xFFFFFFFEu : out->checksum;
 	if (out->stored_checksum != out->checksum && out->stored_checksum != adj)
@@ -207,33 +201,27 @@ static uint32_t align8(uint32_t n)
 	return (n + 7u) & ~7u;
 }
 
-static uint32_t regf_checksum(const uint8_t *base)
-{
-	/* Spec "Base block", note 2: XOR of the 127 dwords before offset 508. */
-	uint32_t c = 0;
-	for (size_t i = 0; i < REGF_CHECKSUM; i += 4)
-		c ^= get_le32(base + i);
-	return c;
-}
-
 static void lay_base_block(uint8_t *b, uint32_t root_off, const char *root_name)
 {
-	uint64_t ft = filetime_of_epoch();
-	memcpy(b, "regf", 4);
-	put_le32(b + REGF_SEQ1, 1);       /* equal: written back cleanly */
-	put_le32(b + REGF_SEQ2, 1);
-	put_le64(b + REGF_TIMESTAMP, ft);
-	put_le32(b + REGF_MAJOR, 1);
-	put_le32(b + REGF_MINOR, 3);      /* what Windows 7..11 BCD stores carry */
-	put_le32(b + REGF_TYPE, 0);       /* primary file */
-	put_le32(b + REGF_FORMAT, 1);     /* direct memory load */
-	put_le32(b + REGF_ROOT, root_off);
-	put_le32(b + REGF_BINS_SIZE, HBIN_SIZE);
-	put_le32(b + REGF_CLUSTER, 1);
-	/* Filename (debugging only): the root name, truncated to 31 units. */
+	struct regf_base_block bb = {0};
+	memcpy(bb.signature, REGF_SIGNATURE, 4);
+	le32_set(&bb.primary_sequence_number, 1);     /* equal: written back cleanly */
+	le32_set(&bb.secondary_sequence_number, 1);
+	le64_set(&bb.last_written_timestamp, filetime_of_epoch());
+	le32_set(&bb.major_version, 1);
+	le32_set(&bb.minor_version, 3);     /* what Windows 7..11 BCD stores carry */
+	le32_set(&bb.file_type, 0);         /* primary file */
+	le32_set(&bb.file_format, 1);       /* direct memory load */
+	le32_set(&bb.root_cell_offset, root_off);
+	le32_set(&bb.hive_bins_data_size, HBIN_SIZE);
+	le32_set(&bb.clustering_factor, 1);
+	/* File name (for debugging only, 64 bytes by the format): the root
+	 * name, its first 31 units, NUL-terminated. */
 	for (size_t i = 0; i < 31 && root_name[i]; i++)
-		put_le16(b + REGF_FILENAME + 2 * i, (uint8_t)root_name[i]);
-	put_le32(b + REGF_CHECKSUM, regf_checksum(b));
+		put_le16(bb.file_name + 2 * i, (uint8_t)root_name[i]);
+	memcpy(b, &bb, sizeof bb);
+	le32_set(&bb.checksum, hive_base_checksum(b));
+	memcpy(b, &bb, sizeof bb);
 }
 
 /* Key node (spec "Key node"): flags KEY_HIVE_ENTRY|KEY_NO_DELETE|
@@ -243,20 +231,21 @@ static void lay_base_block(uint8_t *b, uint32_t root_off, const char *root_name)
 static uint32_t lay_root_nk(uint8_t *cell, uint32_t sk_off, const char *name)
 {
 	size_t nlen = strlen(name);
-	uint32_t size = align8(4 + 76 + (uint32_t)nlen);
-	uint8_t *nk = cell + 4;
-	put_le32(cell, (uint32_t)-(int32_t)size);  /* negative: allocated */
-	memcpy(nk, "nk", 2);
-	put_le16(nk + 2, 0x0004 | 0x0008 | 0x0020);
-	put_le64(nk + 4, filetime_of_epoch());
-	put_le32(nk + 16, 0xffffffffu);   /* parent */
-	put_le32(nk + 28, 0xffffffffu);   /* subkeys list */
-	put_le32(nk + 32, 0xffffffffu);   /* volatile subkeys list */
-	put_le32(nk + 40, 0xffffffffu);   /* values list */
-	put_le32(nk + 44, sk_off);        /* key security */
-	put_le32(nk + 48, 0xffffffffu);   /* class name */
-	put_le16(nk + 72, (uint16_t)nlen);
-	memcpy(nk + 76, name, nlen);
+	struct regf_key_node nk = {0};
+	uint32_t size = align8(4 + (uint32_t)sizeof nk + (uint32_t)nlen);
+	put_le32(cell, (uint32_t)-(int32_t)size);  /* "Cell": negative size, allocated */
+	memcpy(nk.signature, "nk", 2);
+	le16_set(&nk.flags, 0x0004 | 0x0008 | 0x0020);
+	le64_set(&nk.last_written_timestamp, filetime_of_epoch());
+	le32_set(&nk.parent, REGF_NO_CELL);
+	le32_set(&nk.subkeys_list_offset, REGF_NO_CELL);
+	le32_set(&nk.volatile_subkeys_list_offset, REGF_NO_CELL);
+	le32_set(&nk.key_values_list_offset, REGF_NO_CELL);
+	le32_set(&nk.key_security_offset, sk_off);
+	le32_set(&nk.class_name_offset, REGF_NO_CELL);
+	le16_set(&nk.key_name_length, (uint16_t)nlen);
+	memcpy(cell + 4, &nk, sizeof nk);
+	memcpy(cell + 4 + sizeof nk, name, nlen);
 	return size;
 }
 
@@ -266,15 +255,16 @@ static uint32_t lay_root_nk(uint8_t *cell, uint32_t sk_off, const char *name)
  * itself; referenced once (the root). */
 static uint32_t lay_root_sk(uint8_t *cell, uint32_t self_off)
 {
-	uint32_t size = align8(4 + 20 + (uint32_t)sizeof root_sd);
-	uint8_t *sk = cell + 4;
+	struct regf_key_security sk = {0};
+	uint32_t size = align8(4 + (uint32_t)sizeof sk + (uint32_t)sizeof root_sd);
 	put_le32(cell, (uint32_t)-(int32_t)size);
-	memcpy(sk, "sk", 2);
-	put_le32(sk + 4, self_off);
-	put_le32(sk + 8, self_off);
-	put_le32(sk + 12, 1);
-	put_le32(sk + 16, (uint32_t)sizeof root_sd);
-	memcpy(sk + 20, root_sd, sizeof root_sd);
+	memcpy(sk.signature, "sk", 2);
+	le32_set(&sk.flink, self_off);
+	le32_set(&sk.blink, self_off);
+	le32_set(&sk.reference_count, 1);
+	le32_set(&sk.security_descriptor_size, (uint32_t)sizeof root_sd);
+	memcpy(cell + 4, &sk, sizeof sk);
+	memcpy(cell + 4 + sizeof sk, root_sd, sizeof root_sd);
 	return size;
 }
 
@@ -292,13 +282,15 @@ static int hive_new_bytes(const char *root_name, uint8_t **out, size_t *len)
 	uint8_t *bin = b + REGF_BASE_SIZE;
 	/* Hive bin header (spec "Hive bin"): offset 0, size 4096, timestamp
 	 * at 20 (a backup of the base block's). */
-	memcpy(bin, "hbin", 4);
-	put_le32(bin + 4, 0);
-	put_le32(bin + 8, HBIN_SIZE);
-	put_le64(bin + 20, filetime_of_epoch());
+	struct regf_hbin_header hb = {0};
+	memcpy(hb.signature, HBIN_SIGNATURE, 4);
+	le32_set(&hb.offset, 0);
+	le32_set(&hb.size, HBIN_SIZE);
+	le64_set(&hb.timestamp, filetime_of_epoch());
+	memcpy(bin, &hb, sizeof hb);
 
 	uint32_t nk_off = HBIN_HEADER;   /* offsets relative to hive bins data */
-	uint32_t nk_size = align8(4 + 76 + (uint32_t)nlen);
+	uint32_t nk_size = align8(4 + (uint32_t)sizeof(struct regf_key_node) + (uint32_t)nlen);
 	uint32_t sk_off = nk_off + nk_size;
 	lay_root_nk(bin + nk_off, sk_off, root_name);
 	uint32_t sk_size = lay_root_sk(bin + sk_off, sk_off);
