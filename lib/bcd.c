@@ -15,6 +15,7 @@
  * bcdedit's own output (values checked against the two sample stores).
  */
 #include "bcd.h"
+#include "bcd_format.h"
 #include "partition.h"
 #include "hive.h"
 #include "util.h"
@@ -171,65 +172,86 @@ static const char *integer_word(const char *name, uint64_t v)
  *        u32 version 1, u32 size, u32 5, a nested boot device (as at 10),
  *        then the UTF-16LE path of the image to the end.
  */
-#define DEV_HDR      0x10
-#define DEV_TYPE_BLOCKIO 0
-#define DEV_TYPE_BOOT    5
-#define DEV_TYPE_PARTEX  6
-#define BLOCKIO_RAMDISK  3
+#define DEV_HDR      offsetof(struct bcd_device_value, device)
+_Static_assert(sizeof(struct bcd_device_value) == BCD_DEVICE_PARTITION_LEN, "bcd.h device length");
 
-/* Decodes a boot device (type/flags/size/0 + identifier) at p[0..len). */
+/* A partition identifier (struct bcd_partition_identifier) into out. */
+static int decode_partition(const uint8_t *id, struct bcd_device *out)
+{
+	struct bcd_partition_identifier pi;
+	memcpy(&pi, id, sizeof pi);
+	uint32_t style = le32_get(&pi.partition_style);
+	if (style > 1)
+		return err_set(E_FORMAT, "partition device: unknown partition style %" PRIu32, style);
+	out->kind = BCD_DEV_PARTITION;
+	out->gpt = style == 0;
+	if (out->gpt) {
+		memcpy(out->part_guid.b, pi.partition, 16);
+		memcpy(out->disk_guid.b, pi.disk, 16);
+	} else {
+		out->part_offset = get_le64(pi.partition);
+		out->disk_signature = get_le32(pi.disk);
+	}
+	return 0;
+}
+
+static int decode_boot_device(const uint8_t *p, size_t len, struct bcd_device *out, bool nested);
+
+/* A ramdisk's block I/O identifier id[0..idlen) (struct
+ * bcd_ramdisk_identifier, then a struct bcd_file_identifier holding the
+ * image's device and path) into out. */
+static int decode_ramdisk(const uint8_t *id, size_t idlen, struct bcd_device *out)
+{
+	const uint8_t *file = id + sizeof(struct bcd_ramdisk_identifier);
+	size_t flen = idlen - sizeof(struct bcd_ramdisk_identifier);
+	struct bcd_file_identifier fi;
+	memcpy(&fi, file, sizeof fi);
+	uint32_t fsize = le32_get(&fi.size);
+	if (fsize < sizeof fi || fsize > flen)
+		return err_set(E_FORMAT, "ramdisk device: bad file identifier size %" PRIu32, fsize);
+	const uint8_t *parent = file + sizeof fi;
+	size_t plen = fsize - sizeof fi;
+	struct bcd_device par = { 0 };
+	if (decode_boot_device(parent, plen, &par, true) < 0)
+		return err_prefix("ramdisk parent device");
+	struct bcd_boot_device ph;
+	memcpy(&ph, parent, sizeof ph);   /* decode_boot_device checked plen >= its size >= 16 */
+	uint32_t psize = le32_get(&ph.size);
+	out->kind = BCD_DEV_RAMDISK;
+	out->parent_kind = par.kind;
+	out->gpt = par.gpt;
+	out->part_guid = par.part_guid;
+	out->disk_guid = par.disk_guid;
+	out->part_offset = par.part_offset;
+	out->disk_signature = par.disk_signature;
+	char *path = utf16le_to_utf8(parent + psize, (plen - psize) / 2);
+	int r = str_copy(out->path, sizeof out->path, path, "BCD ramdisk image path");
+	free(path);
+	return r;
+}
+
+/* Decodes a boot device (struct bcd_boot_device + identifier) at p[0..len). */
 static int decode_boot_device(const uint8_t *p, size_t len, struct bcd_device *out, bool nested)
 {
-	if (len < 16)
+	struct bcd_boot_device h;
+	if (len < sizeof h)
 		return err_set(E_FORMAT, "device value truncated (%zu bytes)", len);
-	uint32_t type = get_le32(p), size = get_le32(p + 8);
-	if (size < 16 || size > len)
+	memcpy(&h, p, sizeof h);
+	uint32_t type = le32_get(&h.type), size = le32_get(&h.size);
+	if (size < sizeof h || size > len)
 		return err_set(E_FORMAT, "device size %" PRIu32 " does not fit its %zu bytes", size, len);
-	const uint8_t *id = p + 16;
-	size_t idlen = size - 16;
-	if (type == DEV_TYPE_PARTEX && idlen >= 0x38) {
-		uint32_t style = get_le32(id + 0x14);
-		if (style > 1)
-			return err_set(E_FORMAT, "partition device: unknown partition style %" PRIu32, style);
-		out->kind = BCD_DEV_PARTITION;
-		out->gpt = style == 0;
-		if (out->gpt) {
-			memcpy(out->part_guid.b, id, 16);
-			memcpy(out->disk_guid.b, id + 0x18, 16);
-		} else {
-			out->part_offset = get_le64(id);
-			out->disk_signature = get_le32(id + 0x18);
-		}
-		return 0;
-	}
-	if (type == DEV_TYPE_BOOT) {
+	const uint8_t *id = p + sizeof h;
+	size_t idlen = size - sizeof h;
+	if (type == BCD_DEV_TYPE_PARTEX && idlen >= sizeof(struct bcd_partition_identifier))
+		return decode_partition(id, out);
+	if (type == BCD_DEV_TYPE_BOOT) {
 		out->kind = BCD_DEV_BOOT;
 		return 0;
 	}
-	if (type == DEV_TYPE_BLOCKIO && !nested && idlen >= 24 + 12 && get_le32(id) == BLOCKIO_RAMDISK) {
-		const uint8_t *file = id + 24;
-		size_t flen = idlen - 24;
-		uint32_t fsize = get_le32(file + 4);
-		if (fsize < 12 || fsize > flen)
-			return err_set(E_FORMAT, "ramdisk device: bad file identifier size %" PRIu32, fsize);
-		const uint8_t *parent = file + 12;
-		size_t plen = fsize - 12;
-		struct bcd_device par = { 0 };
-		if (decode_boot_device(parent, plen, &par, true) < 0)
-			return err_prefix("ramdisk parent device");
-		uint32_t psize = get_le32(parent + 8);
-		out->kind = BCD_DEV_RAMDISK;
-		out->parent_kind = par.kind;
-		out->gpt = par.gpt;
-		out->part_guid = par.part_guid;
-		out->disk_guid = par.disk_guid;
-		out->part_offset = par.part_offset;
-		out->disk_signature = par.disk_signature;
-		char *path = utf16le_to_utf8(parent + psize, (plen - psize) / 2);
-		int r = str_copy(out->path, sizeof out->path, path, "BCD ramdisk image path");
-		free(path);
-		return r;
-	}
+	if (type == BCD_DEV_TYPE_BLOCKIO && !nested &&
+	    idlen >= sizeof(struct bcd_ramdisk_identifier) + sizeof(struct bcd_file_identifier) &&
+	    get_le32(id) == BCD_BLOCKIO_RAMDISK)
+		return decode_ramdisk(id, idlen, out);
 	out->kind = BCD_DEV_UNKNOWN;
 	out->raw_type = type;
 	return 0;
@@ -238,7 +260,7 @@ static int decode_boot_device(const uint8_t *p, size_t len, struct bcd_device *o
 int bcd_device_decode(const uint8_t *p, size_t len, struct bcd_device *out)
 {
 	memset(out, 0, sizeof *out);
-	if (!p || len < DEV_HDR + 16)
+	if (!p || len < DEV_HDR + sizeof(struct bcd_boot_device))
 		return err_set(E_FORMAT, "device value too short (%zu bytes)", len);
 	memcpy(out->options.b, p, 16);
 	return decode_boot_device(p + DEV_HDR, len - DEV_HDR, out, false);
@@ -246,26 +268,28 @@ int bcd_device_decode(const uint8_t *p, size_t len, struct bcd_device *out)
 
 int bcd_device_encode(const struct bcd_device *d, uint8_t out[BCD_DEVICE_PARTITION_LEN])
 {
+	struct bcd_device_value v = {0};
+	memcpy(v.options, d->options.b, 16);
+	le32_set(&v.device.size, sizeof v.device + sizeof v.id);   /* 0x48 */
 	memset(out, 0, BCD_DEVICE_PARTITION_LEN);
-	memcpy(out, d->options.b, 16);
-	uint8_t *dev = out + DEV_HDR, *id = dev + 16;
-	put_le32(dev + 8, 0x48);
 	if (d->kind == BCD_DEV_BOOT) {
-		put_le32(dev, DEV_TYPE_BOOT);
+		le32_set(&v.device.type, BCD_DEV_TYPE_BOOT);
+		memcpy(out, &v, sizeof v);
 		return 0;
 	}
 	if (d->kind != BCD_DEV_PARTITION)
 		return err_set(E_UNSUPPORTED, "only partition and boot devices can be encoded");
-	put_le32(dev, DEV_TYPE_PARTEX);
+	le32_set(&v.device.type, BCD_DEV_TYPE_PARTEX);
 	if (d->gpt) {
-		memcpy(id, d->part_guid.b, 16);
-		put_le32(id + 0x14, 0);
-		memcpy(id + 0x18, d->disk_guid.b, 16);
+		memcpy(v.id.partition, d->part_guid.b, 16);
+		le32_set(&v.id.partition_style, 0);
+		memcpy(v.id.disk, d->disk_guid.b, 16);
 	} else {
-		put_le64(id, d->part_offset);
-		put_le32(id + 0x14, 1);
-		put_le32(id + 0x18, d->disk_signature);
+		put_le64(v.id.partition, d->part_offset);
+		le32_set(&v.id.partition_style, 1);
+		put_le32(v.id.disk, d->disk_signature);
 	}
+	memcpy(out, &v, sizeof v);
 	return 0;
 }
 

@@ -78,8 +78,7 @@ _Static_assert(sizeof(struct regf_key_node) == 76, "regf Key node");
 struct regf_key_security {
 	uint8_t signature[2];           /* "sk" */
 	le16 reserved;
-	le32 flink;
-	le32 blink;
+	le32 flink, blink;              /* the ring of all sk cells */
 	le32 reference_count;
 	le32 security_descriptor_size;
 } ONDISK;
