@@ -170,20 +170,20 @@ static void quiet_library(void)
 	}
 }
 
-/* Boot sector (NTFS documentation, "NTFS boot sector"): jump (3 bytes),
- * OEM id at 3 (8 bytes: "NTFS    "; BitLocker writes "-FVE-FS-"), BPB,
- * volume serial number at 0x48 (8 bytes), end marker 0x55AA at 510. */
-#define BS_OEM 3
-#define BS_SERIAL 0x48
-#define BS_BYTES_PER_SECTOR 0x0B /* BPB, 2 bytes */
-#define BS_TOTAL_SECTORS 0x28    /* 8 bytes: sectors of the volume (the backup boot sector follows) */
+/* Boot sector as libntfs-3g declares it (layout.h NTFS_BOOT_SECTOR, a
+ * packed 512-byte struct; NTFS documentation, "NTFS boot sector"): OEM id
+ * at 3 ("NTFS    "; BitLocker writes "-FVE-FS-"), BPB bytes per sector
+ * at 0x0B, number_of_sectors at 0x28 (the volume's sectors; the backup
+ * boot sector follows), volume serial number at 0x48. */
+_Static_assert(sizeof(NTFS_BOOT_SECTOR) == 512, "NTFS boot sector");
+_Static_assert(offsetof(NTFS_BOOT_SECTOR, volume_serial_number) == 0x48, "NTFS serial at 0x48");
 
-static int read_boot_sector(struct overlay *o, uint64_t off, uint64_t size, uint8_t bs[512])
+static int read_boot_sector(struct overlay *o, uint64_t off, uint64_t size, NTFS_BOOT_SECTOR *bs)
 {
-	if (size < 512)
+	if (size < sizeof *bs)
 		return err_set(E_FORMAT, "volume of %llu bytes is too small for NTFS",
 			       (unsigned long long)size);
-	return overlay_read(o, bs, 512, off);
+	return overlay_read(o, bs, sizeof *bs, off);
 }
 
 static struct ntfs_vol *mount_region(struct overlay *o, uint64_t off, uint64_t size, bool rw)
@@ -416,16 +416,16 @@ const char *ntfs_logfile_name(enum ntfs_logfile s)
 
 int ntfs_probe(struct overlay *o, uint64_t off, uint64_t size, struct ntfs_probe *out)
 {
-	uint8_t bs[512];
+	NTFS_BOOT_SECTOR bs;
 	memset(out, 0, sizeof *out);
-	if (read_boot_sector(o, off, size, bs)) return -1;
-	if (!memcmp(bs + BS_OEM, "-FVE-FS-", 8)) {
+	if (read_boot_sector(o, off, size, &bs)) return -1;
+	if (!memcmp(&bs.oem_id, "-FVE-FS-", 8)) {
 		out->bitlocker = true;
 		return 0;
 	}
-	if (memcmp(bs + BS_OEM, "NTFS    ", 8)) return 0;
+	if (memcmp(&bs.oem_id, "NTFS    ", 8)) return 0;
 	out->is_ntfs = true;
-	out->serial = get_le64(bs + BS_SERIAL);
+	out->serial = le64_to_cpu(bs.volume_serial_number);
 	struct ntfs_vol *v = mount_region(o, off, size, false);
 	if (!v) return err_prefix("NTFS volume at offset %llu", (unsigned long long)off);
 	/* $Volume's VOLUME_INFORMATION flags (read by ntfs-3g at mount). */
@@ -441,8 +441,8 @@ int ntfs_probe(struct overlay *o, uint64_t off, uint64_t size, struct ntfs_probe
 		str_copy(out->label, sizeof out->label, v->vol->vol_name, "NTFS volume label");
 	out->hibernated = volume_hibernated(v);
 	out->logfile = logfile_state(v);
-	out->total_sectors = get_le64(bs + BS_TOTAL_SECTORS);
-	out->bytes_per_sector = get_le16(bs + BS_BYTES_PER_SECTOR);
+	out->total_sectors = (uint64_t)sle64_to_cpu(bs.number_of_sectors);
+	out->bytes_per_sector = le16_to_cpu(bs.bpb.bytes_per_sector);
 	return ntfs_close(v);
 }
 
