@@ -5,6 +5,7 @@
  * sections around it; each is cited where it is encoded.
  */
 #include "windows.h"
+#include "mounted_format.h"
 #include "bcd.h"
 #include "fat32.h"
 #include "hive.h"
@@ -367,19 +368,22 @@ static void read_control_sets(struct hive *h, struct inspection *ins)
 	err_clear();
 }
 
-/* MountedDevices (doc/formats.md, MountedDevices): MBR disks 12 bytes = disk signature (LE32)
- * + partition byte offset (LE64); GPT disks 24 bytes = "DMIO:ID:" + the
- * partition's unique GUID as stored in the GPT entry. */
+/* MountedDevices (doc/formats.md, MountedDevices): MBR disks 12 bytes
+ * (struct mounted_mbr), GPT disks 24 bytes (struct mounted_gpt). */
 static void decode_mounted(struct mounted_device *m, const uint8_t *d, size_t len, const struct ptable *t)
 {
+	struct mounted_mbr mbr;
+	struct mounted_gpt gpt;
 	m->kind = MD_OTHER;
-	if (len == 12) {
+	if (len == sizeof mbr) {
+		memcpy(&mbr, d, sizeof mbr);
 		m->kind = MD_MBR;
-		m->signature = get_le32(d);
-		m->offset = get_le64(d + 4);
-	} else if (len == 24 && !memcmp(d, "DMIO:ID:", 8)) {
+		m->signature = le32_get(&mbr.disk_signature);
+		m->offset = le64_get(&mbr.partition_offset);
+	} else if (len == sizeof gpt && !memcmp(d, MOUNTED_GPT_PREFIX, 8)) {
+		memcpy(&gpt, d, sizeof gpt);
 		m->kind = MD_GPT;
-		memcpy(m->part_guid.b, d + 8, 16);
+		memcpy(m->part_guid.b, gpt.partition_guid, 16);
 	}
 	for (size_t i = 0; i < t->count; i++) {
 		const struct part *p = &t->parts[i];
