@@ -158,9 +158,8 @@ static int parse_sections(struct parse *ps, size_t sec_off, uint16_t nsec)
 /* The data directories after the optional header's fixed part (fixed
  * bytes, NumberOfRvaAndSizes its last field): NumberOfRvaAndSizes is
  * untrusted, so it is bounded by 16 and by what the header has room for. */
-static void parse_data_dirs(struct parse *ps, const uint8_t *o, uint16_t opt_size, size_t fixed)
+static void parse_data_dirs(struct parse *ps, const uint8_t *o, uint16_t opt_size, size_t fixed, uint32_t ndirs)
 {
-	uint32_t ndirs = get_le32(o + fixed - 4);
 	if (ndirs > MAX_DATA_DIRS)
 		ndirs = MAX_DATA_DIRS;
 	if (ndirs > (opt_size - fixed) / sizeof(struct pe_data_directory))
@@ -184,7 +183,9 @@ static int parse_optional_header(struct parse *ps, uint16_t opt_size)
 	const uint8_t *o = pe->data + ps->opt_off;
 	if (opt_size < 2 || !range_ok(ps->opt_off, opt_size, pe->len))
 		return err_set(E_FORMAT, "not a PE file: optional header past end of file");
-	uint16_t magic = get_le16(o);
+	le16 magic_field;
+	memcpy(&magic_field, o, sizeof magic_field);   /* struct pe_opt_standard's first field */
+	uint16_t magic = le16_get(&magic_field);
 	if (magic != OPT_MAGIC_PE32 && magic != OPT_MAGIC_PE32PLUS)
 		return err_set(E_FORMAT, "not a PE file: optional header magic 0x%x", magic);
 	pe->pe32plus = magic == OPT_MAGIC_PE32PLUS;
@@ -196,10 +197,12 @@ static int parse_optional_header(struct parse *ps, uint16_t opt_size)
 	const struct pe_opt_windows *win = &h32.win;   /* at 32 in both */
 	pe->entry_rva = le32_get(&h32.std.address_of_entry_point);
 	pe->image_base = le32_get(&h32.image_base);
+	uint32_t ndirs = le32_get(&h32.number_of_rva_and_sizes);
 	if (pe->pe32plus) {
 		struct pe_optional_header64 h64;
 		memcpy(&h64, o, sizeof h64);
 		pe->image_base = le64_get(&h64.image_base);
+		ndirs = le32_get(&h64.number_of_rva_and_sizes);
 	}
 	pe->section_alignment = le32_get(&win->section_alignment);
 	pe->file_alignment = le32_get(&win->file_alignment);
@@ -209,7 +212,7 @@ static int parse_optional_header(struct parse *ps, uint16_t opt_size)
 			   offsetof(struct pe_opt_windows, checksum);
 	pe->checksum = le32_get(&win->checksum);
 	pe->subsystem = le16_get(&win->subsystem);
-	parse_data_dirs(ps, o, opt_size, fixed);
+	parse_data_dirs(ps, o, opt_size, fixed, ndirs);
 	return 0;
 }
 
@@ -546,15 +549,19 @@ struct vblock {
 
 static bool vblock_read(const uint8_t *buf, size_t size, size_t off, struct vblock *b)
 {
-	if (!range_ok(off, 6, size))
+	struct pe_version_block h;
+	if (!range_ok(off, sizeof h, size))
 		return false;
+	memcpy(&h, buf + off, sizeof h);
 	b->off = off;
-	b->len = get_le16(buf + off);
-	b->value_len = get_le16(buf + off + 2);
-	b->type = get_le16(buf + off + 4);
-	if (b->len < 6 || !range_ok(off, b->len, size))
+	b->len = le16_get(&h.length);
+	b->value_len = le16_get(&h.value_length);
+	b->type = le16_get(&h.type);
+	if (b->len < sizeof h || !range_ok(off, b->len, size))
 		return false;
-	size_t end = off + b->len, p = off + 6, k = 0;
+	/* a key longer than key[] is cut: it then equals none of the (shorter)
+	 * names looked for, as the whole key would not */
+	size_t end = off + b->len, p = off + sizeof h, k = 0;
 	for (;; p += 2) {
 		if (p + 2 > end)
 			return false;

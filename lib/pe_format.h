@@ -160,6 +160,15 @@ struct pe_resource_data_entry {
 } ONDISK;
 _Static_assert(sizeof(struct pe_resource_data_entry) == 16, "PE Resource Data Entry");
 
+/* The header of every block of a version resource (VS_VERSIONINFO,
+ * StringFileInfo, StringTable, String: learn.microsoft.com/windows/win32/
+ * menurc/vs-versioninfo): wLength (the whole block), wValueLength (WORDs
+ * for text, bytes otherwise), wType (1 text, 0 binary); szKey follows. */
+struct pe_version_block {
+	le16 length, value_length, type;
+} ONDISK;
+_Static_assert(sizeof(struct pe_version_block) == 6, "version resource block header");
+
 /* VS_FIXEDFILEINFO (learn.microsoft.com/windows/win32/api/verrsrc),
  * the Value of the VS_VERSIONINFO resource. */
 struct pe_fixed_file_info {
