@@ -819,6 +819,39 @@ static json_t *patches_json(const struct plan *p)
 	return arr;
 }
 
+/* The ESP as convert writes it (plan_build_volume), null before the
+ * volume was read: [{path, dir, size, from}], from null for the BCD store
+ * and folders' size 0. */
+static json_t *esp_contents_json(const struct plan *p)
+{
+	if (!p->files_known) return json_null();
+	json_t *a = json_array();
+	for (size_t i = 0; i < p->nfiles; i++) {
+		const struct plan_file *f = &p->files[i];
+		json_array_append_new(a, json_pack("{s:s, s:b, s:I, s:o}", "path", f->dst, "dir", f->dir, "size",
+						   (json_int_t)f->size, "from", f->src[0] ? json_string(f->src) : json_null()));
+	}
+	return a;
+}
+
+/* The BCD object graph in the form `gen2prep bcd --json` prints a store
+ * (bcd_to_json's "objects", devices by GPT/MBR identity): the store built
+ * from the graph as convert builds it. null before the volume was read. */
+static json_t *bcd_objects_json(const struct plan *p)
+{
+	if (!p->files_known || !p->bcd_graph) return json_null();
+	struct bcd *b = plan_bcd_store(p);
+	json_t *j = b ? bcd_to_json(b, NULL, NULL) : NULL;
+	bcd_free(b);
+	if (!j) {
+		err_clear();
+		return json_null();
+	}
+	json_t *objs = json_incref(json_object_get(j, "objects"));
+	json_decref(j);
+	return objs;
+}
+
 void *plan_findings_json(const struct plan_blocker *f, size_t n)
 {
 	json_t *a = json_array();
@@ -841,8 +874,8 @@ void *plan_to_json(const struct plan *p)
 	json_object_set_new(o, "virtual_size", json_integer((json_int_t)p->old_size));
 	json_object_set_new(o, "new_virtual_size", json_integer((json_int_t)p->new_size));
 	if (!p->esp_number) {
-		static const char *const later[] = { "esp", "windows_partition", "partition_table", "esp_files", "bcd",
-						     "registry", "kernel_version", "patches" };
+		static const char *const later[] = { "esp", "windows_partition", "partition_table", "esp_files", "esp_contents",
+						     "bcd", "bcd_objects", "registry", "kernel_version", "patches" };
 		for (size_t i = 0; i < sizeof later / sizeof *later; i++) json_object_set_new(o, later[i], json_null());
 		return o;
 	}
@@ -859,7 +892,9 @@ void *plan_to_json(const struct plan *p)
 	for (size_t i = 0; i < p->nrules; i++)
 		json_array_append_new(files, json_pack("{s:s, s:s, s:b}", "from", p->rules[i].src, "to", p->rules[i].dst, "tree", p->rules[i].tree));
 	json_object_set_new(o, "esp_files", files);
+	json_object_set_new(o, "esp_contents", esp_contents_json(p));
 	json_object_set_new(o, "bcd", bcd_json(&p->bcd));
+	json_object_set_new(o, "bcd_objects", bcd_objects_json(p));
 	json_object_set_new(o, "registry", edits_json(p));
 	char v[16];
 	snprintf(v, sizeof v, "%u.%u", p->version >> 8, p->version & 0xFF);

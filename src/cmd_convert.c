@@ -215,9 +215,11 @@ static void print_plan(const struct plan *p, const struct convert_report *r)
 	for (size_t i = 0; i < p->npatches; i++)
 		printf("Patch: %s (%s)%s%s\n", p->patches[i].path, pe_kind_name(p->patches[i].kind),
 		       p->patches[i].copy_from[0] ? ", copy of " : "", p->patches[i].copy_from);
-	if (r->nfiles) printf("ESP files: %zu entries\n", r->nfiles);
+	if (p->files_known) printf("ESP files: %zu entries (%llu clusters)\n", p->nfiles, (unsigned long long)p->esp_files_clusters);
 	if (opt_verbose)
-		for (size_t i = 0; i < r->nfiles; i++) printf("  %s%s\n", r->files[i].dst, r->files[i].dir ? "/" : "");
+		for (size_t i = 0; i < p->nfiles; i++) printf("  %s%s\n", p->files[i].dst, p->files[i].dir ? "/" : "");
+	char bcd[256];
+	if (plan_bcd_summary(p, bcd, sizeof bcd)) printf("BCD store: %s\n", bcd);
 }
 
 /* failed_only: after an error only the sites that failed (an "applied"

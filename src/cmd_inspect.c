@@ -292,6 +292,8 @@ static void print_plan(const struct convert_report *r)
 	if (p->files_known)
 		printf("  Boot files: %zu entries with the BCD store, %llu clusters\n", p->nfiles,
 		       (unsigned long long)p->esp_files_clusters);
+	char bcd[256];
+	if (plan_bcd_summary(p, bcd, sizeof bcd)) printf("  BCD store:  %s\n", bcd);
 	printf("  Registry:   %zu edits of SYSTEM\n", p->nedits);
 	printf("  Loader:     %s%s\n", p->bcd.loader_path, p->bcd.nointegritychecks ? " (patched copy, nointegritychecks)" : "");
 }
