@@ -431,7 +431,7 @@ static json_t *patch_report_json(const struct convert_patch *cp, bool dry_run)
 		const struct patch_result *pr = &cp->report.results[i];
 		enum patch_status st = dry_run && pr->status == PATCH_APPLIED ? PATCH_WOULD_APPLY : pr->status;
 		json_t *o = json_pack("{s:s, s:s}", "id", pr->id ? pr->id : "", "status", patch_status_name(st));
-		if (pr->message[0]) json_object_set_new(o, "message", json_string(pr->message));
+		json_object_set_new(o, "message", pr->message[0] ? json_string(pr->message) : json_null());
 		json_array_append_new(res, o);
 	}
 	return json_pack("{s:s, s:s, s:b, s:o}", "path", cp->path, "binary", pe_kind_name(cp->report.kind),
@@ -448,9 +448,9 @@ void *convert_report_json(const struct convert_report *r)
 	/* the plan's ESP file list, as build_esp writes it */
 	for (size_t i = 0; i < r->plan.nfiles; i++) {
 		const struct plan_file *f = &r->plan.files[i];
-		json_t *fo = json_pack("{s:s, s:b}", "path", f->dst, "dir", f->dir);
-		if (!f->dir) json_object_set_new(fo, "size", json_integer((json_int_t)f->size));
-		if (f->src[0]) json_object_set_new(fo, "from", json_string(f->src));
+		json_t *fo = json_pack("{s:s, s:b, s:o, s:o}", "path", f->dst, "dir", f->dir,
+				       "size", f->dir ? json_null() : json_integer((json_int_t)f->size),
+				       "from", f->src[0] ? json_string(f->src) : json_null());
 		json_array_append_new(files, fo);
 	}
 	json_object_set_new(o, "esp_files", files);

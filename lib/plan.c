@@ -722,11 +722,13 @@ int plan_build(const struct inspection *ins, const struct plan_opts *opts, struc
 static json_t *device_json(const struct bcd_device *d)
 {
 	char a[40], b[40];
+	/* every key in both styles, the other style's null (doc/schema.json) */
 	if (d->gpt)
-		return json_pack("{s:s, s:s, s:s}", "style", "gpt", "partition_guid", guid_to_str(&d->part_guid, a),
-				 "disk_guid", guid_to_str(&d->disk_guid, b));
+		return json_pack("{s:s, s:s, s:s, s:n, s:n}", "style", "gpt", "partition_guid", guid_to_str(&d->part_guid, a),
+				 "disk_guid", guid_to_str(&d->disk_guid, b), "partition_offset", "disk_signature");
 	snprintf(a, sizeof a, "0x%08x", d->disk_signature);
-	return json_pack("{s:s, s:I, s:s}", "style", "mbr", "partition_offset", (json_int_t)d->part_offset, "disk_signature", a);
+	return json_pack("{s:s, s:n, s:n, s:I, s:s}", "style", "mbr", "partition_guid", "disk_guid", "partition_offset",
+			 (json_int_t)d->part_offset, "disk_signature", a);
 }
 
 static json_t *table_json(const struct ptable *t)
@@ -736,26 +738,23 @@ static json_t *table_json(const struct ptable *t)
 	for (size_t i = 0; i < t->count; i++) {
 		const struct part *q = &t->parts[i];
 		json_t *o = json_pack("{s:i, s:I, s:I}", "number", q->number, "start", (json_int_t)q->start, "size", (json_int_t)q->size);
-		if (t->type == PT_GPT) {
-			json_object_set_new(o, "type_guid", json_string(guid_to_str(&q->type_guid, g)));
-			json_object_set_new(o, "partition_guid", json_string(guid_to_str(&q->part_guid, g)));
-			json_object_set_new(o, "attributes", json_integer((json_int_t)q->attrs));
-			json_object_set_new(o, "name", json_string(q->name));
-		} else {
-			char ty[8];
-			snprintf(ty, sizeof ty, "0x%02x", q->mbr_type);
-			json_object_set_new(o, "mbr_type", json_string(ty));
-			json_object_set_new(o, "logical", json_boolean(q->logical));
-		}
+		/* GPT keys null on MBR and the other way round: every key always there */
+		bool gpt = t->type == PT_GPT;
+		char ty[8];
+		snprintf(ty, sizeof ty, "0x%02x", q->mbr_type);
+		json_object_set_new(o, "type_guid", gpt ? json_string(guid_to_str(&q->type_guid, g)) : json_null());
+		json_object_set_new(o, "partition_guid", gpt ? json_string(guid_to_str(&q->part_guid, g)) : json_null());
+		json_object_set_new(o, "attributes", gpt ? json_integer((json_int_t)q->attrs) : json_null());
+		json_object_set_new(o, "name", gpt ? json_string(q->name) : json_null());
+		json_object_set_new(o, "mbr_type", gpt ? json_null() : json_string(ty));
+		json_object_set_new(o, "logical", gpt ? json_null() : json_boolean(q->logical));
 		json_array_append_new(arr, o);
 	}
 	json_t *o = json_pack("{s:s, s:o}", "type", ptable_type_name(t->type), "partitions", arr);
-	if (t->type == PT_GPT) json_object_set_new(o, "disk_guid", json_string(guid_to_str(&t->disk_guid, g)));
-	else {
-		char s[16];
-		snprintf(s, sizeof s, "0x%08x", t->disk_signature);
-		json_object_set_new(o, "disk_signature", json_string(s));
-	}
+	char sig[16];
+	snprintf(sig, sizeof sig, "0x%08x", t->disk_signature);
+	json_object_set_new(o, "disk_guid", t->type == PT_GPT ? json_string(guid_to_str(&t->disk_guid, g)) : json_null());
+	json_object_set_new(o, "disk_signature", t->type == PT_GPT ? json_null() : json_string(sig));
 	return o;
 }
 
@@ -768,16 +767,18 @@ static json_t *edits_json(const struct plan *p)
 		if (e->type == REG_DWORD_) {
 			json_object_set_new(o, "type", json_string("REG_DWORD"));
 			json_object_set_new(o, "data", json_integer(e->dword));
-			if (e->has_old) json_object_set_new(o, "old", json_integer(e->old_dword));
+			json_object_set_new(o, "old", e->has_old ? json_integer(e->old_dword) : json_null());
 		} else if (e->type == REG_SZ_) {
 			json_object_set_new(o, "type", json_string("REG_SZ"));
 			json_object_set_new(o, "data", json_string(e->str));
+			json_object_set_new(o, "old", json_null());
 		} else {
 			char hex[2 * sizeof e->bin + 1];
 			for (size_t k = 0; k < e->bin_len; k++) snprintf(hex + 2 * k, 3, "%02x", e->bin[k]);
 			hex[2 * e->bin_len] = 0;
 			json_object_set_new(o, "type", json_string("REG_BINARY"));
 			json_object_set_new(o, "data", json_string(hex));
+			json_object_set_new(o, "old", json_null());
 		}
 		json_object_set_new(o, "why", json_string(e->why));
 		json_array_append_new(arr, o);
@@ -793,10 +794,8 @@ static json_t *bcd_json(const struct plan_bcd *b)
 			      "loader_id", guid_to_str(&b->loader_id, g), "description", b->description,
 			      "locale", b->locale, "loader_path", b->loader_path,
 			      "nointegritychecks", b->nointegritychecks, "debug", b->debug, "bootdebug", b->bootdebug);
-	if (b->debug) {
-		json_object_set_new(o, "debug_port", json_integer(b->debug_port));
-		json_object_set_new(o, "baudrate", json_integer(b->debug_baud));
-	}
+	json_object_set_new(o, "debug_port", b->debug ? json_integer(b->debug_port) : json_null());
+	json_object_set_new(o, "baudrate", b->debug ? json_integer(b->debug_baud) : json_null());
 	return o;
 }
 
@@ -806,8 +805,8 @@ static json_t *patches_json(const struct plan *p)
 	for (size_t i = 0; i < p->npatches; i++) {
 		const struct plan_patch_target *t = &p->patches[i];
 		json_t *o = json_pack("{s:s, s:s}", "binary", pe_kind_name(t->kind), "path", t->path);
-		if (t->copy_from[0]) json_object_set_new(o, "copy_of", json_string(t->copy_from));
-		if (t->skip[0]) json_object_set_new(o, "skip", json_string(t->skip));
+		json_object_set_new(o, "copy_of", t->copy_from[0] ? json_string(t->copy_from) : json_null());
+		json_object_set_new(o, "skip", t->skip[0] ? json_string(t->skip) : json_null());
 		json_t *ids = json_array();
 		for (size_t k = 0; k < patch_catalog_count(); k++)
 			if (patch_catalog_binary(k) == t->kind && patch_catalog_applies(k, p->version)
@@ -820,16 +819,17 @@ static json_t *patches_json(const struct plan *p)
 }
 
 /* The ESP as convert writes it (plan_build_volume), null before the
- * volume was read: [{path, dir, size, from}], from null for the BCD store
- * and folders' size 0. */
+ * volume was read: [{path, dir, size, from}], from null for the BCD store,
+ * size null for a folder. */
 static json_t *esp_contents_json(const struct plan *p)
 {
 	if (!p->files_known) return json_null();
 	json_t *a = json_array();
 	for (size_t i = 0; i < p->nfiles; i++) {
 		const struct plan_file *f = &p->files[i];
-		json_array_append_new(a, json_pack("{s:s, s:b, s:I, s:o}", "path", f->dst, "dir", f->dir, "size",
-						   (json_int_t)f->size, "from", f->src[0] ? json_string(f->src) : json_null()));
+		json_array_append_new(a, json_pack("{s:s, s:b, s:o, s:o}", "path", f->dst, "dir", f->dir, "size",
+						   f->dir ? json_null() : json_integer((json_int_t)f->size),
+						   "from", f->src[0] ? json_string(f->src) : json_null()));
 	}
 	return a;
 }
@@ -884,7 +884,7 @@ void *plan_to_json(const struct plan *p)
 				"size", (json_int_t)p->esp_size, "arc_name", p->arc_esp, "new_entry", p->esp_new_entry,
 				"sector_size", (int)p->sector_size, "clusters", (int)p->esp_clusters);
 	json_object_set_new(esp, "cluster_size", json_integer(p->esp_cluster_bytes));
-	if (p->files_known) json_object_set_new(esp, "files_clusters", json_integer((json_int_t)p->esp_files_clusters));
+	json_object_set_new(esp, "files_clusters", p->files_known ? json_integer((json_int_t)p->esp_files_clusters) : json_null());
 	json_object_set_new(o, "esp", esp);
 	json_object_set_new(o, "windows_partition", json_integer(p->windows_number));
 	json_object_set_new(o, "partition_table", table_json(&p->table));
