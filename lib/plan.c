@@ -469,9 +469,8 @@ static void edit_mounted_devices(struct plan *p, const struct inspection *ins)
 		struct plan_value_edit *e = new_edit(p, "MountedDevices", md->name, "the volume is named by its GPT partition GUID now");
 		if (!e) return;
 		e->type = REG_BINARY_;
-		memcpy(e->bin, "DMIO:ID:", 8);
-		memcpy(e->bin + 8, np->part_guid.b, 16);
-		e->bin_len = 24;
+		/* the form verify checks (rules.h): the new table's */
+		e->bin_len = rules_mounted_device_value(&p->table, np, e->bin);
 	}
 }
 
@@ -499,9 +498,13 @@ static void build_edits(struct plan *p, const struct inspection *ins)
 		const struct control_set *cs = &ins->control_sets[i];
 		if (control_set_skipped(p, ins, cs)) continue;
 		/* doc/patches.md, Registry edits: Ntfs boot start, else INACCESSIBLE_BOOT_DEVICE */
-		edit_start(p, cs, "Ntfs", cs->ntfs_start, "the system volume is NTFS: load its driver at boot");
-		edit_start(p, cs, "vmbus", cs->vmbus_start, "VMBus carries the synthetic SCSI boot disk");
-		edit_start(p, cs, "storvsc", cs->storvsc_start, "storvsc is the Generation 2 boot disk controller");
+		/* rules.h rules_boot_services, in its order: every one set to boot
+		 * start (Ntfs on 6.2+ too, which verify accepts) */
+		static const char *const why[RULES_NBOOT_SERVICES] = {
+			"the system volume is NTFS: load its driver at boot", "VMBus carries the synthetic SCSI boot disk",
+			"storvsc is the Generation 2 boot disk controller" };
+		const int old[RULES_NBOOT_SERVICES] = { cs->ntfs_start, cs->vmbus_start, cs->storvsc_start };
+		for (size_t k = 0; k < RULES_NBOOT_SERVICES; k++) edit_start(p, cs, rules_boot_services[k], old[k], why[k]);
 		char key[160];
 		snprintf(key, sizeof key, "%s\\Control", cs->name);
 		struct plan_value_edit *e = new_edit(p, key, "FirmwareBootDevice", "ARC name of the partition the firmware boots from: the ESP");
@@ -557,7 +560,7 @@ static void build_patches(struct plan *p, const struct inspection *ins, const st
 			    "drop --force-version (or try the patches with gen2prep patch)", v >> 8, v & 0xFF, k >> 8, k & 0xFF, k >> 8, k & 0xFF);
 		return;
 	}
-	if (v >= 0x602) return;
+	if (!rules_needs_patches(v)) return;
 	/* no Windows found: the blocker that says why (bitlocker, no-windows) is enough */
 	if (!ins->windows_found && !opts->force_version) return;
 	if (v != 0x600 && v != 0x601) {
@@ -700,7 +703,7 @@ int plan_build(const struct inspection *ins, const struct plan_opts *opts, struc
 	copy_rules(p);
 	if (choose_esp(p, ins, opts) < 0) return -1;
 	if (!p->esp_number) return 0;
-	snprintf(p->arc_esp, sizeof p->arc_esp, "multi(0)disk(0)rdisk(0)partition(%d)", p->esp_number);
+	rules_arc_name(p->esp_number, p->arc_esp, sizeof p->arc_esp);
 	if (p->layout == LAYOUT_GPT) {
 		if (build_gpt_table(p, ins, opts) < 0) return -1;
 	} else {

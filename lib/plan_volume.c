@@ -7,6 +7,7 @@
 #include "bcd.h"
 #include "ntfs.h"
 #include "pe.h"
+#include "rules.h"
 #include "util.h"
 
 #include <stdio.h>
@@ -16,7 +17,6 @@
 #define MAX_BOOT_FILE (64u << 20)     /* any single boot file; bootmgfw.efi is ~1 MiB */
 #define MAX_ESP_FILES 4096
 #define MAX_TREE_DEPTH 4              /* Boot\EFI\<lang>\file: 2 levels used */
-#define BCD_ESP_PATH "EFI/Microsoft/Boot/BCD"
 
 /* ---- ESP file list ---- */
 
@@ -157,28 +157,6 @@ static uint64_t esp_clusters_needed(const struct plan_file *f, size_t n, uint32_
 
 /* ---- boot files must be the images they claim to be ---- */
 
-/* Why d[n] is not an x64 EFI application, or NULL when it is: PE32+
- * (PE/COFF "Optional Header", magic 0x20B), machine AMD64 (0x8664),
- * subsystem EFI_APPLICATION (10) -- what UEFI 2.x section 2.1.1 lets x64
- * firmware start, and what the boot manager's applications are. */
-static const char *efi_image_problem(const uint8_t *d, size_t n, char *why, size_t wn)
-{
-	struct pe *pe = pe_parse(d, n);
-	if (!pe) {
-		snprintf(why, wn, "%s", err_msg());
-		err_clear();
-		return why;
-	}
-	if (!pe->pe32plus || pe->machine != PE_MACHINE_AMD64)
-		snprintf(why, wn, "a %s image for machine 0x%04X, not x64", pe->pe32plus ? "PE32+" : "PE32", pe->machine);
-	else if (pe->subsystem != PE_SUBSYSTEM_EFI_APPLICATION)
-		snprintf(why, wn, "subsystem %u, not an EFI application (10)", pe->subsystem);
-	else
-		why = NULL;
-	pe_free(pe);
-	return why;
-}
-
 /* The .efi files of the list, read the way they will be copied: each one
  * that is not an x64 EFI application is a blocker "boot-file-not-pe"
  * naming it (a damaged or foreign boot manager would leave the disk
@@ -203,7 +181,7 @@ static int check_boot_files(struct plan *p, struct ntfs_vol *v, const struct pla
 			continue;
 		}
 		char why[200];
-		if (efi_image_problem(d, len, why, sizeof why))
+		if (!rules_efi_application(d, len, why, sizeof why))   /* verify's boot-files rule too */
 			plan_add_blocker(p, "boot-file-not-pe", "%s is not an x64 EFI application (%s): copied to the ESP as "
 					 "%s it would not boot; restore it (sfc /scannow, or from the installation media) and "
 					 "convert again", f[i].src, why, f[i].dst);
@@ -536,12 +514,16 @@ int plan_build_volume(struct plan *p, struct ntfs_vol *v)
 	p->files = l.v;
 	p->nfiles = l.n;
 	p->memdiag = has_memtest(l.v, l.n);
+	/* rules.h: the boot applications verify demands are on the list */
+	for (size_t i = 0; i < RULES_NBOOT_APPS; i++)
+		if (!list_has(&l, rules_boot_apps[i]))
+			plan_add_blocker(p, "no-boot-files", "the boot files copied from the Windows volume do not include %s", rules_boot_apps[i]);
 	if (check_boot_files(p, v, l.v, l.n) < 0) return -1;
 	p->bcd_graph = xcalloc(1, sizeof *p->bcd_graph);
 	uint64_t bcd_len = 0;
 	if (build_graph(p->bcd_graph, &p->bcd, p->memdiag) < 0 || bcd_store_size(p, &bcd_len) < 0) return -1;
 	/* the store is one of the files (last: its folder exists by then) */
-	if (list_add(&l, NULL, BCD_ESP_PATH, bcd_len, false) < 0) return -1;
+	if (list_add(&l, NULL, RULES_BCD_PATH, bcd_len, false) < 0) return -1;
 	p->files = l.v;
 	p->nfiles = l.n;
 	p->files_known = true;
