@@ -28,8 +28,6 @@
 #define MAX_BOOT_FILE (64u << 20)     /* any single boot file; bootmgfw.efi is ~1 MiB */
 #define MAX_KERNEL_FILE (64u << 20)   /* ntoskrnl.exe is ~5 MiB */
 #define MAX_HIVE (256u << 20)         /* SYSTEM hives are tens of MiB */
-#define MAX_ESP_FILES 4096
-#define MAX_TREE_DEPTH 4              /* Boot\EFI\<lang>\file: 2 levels used */
 
 static const char SYSTEM_HIVE_PATH[] = "\\Windows\\System32\\config\\SYSTEM";
 
@@ -87,383 +85,6 @@ static int check_output_space(const char *in, const char *out, const struct plan
 		return err_errno(E_NOSPACE, "'%s': not enough free space, %llu MiB free on its file system, the output needs about %llu MiB",
 				 out, (unsigned long long)(avail >> 20), (unsigned long long)((need + (1 << 20) - 1) >> 20));
 	return 0;
-}
-
-/* ---- ESP file list ---- */
-
-struct file_list {
-	struct convert_file *v;
-	size_t n, cap;
-};
-
-static bool list_has(const struct file_list *l, const char *dst)
-{
-	for (size_t i = 0; i < l->n; i++)
-		if (!ascii_casecmp(l->v[i].dst, dst)) return true;
-	return false;
-}
-
-static int list_add(struct file_list *l, const char *src, const char *dst, uint64_t size, bool dir)
-{
-	if (list_has(l, dst)) return 0;
-	if (l->n >= MAX_ESP_FILES) return err_set(E_UNSUPPORTED, "more than %d boot files", MAX_ESP_FILES);
-	if (l->n == l->cap) {
-		l->cap = l->cap ? 2 * l->cap : 64;
-		l->v = xrealloc(l->v, l->cap * sizeof *l->v);
-	}
-	struct convert_file *f = &l->v[l->n++];
-	memset(f, 0, sizeof *f);
-	snprintf(f->src, sizeof f->src, "%s", src ? src : "");
-	snprintf(f->dst, sizeof f->dst, "%s", dst);
-	f->size = size;
-	f->dir = dir;
-	return 0;
-}
-
-/* Adds every parent folder of dst ("EFI", "EFI/Microsoft", ...) first. */
-static int list_add_parents(struct file_list *l, const char *dst)
-{
-	char buf[256];
-	snprintf(buf, sizeof buf, "%s", dst);
-	for (char *s = strchr(buf, '/'); s; s = strchr(s + 1, '/')) {
-		*s = 0;
-		if (list_add(l, NULL, buf, 0, true) < 0) return -1;
-		*s = '/';
-	}
-	return 0;
-}
-
-static int expand_tree(struct file_list *l, struct ntfs_vol *v, const char *src, const char *dst, int depth)
-{
-	if (depth > MAX_TREE_DEPTH) return err_set(E_UNSUPPORTED, "%s: folders nested too deep", src);
-	struct ntfs_dirent *ents = NULL;
-	int n = ntfs_list(v, src, &ents);
-	if (n < 0) return err_prefix("listing %s", src);
-	if (list_add_parents(l, dst) < 0 || list_add(l, NULL, dst, 0, true) < 0) { free(ents); return -1; }
-	int rc = 0;
-	for (int i = 0; i < n && rc == 0; i++) {
-		char s[256], d[256];
-		/* a POSIX-namespace name may hold what FAT and our paths cannot */
-		if (strpbrk(ents[i].name, "/\\:") || !strcmp(ents[i].name, ".") || !strcmp(ents[i].name, "..")) {
-			rc = err_set(E_UNSUPPORTED, "%s: boot file name '%s' cannot be copied to FAT32", src, ents[i].name);
-			break;
-		}
-		if ((size_t)snprintf(s, sizeof s, "%s\\%s", src, ents[i].name) >= sizeof s
-		    || (size_t)snprintf(d, sizeof d, "%s/%s", dst, ents[i].name) >= sizeof d) {
-			rc = err_set(E_UNSUPPORTED, "%s\\%s: path too long", src, ents[i].name);
-			break;
-		}
-		if (ents[i].is_dir)
-			rc = expand_tree(l, v, s, d, depth + 1);
-		else
-			rc = list_add(l, s, d, ents[i].size, false);
-	}
-	free(ents);
-	return rc;
-}
-
-int convert_expand_files(const struct plan *p, struct ntfs_vol *v, struct convert_file **files, size_t *n)
-{
-	struct file_list l = { 0 };
-	int rc = 0;
-	for (size_t i = 0; i < p->nrules && rc == 0; i++) {
-		const struct plan_copy_rule *r = &p->rules[i];
-		bool is_dir = false;
-		uint64_t size = 0;
-		int st = ntfs_stat(v, r->src, &is_dir, &size);
-		if (st < 0) { rc = -1; break; }
-		if (st == 0 || is_dir != r->tree) {
-			if (r->required)
-				rc = err_set(E_NOTFOUND, "%s not found on the Windows volume: the UEFI boot files are missing", r->src);
-			continue;
-		}
-		if (r->tree) rc = expand_tree(&l, v, r->src, r->dst, 0);
-		else if ((rc = list_add_parents(&l, r->dst)) == 0) rc = list_add(&l, r->src, r->dst, size, false);
-	}
-	if (rc < 0) { free(l.v); return -1; }
-	*files = l.v;
-	*n = l.n;
-	return 0;
-}
-
-/* ---- ESP fit (rules.h geometry, counted before anything is built) ---- */
-
-static uint64_t div_up(uint64_t a, uint64_t b) { return (a + b - 1) / b; }
-
-static size_t parent_len(const char *dst)
-{
-	const char *s = strrchr(dst, '/');
-	return s ? (size_t)(s - dst) : 0;
-}
-
-/* Directory entries (32 bytes, fatgen103 "FAT Directory Structure") in the
- * folder dir (dlen bytes of a path; 0 = the root): "." and ".." outside
- * the root, and for each child its short entry plus long-name entries of
- * 13 UTF-16 units each (fatgen103 "FAT Long Directory Entries"), counted
- * for every name so the count is never low. */
-static uint64_t dir_entries(const struct convert_file *f, size_t n, const char *dir, size_t dlen)
-{
-	uint64_t e = dlen ? 2 : 0;
-	for (size_t i = 0; i < n; i++) {
-		if (parent_len(f[i].dst) != dlen || strncmp(f[i].dst, dir, dlen)) continue;
-		const char *name = f[i].dst + dlen + (dlen ? 1 : 0);
-		e += 1 + div_up(strlen(name), 13);
-	}
-	return e;
-}
-
-/* Clusters the files, their folders and extra more bytes in the root's
- * EFI/Microsoft/Boot take on a FAT32 of cluster size cb (the BCD store
- * is one of f[] when it is known, else its bytes are passed as extra). */
-static uint64_t esp_clusters_needed(const struct convert_file *f, size_t n, uint32_t cb, uint64_t extra)
-{
-	uint64_t c = div_up(dir_entries(f, n, "", 0) * 32, cb) + div_up(extra, cb) + 1;
-	for (size_t i = 0; i < n; i++) {
-		if (!f[i].dir) { c += div_up(f[i].size, cb); continue; }
-		uint64_t bytes = dir_entries(f, n, f[i].dst, strlen(f[i].dst)) * 32;
-		c += bytes ? div_up(bytes, cb) : 1;
-	}
-	return c;
-}
-
-/* ---- boot files must be the images they claim to be ---- */
-
-/* Why d[n] is not an x64 EFI application, or NULL when it is: PE32+
- * (PE/COFF "Optional Header", magic 0x20B), machine AMD64 (0x8664),
- * subsystem EFI_APPLICATION (10) -- what UEFI 2.x section 2.1.1 lets x64
- * firmware start, and what the boot manager's applications are. */
-static const char *efi_image_problem(const uint8_t *d, size_t n, char *why, size_t wn)
-{
-	struct pe *pe = pe_parse(d, n);
-	if (!pe) {
-		snprintf(why, wn, "%s", err_msg());
-		err_clear();
-		return why;
-	}
-	if (!pe->pe32plus || pe->machine != PE_MACHINE_AMD64)
-		snprintf(why, wn, "a %s image for machine 0x%04X, not x64", pe->pe32plus ? "PE32+" : "PE32", pe->machine);
-	else if (pe->subsystem != PE_SUBSYSTEM_EFI_APPLICATION)
-		snprintf(why, wn, "subsystem %u, not an EFI application (10)", pe->subsystem);
-	else
-		why = NULL;
-	pe_free(pe);
-	return why;
-}
-
-/* The .efi files of the list, read the way they will be copied: each one
- * that is not an x64 EFI application is a blocker "boot-file-not-pe"
- * naming it (a damaged or foreign boot manager would leave the disk
- * unbootable after a "successful" conversion). -1 only when a file cannot
- * be read (the error names it). */
-int convert_check_boot_files(struct plan *p, struct ntfs_vol *v, const struct convert_file *f, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		size_t dl = strlen(f[i].dst);
-		bool dup = false;
-		for (size_t k = 0; k < i; k++) dup |= !strcmp(f[k].src, f[i].src);
-		if (f[i].dir || !f[i].src[0] || dup || dl < 4 || ascii_casecmp(f[i].dst + dl - 4, ".efi")) continue;
-		uint8_t *d = NULL;
-		size_t len = 0;
-		if (ntfs_read_file(v, f[i].src, MAX_BOOT_FILE, &d, &len) < 0) {
-			/* a damaged or unsupported file is a blocker of the plan, so
-			 * inspect, the dry run and convert agree (issue 8); an I/O or
-			 * memory failure stays an error */
-			if (err_code() == E_IO || err_code() == E_NOMEM) return -1;
-			plan_add_blocker(p, "boot-file-unreadable", "%s", err_msg());
-			err_clear();
-			continue;
-		}
-		char why[200];
-		if (efi_image_problem(d, len, why, sizeof why))
-			plan_add_blocker(p, "boot-file-not-pe", "%s is not an x64 EFI application (%s): copied to the ESP as "
-					 "%s it would not boot; restore it (sfc /scannow, or from the installation media) and "
-					 "convert again", f[i].src, why, f[i].dst);
-		free(d);
-	}
-	return 0;
-}
-
-static bool has_memtest(const struct convert_file *f, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (!f[i].dir && !ascii_casecmp(f[i].dst, "EFI/Microsoft/Boot/memtest.efi")) return true;
-	return false;
-}
-
-/* ---- BCD store ---- */
-
-static struct guid alias(const char *a)
-{
-	struct guid g;
-	if (bcd_alias_guid(a, &g) < 0) memset(&g, 0, sizeof g);
-	return g;
-}
-
-#define TRY(x) do { if ((x) < 0) goto fail; } while (0)
-
-/* The store `bcdboot <windir> /f UEFI` writes (doc/formats.md, BCD), then the
- * article's bcdedit settings (timeout 30; debug/sos/dbgsettings with --debug;
- * bootdebug with --bootdebug). This is the one place that decides which
- * objects and elements the store has; what each choice rests on:
- *
- *  - every generation (6.0 Vista SP2 / Server 2008 SP2, 6.1, 6.2+): {bootmgr},
- *    the Windows Boot Loader, {memdiag} when memtest.efi is copied, the
- *    settings objects {globalsettings} (inherit {dbgsettings} {emssettings}
- *    {badmemory}), {bootloadersettings} and {resumeloadersettings} (inherit
- *    {globalsettings}), as in ../samples/bcd/win10-uefi.BCD.
- *  - every generation: a "Resume from Hibernate" object (type 0x10200004,
- *    doc/formats.md, BCD) on the Windows partition, path \Windows\system32\winresume.efi,
- *    inherit {resumeloadersettings}, filedevice/filepath \hiberfil.sys (the
- *    "Reserved1/Reserved2" 0x21000001/0x22000002 of MS BcdResumeElementTypes),
- *    debugoptionenabled No (0x26000006), and the links to it: the loader's
- *    resumeobject (BcdOSLoaderObject_AssociatedResumeObject 0x23000003) and
- *    {bootmgr}'s (BcdBootMgrObject_ResumeObject 0x23000006). Values as the
- *    sample has them; that a Windows 7 installation writes a resume loader
- *    beside the OS loader, and Server 2008 (6.0) too, is stated by the
- *    "Windows 7 VHD boot" notes (windows7boot.blogspot.com, 2010) and
- *    "Microsoft Windows Server 2008 Administration", table 1-3 (resume
- *    loader). No winresume.efi on the volume only means no resume.
- *  - every generation: {memdiag} badmemoryaccess Yes (BcdLibraryBoolean_
- *    AllowBadMemoryAccess 0x1600000b, a Vista-era library element), as in
- *    the sample.
- *  - 6.2 and later only: bootmenupolicy Standard (0x250000c2 on the loader,
- *    0x25000008 on the resume object) as in the sample and a Windows 8
- *    `bcdedit /v` listing; MS BcdResumeElementTypes gives Windows 8 as the
- *    minimum and menupolicylegacy (0) as the default, so older loaders get
- *    none. {hypervisorsettings} (type 0x20200003, hypervisordebugtype 0
- *    serial, port 1, 115200 baud: 0x250000f3/f4/f5) inherited by
- *    {bootloadersettings}, as in the sample; no store of a 6.0/6.1 bcdboot
- *    is at hand to show it there, so those get the inherit list without it.
- *  - not written: what the sample has only for features a converted disk
- *    lacks or a 6.x loader predates: recoverysequence/recoveryenabled/
- *    displaymessageoverride (need a WinRE entry), isolatedcontext,
- *    flightsigning, allowedinmemorysettings (Windows 10), {fwbootmgr}
- *    (written by the firmware sync of a running Windows, not by bcdboot
- *    offline), {dbgsettings} debugtype Local (Windows 10's default; the
- *    article's /dbgsettings needs serial, which is also 6.x's default).
- */
-static bool bcd_is_win8_or_later(const struct plan_bcd *pb)
-{
-	return pb->windows_version >= 0x602;
-}
-
-static int bcd_settings_objects(struct bcd *b, const struct plan_bcd *pb)
-{
-	struct guid gs = alias("{globalsettings}"), dbg = alias("{dbgsettings}"), ems = alias("{emssettings}"),
-		    bad = alias("{badmemory}"), bls = alias("{bootloadersettings}"), rls = alias("{resumeloadersettings}"),
-		    hv = alias("{hypervisorsettings}");
-	struct guid gs_inherit[3] = { dbg, ems, bad };
-	struct guid bls_inherit[2] = { gs, hv };
-	bool win8 = bcd_is_win8_or_later(pb);
-	TRY(bcd_add_object(b, &gs, BCD_TYPE_LIB_SETTINGS));
-	TRY(bcd_set_string(b, &gs, BCDE_LIB_PREFERRED_LOCALE, pb->locale));
-	TRY(bcd_set_objects(b, &gs, BCDE_LIB_INHERITED_OBJECTS, gs_inherit, 3));
-	TRY(bcd_add_object(b, &dbg, BCD_TYPE_LIB_SETTINGS));
-	/* debugtype 0 = serial; bcdboot's default port 1 at 115200 */
-	TRY(bcd_set_integer(b, &dbg, BCDE_LIB_DEBUGGER_TYPE, 0));
-	TRY(bcd_set_integer(b, &dbg, BCDE_LIB_SERIAL_PORT, pb->debug ? pb->debug_port : 1));
-	TRY(bcd_set_integer(b, &dbg, BCDE_LIB_BAUDRATE, pb->debug ? pb->debug_baud : 115200));
-	if (pb->debug) TRY(bcd_set_integer(b, &dbg, BCDE_LIB_DEBUG_START_POLICY, 0));   /* /start ACTIVE */
-	TRY(bcd_add_object(b, &ems, BCD_TYPE_LIB_SETTINGS));
-	TRY(bcd_set_boolean(b, &ems, BCDE_LIB_BOOTEMS, false));   /* bootems No */
-	TRY(bcd_add_object(b, &bad, BCD_TYPE_LIB_SETTINGS));
-	TRY(bcd_add_object(b, &bls, BCD_TYPE_LOADER_SETTINGS));
-	TRY(bcd_set_objects(b, &bls, BCDE_LIB_INHERITED_OBJECTS, bls_inherit, win8 ? 2 : 1));
-	TRY(bcd_add_object(b, &rls, BCD_TYPE_RESUME_SETTINGS));
-	TRY(bcd_set_objects(b, &rls, BCDE_LIB_INHERITED_OBJECTS, &gs, 1));
-	if (!win8) return 0;
-	TRY(bcd_add_object(b, &hv, BCD_TYPE_LOADER_SETTINGS));
-	TRY(bcd_set_integer(b, &hv, BCDE_OS_HYPERVISOR_DEBUG_TYPE, 0));   /* Serial */
-	TRY(bcd_set_integer(b, &hv, BCDE_OS_HYPERVISOR_DEBUG_PORT, 1));
-	TRY(bcd_set_integer(b, &hv, BCDE_OS_HYPERVISOR_BAUDRATE, 115200));
-	return 0;
-fail:
-	return -1;
-}
-
-static int bcd_loader_object(struct bcd *b, const struct plan_bcd *pb)
-{
-	const struct guid *id = &pb->loader_id;
-	struct guid bls = alias("{bootloadersettings}");
-	TRY(bcd_add_object(b, id, BCD_TYPE_OSLOADER));
-	TRY(bcd_set_device(b, id, BCDE_LIB_APPLICATION_DEVICE, &pb->windows));
-	TRY(bcd_set_string(b, id, BCDE_LIB_APPLICATION_PATH, pb->loader_path));
-	TRY(bcd_set_string(b, id, BCDE_LIB_DESCRIPTION, pb->description));
-	TRY(bcd_set_string(b, id, BCDE_LIB_PREFERRED_LOCALE, pb->locale));
-	TRY(bcd_set_objects(b, id, BCDE_LIB_INHERITED_OBJECTS, &bls, 1));
-	TRY(bcd_set_device(b, id, BCDE_OS_DEVICE, &pb->windows));
-	TRY(bcd_set_string(b, id, BCDE_OS_SYSTEM_ROOT, "\\Windows"));
-	TRY(bcd_set_object(b, id, BCDE_OS_RESUME_OBJECT, &pb->resume_id));
-	TRY(bcd_set_integer(b, id, BCDE_OS_NX, 0));   /* nx OptIn, as bcdboot sets it */
-	if (bcd_is_win8_or_later(pb)) TRY(bcd_set_integer(b, id, BCDE_OS_BOOTMENU_POLICY, 1));   /* Standard */
-	if (pb->nointegritychecks) TRY(bcd_set_boolean(b, id, BCDE_LIB_NO_INTEGRITY_CHECKS, true));
-	if (pb->debug) {
-		TRY(bcd_set_boolean(b, id, BCDE_OS_DEBUG, true));
-		TRY(bcd_set_boolean(b, id, BCDE_OS_SOS, true));
-	}
-	if (pb->bootdebug) TRY(bcd_set_boolean(b, id, BCDE_LIB_BOOTDEBUG, true));
-	return 0;
-fail:
-	return -1;
-}
-
-static int bcd_resume_object(struct bcd *b, const struct plan_bcd *pb)
-{
-	const struct guid *id = &pb->resume_id;
-	struct guid rls = alias("{resumeloadersettings}");
-	TRY(bcd_add_object(b, id, BCD_TYPE_RESUME));
-	TRY(bcd_set_device(b, id, BCDE_LIB_APPLICATION_DEVICE, &pb->windows));
-	TRY(bcd_set_string(b, id, BCDE_LIB_APPLICATION_PATH, "\\Windows\\system32\\winresume.efi"));
-	TRY(bcd_set_string(b, id, BCDE_LIB_DESCRIPTION, "Windows Resume Application"));
-	TRY(bcd_set_string(b, id, BCDE_LIB_PREFERRED_LOCALE, pb->locale));
-	TRY(bcd_set_objects(b, id, BCDE_LIB_INHERITED_OBJECTS, &rls, 1));
-	TRY(bcd_set_device(b, id, BCDE_RESUME_FILE_DEVICE, &pb->windows));
-	TRY(bcd_set_string(b, id, BCDE_RESUME_FILE_PATH, "\\hiberfil.sys"));
-	if (bcd_is_win8_or_later(pb)) TRY(bcd_set_integer(b, id, BCDE_RESUME_BOOTMENU_POLICY, 1));   /* Standard */
-	TRY(bcd_set_boolean(b, id, BCDE_RESUME_DEBUG_OPTION_ENABLED, false));
-	return 0;
-fail:
-	return -1;
-}
-
-static int bcd_bootmgr_object(struct bcd *b, const struct plan_bcd *pb, bool memdiag)
-{
-	struct guid bm = alias("{bootmgr}"), gs = alias("{globalsettings}"), md = alias("{memdiag}");
-	TRY(bcd_add_object(b, &bm, BCD_TYPE_BOOTMGR));
-	TRY(bcd_set_device(b, &bm, BCDE_LIB_APPLICATION_DEVICE, &pb->esp));
-	TRY(bcd_set_string(b, &bm, BCDE_LIB_APPLICATION_PATH, "\\EFI\\Microsoft\\Boot\\bootmgfw.efi"));
-	TRY(bcd_set_string(b, &bm, BCDE_LIB_DESCRIPTION, "Windows Boot Manager"));
-	TRY(bcd_set_string(b, &bm, BCDE_LIB_PREFERRED_LOCALE, pb->locale));
-	TRY(bcd_set_objects(b, &bm, BCDE_LIB_INHERITED_OBJECTS, &gs, 1));
-	TRY(bcd_set_object(b, &bm, BCDE_BOOTMGR_DEFAULT, &pb->loader_id));
-	TRY(bcd_set_object(b, &bm, BCDE_BOOTMGR_RESUME_OBJECT, &pb->resume_id));
-	TRY(bcd_set_objects(b, &bm, BCDE_BOOTMGR_DISPLAY_ORDER, &pb->loader_id, 1));
-	TRY(bcd_set_integer(b, &bm, BCDE_BOOTMGR_TIMEOUT, 30));
-	if (!memdiag) return 0;
-	TRY(bcd_set_objects(b, &bm, BCDE_BOOTMGR_TOOLS_ORDER, &md, 1));
-	TRY(bcd_add_object(b, &md, BCD_TYPE_MEMDIAG));
-	TRY(bcd_set_device(b, &md, BCDE_LIB_APPLICATION_DEVICE, &pb->esp));
-	TRY(bcd_set_string(b, &md, BCDE_LIB_APPLICATION_PATH, "\\EFI\\Microsoft\\Boot\\memtest.efi"));
-	TRY(bcd_set_string(b, &md, BCDE_LIB_DESCRIPTION, "Windows Memory Diagnostic"));
-	TRY(bcd_set_string(b, &md, BCDE_LIB_PREFERRED_LOCALE, pb->locale));
-	TRY(bcd_set_objects(b, &md, BCDE_LIB_INHERITED_OBJECTS, &gs, 1));
-	TRY(bcd_set_boolean(b, &md, BCDE_LIB_ALLOW_BAD_MEMORY_ACCESS, true));
-	return 0;
-fail:
-	return -1;
-}
-
-struct bcd *convert_build_bcd(const struct plan *p, bool memdiag)
-{
-	struct bcd *b = bcd_new();
-	if (!b) return NULL;
-	if (bcd_bootmgr_object(b, &p->bcd, memdiag) < 0 || bcd_loader_object(b, &p->bcd) < 0
-	    || bcd_resume_object(b, &p->bcd) < 0 || bcd_settings_objects(b, &p->bcd) < 0) {
-		err_prefix("BCD store");
-		bcd_free(b);
-		return NULL;
-	}
-	return b;
 }
 
 /* ---- steps ---- */
@@ -540,35 +161,14 @@ static int mount_windows(struct job *j, bool rw)
 	return 0;
 }
 
-/* The ESP file list and its fit: a required boot file missing or files
- * that do not fit the planned ESP are blockers of the plan (exit 4 in
- * inspect, dry run and convert alike). The BCD store is built here too, to
- * count its real size. */
+/* The plan's part read from the volume (plan_build_volume): a required
+ * boot file missing or files that do not fit the planned ESP are blockers
+ * of the plan (exit 4 in inspect, dry run and convert alike). */
 static int list_files(struct job *j)
 {
 	struct plan *p = &j->r->plan;
-	if (convert_expand_files(p, j->vol, &j->r->files, &j->r->nfiles) < 0) {
-		if (err_code() != E_NOTFOUND) return -1;
-		plan_add_blocker(p, "no-boot-files", "%s", err_msg());
-		err_clear();
-		return 0;
-	}
-	j->r->memdiag = has_memtest(j->r->files, j->r->nfiles);
-	if (convert_check_boot_files(p, j->vol, j->r->files, j->r->nfiles) < 0) return -1;
-	struct bcd *b = convert_build_bcd(p, j->r->memdiag);
-	uint8_t *data = NULL;
-	size_t len = 0;
-	int rc = b ? bcd_serialize(b, &data, &len) : -1;
-	bcd_free(b);
-	free(data);
-	if (rc < 0) return err_prefix("BCD store");
-	p->nfiles = j->r->nfiles + 1;
-	p->files_known = true;
-	p->esp_files_clusters = esp_clusters_needed(j->r->files, j->r->nfiles, p->esp_cluster_bytes, len);
-	if (p->esp_files_clusters > p->esp_clusters)
-		plan_add_blocker(p, "esp-too-small", "the boot files need %llu clusters of %u bytes, the %llu MiB ESP has %u: use --esp append with a larger --esp-size",
-				 (unsigned long long)p->esp_files_clusters, p->esp_cluster_bytes,
-				 (unsigned long long)(p->esp_size >> 20), p->esp_clusters);
+	if (plan_build_volume(p, j->vol) < 0) return -1;
+	j->r->memdiag = p->memdiag;
 	return 0;
 }
 
@@ -634,48 +234,56 @@ static int edit_system_hive(struct job *j)
 	return rc;
 }
 
-static int add_bcd_to_esp(struct job *j)
+/* The store of the plan's BCD object graph; the plan counted its size
+ * (the graph is serialized the same way both times). */
+static int add_bcd_to_esp(struct job *j, const struct plan_file *f)
 {
-	struct bcd *b = convert_build_bcd(&j->r->plan, j->r->memdiag);
+	struct bcd *b = plan_bcd_store(&j->r->plan);
 	if (!b) return -1;
 	uint8_t *data = NULL;
 	size_t len = 0;
 	int rc = bcd_serialize(b, &data, &len);
 	bcd_free(b);
 	if (rc < 0) return err_prefix("BCD store");
-	rc = fat32_add_file(j->fat, "EFI/Microsoft/Boot/BCD", data, len);
+	if (len != f->size) rc = err_set(E_INTERNAL, "the BCD store has %zu bytes, the plan counted %llu", len, (unsigned long long)f->size);
+	else rc = fat32_add_file(j->fat, f->dst, data, len);
 	free(data);
-	if (rc < 0) return err_prefix("ESP: EFI/Microsoft/Boot/BCD");
-	struct file_list l = { j->r->files, j->r->nfiles, j->r->nfiles };
-	list_add(&l, NULL, "EFI/Microsoft/Boot/BCD", len, false);
-	j->r->files = l.v;
-	j->r->nfiles = l.n;
+	if (rc < 0) return err_prefix("ESP: %s", f->dst);
 	return 0;
 }
 
+/* Writes the plan's ESP file list as it stands: folders, files read from
+ * the Windows volume, and the one file convert makes (src "": the BCD
+ * store). Nothing is decided here. */
 static int build_esp(struct job *j)
 {
 	const struct plan *p = &j->r->plan;
+	if (!p->files_known) return err_set(E_INTERNAL, "the plan has no ESP file list");
 	j->fat = fat32_new(p->esp_size, p->sector_size, p->esp_volume_id, p->esp_label);
 	if (!j->fat) return err_prefix("ESP");
-	for (size_t i = 0; i < j->r->nfiles; i++) {
-		const struct convert_file *f = &j->r->files[i];
+	for (size_t i = 0; i < p->nfiles; i++) {
+		const struct plan_file *f = &p->files[i];
 		if (f->dir) {
 			if (fat32_mkdir(j->fat, f->dst) < 0) return err_prefix("ESP: %s", f->dst);
+			continue;
+		}
+		if (!f->src[0]) {
+			if (add_bcd_to_esp(j, f) < 0) return -1;
 			continue;
 		}
 		uint8_t *data = NULL;
 		size_t len = 0;
 		if (ntfs_read_file(j->vol, f->src, MAX_BOOT_FILE, &data, &len) < 0) return -1;   /* names f->src */
-		int rc = fat32_add_file(j->fat, f->dst, data, len);
+		int rc = len == f->size ? fat32_add_file(j->fat, f->dst, data, len)
+			 : err_set(E_INTERNAL, "%s has %zu bytes, the plan listed %llu", f->src, len, (unsigned long long)f->size);
 		free(data);
-		/* the plan counted the fit (list_files): running out here is a bug */
+		/* the plan counted the fit (plan_build_volume): running out here is a bug */
 		if (rc < 0 && err_code() == E_NOSPACE)
 			return err_set(E_INTERNAL, "the boot files do not fit the %llu MiB ESP (at %s), though the plan counted they would",
 				       (unsigned long long)(p->esp_size >> 20), f->dst);
 		if (rc < 0) return err_prefix("ESP: %s", f->dst);
 	}
-	return add_bcd_to_esp(j);
+	return 0;
 }
 
 static int edit_disk(struct job *j)
@@ -811,9 +419,7 @@ void convert_report_free(struct convert_report *r)
 	r->ov = NULL;
 	r->disk = NULL;
 	r->ins = NULL;
-	free(r->files);
-	r->files = NULL;
-	r->nfiles = 0;
+	plan_free(&r->plan);
 }
 
 /* a dry run applies the patches in memory only: to the reader that is
@@ -825,7 +431,7 @@ static json_t *patch_report_json(const struct convert_patch *cp, bool dry_run)
 		const struct patch_result *pr = &cp->report.results[i];
 		enum patch_status st = dry_run && pr->status == PATCH_APPLIED ? PATCH_WOULD_APPLY : pr->status;
 		json_t *o = json_pack("{s:s, s:s}", "id", pr->id ? pr->id : "", "status", patch_status_name(st));
-		if (pr->message[0]) json_object_set_new(o, "message", json_string(pr->message));
+		json_object_set_new(o, "message", pr->message[0] ? json_string(pr->message) : json_null());
 		json_array_append_new(res, o);
 	}
 	return json_pack("{s:s, s:s, s:b, s:o}", "path", cp->path, "binary", pe_kind_name(cp->report.kind),
@@ -839,11 +445,12 @@ void *convert_report_json(const struct convert_report *r)
 								   "version", r->windows_version) : json_null());
 	json_object_set_new(o, "plan", r->inspected ? plan_to_json(&r->plan) : json_null());
 	json_t *files = json_array();
-	for (size_t i = 0; i < r->nfiles; i++) {
-		const struct convert_file *f = &r->files[i];
-		json_t *fo = json_pack("{s:s, s:b}", "path", f->dst, "dir", f->dir);
-		if (!f->dir) json_object_set_new(fo, "size", json_integer((json_int_t)f->size));
-		if (f->src[0]) json_object_set_new(fo, "from", json_string(f->src));
+	/* the plan's ESP file list, as build_esp writes it */
+	for (size_t i = 0; i < r->plan.nfiles; i++) {
+		const struct plan_file *f = &r->plan.files[i];
+		json_t *fo = json_pack("{s:s, s:b, s:o, s:o}", "path", f->dst, "dir", f->dir,
+				       "size", f->dir ? json_null() : json_integer((json_int_t)f->size),
+				       "from", f->src[0] ? json_string(f->src) : json_null());
 		json_array_append_new(files, fo);
 	}
 	json_object_set_new(o, "esp_files", files);

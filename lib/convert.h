@@ -32,13 +32,6 @@ struct convert_opts {
 
 enum convert_stage { STAGE_ARGS, STAGE_INPUT, STAGE_PLAN, STAGE_PATCH, STAGE_EDIT, STAGE_OUTPUT, STAGE_DONE };
 
-struct convert_file {
-	char dst[256];                /* path on the ESP */
-	char src[256];                /* NTFS path, "" for generated files */
-	uint64_t size;
-	bool dir;
-};
-
 struct convert_patch {
 	char path[256];
 	struct patch_report report;
@@ -51,9 +44,7 @@ struct convert_report {
 	bool inspected;
 	char windows_version[32];
 	char product_name[128];
-	size_t nfiles;
-	struct convert_file *files;   /* malloc'd */
-	bool memdiag;
+	bool memdiag;                 /* = plan.memdiag */
 	size_t npatches;
 	struct convert_patch patches[PLAN_MAX_PATCHES];
 	uint64_t overlay_bytes;
@@ -80,18 +71,5 @@ void *convert_report_json(const struct convert_report *r);  /* json_t * */
 /* Refuses OUT == IN (same st_dev/st_ino), an existing OUT without
  * overwrite, and an output folder that is not writable. 0 or -1 (E_EXISTS). */
 int convert_check_output(const char *in, const char *out, bool overwrite);
-
-/* Expands the plan's copy rules against the Windows volume into the list
- * of ESP files (directories first, as they must be created). */
-int convert_expand_files(const struct plan *p, struct ntfs_vol *v, struct convert_file **files, size_t *n);
-
-/* Blocker "boot-file-not-pe" in p for each .efi file of the list that is not
- * an x64 EFI application (read as it would be copied, WOF files
- * decompressed). 0, or -1 when a file cannot be read (err names it). */
-int convert_check_boot_files(struct plan *p, struct ntfs_vol *v, const struct convert_file *files, size_t n);
-
-/* The BCD store of the plan: {bootmgr}, the OS loader and the settings
- * objects bcdboot writes; {memdiag} when memdiag is true. */
-struct bcd *convert_build_bcd(const struct plan *p, bool memdiag);
 
 #endif

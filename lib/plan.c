@@ -469,9 +469,8 @@ static void edit_mounted_devices(struct plan *p, const struct inspection *ins)
 		struct plan_value_edit *e = new_edit(p, "MountedDevices", md->name, "the volume is named by its GPT partition GUID now");
 		if (!e) return;
 		e->type = REG_BINARY_;
-		memcpy(e->bin, "DMIO:ID:", 8);
-		memcpy(e->bin + 8, np->part_guid.b, 16);
-		e->bin_len = 24;
+		/* the form verify checks (rules.h): the new table's */
+		e->bin_len = rules_mounted_device_value(&p->table, np, e->bin);
 	}
 }
 
@@ -499,9 +498,13 @@ static void build_edits(struct plan *p, const struct inspection *ins)
 		const struct control_set *cs = &ins->control_sets[i];
 		if (control_set_skipped(p, ins, cs)) continue;
 		/* doc/patches.md, Registry edits: Ntfs boot start, else INACCESSIBLE_BOOT_DEVICE */
-		edit_start(p, cs, "Ntfs", cs->ntfs_start, "the system volume is NTFS: load its driver at boot");
-		edit_start(p, cs, "vmbus", cs->vmbus_start, "VMBus carries the synthetic SCSI boot disk");
-		edit_start(p, cs, "storvsc", cs->storvsc_start, "storvsc is the Generation 2 boot disk controller");
+		/* rules.h rules_boot_services, in its order: every one set to boot
+		 * start (Ntfs on 6.2+ too, which verify accepts) */
+		static const char *const why[RULES_NBOOT_SERVICES] = {
+			"the system volume is NTFS: load its driver at boot", "VMBus carries the synthetic SCSI boot disk",
+			"storvsc is the Generation 2 boot disk controller" };
+		const int old[RULES_NBOOT_SERVICES] = { cs->ntfs_start, cs->vmbus_start, cs->storvsc_start };
+		for (size_t k = 0; k < RULES_NBOOT_SERVICES; k++) edit_start(p, cs, rules_boot_services[k], old[k], why[k]);
 		char key[160];
 		snprintf(key, sizeof key, "%s\\Control", cs->name);
 		struct plan_value_edit *e = new_edit(p, key, "FirmwareBootDevice", "ARC name of the partition the firmware boots from: the ESP");
@@ -557,7 +560,7 @@ static void build_patches(struct plan *p, const struct inspection *ins, const st
 			    "drop --force-version (or try the patches with gen2prep patch)", v >> 8, v & 0xFF, k >> 8, k & 0xFF, k >> 8, k & 0xFF);
 		return;
 	}
-	if (v >= 0x602) return;
+	if (!rules_needs_patches(v)) return;
 	/* no Windows found: the blocker that says why (bitlocker, no-windows) is enough */
 	if (!ins->windows_found && !opts->force_version) return;
 	if (v != 0x600 && v != 0x601) {
@@ -700,7 +703,7 @@ int plan_build(const struct inspection *ins, const struct plan_opts *opts, struc
 	copy_rules(p);
 	if (choose_esp(p, ins, opts) < 0) return -1;
 	if (!p->esp_number) return 0;
-	snprintf(p->arc_esp, sizeof p->arc_esp, "multi(0)disk(0)rdisk(0)partition(%d)", p->esp_number);
+	rules_arc_name(p->esp_number, p->arc_esp, sizeof p->arc_esp);
 	if (p->layout == LAYOUT_GPT) {
 		if (build_gpt_table(p, ins, opts) < 0) return -1;
 	} else {
@@ -722,11 +725,13 @@ int plan_build(const struct inspection *ins, const struct plan_opts *opts, struc
 static json_t *device_json(const struct bcd_device *d)
 {
 	char a[40], b[40];
+	/* every key in both styles, the other style's null (doc/schema.json) */
 	if (d->gpt)
-		return json_pack("{s:s, s:s, s:s}", "style", "gpt", "partition_guid", guid_to_str(&d->part_guid, a),
-				 "disk_guid", guid_to_str(&d->disk_guid, b));
+		return json_pack("{s:s, s:s, s:s, s:n, s:n}", "style", "gpt", "partition_guid", guid_to_str(&d->part_guid, a),
+				 "disk_guid", guid_to_str(&d->disk_guid, b), "partition_offset", "disk_signature");
 	snprintf(a, sizeof a, "0x%08x", d->disk_signature);
-	return json_pack("{s:s, s:I, s:s}", "style", "mbr", "partition_offset", (json_int_t)d->part_offset, "disk_signature", a);
+	return json_pack("{s:s, s:n, s:n, s:I, s:s}", "style", "mbr", "partition_guid", "disk_guid", "partition_offset",
+			 (json_int_t)d->part_offset, "disk_signature", a);
 }
 
 static json_t *table_json(const struct ptable *t)
@@ -736,26 +741,23 @@ static json_t *table_json(const struct ptable *t)
 	for (size_t i = 0; i < t->count; i++) {
 		const struct part *q = &t->parts[i];
 		json_t *o = json_pack("{s:i, s:I, s:I}", "number", q->number, "start", (json_int_t)q->start, "size", (json_int_t)q->size);
-		if (t->type == PT_GPT) {
-			json_object_set_new(o, "type_guid", json_string(guid_to_str(&q->type_guid, g)));
-			json_object_set_new(o, "partition_guid", json_string(guid_to_str(&q->part_guid, g)));
-			json_object_set_new(o, "attributes", json_integer((json_int_t)q->attrs));
-			json_object_set_new(o, "name", json_string(q->name));
-		} else {
-			char ty[8];
-			snprintf(ty, sizeof ty, "0x%02x", q->mbr_type);
-			json_object_set_new(o, "mbr_type", json_string(ty));
-			json_object_set_new(o, "logical", json_boolean(q->logical));
-		}
+		/* GPT keys null on MBR and the other way round: every key always there */
+		bool gpt = t->type == PT_GPT;
+		char ty[8];
+		snprintf(ty, sizeof ty, "0x%02x", q->mbr_type);
+		json_object_set_new(o, "type_guid", gpt ? json_string(guid_to_str(&q->type_guid, g)) : json_null());
+		json_object_set_new(o, "partition_guid", gpt ? json_string(guid_to_str(&q->part_guid, g)) : json_null());
+		json_object_set_new(o, "attributes", gpt ? json_integer((json_int_t)q->attrs) : json_null());
+		json_object_set_new(o, "name", gpt ? json_string(q->name) : json_null());
+		json_object_set_new(o, "mbr_type", gpt ? json_null() : json_string(ty));
+		json_object_set_new(o, "logical", gpt ? json_null() : json_boolean(q->logical));
 		json_array_append_new(arr, o);
 	}
 	json_t *o = json_pack("{s:s, s:o}", "type", ptable_type_name(t->type), "partitions", arr);
-	if (t->type == PT_GPT) json_object_set_new(o, "disk_guid", json_string(guid_to_str(&t->disk_guid, g)));
-	else {
-		char s[16];
-		snprintf(s, sizeof s, "0x%08x", t->disk_signature);
-		json_object_set_new(o, "disk_signature", json_string(s));
-	}
+	char sig[16];
+	snprintf(sig, sizeof sig, "0x%08x", t->disk_signature);
+	json_object_set_new(o, "disk_guid", t->type == PT_GPT ? json_string(guid_to_str(&t->disk_guid, g)) : json_null());
+	json_object_set_new(o, "disk_signature", t->type == PT_GPT ? json_null() : json_string(sig));
 	return o;
 }
 
@@ -768,16 +770,18 @@ static json_t *edits_json(const struct plan *p)
 		if (e->type == REG_DWORD_) {
 			json_object_set_new(o, "type", json_string("REG_DWORD"));
 			json_object_set_new(o, "data", json_integer(e->dword));
-			if (e->has_old) json_object_set_new(o, "old", json_integer(e->old_dword));
+			json_object_set_new(o, "old", e->has_old ? json_integer(e->old_dword) : json_null());
 		} else if (e->type == REG_SZ_) {
 			json_object_set_new(o, "type", json_string("REG_SZ"));
 			json_object_set_new(o, "data", json_string(e->str));
+			json_object_set_new(o, "old", json_null());
 		} else {
 			char hex[2 * sizeof e->bin + 1];
 			for (size_t k = 0; k < e->bin_len; k++) snprintf(hex + 2 * k, 3, "%02x", e->bin[k]);
 			hex[2 * e->bin_len] = 0;
 			json_object_set_new(o, "type", json_string("REG_BINARY"));
 			json_object_set_new(o, "data", json_string(hex));
+			json_object_set_new(o, "old", json_null());
 		}
 		json_object_set_new(o, "why", json_string(e->why));
 		json_array_append_new(arr, o);
@@ -793,10 +797,8 @@ static json_t *bcd_json(const struct plan_bcd *b)
 			      "loader_id", guid_to_str(&b->loader_id, g), "description", b->description,
 			      "locale", b->locale, "loader_path", b->loader_path,
 			      "nointegritychecks", b->nointegritychecks, "debug", b->debug, "bootdebug", b->bootdebug);
-	if (b->debug) {
-		json_object_set_new(o, "debug_port", json_integer(b->debug_port));
-		json_object_set_new(o, "baudrate", json_integer(b->debug_baud));
-	}
+	json_object_set_new(o, "debug_port", b->debug ? json_integer(b->debug_port) : json_null());
+	json_object_set_new(o, "baudrate", b->debug ? json_integer(b->debug_baud) : json_null());
 	return o;
 }
 
@@ -806,8 +808,8 @@ static json_t *patches_json(const struct plan *p)
 	for (size_t i = 0; i < p->npatches; i++) {
 		const struct plan_patch_target *t = &p->patches[i];
 		json_t *o = json_pack("{s:s, s:s}", "binary", pe_kind_name(t->kind), "path", t->path);
-		if (t->copy_from[0]) json_object_set_new(o, "copy_of", json_string(t->copy_from));
-		if (t->skip[0]) json_object_set_new(o, "skip", json_string(t->skip));
+		json_object_set_new(o, "copy_of", t->copy_from[0] ? json_string(t->copy_from) : json_null());
+		json_object_set_new(o, "skip", t->skip[0] ? json_string(t->skip) : json_null());
 		json_t *ids = json_array();
 		for (size_t k = 0; k < patch_catalog_count(); k++)
 			if (patch_catalog_binary(k) == t->kind && patch_catalog_applies(k, p->version)
@@ -817,6 +819,40 @@ static json_t *patches_json(const struct plan *p)
 		json_array_append_new(arr, o);
 	}
 	return arr;
+}
+
+/* The ESP as convert writes it (plan_build_volume), null before the
+ * volume was read: [{path, dir, size, from}], from null for the BCD store,
+ * size null for a folder. */
+static json_t *esp_contents_json(const struct plan *p)
+{
+	if (!p->files_known) return json_null();
+	json_t *a = json_array();
+	for (size_t i = 0; i < p->nfiles; i++) {
+		const struct plan_file *f = &p->files[i];
+		json_array_append_new(a, json_pack("{s:s, s:b, s:o, s:o}", "path", f->dst, "dir", f->dir, "size",
+						   f->dir ? json_null() : json_integer((json_int_t)f->size),
+						   "from", f->src[0] ? json_string(f->src) : json_null()));
+	}
+	return a;
+}
+
+/* The BCD object graph in the form `gen2prep bcd --json` prints a store
+ * (bcd_to_json's "objects", devices by GPT/MBR identity): the store built
+ * from the graph as convert builds it. null before the volume was read. */
+static json_t *bcd_objects_json(const struct plan *p)
+{
+	if (!p->files_known || !p->bcd_graph) return json_null();
+	struct bcd *b = plan_bcd_store(p);
+	json_t *j = b ? bcd_to_json(b, NULL, NULL) : NULL;
+	bcd_free(b);
+	if (!j) {
+		err_clear();
+		return json_null();
+	}
+	json_t *objs = json_incref(json_object_get(j, "objects"));
+	json_decref(j);
+	return objs;
 }
 
 void *plan_findings_json(const struct plan_blocker *f, size_t n)
@@ -841,8 +877,8 @@ void *plan_to_json(const struct plan *p)
 	json_object_set_new(o, "virtual_size", json_integer((json_int_t)p->old_size));
 	json_object_set_new(o, "new_virtual_size", json_integer((json_int_t)p->new_size));
 	if (!p->esp_number) {
-		static const char *const later[] = { "esp", "windows_partition", "partition_table", "esp_files", "bcd",
-						     "registry", "kernel_version", "patches" };
+		static const char *const later[] = { "esp", "windows_partition", "partition_table", "esp_files", "esp_contents",
+						     "bcd", "bcd_objects", "registry", "kernel_version", "patches" };
 		for (size_t i = 0; i < sizeof later / sizeof *later; i++) json_object_set_new(o, later[i], json_null());
 		return o;
 	}
@@ -851,7 +887,7 @@ void *plan_to_json(const struct plan *p)
 				"size", (json_int_t)p->esp_size, "arc_name", p->arc_esp, "new_entry", p->esp_new_entry,
 				"sector_size", (int)p->sector_size, "clusters", (int)p->esp_clusters);
 	json_object_set_new(esp, "cluster_size", json_integer(p->esp_cluster_bytes));
-	if (p->files_known) json_object_set_new(esp, "files_clusters", json_integer((json_int_t)p->esp_files_clusters));
+	json_object_set_new(esp, "files_clusters", p->files_known ? json_integer((json_int_t)p->esp_files_clusters) : json_null());
 	json_object_set_new(o, "esp", esp);
 	json_object_set_new(o, "windows_partition", json_integer(p->windows_number));
 	json_object_set_new(o, "partition_table", table_json(&p->table));
@@ -859,7 +895,9 @@ void *plan_to_json(const struct plan *p)
 	for (size_t i = 0; i < p->nrules; i++)
 		json_array_append_new(files, json_pack("{s:s, s:s, s:b}", "from", p->rules[i].src, "to", p->rules[i].dst, "tree", p->rules[i].tree));
 	json_object_set_new(o, "esp_files", files);
+	json_object_set_new(o, "esp_contents", esp_contents_json(p));
 	json_object_set_new(o, "bcd", bcd_json(&p->bcd));
+	json_object_set_new(o, "bcd_objects", bcd_objects_json(p));
 	json_object_set_new(o, "registry", edits_json(p));
 	char v[16];
 	snprintf(v, sizeof v, "%u.%u", p->version >> 8, p->version & 0xFF);

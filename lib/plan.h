@@ -19,6 +19,7 @@
 #include "writer.h"
 
 struct inspection;
+struct ntfs_vol;
 
 enum plan_layout { LAYOUT_GPT = 0, LAYOUT_MBR };
 enum esp_mode { ESP_AUTO = 0, ESP_EXISTING, ESP_REUSE, ESP_APPEND };
@@ -60,17 +61,48 @@ struct plan_blocker {
 	char message[256];
 };
 
-/* One file of the ESP: read from the Windows volume (src, NTFS path) or,
- * with src NULL, produced by convert itself (the BCD store). */
+/* One entry of the ESP as convert writes it, in this order (folders
+ * before what they hold): read from the Windows volume (src, NTFS path) or,
+ * with src "", produced by convert itself (the BCD store, last). */
 struct plan_file {
 	char src[256];                /* "\\Windows\\Boot\\EFI\\bootmgfw.efi" */
 	char dst[256];                /* "EFI/Microsoft/Boot/bootmgfw.efi" (FAT32, '/') */
+	uint64_t size;                /* bytes (0 for a folder) */
 	bool dir;                     /* a directory to create on the ESP */
+};
+
+/* The BCD store as data (plan_volume.c decides it, convert.c writes it
+ * with plan_bcd_store()): objects in the order they are added, each with
+ * its elements in the order they are set (doc/formats.md, BCD). */
+enum plan_bcd_kind { PBE_DEVICE, PBE_STRING, PBE_OBJECT, PBE_OBJECTS, PBE_INTEGER, PBE_BOOLEAN };
+#define PLAN_BCD_MAX_OBJECTS 16
+#define PLAN_BCD_MAX_ELEMENTS 20
+#define PLAN_BCD_MAX_LIST 4
+struct plan_bcd_element {
+	uint32_t type;                /* BCDE_* */
+	enum plan_bcd_kind kind;
+	union {
+		struct bcd_device device;
+		char string[260];
+		struct { struct guid v[PLAN_BCD_MAX_LIST]; size_t n; } objects;   /* PBE_OBJECT: n 1 */
+		uint64_t integer;
+		bool boolean;
+	} u;
+};
+struct plan_bcd_object {
+	struct guid id;
+	uint32_t type;                /* BCD_TYPE_* */
+	size_t nelements;
+	struct plan_bcd_element elements[PLAN_BCD_MAX_ELEMENTS];
+};
+struct plan_bcd_graph {
+	size_t nobjects;
+	struct plan_bcd_object objects[PLAN_BCD_MAX_OBJECTS];
 };
 
 /* A copy rule of `bcdboot <windir> /f UEFI` (doc/formats.md, Boot files): the
  * tree under src goes to dst. Expanded into plan_file entries by
- * convert_expand_files() once the Windows volume is readable. */
+ * plan_build_volume(). */
 struct plan_copy_rule {
 	const char *src;              /* NTFS path */
 	const char *dst;              /* FAT32 path */
@@ -137,16 +169,37 @@ struct plan {
 	struct plan_blocker warnings[PLAN_MAX_WARNINGS];
 	/* FAT32 geometry of the ESP (rules.h): checked here, not when built */
 	uint32_t esp_clusters, esp_cluster_bytes;
-	/* the ESP file list and its fit (plan_set_files) */
+	/* read from the Windows volume (plan_build_volume): the ESP file list
+	 * (malloc'd, the BCD store last), its fit and the BCD object graph
+	 * (malloc'd); files_known false and both NULL until then */
 	size_t nfiles;
+	struct plan_file *files;
 	uint64_t esp_files_clusters;  /* clusters the files and folders take */
 	bool files_known;
+	bool memdiag;                 /* memtest.efi copied: {memdiag} in the store */
+	struct plan_bcd_graph *bcd_graph;
 };
 
 /* Builds the plan. Returns 0 (even with blockers: see p->nblockers) or -1
  * on invalid options (E_USAGE; e.g. --esp-size below rules_esp_min_size()
  * for the disk's sector size, the message stating the minimum). */
 int plan_build(const struct inspection *ins, const struct plan_opts *opts, struct plan *p);
+/* The rest of the plan, read from the Windows volume v (read only; the
+ * partition p->windows_number of the inspected disk): the ESP file list
+ * from the copy rules with every size, the .efi files checked, the BCD
+ * object graph, and the fit of all of it on the planned FAT32 (geometry of
+ * rules.h). Findings are blockers ("no-boot-files", "boot-file-not-pe",
+ * "boot-file-unreadable", "esp-too-small"); returns -1 only on an I/O or
+ * memory error (err set). Call only when plan_ok(p). */
+int plan_build_volume(struct plan *p, struct ntfs_vol *v);
+/* "11 objects, 61 elements, 28672 bytes" of the BCD graph into buf; NULL
+ * when the plan has none (not read from the volume). */
+const char *plan_bcd_summary(const struct plan *p, char *buf, size_t n);
+/* Frees what plan_build_volume allocated (the plan itself is the caller's). */
+void plan_free(struct plan *p);
+/* The BCD store of p->bcd_graph, as convert writes it (bcd.h); NULL + err. */
+struct bcd *plan_bcd_store(const struct plan *p);
+
 /* Adds a blocker / a warning found after plan_build (the ESP file list
  * and its fit, patch dry runs, the output side). */
 void plan_add_blocker(struct plan *p, const char *id, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -35,4 +35,58 @@ bool rules_esp_geometry(uint64_t size, uint32_t ss, uint32_t *clusters, uint32_t
  * about by both and left alone. */
 bool rules_control_set_boots_gen2(int vmbus_start, int storvsc_start);
 
+/* ---- the rule table: what a Generation 2 output must satisfy ----
+ *
+ * One entry per rule that can be checked on an output image. verify runs
+ * one check per entry (its id and text come from here); the plan enforces
+ * each before anything is written, by the blockers named in plan or by
+ * what it writes, using the same predicates below. */
+enum rule_id {
+	RULE_PARTITION_TABLE, RULE_ESP, RULE_ESP_FILESYSTEM, RULE_BOOT_FILES, RULE_BCD, RULE_BCD_LOADER,
+	RULE_SYSTEM_HIVE, RULE_BOOT_START, RULE_FIRMWARE_BOOT_DEVICE, RULE_MOUNTED_DEVICES, RULE_PATCHES,
+	RULE_CHECKSUMS, RULE_LOADER_INTEGRITY, RULE_COUNT
+};
+struct rule {
+	const char *id;               /* verify's check id ("esp-filesystem") */
+	const char *what;             /* the rule as verify states it */
+	const char *plan;             /* how the plan enforces it (blocker ids, what it writes) */
+};
+extern const struct rule rules_table[RULE_COUNT];
+
+/* The BCD store on the ESP (FAT32 path, '/'). */
+#define RULES_BCD_PATH "EFI/Microsoft/Boot/BCD"
+/* The ESP files every output must have, x64 EFI applications: the
+ * fallback path of UEFI 2.x 3.5.1.1 and the Windows Boot Manager. */
+#define RULES_NBOOT_APPS 2
+extern const char *const rules_boot_apps[RULES_NBOOT_APPS];
+/* Whether d[n] is an image x64 UEFI firmware starts: PE32+ (PE/COFF
+ * "Optional Header", magic 0x20B), machine AMD64 (0x8664), subsystem
+ * EFI_APPLICATION (10) - UEFI 2.x section 2.1.1. On false why says why. */
+bool rules_efi_application(const uint8_t *d, size_t n, char *why, size_t wn);
+
+/* Kernels 6.0 and 6.1 need the catalog's patches and a patched winload
+ * copy with nointegritychecks; 6.2 and later none (doc/patches.md,
+ * Versions). version = (major << 8) | minor. */
+bool rules_needs_patches(unsigned version);
+
+/* Services whose Start must be 0 (boot) in every control set that can
+ * boot in Generation 2 (doc/patches.md, Registry edits): vmbus and storvsc
+ * always, Ntfs on 6.0/6.1 (6.2+ loads its boot file system without it; the
+ * plan sets it anyway, which verify accepts). */
+#define RULES_NBOOT_SERVICES 3
+extern const char *const rules_boot_services[RULES_NBOOT_SERVICES];   /* "Ntfs", "vmbus", "storvsc" */
+bool rules_boot_start_required(const char *service, unsigned version);
+
+/* FirmwareBootDevice: the ARC name of the ESP, N = its 1-based number in
+ * table order (doc/formats.md, SYSTEM hive values). */
+void rules_arc_name(int esp_number, char *out, size_t n);
+
+/* The MountedDevices value that names partition p of table t in t's style
+ * (doc/formats.md, MountedDevices): MBR 12 bytes, signature (LE32) + byte
+ * offset (LE64); GPT 24 bytes, "DMIO:ID:" + the partition GUID. Returns
+ * the length written to out. */
+struct ptable;
+struct part;
+size_t rules_mounted_device_value(const struct ptable *t, const struct part *p, uint8_t out[24]);
+
 #endif

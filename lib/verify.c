@@ -23,25 +23,13 @@
 #define MAX_HIVE (256u << 20)
 #define MAX_BCD (16u << 20)
 
+/* One check per rule of rules.h's table: the rules the plan enforces
+ * before writing are the ones checked here, with the same predicates. */
 enum {
-	C_TABLE, C_ESP, C_FAT, C_BOOTFILES, C_BCD, C_LOADER, C_HIVE, C_BOOTSTART, C_FWDEV, C_MOUNTED,
-	C_PATCHES, C_CHECKSUMS, C_LOADER_INTEGRITY, C_COUNT
-};
-
-static const struct { const char *id, *what; } check_names[C_COUNT] = {
-	{ "partition-table", "partition table valid (GPT headers, CRCs and backup, or MBR)" },
-	{ "esp", "exactly one EFI system partition" },
-	{ "esp-filesystem", "FAT32 structure of the ESP sane" },
-	{ "boot-files", "\\EFI\\Boot\\bootx64.efi and \\EFI\\Microsoft\\Boot\\bootmgfw.efi are x64 EFI applications" },
-	{ "bcd", "BCD store present, parseable, {bootmgr} on the ESP with a default entry" },
-	{ "bcd-loader", "default loader's device and osdevice are a partition of this disk holding its path" },
-	{ "system-hive", "SYSTEM hive present and clean" },
-	{ "boot-start", "vmbus, storvsc (and for 6.0/6.1 Ntfs) start at boot in every control set that has them, the current one among them" },
-	{ "firmware-boot-device", "FirmwareBootDevice names the ESP in every control set with vmbus and storvsc" },
-	{ "mounted-devices", "MountedDevices names the Windows volume as this layout does" },
-	{ "patches", "6.0/6.1: every required kernel, HAL and ACPI patch applied" },
-	{ "checksums", "PE checksums of the kernel, HAL, ACPI driver and loader valid" },
-	{ "loader-integrity", "6.0/6.1: loader entry names the patched winload copy with nointegritychecks" },
+	C_TABLE = RULE_PARTITION_TABLE, C_ESP = RULE_ESP, C_FAT = RULE_ESP_FILESYSTEM, C_BOOTFILES = RULE_BOOT_FILES,
+	C_BCD = RULE_BCD, C_LOADER = RULE_BCD_LOADER, C_HIVE = RULE_SYSTEM_HIVE, C_BOOTSTART = RULE_BOOT_START,
+	C_FWDEV = RULE_FIRMWARE_BOOT_DEVICE, C_MOUNTED = RULE_MOUNTED_DEVICES, C_PATCHES = RULE_PATCHES,
+	C_CHECKSUMS = RULE_CHECKSUMS, C_LOADER_INTEGRITY = RULE_LOADER_INTEGRITY, C_COUNT = RULE_COUNT
 };
 
 struct vctx {
@@ -115,36 +103,27 @@ static void check_fat(struct vctx *c)
 	c->fat = fat32_open(c->ov, c->esp->start, c->esp->size);
 	if (!c->fat) { set(c, C_FAT, false, "%s", err_msg()); return; }
 	if (fat32_check(c->fat) < 0) { set(c, C_FAT, false, "%s", err_msg()); return; }
+	/* the plan's geometry rule: a FAT32 of this size with these sectors */
+	char why[256];
+	uint32_t ss = disk_info(c->disk)->logical_sector_size;
+	if (!rules_esp_geometry(c->esp->size, ss, NULL, NULL, why, sizeof why)) { set(c, C_FAT, false, "%s", why); return; }
 	set(c, C_FAT, true, "clean");
 }
 
 /* ---- boot files ---- */
 
-static int efi_app_ok(const uint8_t *data, size_t len, char *why, size_t n)
-{
-	struct pe *pe = pe_parse(data, len);
-	if (!pe) { snprintf(why, n, "%s", err_msg()); return -1; }
-	int rc = 0;
-	if (!pe->pe32plus || pe->machine != PE_MACHINE_AMD64 || pe->subsystem != PE_SUBSYSTEM_EFI_APPLICATION) {
-		snprintf(why, n, "not a PE32+ x64 EFI application (machine 0x%04x, subsystem %u)", pe->machine, pe->subsystem);
-		rc = -1;
-	}
-	pe_free(pe);
-	return rc;
-}
-
 static void check_boot_files(struct vctx *c)
 {
-	static const char *const files[] = { "EFI/Boot/bootx64.efi", "EFI/Microsoft/Boot/bootmgfw.efi" };
+	const char *const *files = rules_boot_apps;
 	if (!c->fat) { set(c, C_BOOTFILES, false, "ESP not readable"); return; }
-	for (size_t i = 0; i < 2; i++) {
+	for (size_t i = 0; i < RULES_NBOOT_APPS; i++) {
 		uint8_t *d = NULL;
 		size_t len = 0;
 		char why[256];
 		if (fat32_read_file(c->fat, files[i], MAX_PE, &d, &len) < 0) { set(c, C_BOOTFILES, false, "%s: %s", files[i], err_msg()); return; }
-		int rc = efi_app_ok(d, len, why, sizeof why);
+		bool ok = rules_efi_application(d, len, why, sizeof why);
 		free(d);
-		if (rc < 0) { set(c, C_BOOTFILES, false, "%s: %s", files[i], why); return; }
+		if (!ok) { set(c, C_BOOTFILES, false, "%s: %s", files[i], why); return; }
 	}
 	set(c, C_BOOTFILES, true, "both present, PE32+ x64 EFI applications");
 }
@@ -162,7 +141,7 @@ static void check_bcd(struct vctx *c)
 	uint8_t *d = NULL;
 	size_t len = 0;
 	if (!c->fat) { set(c, C_BCD, false, "ESP not readable"); return; }
-	if (fat32_read_file(c->fat, "EFI/Microsoft/Boot/BCD", MAX_BCD, &d, &len) < 0) { set(c, C_BCD, false, "\\EFI\\Microsoft\\Boot\\BCD: %s", err_msg()); return; }
+	if (fat32_read_file(c->fat, RULES_BCD_PATH, MAX_BCD, &d, &len) < 0) { set(c, C_BCD, false, "\\EFI\\Microsoft\\Boot\\BCD: %s", err_msg()); return; }
 	c->bcd = bcd_open(d, len);
 	free(d);
 	if (!c->bcd) { set(c, C_BCD, false, "%s", err_msg()); return; }
@@ -312,14 +291,13 @@ static void check_boot_start(struct vctx *c)
 	}
 	/* doc/patches.md, Registry edits: Ntfs boot start is the article's fix for 6.0/6.1; 6.2+
 	 * loads its boot file system without it */
-	const char *svcs[] = { "vmbus", "storvsc", "Ntfs" };
-	size_t nsvc = c->version && c->version < 0x602 ? 3 : 2;
 	bool ok = true;
 	for (size_t i = 0; i < n && ok; i++)
-		for (size_t s = 0; s < nsvc && ok; s++) {
+		for (size_t s = 0; s < RULES_NBOOT_SERVICES && ok; s++) {
 			char key[128];
 			uint32_t v = 99;
-			snprintf(key, sizeof key, "%s\\Services\\%s", cs[i], svcs[s]);
+			if (!rules_boot_start_required(rules_boot_services[s], c->version)) continue;
+			snprintf(key, sizeof key, "%s\\Services\\%s", cs[i], rules_boot_services[s]);
 			int r = hive_get_dword(c->system, key, "Start", &v);
 			if (r != 0 || v != 0) {
 				ok = false;
@@ -351,7 +329,7 @@ static void check_fwdev(struct vctx *c)
 	if (!c->system) { set(c, C_FWDEV, false, "no SYSTEM hive"); return; }
 	if (!c->esp) { set(c, C_FWDEV, false, "no ESP"); return; }
 	/* doc/formats.md, SYSTEM hive values: ARC name, N = 1-based partition number in table order */
-	snprintf(want, sizeof want, "multi(0)disk(0)rdisk(0)partition(%d)", c->esp->number);
+	rules_arc_name(c->esp->number, want, sizeof want);
 	if (control_sets(c, &cs, &n, NULL, 0) < 0 || !n) { set(c, C_FWDEV, false, "no control set with vmbus and storvsc services"); hive_free_names(cs, n); return; }
 	bool ok = true;
 	for (size_t i = 0; i < n && ok; i++) {
@@ -385,8 +363,9 @@ static void check_mounted(struct vctx *c)
 		size_t len = 0;
 		uint32_t type;
 		if (hive_get_binary(c->system, "MountedDevices", vals[i], &b, &len, &type) != 0) continue;
-		if (c->table.type == PT_GPT && len == 24 && !memcmp(b, "DMIO:ID:", 8) && !memcmp(b + 8, c->win->part_guid.b, 16)) found = true;
-		if (c->table.type == PT_MBR && len == 12 && get_le32(b) == c->table.disk_signature && get_le64(b + 4) == c->win->start) found = true;
+		uint8_t want[24];
+		size_t wl = rules_mounted_device_value(&c->table, c->win, want);
+		if (len == wl && !memcmp(b, want, wl)) found = true;
 		if (found) set(c, C_MOUNTED, true, "%s names the Windows volume", vals[i]);
 		free(b);
 	}
@@ -448,7 +427,7 @@ static void check_patches(struct vctx *c)
 {
 	if (!c->vol) { set(c, C_PATCHES, false, "no Windows volume"); return; }
 	if (!c->version) { set(c, C_PATCHES, false, "kernel version unknown"); return; }
-	if (c->version >= 0x602) { set(c, C_PATCHES, true, "kernel %s: no patch needed", c->r->kernel_version); return; }
+	if (!rules_needs_patches(c->version)) { set(c, C_PATCHES, true, "kernel %s: no patch needed", c->r->kernel_version); return; }
 	for (size_t i = 0; i < 3; i++) {
 		char path[256], why[300];
 		sys_path(c, kernel_files[i].rel, path, sizeof path);
@@ -482,7 +461,7 @@ static void check_checksums(struct vctx *c)
 static void check_loader_integrity(struct vctx *c)
 {
 	char why[300];
-	if (c->version >= 0x602) { set(c, C_LOADER_INTEGRITY, true, "kernel %s: the signed winload.efi is used", c->r->kernel_version); return; }
+	if (!rules_needs_patches(c->version)) { set(c, C_LOADER_INTEGRITY, true, "kernel %s: the signed winload.efi is used", c->r->kernel_version); return; }
 	if (!c->have_loader || !c->loader_path[0]) { set(c, C_LOADER_INTEGRITY, false, "no loader entry"); return; }
 	bool nic = false;
 	if (bcd_get_boolean(c->bcd, &c->loader, BCDE_LIB_NO_INTEGRITY_CHECKS, &nic) != 0 || !nic) {
@@ -517,8 +496,8 @@ int verify_image(const char *path, struct verify_result *r)
 	if (!c.ov) return -1;
 	r->n = C_COUNT;
 	for (int i = 0; i < C_COUNT; i++) {
-		r->checks[i].id = check_names[i].id;
-		r->checks[i].what = check_names[i].what;
+		r->checks[i].id = rules_table[i].id;
+		r->checks[i].what = rules_table[i].what;
 	}
 	check_table(&c);
 	check_esp(&c);

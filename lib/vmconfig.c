@@ -378,8 +378,12 @@ int vmconfig_check_output(const char *path, bool overwrite)
 		return err_set(E_EXISTS, "'%s' already exists (use --overwrite to replace it)", path);
 	char *d = real_dir_of(path);
 	if (!d) return -1;
+	/* the definition is written after the conversion: a folder it cannot
+	 * be written in is found now, before any work (issue 8) */
+	int rc = 0;
+	if (access(d, W_OK | X_OK) < 0) rc = err_errno(E_OUTPUT, "cannot write '%s': its folder '%s' is not writable", path, d);
 	free(d);
-	return 0;
+	return rc;
 }
 
 /* Nameless until complete, then linked (writer.h): a killed run leaves

@@ -53,8 +53,8 @@ char *vmconfig_default_name(const char *out_path);
  * backslashes. NULL with err set when a folder cannot be resolved. */
 char *vmconfig_relative_path(const char *file, const char *target);
 
-/* Refuses an existing PATH unless overwrite (E_EXISTS) and a folder that
- * does not exist (E_IO). */
+/* Refuses an existing PATH unless overwrite (E_EXISTS), a folder that
+ * does not exist (E_IO) and one this process cannot write in (E_OUTPUT). */
 int vmconfig_check_output(const char *path, bool overwrite);
 
 /* Writes BUF to PATH through a nameless file in the same folder, fsync,

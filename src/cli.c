@@ -97,11 +97,37 @@ static void option_name(int argc, char **argv, const char *shortopts, char *buf,
 	snprintf(buf, n, "%.*s", (int)(len < n ? len : n - 1), arg);
 }
 
+/* Whether getopt_long, parsing the whole command line, takes an option
+ * named "json": its decision, not a string compare, so "--js" (a unique
+ * abbreviation, which getopt_long accepts) counts and "--json=x", an
+ * ambiguous prefix or an argument after "--" do not. Parses a copy of
+ * argv (getopt permutes it), then leaves getopt to start afresh. */
+static bool json_option_taken(int argc, char **argv, const char *opts, const struct option *longopts)
+{
+	char **copy = xcalloc((size_t)argc + 1, sizeof *copy);
+	memcpy(copy, argv, (size_t)argc * sizeof *copy);
+	bool seen = false;
+	int c, idx;
+	optind = 0;   /* glibc: 0 reinitialises the scan */
+	while (idx = -1, (c = getopt_long(argc, copy, opts, longopts, &idx)) != -1)
+		if (c != '?' && c != ':' && idx >= 0 && !strcmp(longopts[idx].name, "json")) seen = true;
+	optind = 0;
+	free(copy);
+	return seen;
+}
+
 int cli_getopt(const char *cmd, int argc, char **argv, const char *shortopts, const struct option *longopts)
 {
+	static bool scanned;   /* one command per process: its line is looked at once */
 	char opts[64], name[64];
 	snprintf(opts, sizeof opts, ":%s", shortopts);   /* ':' first: a missing argument returns ':' */
 	opterr = 0;
+	if (!scanned) {
+		/* before the first option is parsed: a usage error in front of
+		 * --json still prints the error object (cli_usage) */
+		scanned = true;
+		if (json_option_taken(argc, argv, opts, longopts)) cli_json_seen = 1;
+	}
 	int c = getopt_long(argc, argv, opts, longopts, NULL);
 	if (c != '?' && c != ':') return c;
 	option_name(argc, argv, shortopts, name, sizeof name);

@@ -24,9 +24,10 @@ enum {
 
 extern const char *progname;      /* "gen2prep" */
 extern int opt_verbose;           /* -v */
-/* --json is on the command line (main.c looks before the command parses
- * it): usage errors and the interrupt handler then print the error object
- * on stdout too. */
+/* --json is on the command line as getopt_long reads it (abbreviations
+ * such as --js included; cli_getopt looks at the whole line before its
+ * first option): usage errors and the interrupt handler then print the
+ * error object on stdout too. */
 #include <signal.h>
 extern volatile sig_atomic_t cli_json_seen;
 

@@ -92,6 +92,7 @@ struct vm_out {
 	const char *path;          /* --nanabox / --hyperv-script FILE, NULL if not asked */
 	char *disk_path;           /* OUT relative to FILE's folder (Windows form) */
 	bool written;
+	char refused[512];         /* dry run: why FILE could not be written ("" = it can) */
 };
 
 struct args {
@@ -214,9 +215,11 @@ static void print_plan(const struct plan *p, const struct convert_report *r)
 	for (size_t i = 0; i < p->npatches; i++)
 		printf("Patch: %s (%s)%s%s\n", p->patches[i].path, pe_kind_name(p->patches[i].kind),
 		       p->patches[i].copy_from[0] ? ", copy of " : "", p->patches[i].copy_from);
-	if (r->nfiles) printf("ESP files: %zu entries\n", r->nfiles);
+	if (p->files_known) printf("ESP files: %zu entries (%llu clusters)\n", p->nfiles, (unsigned long long)p->esp_files_clusters);
 	if (opt_verbose)
-		for (size_t i = 0; i < r->nfiles; i++) printf("  %s%s\n", r->files[i].dst, r->files[i].dir ? "/" : "");
+		for (size_t i = 0; i < p->nfiles; i++) printf("  %s%s\n", p->files[i].dst, p->files[i].dir ? "/" : "");
+	char bcd[256];
+	if (plan_bcd_summary(p, bcd, sizeof bcd)) printf("BCD store: %s\n", bcd);
 }
 
 /* failed_only: after an error only the sites that failed (an "applied"
@@ -256,7 +259,13 @@ static int prepare_vm_out(const struct args *a, struct vm_out *o)
 	if (!o->path) return 0;
 	if (!strcmp(o->path, a->co.out) || !strcmp(o->path, a->co.in))
 		return err_set(E_USAGE, "'%s' is IN or OUT: the machine definition needs a file of its own", o->path);
-	if (!a->co.dry_run && vmconfig_check_output(o->path, a->co.overwrite) < 0) return -1;
+	if (vmconfig_check_output(o->path, a->co.overwrite) < 0) {
+		/* the conversion stops here; the dry run shows the plan with an
+		 * output-side blocker (vm_blockers), as for OUT itself */
+		if (!a->co.dry_run || err_code() == E_IO) return -1;
+		snprintf(o->refused, sizeof o->refused, "%s", err_msg());
+		err_clear();
+	}
 	o->disk_path = vmconfig_relative_path(o->path, a->co.out);
 	if (!o->disk_path) return -1;
 	struct vm_config c = vm_config_for(a, o);
@@ -284,6 +293,15 @@ static int prepare_vm(struct args *a)
 	a->vm_name = a->vm_name_opt ? xstrdup(a->vm_name_opt) : vmconfig_default_name(a->co.out);
 	if (prepare_vm_out(a, &a->nanabox) < 0 || prepare_vm_out(a, &a->hyperv) < 0) return -1;
 	return 0;
+}
+
+/* The dry run's output side includes the machine definitions: a FILE
+ * that would be refused is an "output-refused" blocker (exit 7). */
+static void vm_blockers(const struct args *a, struct convert_report *r)
+{
+	const struct vm_out *outs[2] = { &a->nanabox, &a->hyperv };
+	for (int i = 0; i < 2; i++)
+		if (r->inspected && outs[i]->refused[0]) plan_add_blocker(&r->plan, "output-refused", "%s", outs[i]->refused);
 }
 
 static int write_vm_out(const struct args *a, struct vm_out *o,
@@ -440,6 +458,7 @@ int cmd_convert(int argc, char **argv)
 	a.co.progress = prog;
 	struct convert_report *r = xcalloc(1, sizeof *r);
 	int rc = convert_run(&a.co, r);
+	if (rc == 0 && a.co.dry_run) vm_blockers(&a, r);
 	bool out_written = rc == 0 && !a.co.dry_run;
 	cli_progress_done(prog, rc == 0);
 	if (rc == 0 && !a.co.dry_run && (write_vm_out(&a, &a.nanabox, vmconfig_nanabox) < 0 ||

@@ -53,12 +53,10 @@ static json_t *table_json(const struct ptable *t)
 	json_t *j = json_object();
 	char buf[40];
 	json_object_set_new(j, "type", json_string(ptable_type_name(t->type)));
-	if (t->type == PT_MBR) {
-		snprintf(buf, sizeof buf, "0x%08x", t->disk_signature);
-		json_object_set_new(j, "disk_signature", json_string(buf));
-	} else if (t->type == PT_GPT) {
-		json_object_set_new(j, "disk_guid", json_string(guid_to_str(&t->disk_guid, buf)));
-	}
+	/* both keys always, the other style's null (absent values are null) */
+	snprintf(buf, sizeof buf, "0x%08x", t->disk_signature);
+	json_object_set_new(j, "disk_signature", t->type == PT_MBR ? json_string(buf) : json_null());
+	json_object_set_new(j, "disk_guid", t->type == PT_GPT ? json_string(guid_to_str(&t->disk_guid, buf)) : json_null());
 	return j;
 }
 
@@ -70,16 +68,15 @@ static json_t *partition_json(const struct ptable *t, const struct part_info *pi
 	json_object_set_new(j, "number", json_integer(p->number));
 	json_object_set_new(j, "start", json_integer((json_int_t)p->start));
 	json_object_set_new(j, "size", json_integer((json_int_t)p->size));
-	if (t->type == PT_MBR) {
-		snprintf(buf, sizeof buf, "0x%02x", p->mbr_type);
-		json_object_set_new(j, "type", json_string(buf));
-		json_object_set_new(j, "active", json_boolean(p->active));
-		json_object_set_new(j, "logical", json_boolean(p->logical));
-	} else {
-		json_object_set_new(j, "type", json_string(guid_to_str(&p->type_guid, buf)));
-		json_object_set_new(j, "guid", json_string(guid_to_str(&p->part_guid, buf)));
-		json_object_set_new(j, "name", json_string(p->name));
-	}
+	bool mbr = t->type == PT_MBR;
+	if (mbr) snprintf(buf, sizeof buf, "0x%02x", p->mbr_type);
+	else guid_to_str(&p->type_guid, buf);
+	json_object_set_new(j, "type", json_string(buf));
+	/* MBR keys null on GPT and the other way round: every key always there */
+	json_object_set_new(j, "active", mbr ? json_boolean(p->active) : json_null());
+	json_object_set_new(j, "logical", mbr ? json_boolean(p->logical) : json_null());
+	json_object_set_new(j, "guid", mbr ? json_null() : json_string(guid_to_str(&p->part_guid, buf)));
+	json_object_set_new(j, "name", mbr ? json_null() : json_string(p->name));
 	json_object_set_new(j, "filesystem", json_string(pi->filesystem ? pi->filesystem : ""));
 	json_object_set_new(j, "label", json_string(pi->label));
 	json_object_set_new(j, "role", json_string(part_role_name(pi->role)));
@@ -87,11 +84,10 @@ static json_t *partition_json(const struct ptable *t, const struct part_info *pi
 	json_object_set_new(j, "hibernated", json_boolean(pi->ntfs_hibernated));
 	json_object_set_new(j, "logfile", jstr_or_null(pi->logfile ? pi->logfile : ""));
 	json_object_set_new(j, "bitlocker", json_boolean(pi->bitlocker));
-	if (pi->role == ROLE_SYSTEM_RESERVED) {
-		json_object_set_new(j, "reusable_as_esp", json_boolean(pi->reusable_as_esp));
-		if (!pi->reusable_as_esp)
-			json_object_set_new(j, "not_reusable_why", json_string(pi->not_reusable_why));
-	}
+	/* judged for a System Reserved partition only: null for the others */
+	bool sr = pi->role == ROLE_SYSTEM_RESERVED;
+	json_object_set_new(j, "reusable_as_esp", sr ? json_boolean(pi->reusable_as_esp) : json_null());
+	json_object_set_new(j, "not_reusable_why", sr && !pi->reusable_as_esp ? json_string(pi->not_reusable_why) : json_null());
 	return j;
 }
 
@@ -108,7 +104,7 @@ static json_t *files_json(const struct inspection *ins)
 		json_object_set_new(e, "file_version", jstr_or_null(fi->version));
 		json_object_set_new(e, "machine", json_string(m));
 		json_object_set_new(e, "size", json_integer((json_int_t)fi->size));
-		if (fi->error[0]) json_object_set_new(e, "error", json_string(fi->error));
+		json_object_set_new(e, "error", fi->error[0] ? json_string(fi->error) : json_null());
 		json_object_set_new(j, winfile_name[f], e);
 	}
 	return j;
@@ -292,6 +288,8 @@ static void print_plan(const struct convert_report *r)
 	if (p->files_known)
 		printf("  Boot files: %zu entries with the BCD store, %llu clusters\n", p->nfiles,
 		       (unsigned long long)p->esp_files_clusters);
+	char bcd[256];
+	if (plan_bcd_summary(p, bcd, sizeof bcd)) printf("  BCD store:  %s\n", bcd);
 	printf("  Registry:   %zu edits of SYSTEM\n", p->nedits);
 	printf("  Loader:     %s%s\n", p->bcd.loader_path, p->bcd.nointegritychecks ? " (patched copy, nointegritychecks)" : "");
 }

@@ -67,6 +67,27 @@ static int parse_version_opt(const char *s, unsigned *v)
 	return 0;
 }
 
+/* The first id of the comma list only that is also in skip, into id; false
+ * when none: asking to apply only X and to skip X is a contradiction the
+ * user must resolve (exit 2), not something to guess an intent for. */
+static bool id_lists_clash(const char *only, const char *skip, char *id, size_t n)
+{
+	if (!only || !skip) return false;
+	for (const char *p = only; *p;) {
+		size_t len = strcspn(p, ",");
+		for (const char *s = skip; *s;) {
+			size_t sl = strcspn(s, ",");
+			if (len && sl == len && !strncmp(p, s, len)) {
+				snprintf(id, n, "%.*s", (int)len, p);
+				return true;
+			}
+			s += sl + (s[sl] == ',');
+		}
+		p += len + (p[len] == ',');
+	}
+	return false;
+}
+
 static int parse_args(int argc, char **argv, struct patch_cli *o)
 {
 	static const struct option opts[] = {
@@ -100,6 +121,9 @@ static int parse_args(int argc, char **argv, struct patch_cli *o)
 	o->file = argv[optind];
 	if (o->out && o->in_place)
 		return cli_usage("patch", "-o and --in-place exclude each other");
+	char clash[64];
+	if (id_lists_clash(o->only, o->skip, clash, sizeof clash))
+		return cli_usage("patch", "patch id '%s' is in both --only and --skip: give it in one of them", clash);
 	if (!o->out && !o->in_place && !o->dry_run)
 		return cli_usage("patch", "choose where the patched file goes: -o OUT, or --in-place to rewrite %s"
 				 " (--dry-run writes nothing)", o->file);

@@ -59,8 +59,6 @@ int main(int argc, char **argv)
 	}
 	for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
 		if (!strcmp(argv[1], commands[i].name)) {
-			for (int k = 2; k < argc && strcmp(argv[k], "--"); k++)
-				if (!strcmp(argv[k], "--json")) cli_json_seen = 1;
 			cli_install_signals();
 			return commands[i].fn(argc - 1, argv + 1);
 		}
