@@ -751,8 +751,11 @@ static void plan_differencing(struct job *j)
 		plan_add_blocker(p, "output-differencing-parent", "--differencing needs a VHDX input (the parent); '%s' is %s: convert without --differencing",
 				 j->opts->in, di->format == DISK_VHD ? "a VHD" : "a raw image");
 	else if (p->esp_number && p->new_size != p->old_size)
-		plan_add_blocker(p, "output-differencing-grows", "--differencing keeps the parent's size, but the ESP would be appended (the disk grows %llu -> %llu MiB): use --esp reuse or --esp existing, or convert without --differencing",
-				 (unsigned long long)(p->old_size >> 20), (unsigned long long)(p->new_size >> 20));
+		plan_add_blocker(p, "output-differencing-grows", "--differencing keeps the parent's size, but %s grows the disk %llu -> %llu MiB: %s, or convert without --differencing",
+				 p->esp_mode == ESP_APPEND ? "the appended ESP" : "room for the GPT's backup at its end",
+				 (unsigned long long)(p->old_size >> 20), (unsigned long long)(p->new_size >> 20),
+				 p->esp_mode == ESP_APPEND ? "use --esp reuse or --esp existing (with --layout mbr if the GPT needs room too)"
+							   : "use --layout mbr");
 }
 
 /* The output side of the plan: OUT itself (exists, is IN, folder) and the

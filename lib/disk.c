@@ -150,7 +150,9 @@ static char *resolve_parent(const char *child, const char *locator)
 	bool absolute = posix[0] == '/';
 
 	if (!has_drive && !absolute) {
-		char *cand = xasprintf("%s/%s", dir, posix);
+		const char *rel = posix;
+		while (rel[0] == '.' && rel[1] == '/') rel += 2;   /* ".\parent.vhdx" */
+		char *cand = xasprintf("%s/%s", dir, rel);
 		if (file_exists(cand)) found = cand; else free(cand);
 	} else if (absolute && !has_drive && file_exists(posix)) {
 		found = xstrdup(posix);

@@ -367,6 +367,7 @@ static void make_steps(const struct args *a, const struct convert_report *r, str
 		.vm_name = a->vm_name ? a->vm_name : name, .vm_memory_mib = a->vm_memory,
 		.nanabox = a->nanabox.written ? a->nanabox.path : NULL, .nanabox_disk = a->nanabox.disk_path,
 		.hyperv_script = a->hyperv.written ? a->hyperv.path : NULL, .hyperv_disk = a->hyperv.disk_path,
+		.differencing = a->co.differencing,
 	};
 	next_steps_make(&in, s);
 	free(name);
@@ -416,8 +417,9 @@ static int finish(struct args *a, struct convert_report *r, int rc, bool out_wri
 		return code;
 	}
 	if (!a->json && !a->quiet) {
-		printf("Wrote %s (%s%s): %s, layout %s, ESP partition %d.\n", a->co.out, out_format_name(p->format),
-		       p->format == OUT_RAW ? "" : p->fixed ? ", fixed" : ", dynamic",
+		printf("Wrote %s (%s%s%s): %s, layout %s, ESP partition %d.\n", a->co.out, out_format_name(p->format),
+		       a->co.differencing ? ", differencing, parent " : p->format == OUT_RAW ? "" : p->fixed ? ", fixed" : ", dynamic",
+		       a->co.differencing ? a->co.in : "",
 		       r->product_name[0] ? r->product_name : "Windows", plan_layout_name(p->layout), p->esp_number);
 		print_vm_files(a);
 		if (opt_verbose) print_patches(r, false);
