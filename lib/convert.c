@@ -63,7 +63,7 @@ int convert_check_output(const char *in, const char *out, bool overwrite)
  * fixed VHDX/VHD holds the whole virtual size; a dynamic or sparse output
  * holds about what the input holds (its allocated bytes) plus the new ESP.
  * An estimate: the writer may still fail later (exit 7 there too). */
-static int check_output_space(const char *in, const char *out, const struct plan *p)
+static int check_output_space(const char *in, const char *out, const struct plan *p, bool differencing)
 {
 	struct stat si;
 	struct statvfs vf;
@@ -77,6 +77,8 @@ static int check_output_space(const char *in, const char *out, const struct plan
 	uint64_t need = (uint64_t)si.st_blocks * 512 + esp;
 	if (p->fixed) need = p->new_size;
 	if (need > p->new_size + (16u << 20)) need = p->new_size;
+	/* a differencing child holds what is written: ESP, hive, patched files */
+	if (differencing) need = esp + (64u << 20);
 	uint64_t avail = (uint64_t)vf.f_bavail * vf.f_frsize;
 	errno = ENOSPC;
 	if (vf.f_files && !vf.f_favail)
@@ -308,6 +310,9 @@ static int write_output(struct job *j)
 	const struct plan *p = &j->r->plan;
 	const struct disk_info *di = disk_info(j->disk);
 	stage(j, STAGE_OUTPUT, "writing output");
+	/* --differencing: the input (never opened for writing) is the parent */
+	struct writer_parent parent = { .path = j->opts->in, .data_write_guid = di->data_write_guid,
+					.disk_id = di->disk_id, .size = di->virtual_size };
 	struct writer_opts wo = {
 		.format = p->format,
 		.fixed = p->fixed,
@@ -318,6 +323,7 @@ static int write_output(struct job *j)
 		.timestamp = build_epoch(),
 		.overwrite = j->opts->overwrite,
 		.progress = j->opts->progress,
+		.parent = j->opts->differencing ? &parent : NULL,
 	};
 	int r = writer_stream(j->ov, j->opts->out, &wo);
 	if (r == -2) j->r->input_error = true;   /* the message names the input */
@@ -336,6 +342,30 @@ static void job_free(struct job *j)
 	free(j->ins);
 }
 
+/* --differencing (doc/notes-diff.md): the parent must be a VHDX, since a
+ * VHDX child names its parent by the parent's DataWriteGuid (MS-VHDX
+ * 2.6.2.6.3 parent_linkage), which only a VHDX header has (2.2.2), and the
+ * one locator type the specification defines is VHDX's; and the child keeps
+ * its parent's virtual size (2.6.1.2: the Virtual Disk Size item is copied
+ * when forking; no section lets a child outgrow its parent, and libvhdi's
+ * chain and ours read only the parent's size), so an appended ESP cannot be
+ * used. Output blockers (exit 7): the input is fine, this output of it is
+ * not possible. */
+static void plan_differencing(struct job *j)
+{
+	struct plan *p = &j->r->plan;
+	const struct disk_info *di = disk_info(j->disk);
+	if (di->format != DISK_VHDX)
+		plan_add_blocker(p, "output-differencing-parent", "--differencing needs a VHDX input (the parent); '%s' is %s: convert without --differencing",
+				 j->opts->in, di->format == DISK_VHD ? "a VHD" : "a raw image");
+	else if (p->esp_number && p->new_size != p->old_size)
+		plan_add_blocker(p, "output-differencing-grows", "--differencing keeps the parent's size, but %s grows the disk %llu -> %llu MiB: %s, or convert without --differencing",
+				 p->esp_mode == ESP_APPEND ? "the appended ESP" : "room for the GPT's backup at its end",
+				 (unsigned long long)(p->old_size >> 20), (unsigned long long)(p->new_size >> 20),
+				 p->esp_mode == ESP_APPEND ? "use --esp reuse or --esp existing (with --layout mbr if the GPT needs room too)"
+							   : "use --layout mbr");
+}
+
 /* The output side of the plan: OUT itself (exists, is IN, folder) and the
  * room on its file system. Checked by the dry run as by the conversion;
  * a refusal is an "output-refused" blocker (exit 7). */
@@ -344,7 +374,7 @@ static void plan_output(struct job *j)
 	const struct convert_opts *o = j->opts;
 	struct plan *p = &j->r->plan;
 	if (!o->out) return;
-	if (convert_check_output(o->in, o->out, o->overwrite) < 0 || check_output_space(o->in, o->out, p) < 0) {
+	if (convert_check_output(o->in, o->out, o->overwrite) < 0 || check_output_space(o->in, o->out, p, o->differencing) < 0) {
 		plan_add_blocker(p, "output-refused", "%s", err_msg());
 		err_clear();
 	}
@@ -355,6 +385,7 @@ static void plan_output(struct job *j)
 	if (p->sector_size != 512 && p->format_known && p->format != OUT_VHDX)
 		plan_add_blocker(p, "output-sector-size", "the input has %u-byte sectors: VHD and raw outputs cannot record them (readers take 512); use -O vhdx",
 				 p->sector_size);
+	if (o->differencing) plan_differencing(j);
 }
 
 /* Everything that decides the outcome, read-only: the plan, then (when it

@@ -27,6 +27,7 @@ struct convert_opts {
 	const char *in, *out;         /* out NULL: plan only, no output side (inspect) */
 	bool dry_run, overwrite;
 	bool keep_input;              /* leave the opened disk and inspection in the report (inspect) */
+	bool differencing;            /* --differencing: OUT a differencing VHDX whose parent is IN (writer_diff.c) */
 	const struct progress *progress;
 };
 

@@ -150,7 +150,9 @@ static char *resolve_parent(const char *child, const char *locator)
 	bool absolute = posix[0] == '/';
 
 	if (!has_drive && !absolute) {
-		char *cand = xasprintf("%s/%s", dir, posix);
+		const char *rel = posix;
+		while (rel[0] == '.' && rel[1] == '/') rel += 2;   /* ".\parent.vhdx" */
+		char *cand = xasprintf("%s/%s", dir, rel);
 		if (file_exists(cand)) found = cand; else free(cand);
 	} else if (absolute && !has_drive && file_exists(posix)) {
 		found = xstrdup(posix);
@@ -166,21 +168,76 @@ static char *resolve_parent(const char *child, const char *locator)
 
 static struct disk *disk_open_depth(const char *path, int depth);
 
-static int open_parent(struct disk *d, int depth)
+/* libvhdi gives identifiers as big-endian GUIDs (libvhdi.h); struct guid
+ * holds the on-disk (mixed-endian) order. */
+static void guid_from_be(struct guid *g, const uint8_t be[16])
 {
+	static const uint8_t order[16] = { 3, 2, 1, 0, 5, 4, 7, 6, 8, 9, 10, 11, 12, 13, 14, 15 };
+	for (int i = 0; i < 16; i++) g->b[i] = be[order[i]];
+}
+
+/* The child's record of its parent's identity and the parent's own:
+ * MS-VHDX 2.6.2.6.3 parent_linkage against the parent's DataWriteGuid
+ * (2.2.2), for a VHD the header's Parent Unique Id against the parent
+ * footer's Unique Id. 0, or -1 when libvhdi cannot say. */
+static int linkage_ids(libvhdi_file_t *child, libvhdi_file_t *parent, struct guid *want, struct guid *have)
+{
+	uint8_t a[16], b[16];
+	libvhdi_error_t *e = NULL;
+	if (libvhdi_file_get_parent_identifier(child, a, sizeof a, &e) != 1 ||
+	    libvhdi_file_get_identifier(parent, b, sizeof b, &e) != 1) {
+		if (e) libvhdi_error_free(&e);
+		return -1;
+	}
+	guid_from_be(want, a);
+	guid_from_be(have, b);
+	return 0;
+}
+
+/* A parent whose identity is not the one the child recorded was written
+ * to after the child was made: reading the chain would mix two disks. */
+static int check_linkage(struct disk *d, const char *ppath)
+{
+	struct guid want, have;
+	char ws[GUID_STR_LEN + 1], hs[GUID_STR_LEN + 1];
+	if (linkage_ids(d->vf, d->parent->vf, &want, &have) < 0 || guid_eq(&want, &have)) return 0;
+	return err_set(E_FORMAT, "parent '%s' is not the disk this differencing disk was made from: the child names "
+		       "{%s} (parent_linkage), the parent's DataWriteGuid is {%s} - the parent was written to "
+		       "after the child was made (e.g. its virtual machine was started)",
+		       ppath, guid_to_str(&want, ws), guid_to_str(&have, hs));
+}
+
+/* The parent's name as the child records it (malloc'd UTF-8): for VHDX
+ * our parse of the Parent Locator (vhdx_locator.c: relative_path first, as
+ * MS-VHDX 2.6.2.6.3 orders them; libvhdi looks for "relative_path" with a
+ * 12-character key and so finds only absolute_win32_path and volume_path),
+ * for VHD libvhdi's reading of the header's locators. NULL with err set. */
+static char *parent_name(libvhdi_file_t *vf, const struct vhdmeta *m)
+{
+	const struct vhdmeta_info *mi = m ? vhdmeta_info(m) : NULL;
+	if (mi && mi->parent_locator) return xstrdup(mi->parent_locator);
 	libvhdi_error_t *e = NULL;
 	size_t n = 0;
-	int r = libvhdi_file_get_utf8_parent_filename_size(d->vf, &n, &e);
+	int r = libvhdi_file_get_utf8_parent_filename_size(vf, &n, &e);
 	if (r != 1 || n < 2 || n > 65536) {
 		if (e) libvhdi_error_free(&e);
-		return err_set(E_FORMAT, "a differencing disk without a parent locator");
+		err_set(E_FORMAT, "a differencing disk without a parent locator");
+		return NULL;
 	}
 	uint8_t *name = xmalloc(n);
-	if (libvhdi_file_get_utf8_parent_filename(d->vf, name, n, &e) != 1) {
+	if (libvhdi_file_get_utf8_parent_filename(vf, name, n, &e) != 1) {
 		free(name);
-		return vhdi_error(&e, E_FORMAT, d->path, "cannot read the parent locator");
+		vhdi_error(&e, E_FORMAT, NULL, "cannot read the parent locator");
+		return NULL;
 	}
 	name[n - 1] = 0;
+	return (char *)name;
+}
+
+static int open_parent(struct disk *d, int depth)
+{
+	char *name = parent_name(d->vf, d->meta);
+	if (!name) return -1;
 	char *ppath = resolve_parent(d->path, (const char *)name);
 	if (!ppath) {
 		const char *base;
@@ -211,6 +268,9 @@ static int open_parent(struct disk *d, int depth)
 		return err_set(E_UNSUPPORTED, "parent '%s' is a raw image: a differencing disk needs a VHD/VHDX parent", ppath);
 	if (d->parent->info.virtual_size != d->info.virtual_size)
 		return err_set(E_FORMAT, "parent '%s' has a different virtual size", ppath);
+	if (check_linkage(d, ppath) < 0)
+		return -1;
+	libvhdi_error_t *e = NULL;
 	if (libvhdi_file_set_parent_file(d->vf, d->parent->vf, &e) != 1)
 		return vhdi_error(&e, E_FORMAT, d->path, "parent does not match");
 	return 0;
@@ -254,6 +314,7 @@ static int open_vhdi(struct disk *d, int depth)
 			       (unsigned long long)mi->virtual_size, (unsigned long long)media);
 	d->info.block_size = mi->block_size;
 	d->info.disk_id = mi->disk_id;
+	d->info.data_write_guid = mi->data_write_guid;
 	if (mi->logical_sector_size) d->info.logical_sector_size = mi->logical_sector_size;
 	if (mi->physical_sector_size) d->info.physical_sector_size = mi->physical_sector_size;
 	if (mi->differencing != (type == LIBVHDI_DISK_TYPE_DIFFERENTIAL))
@@ -490,4 +551,80 @@ void disk_close(struct disk *d)
 	free(d->info.parent_path);
 	free(d->path);
 	free(d);
+}
+
+/* ---- parent linkage of a differencing disk (verify) ---------------------- */
+
+static libvhdi_file_t *vhdi_open_only(const char *path)
+{
+	libvhdi_file_t *f = NULL;
+	libvhdi_error_t *e = NULL;
+	if (libvhdi_file_initialize(&f, &e) != 1) {
+		if (e) libvhdi_error_free(&e);
+		return NULL;
+	}
+	if (libvhdi_file_open(f, path, libvhdi_get_access_flags_read(), &e) != 1) {
+		if (e) libvhdi_error_free(&e);
+		libvhdi_file_free(&f, &e);
+		if (e) libvhdi_error_free(&e);
+		return NULL;
+	}
+	return f;
+}
+
+static void vhdi_close_only(libvhdi_file_t *f)
+{
+	libvhdi_error_t *e = NULL;
+	if (!f) return;
+	libvhdi_file_close(f, &e);
+	if (e) libvhdi_error_free(&e);
+	libvhdi_file_free(&f, &e);
+	if (e) libvhdi_error_free(&e);
+}
+
+/* The locator and where it leads, for a file libvhdi opened as a child. */
+static void linkage_parent(const char *path, libvhdi_file_t *child, const struct vhdmeta *m, struct disk_linkage *l)
+{
+	char *name = parent_name(child, m);
+	if (!name) {
+		err_clear();
+		return;
+	}
+	snprintf(l->locator, sizeof l->locator, "%s", name);
+	l->parent_path = resolve_parent(path, name);
+	free(name);
+	libvhdi_file_t *parent = l->parent_path ? vhdi_open_only(l->parent_path) : NULL;
+	l->parent_found = parent != NULL;
+	if (parent && linkage_ids(child, parent, &l->linkage, &l->parent_id) == 0)
+		l->match = guid_eq(&l->linkage, &l->parent_id);
+	vhdi_close_only(parent);
+}
+
+int disk_linkage(const char *path, struct disk_linkage *l)
+{
+	memset(l, 0, sizeof *l);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	uint64_t size = 0;
+	if (fd < 0) return err_errno(errno == ENOENT ? E_NOTFOUND : E_IO, "cannot open '%s'", path);
+	enum disk_format f = file_size_of(fd, path, &size) == 0 ? detect_format(fd, size) : DISK_RAW;
+	struct vhdmeta *m = f == DISK_VHDX ? vhdmeta_parse(fd, size, true) : NULL;
+	err_clear();
+	libvhdi_file_t *child = f == DISK_RAW ? NULL : vhdi_open_only(path);
+	uint32_t type = 0;
+	libvhdi_error_t *e = NULL;
+	if (child && libvhdi_file_get_disk_type(child, &type, &e) == 1 && type == LIBVHDI_DISK_TYPE_DIFFERENTIAL) {
+		l->differencing = true;
+		linkage_parent(path, child, m, l);
+	}
+	if (e) libvhdi_error_free(&e);
+	vhdi_close_only(child);
+	vhdmeta_free(m);
+	close(fd);
+	return 0;
+}
+
+void disk_linkage_free(struct disk_linkage *l)
+{
+	free(l->parent_path);
+	l->parent_path = NULL;
 }

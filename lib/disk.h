@@ -26,6 +26,8 @@ struct disk_info {
 	uint32_t physical_sector_size;
 	uint32_t block_size;        /* dynamic/differencing block size, 0 if none */
 	struct guid disk_id;        /* VHDX Virtual Disk ID / VHD unique id; zero for raw */
+	struct guid data_write_guid;/* VHDX: DataWriteGuid of the current header (MS-VHDX 2.2.2), what a
+	                               differencing child's parent_linkage names; zero otherwise */
 	char *parent_path;          /* resolved parent file (differencing), else NULL */
 	int chain_depth;            /* 0 for a base disk */
 };
@@ -61,5 +63,26 @@ uint64_t disk_map(struct disk *d, uint64_t off, uint64_t len, int *fd, uint64_t 
  * Block devices are not checked (their size is fixed; times mean nothing). */
 int disk_check_unchanged(struct disk *d);
 void disk_close(struct disk *d);
+
+/* The link of a differencing disk to its parent, read without opening the
+ * chain (verify says which parent a child needs even when it is missing
+ * or changed). VHDX (MS-VHDX 2.6.2.6.3): the parent_linkage of the child
+ * against the DataWriteGuid of the parent found by the locator (resolved
+ * as disk_open does); VHD: Parent Unique Id against the parent's Unique
+ * Id. */
+struct disk_linkage {
+	bool differencing;          /* false: a base disk (or raw), nothing else set */
+	char locator[1024];         /* the parent path as the child records it (UTF-8), "" if none */
+	char *parent_path;          /* where it was found, NULL when not found */
+	bool parent_found;          /* parent_path opened as VHD/VHDX */
+	struct guid linkage;        /* what the child names (parent_found only) */
+	struct guid parent_id;      /* what the parent is (parent_found only) */
+	bool match;                 /* linkage == parent_id */
+};
+/* 0 with *l filled (a file that is no differencing disk: differencing
+ * false); -1 when path cannot be opened (E_NOTFOUND / E_IO). Free with
+ * disk_linkage_free. */
+int disk_linkage(const char *path, struct disk_linkage *l);
+void disk_linkage_free(struct disk_linkage *l);
 
 #endif

@@ -478,6 +478,36 @@ static void check_loader_integrity(struct vctx *c)
 
 /* ---- driver ---- */
 
+/* ---- parent of a differencing disk ---- */
+
+/* A differencing disk reads right only over the parent it was made from,
+ * unchanged since (disk.h, disk_linkage: MS-VHDX 2.6.2.6.3 parent_linkage
+ * = the parent's DataWriteGuid). *diff tells whether path has a parent;
+ * k says which parent it needs and whether it is there as it was. */
+static int check_parent(const char *path, struct verify_check *k, bool *diff)
+{
+	struct disk_linkage l;
+	char ws[GUID_STR_LEN + 1], hs[GUID_STR_LEN + 1];
+	if (disk_linkage(path, &l) < 0) return err_prefix("%s", path), err_recode(E_FORMAT), -1;
+	*diff = l.differencing;
+	k->id = "parent-linkage";
+	k->what = "differencing disk: its parent found, and unchanged since the child was made (DataWriteGuid = parent_linkage)";
+	if (!l.differencing) return 0;
+	if (!l.parent_found)
+		snprintf(k->detail, sizeof k->detail, "needs its parent '%.160s', not found%s%.160s (keep the parent beside it, or where the path leads)",
+			 l.locator, l.parent_path ? ": cannot open " : "", l.parent_path ? l.parent_path : "");
+	else if (!l.match)
+		snprintf(k->detail, sizeof k->detail, "parent '%.200s' has changed since this disk was made from it (DataWriteGuid {%s}, this disk needs {%s}): "
+			 "its machine was started or it was written to; the child no longer reads as converted",
+			 l.parent_path, guid_to_str(&l.parent_id, hs), guid_to_str(&l.linkage, ws));
+	else
+		snprintf(k->detail, sizeof k->detail, "parent '%.300s' (DataWriteGuid {%s}); it must stay unchanged", l.parent_path,
+			 guid_to_str(&l.parent_id, hs));
+	k->pass = l.parent_found && l.match;
+	disk_linkage_free(&l);
+	return 0;
+}
+
 static void vctx_free(struct vctx *c)
 {
 	if (c->system) hive_close(c->system);
@@ -492,6 +522,14 @@ int verify_image(const char *path, struct verify_result *r)
 {
 	memset(r, 0, sizeof *r);
 	struct vctx c = { .r = r };
+	struct verify_check parent = { 0 };
+	bool diff = false;
+	if (check_parent(path, &parent, &diff) < 0) return -1;
+	if (diff && !parent.pass) {   /* nothing of the disk reads right without it */
+		r->n = 1;
+		r->checks[0] = parent;
+		return 0;
+	}
 	c.ov = image_open(path, &c.disk);   /* the one way to open an image (image.h) */
 	if (!c.ov) return -1;
 	r->n = C_COUNT;
@@ -515,6 +553,7 @@ int verify_image(const char *path, struct verify_result *r)
 	check_patches(&c);
 	check_checksums(&c);
 	check_loader_integrity(&c);
+	if (diff) r->checks[r->n++] = parent;
 	r->ready = true;
 	for (size_t i = 0; i < r->n; i++) r->ready &= r->checks[i].pass;
 	vctx_free(&c);

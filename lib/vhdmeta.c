@@ -67,7 +67,7 @@ static bool vhdx_header_valid(const void *h)
 	       le16_get(&hd.version) == 1;   /* Version MUST be 1 */
 }
 
-static int vhdx_pick_header(const struct rd *r)
+static int vhdx_pick_header(const struct rd *r, struct guid *data_write)
 {
 	struct vhdx_header *h = xmalloc(2 * sizeof *h);
 	int rc = -1;
@@ -89,6 +89,10 @@ static int vhdx_pick_header(const struct rd *r)
 			"attach it once in Hyper-V or run 'qemu-img check -r all' on a copy");
 		goto out;
 	}
+	/* 2.2.2 DataWriteGuid: changed by every write a reader of the
+	 * virtual disk can see; a differencing child names its parent by it
+	 * (2.6.2.6.3 parent_linkage) */
+	*data_write = cur->data_write_guid;
 	rc = 0;
 out:
 	free(h);
@@ -166,10 +170,11 @@ struct vhdx_items {
 	bool leave_allocated, has_parent;
 	uint64_t vsize;
 	struct guid page83;
+	struct vhdx_locator loc;   /* differencing: the Parent Locator (2.6.2.6) */
 	unsigned found;   /* ITEM_* bits */
 };
 
-enum { ITEM_PARAMS = 1, ITEM_SIZE = 2, ITEM_PAGE83 = 4, ITEM_LSS = 8, ITEM_PSS = 16,
+enum { ITEM_PARAMS = 1, ITEM_SIZE = 2, ITEM_PAGE83 = 4, ITEM_LSS = 8, ITEM_PSS = 16, ITEM_LOCATOR = 32,
        ITEMS_REQUIRED = ITEM_PARAMS | ITEM_SIZE | ITEM_LSS | ITEM_PSS };
 
 /* Reads one metadata item value of exactly len bytes (MS-VHDX 2.6.1.2:
@@ -181,6 +186,23 @@ static int vhdx_item(const struct rd *r, const struct vhdx_regions *reg, const s
 	if (ilen < len || off < VHDX_META_TABLE_SIZE || !range_ok(off, ilen, reg->meta_len))
 		return err_set(E_FORMAT, "VHDX metadata item outside its region or too short");
 	return rd_at(r, val, len, reg->meta_off + off, "VHDX metadata item");
+}
+
+/* The Parent Locator item (2.6.2.6; lib/vhdx_locator.c): at most 64 KiB
+ * (its offsets and lengths are 16 and 32 bits; Hyper-V's are a few hundred
+ * bytes). */
+static int vhdx_take_locator(const struct rd *r, const struct vhdx_regions *reg, const struct vhdx_meta_entry *e,
+			     struct vhdx_items *it)
+{
+	uint32_t len = le32_get(&e->length);
+	if (it->found & ITEM_LOCATOR) return err_set(E_FORMAT, "VHDX has two parent locators");
+	if (len > 65536) return err_set(E_FORMAT, "VHDX parent locator of %u bytes", len);
+	uint8_t *item = xmalloc(len ? len : 1);
+	int rc = vhdx_item(r, reg, e, item, len);
+	if (rc == 0) rc = vhdx_locator_parse(item, len, &it->loc);
+	free(item);
+	if (rc == 0) it->found |= ITEM_LOCATOR;
+	return rc;
 }
 
 /* One system item of the metadata table (doc/formats.md, VHDX metadata)
@@ -210,10 +232,11 @@ static int vhdx_take_item(const struct rd *r, const struct vhdx_regions *reg, co
 		bool logical = guid_eq(id, &VHDX_ITEM_LOGICAL_SS);
 		*(logical ? &it->lss : &it->pss) = le32_get(&v32);
 		it->found |= logical ? ITEM_LSS : ITEM_PSS;
-	} else if (!guid_eq(id, &VHDX_ITEM_PARENT_LOCATOR) && (le32_get(&e->flags) & VHDX_META_IS_REQUIRED)) {
-		/* (libvhdi reads the parent locator.) An unknown system item
-		 * marked required: we cannot know what it changes (2.6.1.2
-		 * IsRequired). */
+	} else if (guid_eq(id, &VHDX_ITEM_PARENT_LOCATOR)) {
+		return vhdx_take_locator(r, reg, e, it);
+	} else if (le32_get(&e->flags) & VHDX_META_IS_REQUIRED) {
+		/* An unknown system item marked required: we cannot know what it
+		 * changes (2.6.1.2 IsRequired). */
 		return err_set(E_UNSUPPORTED, "VHDX has an unknown required metadata item");
 	}
 	return 0;
@@ -232,6 +255,9 @@ static int vhdx_items_check(const struct vhdx_items *it)
 		return err_set(E_FORMAT, "VHDX sector sizes %u/%u invalid", it->lss, it->pss);
 	if (!vhdx_size_ok(it->vsize, it->lss))
 		return err_set(E_FORMAT, "VHDX virtual size %llu invalid", (unsigned long long)it->vsize);
+	/* 2.6.2.6: "When the HasParent field ... is set, there MUST be a parent locator" */
+	if (it->has_parent && !(it->found & ITEM_LOCATOR))
+		return err_set(E_FORMAT, "a differencing VHDX without a parent locator");
 	return 0;
 }
 
@@ -269,6 +295,10 @@ static int vhdx_read_metadata(const struct rd *r, const struct vhdx_regions *reg
 	}
 	rc = vhdx_items_check(it);
 out:
+	if (rc < 0) {
+		free(it->loc.path);
+		it->loc.path = NULL;
+	}
 	free(t);
 	return rc;
 }
@@ -358,7 +388,8 @@ static struct vhdmeta *vhdx_parse(const struct rd *r, int fd)
 		err_set(E_FORMAT, "not a VHDX file (no \"vhdxfile\" signature)");
 		return NULL;
 	}
-	if (vhdx_pick_header(r) < 0 || vhdx_read_regions(r, &reg) < 0)
+	struct guid data_write;
+	if (vhdx_pick_header(r, &data_write) < 0 || vhdx_read_regions(r, &reg) < 0)
 		return NULL;
 	if (!range_ok(reg.meta_off, reg.meta_len, r->size)) {
 		err_set(E_FORMAT, "VHDX metadata region lies past the end of the file");
@@ -371,6 +402,7 @@ static struct vhdmeta *vhdx_parse(const struct rd *r, int fd)
 	 * itself inside the file: this bounds the allocation below. */
 	if (nblocks > reg.bat_len / 8) {
 		err_set(E_FORMAT, "VHDX BAT region too small for the virtual size");
+		free(it.loc.path);
 		return NULL;
 	}
 	struct vhdmeta *m = meta_alloc(fd, nblocks);
@@ -382,6 +414,9 @@ static struct vhdmeta *vhdx_parse(const struct rd *r, int fd)
 	m->info.logical_sector_size = it.lss;
 	m->info.physical_sector_size = it.pss;
 	m->info.disk_id = it.page83;
+	m->info.data_write_guid = data_write;
+	m->info.parent_locator = it.loc.path;
+	m->info.parent_linkage = it.loc.linkage;
 	if (vhdx_read_bat(r, &reg, &it, m) < 0) {
 		vhdmeta_free(m);
 		return NULL;
@@ -651,6 +686,7 @@ uint64_t vhdmeta_map(const struct vhdmeta *m, uint64_t off, uint64_t len, uint64
 void vhdmeta_free(struct vhdmeta *m)
 {
 	if (!m) return;
+	free(m->info.parent_locator);
 	free(m->block_off);
 	free(m->block_state);
 	free(m);

@@ -27,6 +27,10 @@ struct vhdmeta_info {
 	uint32_t logical_sector_size;   /* 0 when the format does not say (VHD) */
 	uint32_t physical_sector_size;
 	struct guid disk_id;            /* VHDX Page 83 id / VHD footer unique id */
+	struct guid data_write_guid;    /* VHDX current header's DataWriteGuid (2.2.2); zero for VHD */
+	char *parent_locator;           /* VHDX differencing: the parent's path as recorded (2.6.2.6.3, UTF-8;
+	                                   relative_path first), else NULL; owned by the vhdmeta */
+	struct guid parent_linkage;     /* VHDX differencing: parent_linkage (the parent's DataWriteGuid) */
 	uint64_t payload_blocks;
 	uint64_t allocated_blocks;      /* blocks with data in this file */
 };

@@ -103,6 +103,35 @@ _Static_assert(sizeof(struct vhdx_file_params) == 8, "MS-VHDX 2.6.2.1");
 #define VHDX_PARAMS_LEAVE_ALLOCATED 1u
 #define VHDX_PARAMS_HAS_PARENT      2u
 
+/* 2.6.2.6.1 Parent Locator Header, then KeyValueCount entries (2.6.2.6.2)
+ * whose offsets count from the item's start; keys and values UTF-16LE
+ * without NUL, lengths in bytes, all > 0. */
+struct vhdx_locator_header {
+	struct guid locator_type;       /* VHDX_LOCATOR_TYPE (2.6.2.6.3) */
+	le16 reserved;
+	le16 key_value_count;
+} ONDISK;
+_Static_assert(sizeof(struct vhdx_locator_header) == 20, "MS-VHDX 2.6.2.6.1");
+
+struct vhdx_locator_entry {
+	le32 key_offset;
+	le32 value_offset;
+	le16 key_length;
+	le16 value_length;
+} ONDISK;
+_Static_assert(sizeof(struct vhdx_locator_entry) == 12, "MS-VHDX 2.6.2.6.2");
+
+/* What a differencing child says of its parent (vhdx_locator.c). */
+struct vhdx_locator {
+	char *path;                     /* UTF-8, malloc'd: relative_path, else volume_path, else absolute_win32_path */
+	struct guid linkage;            /* parent_linkage: the parent's DataWriteGuid */
+	bool has_linkage;
+};
+/* Parses a Parent Locator item of len bytes (2.6.2.6): 0, or -1 with
+ * E_FORMAT (malformed, no parent_linkage or no path) / E_UNSUPPORTED (a
+ * locator type other than VHDX). out->path is freed by the caller. */
+int vhdx_locator_parse(const uint8_t *item, size_t len, struct vhdx_locator *out);
+
 /* 2.5 BAT entry (u64): State bits 0-2, FileOffsetMB bits 20-63.
  * Payload states 2.5.1.1; sector bitmap states 2.5.1.2. */
 #define VHDX_BAT_STATE(e)       ((unsigned)((e) & 7))
@@ -161,5 +190,7 @@ static inline uint32_t vhdx_checksum(const void *p, size_t n, size_t field)
 extern const struct guid VHDX_REGION_BAT, VHDX_REGION_METADATA;
 extern const struct guid VHDX_ITEM_FILE_PARAMS, VHDX_ITEM_VDISK_SIZE, VHDX_ITEM_PAGE83,
 	VHDX_ITEM_LOGICAL_SS, VHDX_ITEM_PHYSICAL_SS, VHDX_ITEM_PARENT_LOCATOR;
+/* 2.6.2.6.3: the one parent locator type defined, VHDX (vhdx_locator.c) */
+extern const struct guid VHDX_LOCATOR_TYPE;
 
 #endif

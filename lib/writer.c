@@ -110,7 +110,7 @@ int wctx_truncate(struct wctx *w, uint64_t size)
 static int write_format(struct wctx *w)
 {
 	switch (w->opts->format) {
-	case OUT_VHDX: return writer_vhdx_write(w);
+	case OUT_VHDX: return w->opts->parent ? writer_diff_write(w) : writer_vhdx_write(w);
 	case OUT_VHD: return writer_vhd_write(w);
 	case OUT_RAW: return writer_raw_write(w);
 	}

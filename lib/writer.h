@@ -27,6 +27,15 @@ struct overlay;
 
 enum out_format { OUT_VHDX, OUT_VHD, OUT_RAW };
 
+/* --differencing (writer_diff.c): OUT is a differencing VHDX whose parent
+ * is the input file, holding only the ranges written through the overlay. */
+struct writer_parent {
+	const char *path;             /* the parent (IN) as given; OUT records it relative to OUT's folder */
+	struct guid data_write_guid;  /* the parent's DataWriteGuid: the child's parent_linkage */
+	struct guid disk_id;          /* the parent's Virtual Disk ID, kept by the child */
+	uint64_t size;                /* the parent's virtual size: the child's must equal it */
+};
+
 struct writer_opts {
 	enum out_format format;
 	bool fixed;                   /* -o subformat=fixed (VHDX/VHD) */
@@ -38,6 +47,7 @@ struct writer_opts {
 	uint64_t timestamp;           /* VHD footer timestamp source (unix seconds) */
 	bool overwrite;               /* replace an existing OUT */
 	const struct progress *progress;
+	const struct writer_parent *parent;   /* non-NULL: differencing VHDX over it (format OUT_VHDX) */
 };
 
 /* "vhdx", "vhd", "raw"/"img"; -1 (E_USAGE) otherwise. */

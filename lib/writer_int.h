@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "writer.h"
+#include "vhdx_format.h"
 
 /* The output file (writer_out.c): nameless (O_TMPFILE) until published,
  * or the named fallback "OUT.gen2prep-XXXXXX". */
@@ -66,8 +67,33 @@ int wctx_copy_plain(struct wctx *w, uint32_t chunk);
 /* Sets the output file's size (holes read as zero). */
 int wctx_truncate(struct wctx *w, uint64_t size);
 
+/* VHDX layout shared by writer_vhdx.c and writer_diff.c ([MS-VHDX] 2.1:
+ * every structure 1 MB aligned): log, metadata region, then the BAT. */
+#define VHDX_LOG_OFF        (1 * VHDX_MB)
+#define VHDX_LOG_LEN        (1 * VHDX_MB)
+#define VHDX_META_OFF       (2 * VHDX_MB)
+#define VHDX_META_LEN       (1 * VHDX_MB)
+#define VHDX_BAT_OFF        (3 * VHDX_MB)
+
+struct vhdx_meta_values {
+	uint32_t block_size, flags;   /* File Parameters (2.6.2.1) */
+	uint32_t lss, pss;            /* sector sizes (2.6.2.4, 2.6.2.5) */
+	uint64_t size;                /* Virtual Disk Size (2.6.2.2) */
+	const struct guid *disk_id;   /* Virtual Disk ID (2.6.2.3) */
+	const void *parent_locator;   /* Parent Locator item (2.6.2.6), NULL: none */
+	uint32_t parent_locator_len;
+};
+/* writer_vhdx.c: the fixed structures, written after the blocks (2.2.1
+ * identifier, 2.2.2 both headers with GUIDs derived from the options,
+ * 2.2.3 both region tables, 2.6 metadata). E_OUTPUT / E_NOSPACE. */
+int vhdx_write_identifier(struct wctx *w);
+int vhdx_write_headers(struct wctx *w);
+int vhdx_write_region_tables(struct wctx *w, uint64_t bat_len);
+int vhdx_write_metadata(struct wctx *w, const struct vhdx_meta_values *v);
+
 int writer_raw_write(struct wctx *w);
 int writer_vhd_write(struct wctx *w);
 int writer_vhdx_write(struct wctx *w);
+int writer_diff_write(struct wctx *w);
 
 #endif

@@ -21,11 +21,6 @@
 #include <stdlib.h>
 
 #define MB                  VHDX_MB
-#define VHDX_LOG_OFF        (1 * MB)
-#define VHDX_LOG_LEN        (1 * MB)
-#define VHDX_META_OFF       (2 * MB)
-#define VHDX_META_LEN       (1 * MB)
-#define VHDX_BAT_OFF        (3 * MB)
 #define VHDX_DEFAULT_BLOCK  (32u << 20)
 
 struct vhdx_geom {
@@ -48,7 +43,7 @@ static void geom_init(struct vhdx_geom *g, uint64_t size, uint32_t bs, uint32_t 
 }
 
 /* 2.2.1: Signature "vhdxfile", Creator: UTF-16 string, up to 512 bytes. */
-static int write_identifier(struct wctx *w)
+int vhdx_write_identifier(struct wctx *w)
 {
 	struct vhdx_identifier id = { .signature = { 'v', 'h', 'd', 'x', 'f', 'i', 'l', 'e' } };
 	const char *creator = "gen2prep " PACKAGE_VERSION;
@@ -60,7 +55,7 @@ static int write_identifier(struct wctx *w)
 /* 2.2.2: two headers; the current one is the valid header with the greater
  * SequenceNumber, so both are written valid (sequence 1 and 2). Checksum:
  * CRC-32C over the 4 KB header with the Checksum field zero. */
-static int write_headers(struct wctx *w)
+int vhdx_write_headers(struct wctx *w)
 {
 	struct guid data_write;
 	struct guid file_write = w->opts->file_write_guid;
@@ -96,13 +91,13 @@ static void region_entry(uint8_t *at, const struct guid *id, uint64_t off, uint3
 
 /* 2.2.3: region table (64 KB, CRC-32C over all of it): BAT and metadata,
  * both Required (2.2.3.2: a reader must understand them). Written twice. */
-static int write_region_tables(struct wctx *w, const struct vhdx_geom *g)
+int vhdx_write_region_tables(struct wctx *w, uint64_t bat_len)
 {
 	uint8_t *t = xcalloc(1, VHDX_REGION_SIZE);
 	struct vhdx_region_header hdr = { .signature = { 'r', 'e', 'g', 'i' } };
 	le32_set(&hdr.entry_count, 2);
 	memcpy(t, &hdr, sizeof hdr);
-	region_entry(t + sizeof hdr, &VHDX_REGION_BAT, VHDX_BAT_OFF, (uint32_t)g->bat_len);
+	region_entry(t + sizeof hdr, &VHDX_REGION_BAT, VHDX_BAT_OFF, (uint32_t)bat_len);
 	region_entry(t + sizeof hdr + sizeof(struct vhdx_region_entry), &VHDX_REGION_METADATA, VHDX_META_OFF,
 		     (uint32_t)VHDX_META_LEN);
 	le32_set(&hdr.checksum, vhdx_checksum(t, VHDX_REGION_SIZE, offsetof(struct vhdx_region_header, checksum)));
@@ -116,32 +111,40 @@ static int write_region_tables(struct wctx *w, const struct vhdx_geom *g)
 /* doc/formats.md, VHDX metadata: the table (2.6.1), then the item values
  * from 64 KB on: every required system item (2.6.2) - File Parameters,
  * Virtual Disk Size, Page 83 Data (the Virtual Disk ID), Logical and
- * Physical Sector Size. */
-static int write_metadata(struct wctx *w, const struct vhdx_geom *g)
+ * Physical Sector Size - and, for a differencing file, the Parent Locator
+ * (2.6.2.6; flags of the table in 2.6.2: IsRequired, not IsVirtualDisk). */
+int vhdx_write_metadata(struct wctx *w, const struct vhdx_meta_values *v)
 {
 	struct vhdx_file_params fp;
 	le64 size;
 	le32 lss, pss;
-	le32_set(&fp.block_size, g->bs);
-	le32_set(&fp.flags, w->opts->fixed ? VHDX_PARAMS_LEAVE_ALLOCATED : 0);
-	le64_set(&size, g->size);
-	le32_set(&lss, g->lss);
-	le32_set(&pss, g->pss);
+	le32_set(&fp.block_size, v->block_size);
+	le32_set(&fp.flags, v->flags);
+	le64_set(&size, v->size);
+	le32_set(&lss, v->lss);
+	le32_set(&pss, v->pss);
 	const uint32_t sys = VHDX_META_IS_VIRTUAL_DISK | VHDX_META_IS_REQUIRED;
-	const struct { const struct guid *id; const void *val; uint32_t len, flags; } it[5] = {
+	const struct { const struct guid *id; const void *val; uint32_t len, flags; } it[6] = {
 		{ &VHDX_ITEM_FILE_PARAMS, &fp, sizeof fp, VHDX_META_IS_REQUIRED },
 		{ &VHDX_ITEM_VDISK_SIZE, &size, sizeof size, sys },
-		{ &VHDX_ITEM_PAGE83, &w->opts->disk_id, sizeof w->opts->disk_id, sys },
+		{ &VHDX_ITEM_PAGE83, v->disk_id, sizeof *v->disk_id, sys },
 		{ &VHDX_ITEM_LOGICAL_SS, &lss, sizeof lss, sys },
 		{ &VHDX_ITEM_PHYSICAL_SS, &pss, sizeof pss, sys },
+		{ &VHDX_ITEM_PARENT_LOCATOR, v->parent_locator, v->parent_locator_len, VHDX_META_IS_REQUIRED },
 	};
-	uint8_t *m = xcalloc(1, VHDX_META_TABLE_SIZE + 64);
+	int n = v->parent_locator ? 6 : 5;
+	uint8_t *m = xcalloc(1, VHDX_META_LEN);
 	struct vhdx_meta_header hdr = { .signature = { 'm', 'e', 't', 'a', 'd', 'a', 't', 'a' } };
-	le16_set(&hdr.entry_count, 5);
+	le16_set(&hdr.entry_count, (uint16_t)n);
 	memcpy(m, &hdr, sizeof hdr);
 	uint32_t off = VHDX_META_TABLE_SIZE;
-	for (int i = 0; i < 5; i++) {
+	int rc = 0;
+	for (int i = 0; i < n && !rc; i++) {
 		struct vhdx_meta_entry e = { .item_id = *it[i].id };
+		if (it[i].len > VHDX_META_LEN - off) {
+			rc = err_set(E_INTERNAL, "VHDX metadata items exceed the 1 MiB region");
+			break;
+		}
 		le32_set(&e.offset, off);
 		le32_set(&e.length, it[i].len);
 		le32_set(&e.flags, it[i].flags);
@@ -149,7 +152,7 @@ static int write_metadata(struct wctx *w, const struct vhdx_geom *g)
 		memcpy(m + off, it[i].val, it[i].len);
 		off += it[i].len;
 	}
-	int rc = wctx_pwrite(w, m, off, VHDX_META_OFF);
+	if (!rc) rc = wctx_pwrite(w, m, off, VHDX_META_OFF);
 	free(m);
 	return rc;
 }
@@ -199,9 +202,11 @@ int writer_vhdx_write(struct wctx *w)
 	int rc = write_blocks(w, &g, bat);
 	if (!rc) rc = wctx_pwrite(w, bat, g.bat_len, VHDX_BAT_OFF);
 	free(bat);
-	if (!rc) rc = write_metadata(w, &g);
-	if (!rc) rc = write_region_tables(w, &g);
-	if (!rc) rc = write_headers(w);
-	if (!rc) rc = write_identifier(w);
+	struct vhdx_meta_values mv = { .block_size = g.bs, .flags = w->opts->fixed ? VHDX_PARAMS_LEAVE_ALLOCATED : 0,
+				       .lss = g.lss, .pss = g.pss, .size = g.size, .disk_id = &w->opts->disk_id };
+	if (!rc) rc = vhdx_write_metadata(w, &mv);
+	if (!rc) rc = vhdx_write_region_tables(w, g.bat_len);
+	if (!rc) rc = vhdx_write_headers(w);
+	if (!rc) rc = vhdx_write_identifier(w);
 	return rc;
 }

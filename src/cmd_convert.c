@@ -31,6 +31,9 @@ static void help(FILE *f)
 		"                          sectors, also the least allowed there)\n"
 		"  -O, --format vhdx|vhd|raw  output format (default: from OUT's extension)\n"
 		"  -o subformat=fixed|dynamic  VHDX/VHD subformat (default dynamic)\n"
+		"  --differencing          OUT is a differencing VHDX whose parent is IN (a VHDX):\n"
+		"                          only what the conversion changed is written; IN must\n"
+		"                          then stay unchanged (not booted again) and findable\n"
 		"  --no-crash-report       do not patch KeBugCheckEx to report bugchecks to Hyper-V\n"
 		"  --debug serial:PORT:BAUD  enable the kernel debugger (debug, sos) on COMPORT\n"
 		"  --bootdebug             also enable the boot debugger (waits for a debugger!)\n"
@@ -60,7 +63,7 @@ static void help(FILE *f)
 
 enum { OPT_LAYOUT = 256, OPT_ESP, OPT_ESP_SIZE, OPT_NO_CRASH, OPT_DEBUG, OPT_BOOTDEBUG, OPT_RANDOM, OPT_FORCE,
        OPT_FORCE_VERSION, OPT_DRY_RUN, OPT_JSON, OPT_OVERWRITE, OPT_NANABOX, OPT_HYPERV, OPT_VM_NAME,
-       OPT_VM_CPUS, OPT_VM_MEMORY };
+       OPT_VM_CPUS, OPT_VM_MEMORY, OPT_DIFFERENCING };
 
 static const struct option long_opts[] = {
 	{ "layout", required_argument, NULL, OPT_LAYOUT },
@@ -81,6 +84,7 @@ static const struct option long_opts[] = {
 	{ "vm-name", required_argument, NULL, OPT_VM_NAME },
 	{ "vm-cpus", required_argument, NULL, OPT_VM_CPUS },
 	{ "vm-memory", required_argument, NULL, OPT_VM_MEMORY },
+	{ "differencing", no_argument, NULL, OPT_DIFFERENCING },
 	{ "progress", no_argument, NULL, 'p' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "verbose", no_argument, NULL, 'v' },
@@ -163,6 +167,7 @@ static int parse_one(int c, const char *arg, struct args *a)
 	case OPT_DRY_RUN: a->co.dry_run = true; return 0;
 	case OPT_JSON: a->json = true; return 0;
 	case OPT_OVERWRITE: a->co.overwrite = true; return 0;
+	case OPT_DIFFERENCING: a->co.differencing = true; return 0;
 	case OPT_NANABOX: a->nanabox.path = arg; return 0;
 	case OPT_HYPERV: a->hyperv.path = arg; return 0;
 	case OPT_VM_NAME: a->vm_opt_given = true; a->vm_name_opt = arg; return 0;
@@ -380,6 +385,7 @@ static void make_steps(const struct args *a, const struct convert_report *r, str
 		.vm_name = a->vm_name ? a->vm_name : name, .vm_memory_mib = a->vm_memory,
 		.nanabox = a->nanabox.written ? a->nanabox.path : NULL, .nanabox_disk = a->nanabox.disk_path,
 		.hyperv_script = a->hyperv.written ? a->hyperv.path : NULL, .hyperv_disk = a->hyperv.disk_path,
+		.differencing = a->co.differencing,
 	};
 	next_steps_make(&in, s);
 	free(name);
@@ -429,8 +435,9 @@ static int finish(struct args *a, struct convert_report *r, int rc, bool out_wri
 		return code;
 	}
 	if (!a->json && !a->quiet) {
-		printf("Wrote %s (%s%s): %s, layout %s, ESP partition %d.\n", a->co.out, out_format_name(p->format),
-		       p->format == OUT_RAW ? "" : p->fixed ? ", fixed" : ", dynamic",
+		printf("Wrote %s (%s%s%s): %s, layout %s, ESP partition %d.\n", a->co.out, out_format_name(p->format),
+		       a->co.differencing ? ", differencing, parent " : p->format == OUT_RAW ? "" : p->fixed ? ", fixed" : ", dynamic",
+		       a->co.differencing ? a->co.in : "",
 		       r->product_name[0] ? r->product_name : "Windows", plan_layout_name(p->layout), p->esp_number);
 		print_vm_files(a);
 		if (opt_verbose) print_patches(r, false);

@@ -66,9 +66,28 @@ static int check_hyperv_format(const struct plan_opts *po, const char *out, cons
 	return err_set(E_USAGE, "--hyperv-script needs a VHDX output: Hyper-V boots a Generation 2 machine from a VHDX only");
 }
 
+/* --differencing writes a dynamic-style differencing VHDX (writer_diff.c):
+ * a VHD or raw OUT, or a fixed one, cannot be a VHDX child. */
+static int check_differencing(const struct convert_opts *co)
+{
+	const struct plan_opts *po = &co->plan;
+	enum out_format f = po->format;
+	if (!co->differencing) return 0;
+	if (!po->format_given && out_format_from_path(co->out, &f) < 0) {
+		err_clear();
+		return 0;   /* the plan says that the format is unknown */
+	}
+	if (f != OUT_VHDX)
+		return err_set(E_USAGE, "--differencing writes a VHDX child of IN: name OUT .vhdx (not %s)", out_format_name(f));
+	if (po->fixed)
+		return err_set(E_USAGE, "--differencing and -o subformat=fixed: a differencing VHDX holds only what changed");
+	return 0;
+}
+
 int convert_check_args(const struct convert_opts *co, const char *nanabox, const char *hyperv, bool quiet)
 {
 	const struct plan_opts *po = &co->plan;
+	if (check_differencing(co) < 0) return -1;
 	if (check_format(po, co->out, quiet) < 0 || check_hyperv_format(po, co->out, hyperv) < 0) return -1;
 	if (po->debug && po->debug_port > 2)
 		return err_set(E_USAGE, "--debug serial:%u: Hyper-V and NanaBox machines have COM1 and COM2 only",

@@ -281,9 +281,27 @@ static void legacy_steps(const struct next_input *in, struct next_steps *s)
 		     "leave %s without a keyboard.", name);
 }
 
+/* --differencing (lib/writer_diff.c): OUT holds only the changes; every
+ * other sector is read from IN, found by the path recorded relative to
+ * OUT and accepted only while its DataWriteGuid is the one recorded
+ * (MS-VHDX 2.6.2.6.3 parent_linkage), which any write to IN changes
+ * (2.2.2: "MUST change this field ... before the first modification is
+ * made to user-visible data"). */
+static void differencing_step(const struct next_input *in, struct next_steps *s)
+{
+	char *q = sh_quote(in->out);
+	add(s, xasprintf("gen2prep verify %s", q),
+	    "%s is a differencing disk: its parent is %s, which must stay unchanged and keep its place relative to %s "
+	    "(copy or move them together). Do not start the Generation 1 machine from %s again or attach it with write "
+	    "access: Hyper-V then changes its DataWriteGuid and %s no longer opens. verify checks the link:",
+	    in->out, in->in, in->out, in->in, in->out);
+	free(q);
+}
+
 void next_steps_make(const struct next_input *in, struct next_steps *s)
 {
 	memset(s, 0, sizeof *s);
+	if (in->differencing) differencing_step(in, s);
 	if (in->nanabox || in->hyperv_script) defs_steps(in, s);
 	else if (in->plan->format == OUT_VHDX) hyperv_steps(in, s);
 	else if (in->plan->format == OUT_VHD) vhd_steps(in, s);

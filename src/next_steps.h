@@ -33,6 +33,7 @@ struct next_input {
 	const char *nanabox_disk;     /* OUT relative to the .7b (Windows form) */
 	const char *hyperv_script;    /* the .ps1 written, or NULL */
 	const char *hyperv_disk;      /* OUT relative to the .ps1 (Windows form) */
+	bool differencing;            /* --differencing: OUT's parent is IN */
 };
 
 /* Fills s (free with next_steps_free). */

@@ -4,6 +4,9 @@
 # (scripts/mkefi-marker) that prints a marker on COM1; seeing it means the
 # firmware found the partition table, the FAT32 ESP and \EFI\Boot\bootx64.efi.
 # A few combinations only (each boot takes seconds under TCG).
+# No convert --differencing row: qemu opens no differencing VHDX ("Operation
+# not supported"), so OVMF under qemu cannot read that chain; its content is
+# shown equal to a converted disk booted here in tests/differencing.sh.
 . "$(dirname "$0")/lib.sh"
 need qemu-system-x86_64 qemu-img
 [ -r /usr/share/OVMF/OVMF_CODE_4M.fd ] || skip "ovmf not installed"
