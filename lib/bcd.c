@@ -859,22 +859,29 @@ static void id_text(const struct view *v, const struct guid *g, char *out, size_
 		snprintf(out, n, "{%s}", guid_to_str(g, s));
 }
 
-static void id_text_str(const struct view *v, const char *s, char *out, size_t n)
+/* An object reference as text, whole (malloc'd): id_text of a GUID, else
+ * the string as the store holds it. */
+static char *id_text_alloc(const struct view *v, const char *s)
 {
 	struct guid g;
-	if (guid_from_str(s, &g) == 0)
-		id_text(v, &g, out, n);
-	else
-		snprintf(out, n, "%s", s);
+	char buf[GUID_STR_LEN + 3];
+	if (guid_from_str(s, &g) < 0)
+		return xstrdup(s);
+	id_text(v, &g, buf, sizeof buf);
+	return xstrdup(buf);
 }
 
-static void hex_text(const uint8_t *p, size_t n, char *out, size_t cap)
+/* p[0..n) as lowercase hex, whole (malloc'd, 2n + 1 bytes). */
+static char *hex_alloc(const uint8_t *p, size_t n)
 {
-	size_t o = 0;
-	for (size_t i = 0; i < n && o + 3 < cap; i++)
-		o += (size_t)snprintf(out + o, cap - o, "%02x", p[i]);
-	if (cap)
-		out[o < cap ? o : cap - 1] = 0;
+	static const char digits[] = "0123456789abcdef";
+	char *out = xmalloc(2 * n + 1);
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = digits[p[i] >> 4];
+		out[2 * i + 1] = digits[p[i] & 15];
+	}
+	out[2 * n] = 0;
+	return out;
 }
 
 static void partition_text(const struct bcd_device *d, char *out, size_t n, bcd_device_namer namer, void *ctx)
@@ -897,41 +904,43 @@ void bcd_partition_identity_text(const struct bcd_device *d, char *out, size_t n
 			 d->part_offset);
 }
 
-/* Device element text: "partition=...", "boot", "ramdisk=[...]path,{opt}",
- * or "unknown (hex)". */
-static void device_text(const struct view *v, const uint8_t *raw, size_t len, char *out, size_t n,
-			bcd_device_namer namer, void *ctx)
+/* The namer's (or the identity) text of a partition fits here: the
+ * namer names the image by its path (PATH_MAX). */
+#define PARTITION_TEXT_MAX (4096 + 64)
+
+/* Device element text, whole (malloc'd): "partition=...", "boot",
+ * "ramdisk=[...]path,{opt}", or "unknown (hex)". */
+static char *device_text(const struct view *v, const uint8_t *raw, size_t len, bcd_device_namer namer, void *ctx)
 {
 	struct bcd_device d;
-	char hex[1024];
 	if (bcd_device_decode(raw, len, &d) < 0 || d.kind == BCD_DEV_UNKNOWN) {
 		err_clear();
-		hex_text(raw, len, hex, sizeof hex);
-		snprintf(out, n, "unknown (%s)", hex);
-		return;
+		char *hex = hex_alloc(raw, len), *t = xasprintf("unknown (%s)", hex);
+		free(hex);
+		return t;
 	}
-	if (d.kind == BCD_DEV_BOOT) {
-		snprintf(out, n, "boot");
-		return;
-	}
+	if (d.kind == BCD_DEV_BOOT)
+		return xstrdup("boot");
+	char *parent = xmalloc(PARTITION_TEXT_MAX), opt[64];
 	if (d.kind == BCD_DEV_PARTITION) {
-		partition_text(&d, out, n, namer, ctx);
-		return;
+		partition_text(&d, parent, PARTITION_TEXT_MAX, namer, ctx);
+		return parent;
 	}
 	/* ramdisk */
-	char parent[512], opt[64];
 	if (d.parent_kind == BCD_DEV_PARTITION) {
 		struct bcd_device p = d;
 		p.kind = BCD_DEV_PARTITION;
-		partition_text(&p, parent, sizeof parent, namer, ctx);
+		partition_text(&p, parent, PARTITION_TEXT_MAX, namer, ctx);
 		/* bcdedit writes the parent without the "partition=" prefix */
 		if (!strncmp(parent, "partition=", 10))
 			memmove(parent, parent + 10, strlen(parent + 10) + 1);
 	} else {
-		snprintf(parent, sizeof parent, "%s", d.parent_kind == BCD_DEV_BOOT ? "boot" : "unknown");
+		strcpy(parent, d.parent_kind == BCD_DEV_BOOT ? "boot" : "unknown");
 	}
 	id_text(v, &d.options, opt, sizeof opt);
-	snprintf(out, n, "ramdisk=[%s]%s,%s", parent, d.path, opt);
+	char *t = xasprintf("ramdisk=[%s]%s,%s", parent, d.path, opt);
+	free(parent);
+	return t;
 }
 
 static void name_text(const struct pelem *e, char *out, size_t n)
@@ -944,52 +953,56 @@ static void name_text(const struct pelem *e, char *out, size_t n)
 
 #define NAME_COL 24
 
-static void print_elem(FILE *f, const struct view *v, const struct pelem *e, bcd_device_namer namer, void *ctx)
+/* The value column of an element (malloc'd, whole); NULL for an object
+ * list, which print_elem writes one line an entry. */
+static char *elem_value_text(const struct view *v, const struct pelem *e, bcd_device_namer namer, void *ctx)
 {
-	char name[32], val[2048];
-	name_text(e, name, sizeof name);
 	switch (e->fmt) {
 	case F_DEVICE:
-		device_text(v, e->raw, e->len, val, sizeof val, namer, ctx);
-		break;
+		return device_text(v, e->raw, e->len, namer, ctx);
 	case F_STRING:
-		snprintf(val, sizeof val, "%s", e->list[0]);
-		break;
+		return xstrdup(e->list[0]);
 	case F_OBJECT:
-		id_text_str(v, e->list[0], val, sizeof val);
-		break;
+		return id_text_alloc(v, e->list[0]);
 	case F_OBJLIST:
+		return NULL;
+	case F_INTEGER: {
+		uint64_t x = get_le64(e->raw);
+		const char *w = integer_word(e->name, x);
+		return w ? xstrdup(w) : xasprintf("%" PRIu64, x);
+	}
+	case F_BOOLEAN:
+		return xstrdup(e->raw[0] ? "Yes" : "No");
+	case F_INTLIST: {
+		char *t = xmalloc(e->len / 8 * 20 + 1);   /* " 0x" + 16 digits each */
+		size_t o = 0;
+		t[0] = 0;
+		for (size_t i = 0; i + 8 <= e->len; i += 8)
+			o += (size_t)sprintf(t + o, "%s0x%" PRIx64, i ? " " : "", get_le64(e->raw + i));
+		return t;
+	}
+	default:
+		return hex_alloc(e->raw, e->len);
+	}
+}
+
+static void print_elem(FILE *f, const struct view *v, const struct pelem *e, bcd_device_namer namer, void *ctx)
+{
+	char name[32];
+	name_text(e, name, sizeof name);
+	if (e->fmt == F_OBJLIST) {
 		for (size_t i = 0; i < e->count; i++) {
-			id_text_str(v, e->list[i], val, sizeof val);
-			fprintf(f, "%-*s%s\n", NAME_COL, i ? "" : name, val);
+			char *t = id_text_alloc(v, e->list[i]);
+			fprintf(f, "%-*s%s\n", NAME_COL, i ? "" : name, t);
+			free(t);
 		}
 		if (e->count == 0)
 			fprintf(f, "%s\n", name);
 		return;
-	case F_INTEGER: {
-		uint64_t x = get_le64(e->raw);
-		const char *w = integer_word(e->name, x);
-		if (w)
-			snprintf(val, sizeof val, "%s", w);
-		else
-			snprintf(val, sizeof val, "%" PRIu64, x);
-		break;
 	}
-	case F_BOOLEAN:
-		snprintf(val, sizeof val, "%s", e->raw[0] ? "Yes" : "No");
-		break;
-	case F_INTLIST: {
-		size_t o = 0;
-		val[0] = 0;
-		for (size_t i = 0; i + 8 <= e->len && o + 24 < sizeof val; i += 8)
-			o += (size_t)snprintf(val + o, sizeof val - o, "%s0x%" PRIx64, i ? " " : "",
-					      get_le64(e->raw + i));
-		break;
-	}
-	default:
-		hex_text(e->raw, e->len, val, sizeof val);
-	}
+	char *val = elem_value_text(v, e, namer, ctx);
 	fprintf(f, "%-*s%s\n", NAME_COL, name, val);
+	free(val);
 }
 
 int bcd_print(struct bcd *b, FILE *f, bcd_device_namer namer, void *ctx)
@@ -1027,9 +1040,9 @@ static const char *format_name(unsigned fmt)
 static json_t *device_json(const struct view *v, const struct pelem *e, bcd_device_namer namer, void *ctx)
 {
 	json_t *j = json_object();
-	char text[2048], s[GUID_STR_LEN + 1];
-	device_text(v, e->raw, e->len, text, sizeof text, namer, ctx);
+	char s[GUID_STR_LEN + 1], *text = device_text(v, e->raw, e->len, namer, ctx);
 	json_object_set_new(j, "text", json_string(text));
+	free(text);
 	struct bcd_device d;
 	if (bcd_device_decode(e->raw, e->len, &d) < 0 || d.kind == BCD_DEV_UNKNOWN) {
 		err_clear();
@@ -1053,6 +1066,14 @@ static json_t *device_json(const struct view *v, const struct pelem *e, bcd_devi
 	return j;
 }
 
+/* json_string of a malloc'd text, which it frees. */
+static json_t *json_string_whole(char *text)
+{
+	json_t *j = json_string(text);
+	free(text);
+	return j;
+}
+
 static json_t *elem_json(const struct view *v, const struct pelem *e, bcd_device_namer namer, void *ctx)
 {
 	json_t *j = json_object();
@@ -1071,15 +1092,12 @@ static json_t *elem_json(const struct view *v, const struct pelem *e, bcd_device
 		val = json_string(e->list[0]);
 		break;
 	case F_OBJECT:
-		id_text_str(v, e->list[0], buf, sizeof buf);
-		val = json_string(buf);
+		val = json_string_whole(id_text_alloc(v, e->list[0]));
 		break;
 	case F_OBJLIST:
 		val = json_array();
-		for (size_t i = 0; i < e->count; i++) {
-			id_text_str(v, e->list[i], buf, sizeof buf);
-			json_array_append_new(val, json_string(buf));
-		}
+		for (size_t i = 0; i < e->count; i++)
+			json_array_append_new(val, json_string_whole(id_text_alloc(v, e->list[i])));
 		break;
 	case F_INTEGER:
 		val = json_integer((json_int_t)get_le64(e->raw));
@@ -1093,8 +1111,7 @@ static json_t *elem_json(const struct view *v, const struct pelem *e, bcd_device
 			json_array_append_new(val, json_integer((json_int_t)get_le64(e->raw + i)));
 		break;
 	default: {
-		char *hex = xmalloc(2 * e->len + 1);
-		hex_text(e->raw, e->len, hex, 2 * e->len + 1);
+		char *hex = hex_alloc(e->raw, e->len);
 		val = json_string(hex);
 		free(hex);
 	}

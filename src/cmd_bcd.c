@@ -103,10 +103,12 @@ static void name_device(void *vctx, const struct bcd_device *d, char *out, size_
 {
 	const struct image_ctx *c = vctx;
 	const struct part *p = bcd_device_partition(d, &c->table);
-	if (p)
-		snprintf(out, n, "partition=%s:%d", c->label, p->number);
-	else
-		bcd_partition_identity_text(d, out, n);
+	/* out holds any path (lib/bcd.c PARTITION_TEXT_MAX); were the text cut,
+	 * the partition's identity is shown instead, never a cut path */
+	if (p && fmt_fit(out, n, "partition text", "partition=%s:%d", c->label, p->number) >= 0)
+		return;
+	err_clear();
+	bcd_partition_identity_text(d, out, n);
 }
 
 /* Reads path from a partition as FAT32, else NTFS. 0 read, 1 absent, -1 error. */

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bcd.h"
 #include "hive.h"
 #include "pe.h"
 #include "pebuild.h"
@@ -136,6 +137,35 @@ static void t_ptable_offsets(void **st)
 	assert_int_equal(le32_get(&g.partition_entry_array_crc32), 0x600DCAFE);
 }
 
+/* bcd_print wrote val[2048] and cut longer strings; now the whole
+ * description (3000 bytes) is on its line. */
+static void t_bcd_long_string(void **st)
+{
+	(void)st;
+	struct bcd *b = bcd_new();
+	assert_non_null(b);
+	struct guid id;
+	assert_int_equal(guid_from_str("11111111-2222-3333-4444-555555555555", &id), 0);
+	assert_int_equal(bcd_add_object(b, &id, 0x10200003), 0);
+	char *desc = malloc(3001);
+	for (int i = 0; i < 3000; i++) desc[i] = (char)('a' + i % 26);
+	desc[3000] = 0;
+	assert_int_equal(bcd_set_string(b, &id, 0x12000004, desc), 0);
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	assert_int_equal(bcd_print(b, f, NULL, NULL), 0);
+	fclose(f);
+	char *line = strstr(text, "description");
+	assert_non_null(line);
+	line += strspn(line, "description ");
+	assert_memory_equal(line, desc, 3000);
+	assert_int_equal(line[3000], '\n');
+	free(text);
+	free(desc);
+	bcd_free(b);
+}
+
 int main(void)
 {
 	setenv("SOURCE_DATE_EPOCH", "1256169600", 1);
@@ -144,6 +174,7 @@ int main(void)
 		cmocka_unit_test(t_pe_long_version),
 		cmocka_unit_test(t_hive_typed),
 		cmocka_unit_test(t_ptable_offsets),
+		cmocka_unit_test(t_bcd_long_string),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
