@@ -118,6 +118,31 @@ int fmt_fit(char *dst, size_t n, const char *what, const char *fmt, ...)
 	return err_set(E_FORMAT, "%s: %d bytes, longer than the %zu this field holds", what, len, n ? n - 1 : 0);
 }
 
+#define TEXT_MORE " ..."
+
+int text_append(char *dst, size_t n, size_t *used, const char *fmt, ...)
+{
+	if (*used >= n)
+		return -1;
+	char *piece;
+	va_list ap;
+	va_start(ap, fmt);
+	int len = vasprintf(&piece, fmt, ap);
+	va_end(ap);
+	if (len >= 0 && *used + (size_t)len + sizeof TEXT_MORE <= n) {
+		memcpy(dst + *used, piece, (size_t)len + 1);
+		*used += (size_t)len;
+		free(piece);
+		return 0;
+	}
+	if (len >= 0)
+		free(piece);
+	if (*used + sizeof TEXT_MORE <= n)
+		memcpy(dst + *used, TEXT_MORE, sizeof TEXT_MORE);
+	*used = n;
+	return -1;
+}
+
 char *xasprintf(const char *fmt, ...)
 {
 	char *s;

@@ -61,6 +61,12 @@ int str_copy(char *dst, size_t n, const char *src, const char *what);
  * E_FORMAT "WHAT: N bytes, longer than the M this field holds" (dst "")
  * when the whole text does not fit. */
 int fmt_fit(char *dst, size_t n, const char *what, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* Appends the text to a list being built in dst[n] (*used bytes so far,
+ * dst[0] set to "" before the first call): 0 when it went in whole; when
+ * it does not fit, dst ends with " ..." (room for it is always kept) and
+ * -1 is returned, as for every later call: a list in a message is
+ * shortened visibly, never cut inside a name. */
+int text_append(char *dst, size_t n, size_t *used, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 /* Overflow-safe range check: [off, off+len) inside [0, size). */
 static inline bool range_ok(uint64_t off, uint64_t len, uint64_t size)
