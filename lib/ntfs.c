@@ -994,9 +994,7 @@ int ntfs_link_names(struct ntfs_vol *v, const char *path, char *out, size_t n)
 		FILE_NAME_ATTR *fn = (FILE_NAME_ATTR *)((u8 *)ctx->attr + le16_to_cpu(ctx->attr->value_offset));
 		if (fn->file_name_type == FILE_NAME_DOS) continue;
 		char *name = fn_name(fn), *dir = dir_path(v->vol, MREF_LE(fn->parent_directory));
-		if (used < n)
-			used += snprintf(out + used, n - used, "%s%s\\%s", count ? ", " : "", dir ? dir : "?",
-					 name ? name : "?");
+		text_append(out, n, &used, "%s%s\\%s", count ? ", " : "", dir ? dir : "?", name ? name : "?");
 		count++;
 		free(name);
 		free(dir);

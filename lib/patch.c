@@ -389,11 +389,9 @@ static void list_sites(char *buf, size_t n, const struct patch_site *s, int coun
 		int in_fn = 0;
 		for (int k = i; k < count && k < MAX_SITES; k++)
 			in_fn += s[k].func_begin == s[i].func_begin;
-		int w = snprintf(buf + used, n - used, "%s%#x%s", used ? ", " : "", s[i].func_begin,
-				 in_fn > 1 ? " (several sites in this function)" : "");
-		if (w < 0 || (size_t)w >= n - used)
+		if (text_append(buf, n, &used, "%s%#x%s", used ? ", " : "", s[i].func_begin,
+				in_fn > 1 ? " (several sites in this function)" : "") < 0)
 			break;
-		used += (size_t)w;
 	}
 }
 

@@ -134,10 +134,10 @@ static void check_reusable(struct ntfs_vol *v, struct part_info *pi)
 	pi->not_reusable_why[0] = 0;
 	for (int i = 0; i < n; i++) {
 		if (boot_only_entry(e[i].name)) continue;
-		if (!used) used += snprintf(pi->not_reusable_why, sizeof pi->not_reusable_why, "also holds: ");
-		if (used < sizeof pi->not_reusable_why)
-			used += snprintf(pi->not_reusable_why + used, sizeof pi->not_reusable_why - used, "%s%s",
-					 used > 12 ? ", " : "", e[i].name);
+		bool first = !used;
+		if (first) text_append(pi->not_reusable_why, sizeof pi->not_reusable_why, &used, "also holds: ");
+		text_append(pi->not_reusable_why, sizeof pi->not_reusable_why, &used, "%s%s", first ? "" : ", ",
+			    e[i].name);
 	}
 	pi->reusable_as_esp = used == 0;
 	free(e);
@@ -689,9 +689,9 @@ static void link_findings(struct ntfs_vol *v, struct inspection *ins)
 		err_clear();
 		for (char *tok = n > 1 ? strtok(names, ",") : NULL; tok; tok = strtok(NULL, ",")) {
 			while (*tok == ' ') tok++;
-			if (ascii_casecmp(tok, ins->files[inplace[i]].path) && used < sizeof all)
-				used += snprintf(all + used, sizeof all - used, "%s%s is also %s", used ? "; " : "",
-						 winfile_name[inplace[i]], tok);
+			if (ascii_casecmp(tok, ins->files[inplace[i]].path))
+				text_append(all, sizeof all, &used, "%s%s is also %s", used ? "; " : "",
+					    winfile_name[inplace[i]], tok);
 		}
 	}
 	if (used)

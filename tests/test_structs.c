@@ -35,6 +35,22 @@ static void t_fmt_fit(void **st)
 	err_clear();
 }
 
+static void t_text_append(void **st)
+{
+	(void)st;
+	char b[20];
+	size_t used = 0;
+	b[0] = 0;
+	assert_int_equal(text_append(b, sizeof b, &used, "%s", "alpha"), 0);
+	assert_int_equal(text_append(b, sizeof b, &used, ", %s", "beta"), 0);
+	assert_string_equal(b, "alpha, beta");
+	/* ", gamma" would leave no room for the marker: the list ends visibly */
+	assert_int_equal(text_append(b, sizeof b, &used, ", %s", "gamma"), -1);
+	assert_string_equal(b, "alpha, beta ...");
+	assert_int_equal(text_append(b, sizeof b, &used, ", %s", "d"), -1);
+	assert_string_equal(b, "alpha, beta ...");
+}
+
 static void t_pe_long_version(void **st)
 {
 	(void)st;
@@ -171,6 +187,7 @@ int main(void)
 	setenv("SOURCE_DATE_EPOCH", "1256169600", 1);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(t_fmt_fit),
+		cmocka_unit_test(t_text_append),
 		cmocka_unit_test(t_pe_long_version),
 		cmocka_unit_test(t_hive_typed),
 		cmocka_unit_test(t_ptable_offsets),
