@@ -9,11 +9,32 @@
 static _Thread_local char err_buf[1024];
 static _Thread_local enum err_code err_cur;
 
+int msg_vprintf(char *dst, size_t n, const char *fmt, va_list ap)
+{
+	int len = vsnprintf(dst, n, fmt, ap);
+	if (len >= 0 && (size_t)len < n)
+		return 0;
+	if (n >= 4)
+		memcpy(dst + n - 4, "...", 4);
+	else if (n)
+		dst[0] = 0;
+	return -1;
+}
+
+int msg_printf(char *dst, size_t n, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int r = msg_vprintf(dst, n, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
 __attribute__((format(printf, 2, 0)))
 static void err_vset(enum err_code code, const char *fmt, va_list ap)
 {
 	err_cur = code;
-	vsnprintf(err_buf, sizeof err_buf, fmt, ap);
+	msg_vprintf(err_buf, sizeof err_buf, fmt, ap);
 }
 
 int err_set(enum err_code code, const char *fmt, ...)
@@ -33,7 +54,7 @@ int err_errno(enum err_code code, const char *fmt, ...)
 	err_vset(code, fmt, ap);
 	va_end(ap);
 	size_t n = strlen(err_buf);
-	snprintf(err_buf + n, sizeof err_buf - n, ": %s", strerror(saved));
+	msg_printf(err_buf + n, sizeof err_buf - n, ": %s", strerror(saved));
 	if (saved == ENOSPC || saved == EDQUOT)
 		err_cur = E_NOSPACE;
 	return -1;
@@ -44,7 +65,7 @@ int err_prefix(const char *fmt, ...)
 	char pre[512], old[sizeof err_buf];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(pre, sizeof pre, fmt, ap);
+	msg_vprintf(pre, sizeof pre, fmt, ap);
 	va_end(ap);
 	memcpy(old, err_buf, sizeof old);
 	/* a message longer than the buffer ends in "..." (never cut silently) */

@@ -9,6 +9,7 @@
 #ifndef GEN2PREP_UTIL_H
 #define GEN2PREP_UTIL_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -67,6 +68,11 @@ int fmt_fit(char *dst, size_t n, const char *what, const char *fmt, ...) __attri
  * -1 is returned, as for every later call: a list in a message is
  * shortened visibly, never cut inside a name. */
 int text_append(char *dst, size_t n, size_t *used, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* snprintf for a message (a reason, not a name to act on) into dst[n]:
+ * 0 when it fits whole; else its start ending in "..." (visibly
+ * shortened, never silently cut) and -1. err_set uses it too. */
+int msg_printf(char *dst, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int msg_vprintf(char *dst, size_t n, const char *fmt, va_list ap) __attribute__((format(printf, 3, 0)));
 
 /* Overflow-safe range check: [off, off+len) inside [0, size). */
 static inline bool range_ok(uint64_t off, uint64_t len, uint64_t size)
