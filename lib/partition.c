@@ -808,27 +808,27 @@ static int gpt_header_verify(struct overlay *o, uint64_t lba, uint64_t want_alt,
 	struct gpt_header gh;
 	int rc = -1;
 	if (overlay_read(o, h, ss, lba * ss) < 0) {
-		snprintf(why, n, "cannot read LBA %llu", (unsigned long long)lba);
+		msg_printf(why, n, "cannot read LBA %llu", (unsigned long long)lba);
 		goto out;
 	}
 	memcpy(&gh, h, sizeof(gh)); /* ss >= 512 */
 	uint32_t hsize = le32_get(&gh.header_size), crc = le32_get(&gh.header_crc32);
 	if (memcmp(gh.signature, GPT_SIGNATURE, 8)) {
-		snprintf(why, n, "no GPT header signature at LBA %llu", (unsigned long long)lba);
+		msg_printf(why, n, "no GPT header signature at LBA %llu", (unsigned long long)lba);
 		goto out;
 	}
 	if (hsize < sizeof(gh) || hsize > ss) {
-		snprintf(why, n, "GPT header at LBA %llu: size %u", (unsigned long long)lba, hsize);
+		msg_printf(why, n, "GPT header at LBA %llu: size %u", (unsigned long long)lba, hsize);
 		goto out;
 	}
 	memset(h + offsetof(struct gpt_header, header_crc32), 0, sizeof(gh.header_crc32));
 	if (crc32_ieee(h, hsize) != crc) {
-		snprintf(why, n, "GPT header at LBA %llu: header CRC32 mismatch", (unsigned long long)lba);
+		msg_printf(why, n, "GPT header at LBA %llu: header CRC32 mismatch", (unsigned long long)lba);
 		goto out;
 	}
 	uint64_t my = le64_get(&gh.my_lba), alt = le64_get(&gh.alternate_lba);
 	if (my != lba || alt != want_alt) {
-		snprintf(why, n, "GPT header at LBA %llu: MyLBA/AlternateLBA %llu/%llu, expected %llu/%llu",
+		msg_printf(why, n, "GPT header at LBA %llu: MyLBA/AlternateLBA %llu/%llu, expected %llu/%llu",
 			 (unsigned long long)lba, (unsigned long long)my, (unsigned long long)alt,
 			 (unsigned long long)lba, (unsigned long long)want_alt);
 		goto out;
@@ -838,13 +838,13 @@ static int gpt_header_verify(struct overlay *o, uint64_t lba, uint64_t want_alt,
 	uint64_t bytes = (uint64_t)count * esize;
 	if (esize < 128 || (esize & (esize - 1)) || bytes > GPT_ENTRIES_MAX_BYTES || elba > UINT64_MAX / ss
 	    || !range_ok(elba * ss, bytes, overlay_size(o))) {
-		snprintf(why, n, "GPT header at LBA %llu: entry array out of bounds", (unsigned long long)lba);
+		msg_printf(why, n, "GPT header at LBA %llu: entry array out of bounds", (unsigned long long)lba);
 		goto out;
 	}
 	e = xmalloc(bytes ? bytes : 1);
 	*entries_crc = le32_get(&gh.partition_entry_array_crc32);
 	if (overlay_read(o, e, bytes, elba * ss) < 0 || crc32_ieee(e, bytes) != *entries_crc) {
-		snprintf(why, n, "GPT entry array of the header at LBA %llu: CRC32 mismatch", (unsigned long long)lba);
+		msg_printf(why, n, "GPT entry array of the header at LBA %llu: CRC32 mismatch", (unsigned long long)lba);
 		goto out;
 	}
 	rc = 0;
@@ -864,7 +864,7 @@ static int gpt_verify(struct overlay *o, char *why, size_t n)
 	if (gpt_header_verify(o, 1, last, &crc1, why, n) < 0 || gpt_header_verify(o, last, 1, &crc2, why, n) < 0)
 		return -1;
 	if (crc1 != crc2) {
-		snprintf(why, n, "primary and backup GPT entry arrays differ");
+		msg_printf(why, n, "primary and backup GPT entry arrays differ");
 		return -1;
 	}
 	return 0;
@@ -875,12 +875,12 @@ int partition_verify(struct overlay *o, char *why, size_t n)
 	struct ptable t;
 	why[0] = 0;
 	if (partition_read(o, &t) < 0) {
-		snprintf(why, n, "%s", err_msg());
+		msg_printf(why, n, "%s", err_msg());
 		return -1;
 	}
 	int rc = 0;
 	if (t.type == PT_NONE) {
-		snprintf(why, n, "no partition table");
+		msg_printf(why, n, "no partition table");
 		rc = -1;
 	} else if (t.type == PT_GPT) {
 		rc = gpt_verify(o, why, n);
@@ -889,7 +889,7 @@ int partition_verify(struct overlay *o, char *why, size_t n)
 	if (rc == 0 && ptable_check(&t, overlay_size(o), why, n) != PTP_NONE)
 		rc = -1;
 	if (rc == 0 && check_extents(&t, overlay_size(o), t.sector_size) < 0) {
-		snprintf(why, n, "%s", err_msg());
+		msg_printf(why, n, "%s", err_msg());
 		rc = -1;
 	}
 	/* an MBR libfdisk accepted has its 0x55AA signature and sane entries */

@@ -42,7 +42,7 @@ static enum ptable_problem past_end(const struct ptable *t, uint64_t disk_size, 
 	for (size_t i = 0; i < t->count; i++) {
 		const struct part *p = &t->parts[i];
 		if (!range_ok(p->start, p->size, disk_size)) {
-			snprintf(why, n, "partition %d (start sector %llu, %llu sectors) runs past the end of the disk "
+			msg_printf(why, n, "partition %d (start sector %llu, %llu sectors) runs past the end of the disk "
 				 "(%llu sectors, %llu MiB): %s",
 				 p->number, (unsigned long long)(p->start / ss), (unsigned long long)(p->size / ss),
 				 (unsigned long long)(disk_size / ss), mib(disk_size),
@@ -56,7 +56,7 @@ static enum ptable_problem past_end(const struct ptable *t, uint64_t disk_size, 
 		/* UEFI 5.3.2: every GPT partition lies in FirstUsableLBA..LastUsableLBA */
 		if (t->type == PT_GPT && t->last_usable &&
 		    (p->start < t->first_usable || p->start + p->size > t->last_usable + ss)) {
-			snprintf(why, n, "GPT partition %d (sectors %llu-%llu) lies outside the usable sectors %llu-%llu "
+			msg_printf(why, n, "GPT partition %d (sectors %llu-%llu) lies outside the usable sectors %llu-%llu "
 				 "its GPT header declares", p->number, (unsigned long long)(p->start / ss),
 				 (unsigned long long)((p->start + p->size) / ss - 1),
 				 (unsigned long long)(t->first_usable / ss), (unsigned long long)(t->last_usable / ss));
@@ -81,12 +81,12 @@ static enum ptable_problem outside_extended(const struct ptable *t, char *why, s
 		if (!p->logical) continue;
 		if (ext && p->start >= ext->start && p->start + p->size <= ext->start + ext->size) continue;
 		if (ext)
-			snprintf(why, n, "logical partition %d (bytes %llu-%llu) is not inside its extended partition %d "
+			msg_printf(why, n, "logical partition %d (bytes %llu-%llu) is not inside its extended partition %d "
 				 "(bytes %llu-%llu)", p->number, (unsigned long long)p->start,
 				 (unsigned long long)(p->start + p->size - 1), ext->number,
 				 (unsigned long long)ext->start, (unsigned long long)(ext->start + ext->size - 1));
 		else
-			snprintf(why, n, "logical partition %d without an extended partition", p->number);
+			msg_printf(why, n, "logical partition %d without an extended partition", p->number);
 		return PTP_OUTSIDE_EXTENDED;
 	}
 	return PTP_NONE;
@@ -101,7 +101,7 @@ static enum ptable_problem overlapping(const struct ptable *t, char *why, size_t
 		for (size_t j = i + 1; j < t->count; j++) {
 			const struct part *a = &t->parts[i], *b = &t->parts[j];
 			if (a->logical != b->logical || !a->size || !b->size || !overlaps(a, b)) continue;
-			snprintf(why, n, "partitions %d (bytes %llu-%llu) and %d (bytes %llu-%llu) overlap",
+			msg_printf(why, n, "partitions %d (bytes %llu-%llu) and %d (bytes %llu-%llu) overlap",
 				 a->number, (unsigned long long)a->start, (unsigned long long)(a->start + a->size - 1),
 				 b->number, (unsigned long long)b->start, (unsigned long long)(b->start + b->size - 1));
 			return PTP_OVERLAP;

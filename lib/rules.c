@@ -31,7 +31,7 @@ uint64_t rules_esp_default_size(uint32_t ss)
 bool rules_esp_geometry(uint64_t size, uint32_t ss, uint32_t *clusters, uint32_t *cluster_bytes, char *why, size_t n)
 {
 	if (fat32_geometry(size, ss, clusters, cluster_bytes) == 0) return true;
-	snprintf(why, n, "a %llu MiB ESP with %u-byte sectors cannot hold FAT32 (%s); it needs at least %llu MiB",
+	msg_printf(why, n, "a %llu MiB ESP with %u-byte sectors cannot hold FAT32 (%s); it needs at least %llu MiB",
 		 (unsigned long long)(size >> 20), ss, err_msg(), (unsigned long long)(rules_esp_min_size(ss) >> 20));
 	err_clear();
 	return false;
