@@ -405,19 +405,19 @@ static int run_entry(const struct match_ctx *mc, const struct patch_entry *e, st
 	int n = find_sites(mc, e, sites);
 	if (n < 0) {
 		res->status = PATCH_NOT_FOUND;
-		snprintf(res->message, sizeof res->message, "%s", err_msg());
+		msg_printf(res->message, sizeof res->message, "%s", err_msg());
 		return -1;
 	}
 	if (n == 0) {
 		res->status = PATCH_NOT_FOUND;
-		snprintf(res->message, sizeof res->message, "not found: no function with %s", e->anchors);
+		msg_printf(res->message, sizeof res->message, "not found: no function with %s", e->anchors);
 		return err_set(E_NOTFOUND, "%s: site not found (%s)", e->id, e->anchors);
 	}
 	if (n > 1) {
 		char list[160];
 		list_sites(list, sizeof list, sites, n);
 		res->status = PATCH_AMBIGUOUS;
-		snprintf(res->message, sizeof res->message, "ambiguous: %d candidates at %s", n, list);
+		msg_printf(res->message, sizeof res->message, "ambiguous: %d candidates at %s", n, list);
 		return err_set(E_AMBIGUOUS, "%s: ambiguous: %d candidates at %s", e->id, n, list);
 	}
 	const struct patch_site *s = &sites[0];
@@ -440,7 +440,7 @@ static int run_entry(const struct match_ctx *mc, const struct patch_entry *e, st
 	}
 	if (napplied) {
 		res->status = PATCH_NOT_FOUND;
-		snprintf(res->message, sizeof res->message,
+		msg_printf(res->message, sizeof res->message,
 			 "partially applied: %zu of %zu edits present; refusing to mix", napplied, s->nedits);
 		return err_set(E_NOTFOUND, "%s: %s", e->id, res->message);
 	}
@@ -588,7 +588,7 @@ int patch_apply(struct pe *pe, enum pe_kind kind, const struct patch_opts *opts,
 	int vrc = check_version(report->version);
 	if (vrc < 0) {
 		first = err_code();
-		snprintf(firstmsg, sizeof firstmsg, "%s", err_msg());
+		msg_printf(firstmsg, sizeof firstmsg, "%s", err_msg());
 		rc = -1;
 	}
 	for (size_t i = 0; i < patch_catalog_n && report->nresults < 16; i++) {
@@ -599,23 +599,23 @@ int patch_apply(struct pe *pe, enum pe_kind kind, const struct patch_opts *opts,
 		struct patch_result *res = &report->results[k];
 		result_init(res, e);
 		if (vrc < 0) {
-			snprintf(res->message, sizeof res->message, "%.200s", firstmsg);
+			msg_printf(res->message, sizeof res->message, "%.200s", firstmsg);
 			continue;
 		}
 		if (report->version < e->min_version || report->version > e->max_version) {
-			snprintf(res->message, sizeof res->message, "applies to kernel %u.%u-%u.%u, this is %u.%u",
+			msg_printf(res->message, sizeof res->message, "applies to kernel %u.%u-%u.%u, this is %u.%u",
 				 e->min_version >> 8, e->min_version & 0xFF, e->max_version >> 8,
 				 e->max_version & 0xFF, report->version >> 8, report->version & 0xFF);
 			continue;
 		}
 		if ((opts->only && !id_in_list(opts->only, e->id)) || id_in_list(opts->skip, e->id)) {
-			snprintf(res->message, sizeof res->message, "skipped by option");
+			msg_printf(res->message, sizeof res->message, "skipped by option");
 			continue;
 		}
 		if (run_entry(&mc, e, res, &todo[k]) < 0) {
 			if (first == E_OK) {
 				first = err_code();
-				snprintf(firstmsg, sizeof firstmsg, "%s", err_msg());
+				msg_printf(firstmsg, sizeof firstmsg, "%s", err_msg());
 			}
 			rc = -1;
 			continue;
@@ -626,7 +626,7 @@ int patch_apply(struct pe *pe, enum pe_kind kind, const struct patch_opts *opts,
 		/* All or nothing across the file: one missing site means no edit. */
 		for (size_t k = 0; k < report->nresults; k++)
 			if (have[k])
-				snprintf(report->results[k].message, sizeof report->results[k].message,
+				msg_printf(report->results[k].message, sizeof report->results[k].message,
 					 "not written: another patch of this file failed");
 		return err_set(first, "%s", firstmsg);
 	}
