@@ -598,7 +598,7 @@ int vhdmeta_damaged(int fd, uint64_t file_size, char *out, size_t n)
 	/* VHD 2006, "Dynamic Disk Header Format": "cxsparse" 1024 bytes at
 	 * the footer copy's Data Offset, 512 for every VHD writer seen */
 	if (file_size >= 1536 && rd_at(&r, h, sizeof h, 512, "VHD dynamic header") == 0 && !memcmp(h, "cxsparse", 8)) {
-		snprintf(out, n, "VHD dynamic disk header 'cxsparse' at offset 512%s, but no 'conectix' footer at the end "
+		msg_printf(out, n, "VHD dynamic disk header 'cxsparse' at offset 512%s, but no 'conectix' footer at the end "
 			 "nor its copy at offset 0", vhd_checksum(h, sizeof h, 36) == get_be32(h + 36) ? " (checksum valid)" : "");
 		return 2;
 	}

@@ -74,7 +74,7 @@ static void add_finding(struct inspection *ins, int code, bool warning, const ch
 	f->warning = warning;
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(f->message, sizeof f->message, fmt, ap);
+	msg_vprintf(f->message, sizeof f->message, fmt, ap);
 	va_end(ap);
 }
 
@@ -126,7 +126,7 @@ static void check_reusable(struct ntfs_vol *v, struct part_info *pi)
 	struct ntfs_dirent *e = NULL;
 	int n = ntfs_list(v, "\\", &e);
 	if (n < 0) {
-		snprintf(pi->not_reusable_why, sizeof pi->not_reusable_why, "root directory unreadable");
+		msg_printf(pi->not_reusable_why, sizeof pi->not_reusable_why, "root directory unreadable");
 		err_clear();
 		return;
 	}
@@ -164,7 +164,7 @@ static int describe_partition(struct overlay *o, const struct ptable *t, struct 
 		/* A corrupt NTFS volume is a finding about that partition,
 		 * not a failure of the whole inspection. */
 		pi->filesystem = "ntfs";
-		snprintf(pi->not_reusable_why, sizeof pi->not_reusable_why, "%s", err_msg());
+		msg_printf(pi->not_reusable_why, sizeof pi->not_reusable_why, "%s", err_msg());
 		err_clear();
 		if (pi->role == ROLE_UNKNOWN) pi->role = ROLE_DATA;
 		return 0;
@@ -309,10 +309,11 @@ static void software_from_hive(struct hive *h, struct inspection *ins)
 	uint32_t maj, min;
 	if (hive_get_dword(h, k, "CurrentMajorVersionNumber", &maj) == 0 &&
 	    hive_get_dword(h, k, "CurrentMinorVersionNumber", &min) == 0)
-		snprintf(ins->current_version, sizeof ins->current_version, "%u.%u", maj, min);
+		fmt_fit(ins->current_version, sizeof ins->current_version, "CurrentMajor/MinorVersionNumber",
+			"%u.%u", maj, min);   /* absurd numbers: "" (unknown), never cut */
 	if (ins->current_version[0])
-		snprintf(ins->version, sizeof ins->version, "%s%s%s", ins->current_version,
-			 ins->build[0] ? "." : "", ins->build);
+		fmt_fit(ins->version, sizeof ins->version, "Windows version", "%s%s%s", ins->current_version,
+			ins->build[0] ? "." : "", ins->build);
 	err_clear();
 }
 
@@ -581,7 +582,7 @@ static struct pe *load_pe(struct ntfs_vol *v, enum winfile f, struct winfile_inf
 	if (!real) { err_clear(); return NULL; }
 	fi->present = true;
 	if (str_copy(fi->path, sizeof fi->path, real, "path") < 0) {
-		snprintf(fi->error, sizeof fi->error, "%s", err_msg());
+		msg_printf(fi->error, sizeof fi->error, "%s", err_msg());
 		err_clear();
 		free(real);
 		return NULL;
@@ -592,14 +593,14 @@ static struct pe *load_pe(struct ntfs_vol *v, enum winfile f, struct winfile_inf
 	/* the reason is kept: a corrupt or unsupported WOF-compressed file is
 	 * not "missing" (wof.h) */
 	if (ntfs_read_file(v, winfile_path[f], PE_MAX, &data, &len)) {
-		snprintf(fi->error, sizeof fi->error, "%s", err_msg());
+		msg_printf(fi->error, sizeof fi->error, "%s", err_msg());
 		err_clear();
 		return NULL;
 	}
 	fi->size = len;
 	struct pe *pe = pe_parse(data, len);
 	free(data);
-	if (!pe) { snprintf(fi->error, sizeof fi->error, "%s", err_msg()); err_clear(); return NULL; }
+	if (!pe) { msg_printf(fi->error, sizeof fi->error, "%s", err_msg()); err_clear(); return NULL; }
 	fi->machine = pe->machine;
 	pe_version_str(pe, fi->version, sizeof fi->version);
 	return pe;
@@ -708,17 +709,17 @@ static void describe_target(const struct inspection *ins, const struct mounted_d
 {
 	char g[40];
 	if (m->partition)
-		snprintf(out, n, "partition %d of this disk", m->partition);
+		msg_printf(out, n, "partition %d of this disk", m->partition);
 	else if (m->kind == MD_MBR && ins->table.type != PT_MBR)
-		snprintf(out, n, "an MBR disk with signature 0x%08X (this disk is GPT)", m->signature);
+		msg_printf(out, n, "an MBR disk with signature 0x%08X (this disk is GPT)", m->signature);
 	else if (m->kind == MD_MBR && m->signature != ins->table.disk_signature)
-		snprintf(out, n, "another disk (MBR signature 0x%08X; this disk: 0x%08X)", m->signature, ins->table.disk_signature);
+		msg_printf(out, n, "another disk (MBR signature 0x%08X; this disk: 0x%08X)", m->signature, ins->table.disk_signature);
 	else if (m->kind == MD_MBR)
-		snprintf(out, n, "byte offset %llu of this disk, where no partition starts", (unsigned long long)m->offset);
+		msg_printf(out, n, "byte offset %llu of this disk, where no partition starts", (unsigned long long)m->offset);
 	else if (m->kind == MD_GPT)
-		snprintf(out, n, "GPT partition %s, not on this disk", guid_to_str(&m->part_guid, g));
+		msg_printf(out, n, "GPT partition %s, not on this disk", guid_to_str(&m->part_guid, g));
 	else
-		snprintf(out, n, "a device that is not a basic partition (a dynamic volume or removable device)");
+		msg_printf(out, n, "a device that is not a basic partition (a dynamic volume or removable device)");
 }
 
 static void system_drive_findings(struct inspection *ins)
