@@ -51,6 +51,25 @@ static void t_text_append(void **st)
 	assert_string_equal(b, "alpha, beta ...");
 }
 
+static void t_msg_printf(void **st)
+{
+	(void)st;
+	char b[10];
+	assert_int_equal(msg_printf(b, sizeof b, "%s", "short"), 0);
+	assert_string_equal(b, "short");
+	assert_int_equal(msg_printf(b, sizeof b, "%s", "a reason too long"), -1);
+	assert_string_equal(b, "a reas...");
+	/* err_set marks a message longer than its buffer the same way */
+	char big[1500];
+	memset(big, 'x', sizeof big - 1);
+	big[sizeof big - 1] = 0;
+	err_set(E_FORMAT, "%s", big);
+	size_t n = strlen(err_msg());
+	assert_true(n < sizeof big - 1);
+	assert_string_equal(err_msg() + n - 3, "...");
+	err_clear();
+}
+
 static void t_pe_long_version(void **st)
 {
 	(void)st;
@@ -188,6 +207,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(t_fmt_fit),
 		cmocka_unit_test(t_text_append),
+		cmocka_unit_test(t_msg_printf),
 		cmocka_unit_test(t_pe_long_version),
 		cmocka_unit_test(t_hive_typed),
 		cmocka_unit_test(t_ptable_offsets),
