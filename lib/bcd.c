@@ -198,19 +198,18 @@ static int decode_partition(const uint8_t *id, struct bcd_device *out)
 static int decode_boot_device(const uint8_t *p, size_t len, struct bcd_device *out, bool nested);
 
 /* A ramdisk's block I/O identifier id[0..idlen) (struct
- * bcd_ramdisk_identifier, then a struct bcd_file_identifier holding the
- * image's device and path) into out. */
+ * bcd_ramdisk_identifier, whose file identifier goes on with the image's
+ * device and path) into out. */
 static int decode_ramdisk(const uint8_t *id, size_t idlen, struct bcd_device *out)
 {
-	const uint8_t *file = id + sizeof(struct bcd_ramdisk_identifier);
-	size_t flen = idlen - sizeof(struct bcd_ramdisk_identifier);
-	struct bcd_file_identifier fi;
-	memcpy(&fi, file, sizeof fi);
-	uint32_t fsize = le32_get(&fi.size);
-	if (fsize < sizeof fi || fsize > flen)
+	struct bcd_ramdisk_identifier ri;
+	memcpy(&ri, id, sizeof ri);
+	size_t foff = offsetof(struct bcd_ramdisk_identifier, file_version), flen = idlen - foff;
+	uint32_t fsize = le32_get(&ri.file_size);
+	if (fsize < BCD_FILE_ID_HEADER || fsize > flen)
 		return err_set(E_FORMAT, "ramdisk device: bad file identifier size %" PRIu32, fsize);
-	const uint8_t *parent = file + sizeof fi;
-	size_t plen = fsize - sizeof fi;
+	const uint8_t *parent = id + sizeof ri;
+	size_t plen = fsize - BCD_FILE_ID_HEADER;
 	struct bcd_device par = { 0 };
 	if (decode_boot_device(parent, plen, &par, true) < 0)
 		return err_prefix("ramdisk parent device");
@@ -249,7 +248,7 @@ static int decode_boot_device(const uint8_t *p, size_t len, struct bcd_device *o
 		return 0;
 	}
 	if (type == BCD_DEV_TYPE_BLOCKIO && !nested &&
-	    idlen >= sizeof(struct bcd_ramdisk_identifier) + sizeof(struct bcd_file_identifier) &&
+	    idlen >= sizeof(struct bcd_ramdisk_identifier) &&
 	    get_le32(id) == BCD_BLOCKIO_RAMDISK)
 		return decode_ramdisk(id, idlen, out);
 	out->kind = BCD_DEV_UNKNOWN;

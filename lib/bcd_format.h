@@ -8,6 +8,7 @@
 #ifndef GEN2PREP_BCD_FORMAT_H
 #define GEN2PREP_BCD_FORMAT_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include "ondisk.h"
 
@@ -44,22 +45,19 @@ struct bcd_device_value {
 } ONDISK;
 _Static_assert(sizeof(struct bcd_device_value) == 88, "BCD partition device value");
 
-/* Identifier of a BCD_DEV_TYPE_BLOCKIO device of block type ramdisk;
- * a file identifier follows. */
+/* Identifier of a BCD_DEV_TYPE_BLOCKIO device of block type ramdisk,
+ * ending with the header of its file identifier; the image's device (a
+ * nested boot device) and its path in UTF-16LE follow, to file_size. */
 struct bcd_ramdisk_identifier {
 	le32 block_io_type, reserved;   /* BCD_BLOCKIO_RAMDISK, 0 */
 	le32 image_base;
 	le64 image_size;
 	le32 image_offset;
+	le32 file_version;              /* 1 */
+	le32 file_size;                 /* from file_version on */
+	le32 file_type;                 /* 5 */
 } ONDISK;
-_Static_assert(sizeof(struct bcd_ramdisk_identifier) == 24, "BCD ramdisk identifier");
-
-/* File identifier: this header, the image's device (a nested boot
- * device), then the image path in UTF-16LE to size. */
-struct bcd_file_identifier {
-	/* version 1; size from the start of this header; type 5 */
-	le32 version, size, type;
-} ONDISK;
-_Static_assert(sizeof(struct bcd_file_identifier) == 12, "BCD file identifier");
+_Static_assert(sizeof(struct bcd_ramdisk_identifier) == 36, "BCD ramdisk identifier");
+#define BCD_FILE_ID_HEADER (sizeof(struct bcd_ramdisk_identifier) - offsetof(struct bcd_ramdisk_identifier, file_version))
 
 #endif
