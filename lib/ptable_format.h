@@ -1,7 +1,7 @@
 /* ptable_format.h - the MBR/EBR and GPT records partition.c reads itself
  * (libfdisk does the rest): UEFI Specification 2.10, chapter 5 "GUID
  * Partition Table (GPT) Disk Layout", table names given. All fields
- * little-endian. doc/formats.md, MBR and GPT.
+ * little-endian. doc/formats.md, MBR; doc/formats.md, GPT.
  */
 #ifndef GEN2PREP_PTABLE_FORMAT_H
 #define GEN2PREP_PTABLE_FORMAT_H
