@@ -1,7 +1,7 @@
 /* mounted_format.h - the REG_BINARY data of a SYSTEM\MountedDevices value
  * naming a basic partition (doc/formats.md, MountedDevices): declared once
- * for the reader (windows.c) and for the plan and verify code, which
- * still spell the bytes out (lib/plan.c, lib/verify.c: helper `plan`).
+ * for the reader (windows.c) and for the writer of the plan's edits and
+ * verify's check (rules.c rules_mounted_device_value).
  * All fields little-endian.
  */
 #ifndef GEN2PREP_MOUNTED_FORMAT_H

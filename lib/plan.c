@@ -426,6 +426,18 @@ static void build_mbr_table(struct plan *p, const struct inspection *ins)
 
 /* ---- SYSTEM hive edits ---- */
 
+/* Names read from the image reach the plan only through the inspection's
+ * fields; each plan field they are copied into is at least as large, so a
+ * copy never cuts a name (the inspection refuses or bounds what it reads). */
+#define FITS(dst_type, dst, src_type, src) \
+	_Static_assert(sizeof(((dst_type *)0)->dst) >= sizeof(((src_type *)0)->src), #dst " holds any " #src)
+FITS(struct plan_value_edit, value, struct mounted_device, name);
+FITS(struct plan_patch_target, path, struct winfile_info, path);
+FITS(struct plan_bcd, description, struct inspection, product_name);
+FITS(struct plan_bcd, locale, struct inspection, locale);
+/* key = control set name + "\\Services\\" + the longest service name ("storvsc") */
+_Static_assert(sizeof(((struct plan_value_edit *)0)->key) >= sizeof(((struct control_set *)0)->name) + 16, "edit key holds any control set key");
+
 static struct plan_value_edit *new_edit(struct plan *p, const char *key, const char *value, const char *why)
 {
 	if (p->nedits >= PLAN_MAX_EDITS) {

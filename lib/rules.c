@@ -1,6 +1,7 @@
 /* rules.c - see rules.h */
 #include "rules.h"
 #include "fat32.h"
+#include "mounted_format.h"
 #include "partition.h"
 #include "pe.h"
 #include "util.h"
@@ -68,6 +69,10 @@ const struct rule rules_table[RULE_COUNT] = {
 				    "winload copy patched, loader path and nointegritychecks in the graph" },
 };
 
+const struct rule rules_parent_linkage = {
+	"parent-linkage", "differencing disk: its parent found, and unchanged since the child was made (DataWriteGuid = parent_linkage)",
+	"--differencing only over a VHDX input of the same size (output-differencing-parent, output-differencing-grows)" };
+
 const char *const rules_boot_apps[RULES_NBOOT_APPS] = { "EFI/Boot/bootx64.efi", "EFI/Microsoft/Boot/bootmgfw.efi" };
 
 bool rules_efi_application(const uint8_t *d, size_t n, char *why, size_t wn)
@@ -109,12 +114,17 @@ void rules_arc_name(int esp_number, char *out, size_t n)
 
 size_t rules_mounted_device_value(const struct ptable *t, const struct part *p, uint8_t out[24])
 {
+	/* the declared value layouts (mounted_format.h), as windows.c reads them */
 	if (t->type == PT_GPT) {
-		memcpy(out, "DMIO:ID:", 8);
-		memcpy(out + 8, p->part_guid.b, 16);
-		return 24;
+		struct mounted_gpt g;
+		memcpy(g.prefix, MOUNTED_GPT_PREFIX, sizeof g.prefix);
+		memcpy(g.partition_guid, p->part_guid.b, sizeof g.partition_guid);
+		memcpy(out, &g, sizeof g);
+		return sizeof g;
 	}
-	put_le32(out, t->disk_signature);
-	put_le64(out + 4, p->start);
-	return 12;
+	struct mounted_mbr m;
+	le32_set(&m.disk_signature, t->disk_signature);
+	le64_set(&m.partition_offset, p->start);
+	memcpy(out, &m, sizeof m);
+	return sizeof m;
 }

@@ -52,6 +52,8 @@ struct rule {
 	const char *plan;             /* how the plan enforces it (blocker ids, what it writes) */
 };
 extern const struct rule rules_table[RULE_COUNT];
+/* Checked only on a differencing disk (verify adds it after the others). */
+extern const struct rule rules_parent_linkage;
 
 /* The BCD store on the ESP (FAT32 path, '/'). */
 #define RULES_BCD_PATH "EFI/Microsoft/Boot/BCD"

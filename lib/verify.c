@@ -490,8 +490,8 @@ static int check_parent(const char *path, struct verify_check *k, bool *diff)
 	char ws[GUID_STR_LEN + 1], hs[GUID_STR_LEN + 1];
 	if (disk_linkage(path, &l) < 0) return err_prefix("%s", path), err_recode(E_FORMAT), -1;
 	*diff = l.differencing;
-	k->id = "parent-linkage";
-	k->what = "differencing disk: its parent found, and unchanged since the child was made (DataWriteGuid = parent_linkage)";
+	k->id = rules_parent_linkage.id;   /* rules.h: the plan's differencing blockers enforce it */
+	k->what = rules_parent_linkage.what;
 	if (!l.differencing) return 0;
 	if (!l.parent_found)
 		snprintf(k->detail, sizeof k->detail, "needs its parent '%.160s', not found%s%.160s (keep the parent beside it, or where the path leads)",

@@ -26,7 +26,9 @@ static void test_table(void **state)
 		assert_true(strlen(rules_table[i].what) > 10);
 		assert_true(strlen(rules_table[i].plan) > 10);
 		for (int k = 0; k < i; k++) assert_string_not_equal(rules_table[i].id, rules_table[k].id);
+		assert_string_not_equal(rules_table[i].id, rules_parent_linkage.id);
 	}
+	assert_string_equal(rules_parent_linkage.id, "parent-linkage");
 }
 
 static void test_arc_and_mounted(void **state)
