@@ -111,6 +111,15 @@ assert_exit "child in a subfolder" 0 "$GEN2PREP" convert -q --differencing --lay
 assert_eq "relative_path from a subfolder" '..\in.vhdx' "$(kv relative_path <($CHAIN info "$TMP/a/sub/c.vhdx"))"
 assert_exit "verify the child in the subfolder" 0 "$GEN2PREP" verify "$TMP/a/sub/c.vhdx"
 
+# a parent in another branch of folders, named through a symbolic link:
+# the path climbs and descends, and leads to the file itself
+mkdir -p "$TMP/b/c/d"
+ln -s "$IN" "$TMP/b/link.vhdx"
+assert_exit "child elsewhere, parent by a symlink" 0 "$GEN2PREP" convert -q --differencing --layout mbr "$TMP/b/link.vhdx" "$TMP/b/c/d/e.vhdx"
+assert_eq "relative_path: up and down to the real file" '..\..\..\a\in.vhdx' "$(kv relative_path <($CHAIN info "$TMP/b/c/d/e.vhdx"))"
+assert_exit "verify it" 0 "$GEN2PREP" verify "$TMP/b/c/d/e.vhdx"
+rm -rf "$TMP/b"
+
 assert_eq "input unchanged (sha256)" "$in_sha" "$(sha "$IN")"
 
 # ---- a 24 GiB disk: the same in time, changes in several 4 GiB chunks ----
