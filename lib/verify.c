@@ -488,7 +488,11 @@ static int check_parent(const char *path, struct verify_check *k, bool *diff)
 {
 	struct disk_linkage l;
 	char ws[GUID_STR_LEN + 1], hs[GUID_STR_LEN + 1];
-	if (disk_linkage(path, &l) < 0) return err_prefix("%s", path), err_recode(E_FORMAT), -1;
+	if (disk_linkage(path, &l) < 0) {
+		err_prefix("%s", path);   /* as image_open: unreadable input, exit 3 */
+		if (err_code() == E_IO) err_recode(E_FORMAT);
+		return -1;
+	}
 	*diff = l.differencing;
 	k->id = "parent-linkage";
 	k->what = "differencing disk: its parent found, and unchanged since the child was made (DataWriteGuid = parent_linkage)";
