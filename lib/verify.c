@@ -484,6 +484,8 @@ static void check_loader_integrity(struct vctx *c)
  * unchanged since (disk.h, disk_linkage: MS-VHDX 2.6.2.6.3 parent_linkage
  * = the parent's DataWriteGuid). *diff tells whether path has a parent;
  * k says which parent it needs and whether it is there as it was. */
+_Static_assert(C_COUNT + 1 <= VERIFY_MAX_CHECKS, "room for the parent-linkage check");
+
 static int check_parent(const char *path, struct verify_check *k, bool *diff)
 {
 	struct disk_linkage l;
