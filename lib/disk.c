@@ -605,7 +605,7 @@ int disk_linkage(const char *path, struct disk_linkage *l)
 	memset(l, 0, sizeof *l);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	uint64_t size = 0;
-	if (fd < 0) return err_errno(errno == ENOENT ? E_NOTFOUND : E_IO, "cannot open '%s'", path);
+	if (fd < 0) return err_errno(errno == ENOENT ? E_NOTFOUND : E_IO, "cannot open");   /* the caller names path */
 	enum disk_format f = file_size_of(fd, path, &size) == 0 ? detect_format(fd, size) : DISK_RAW;
 	struct vhdmeta *m = f == DISK_VHDX ? vhdmeta_parse(fd, size, true) : NULL;
 	err_clear();

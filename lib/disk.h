@@ -80,8 +80,8 @@ struct disk_linkage {
 	bool match;                 /* linkage == parent_id */
 };
 /* 0 with *l filled (a file that is no differencing disk: differencing
- * false); -1 when path cannot be opened (E_NOTFOUND / E_IO). Free with
- * disk_linkage_free. */
+ * false); -1 when path cannot be opened (E_NOTFOUND / E_IO; the caller
+ * names path, as for disk_open). Free with disk_linkage_free. */
 int disk_linkage(const char *path, struct disk_linkage *l);
 void disk_linkage_free(struct disk_linkage *l);
 

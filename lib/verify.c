@@ -484,11 +484,17 @@ static void check_loader_integrity(struct vctx *c)
  * unchanged since (disk.h, disk_linkage: MS-VHDX 2.6.2.6.3 parent_linkage
  * = the parent's DataWriteGuid). *diff tells whether path has a parent;
  * k says which parent it needs and whether it is there as it was. */
+_Static_assert(C_COUNT + 1 <= VERIFY_MAX_CHECKS, "room for the parent-linkage check");
+
 static int check_parent(const char *path, struct verify_check *k, bool *diff)
 {
 	struct disk_linkage l;
 	char ws[GUID_STR_LEN + 1], hs[GUID_STR_LEN + 1];
-	if (disk_linkage(path, &l) < 0) return err_prefix("%s", path), err_recode(E_FORMAT), -1;
+	if (disk_linkage(path, &l) < 0) {
+		err_prefix("%s", path);   /* as image_open: unreadable input, exit 3 */
+		if (err_code() == E_IO) err_recode(E_FORMAT);
+		return -1;
+	}
 	*diff = l.differencing;
 	k->id = rules_parent_linkage.id;   /* rules.h: the plan's differencing blockers enforce it */
 	k->what = rules_parent_linkage.what;

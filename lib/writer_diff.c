@@ -192,12 +192,19 @@ static size_t split_names(char *p, char **names, size_t max)
 }
 
 /* OUT's folder to IN, as 2.6.2.6.3 relative_path wants it: "\" between
- * names, ".." for a parent folder (".\NAME" in the same folder). NULL with
- * E_USAGE when a name holds a "\" (it would read as two names). */
+ * names, ".." for a parent folder (".\NAME" in the same folder). IN is
+ * taken with symbolic links resolved: the file that holds the data. NULL
+ * with E_USAGE when a name holds a "\" (it would read as two names). */
 static char *relative_path(const char *child, const char *parent)
 {
-	char *cd = xstrdup(child), *pd = xstrdup(parent), *pb = xstrdup(parent), *out = NULL;
-	char cr[PATH_MAX], pr[PATH_MAX], *cn[PATH_MAX / 2], *pn[PATH_MAX / 2];
+	char *cd = xstrdup(child), *pd = NULL, *pb = NULL, *out = NULL;
+	char cr[PATH_MAX], pr[PATH_MAX], pf[PATH_MAX], *cn[PATH_MAX / 2], *pn[PATH_MAX / 2];
+	if (!realpath(parent, pf)) {
+		err_errno(E_OUTPUT, "cannot resolve the path of '%s'", parent);
+		free(cd);
+		return NULL;
+	}
+	pd = xstrdup(pf), pb = xstrdup(pf);
 	const char *base = basename(pb);
 	if (!realpath(dirname(cd), cr) || !realpath(dirname(pd), pr)) {
 		err_errno(E_OUTPUT, "cannot resolve the folders of '%s' and '%s'", child, parent);

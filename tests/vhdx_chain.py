@@ -6,7 +6,9 @@ tests/differencing.sh.
   vhdx_chain.py info CHILD             key=value lines: what the child says
   vhdx_chain.py parent VHDX            data_write, page83, size of any VHDX
   vhdx_chain.py merge CHILD PARENT_RAW OUT_RAW
-        OUT_RAW = PARENT_RAW with every sector the child holds applied:
+        OUT_RAW = PARENT_RAW with every sector the child holds applied
+        (PARENT_RAW '-': OUT_RAW is already a copy of the parent, changed
+        in place, for big sparse disks):
         2.5.1.1 FULLY_PRESENT blocks whole, PARTIALLY_PRESENT blocks per
         the chunk's sector bitmap (2.4, bit n LSB first = sector n),
         everything else from the parent. The copy is sparse (truncate, then
@@ -144,14 +146,15 @@ def check_bat(d, ratio, ents):
 
 
 def merge(child, parent_raw, out):
+    if parent_raw != '-':
+        shutil.copyfile(parent_raw, out)
     with open(child, 'rb') as f:
         d = parse(f)
         ratio, nblocks, ents = bat_entries(f, d)
         check_bat(d, ratio, ents)
         bs, lss = d['block_size'], d['lss']
-        assert os.path.getsize(parent_raw) == d['size'], 'parent and child sizes differ'
-        shutil.copyfile(parent_raw, out)
-        stats = dict(full=0, partial=0, sectors=0)
+        assert os.path.getsize(out) == d['size'], 'parent and child sizes differ'
+        stats = dict(full=0, partial=0, sectors=0, chunks=len({b // ratio for b in range(nblocks) if ents[b + b // ratio] & 7}))
         with open(out, 'r+b') as o:
             for b in range(nblocks):
                 e = ents[b + b // ratio]
