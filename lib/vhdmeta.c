@@ -21,7 +21,13 @@ struct vhdmeta {
 	int fd;
 	uint64_t *block_off;   /* file offset of each payload block's data, 0 if none */
 	uint8_t *block_state;  /* enum blk per payload block */
+	/* dynamic VHD: per block, whether its sector bitmap has every bit
+	 * set (enum full; looked up once, when the block is first mapped) */
+	uint8_t *vhd_full;
+	uint32_t vhd_bitmap;   /* bytes of a block's sector bitmap, padded */
 };
+
+enum full { FULL_UNKNOWN = 0, FULL_YES = 1, FULL_NO = 2 };
 
 /* ---- shared helpers ---------------------------------------------------- */
 
@@ -493,6 +499,10 @@ static int vhd_read_dynamic(const struct rd *r, const struct vhd_footer *f, stru
 	free(buf);
 	m->info.differencing = diff;
 	m->info.block_size = bs;
+	if (!diff && nblocks) {
+		m->vhd_full = xcalloc(nblocks, 1);
+		m->vhd_bitmap = (uint32_t)bitmap;
+	}
 	*out = m;
 	return 0;
 fail:
@@ -666,6 +676,33 @@ int vhdmeta_maybe_allocated(const struct vhdmeta *m, uint64_t off, uint64_t len)
 	return result;
 }
 
+/* Dynamic VHD (VHD, "Block Allocation Table and Data Blocks"): a block is
+ * its sector bitmap, padded to 512 bytes, then its data; a set bit means
+ * the sector holds data, a clear one that it was never written and reads
+ * as zeros (libvhdi returns zeros there too). A block whose bits are all
+ * set is therefore its data, plainly, in the file - as every block qemu-img
+ * and Hyper-V allocate is. Anything else, or a bitmap that cannot be read,
+ * is left to libvhdi (the reader that reports the error). The answer is
+ * kept per block: one read of bs / 4096 bytes per block. */
+static bool vhd_block_full(const struct vhdmeta *m, uint64_t b)
+{
+	if (!m->vhd_full || m->fd < 0) return false;
+	if (m->vhd_full[b] == FULL_UNKNOWN) {
+		size_t need = m->info.block_size / 512 / 8;   /* bits of the block's sectors */
+		uint8_t chunk[4096];
+		uint64_t at = m->block_off[b] - m->vhd_bitmap;
+		bool full = true;
+		for (size_t i = 0; i < need && full; i += sizeof chunk) {
+			size_t n = need - i < sizeof chunk ? need - i : sizeof chunk;
+			ssize_t r = pread(m->fd, chunk, n, (off_t)(at + i));
+			full = r == (ssize_t)n;
+			for (size_t k = 0; k < n && full; k++) full = chunk[k] == 0xff;
+		}
+		m->vhd_full[b] = full ? FULL_YES : FULL_NO;
+	}
+	return m->vhd_full[b] == FULL_YES;
+}
+
 uint64_t vhdmeta_map(const struct vhdmeta *m, uint64_t off, uint64_t len, uint64_t *file_off)
 {
 	uint64_t vs = m->info.virtual_size;
@@ -675,9 +712,9 @@ uint64_t vhdmeta_map(const struct vhdmeta *m, uint64_t off, uint64_t len, uint64
 		*file_off = off;
 		return m->info.vhdx ? 0 : len;
 	}
-	if (!m->info.vhdx) return 0;     /* dynamic VHD: per-sector bitmaps */
 	uint64_t bs = m->info.block_size, b = off / bs;
 	if (b >= m->info.payload_blocks || m->block_state[b] != BLK_DATA) return 0;
+	if (!m->info.vhdx && !vhd_block_full(m, b)) return 0;
 	uint64_t in = off - b * bs, n = bs - in < len ? bs - in : len;
 	*file_off = m->block_off[b] + in;
 	return n;
@@ -689,5 +726,6 @@ void vhdmeta_free(struct vhdmeta *m)
 	free(m->info.parent_locator);
 	free(m->block_off);
 	free(m->block_state);
+	free(m->vhd_full);
 	free(m);
 }

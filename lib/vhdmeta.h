@@ -51,10 +51,12 @@ int vhdmeta_maybe_allocated(const struct vhdmeta *m, uint64_t off, uint64_t len)
 /* Where the bytes of virtual offset off lie in the file, when they lie
  * there as they are: a VHDX payload block in state FULLY_PRESENT ([MS-VHDX]
  * 2.5.1.1: every sector of the block is in the file, at FileOffsetMB +
- * the offset in the block) of a file without a parent, or a fixed VHD
- * (identity). Returns the length of that run (up to len, within one
- * block) and *file_off; 0 when off is not stored plainly (dynamic or
- * differencing VHD: sector bitmaps; unallocated; out of range). */
+ * the offset in the block) of a file without a parent, a dynamic VHD
+ * block whose sector bitmap has every bit set (its first mapping reads
+ * the bitmap: bs / 4096 bytes), or a fixed VHD (identity). Returns the
+ * length of that run (up to len, within one block) and *file_off; 0 when
+ * off is not stored plainly (differencing VHD, a dynamic VHD block with
+ * clear bits; unallocated; out of range). */
 uint64_t vhdmeta_map(const struct vhdmeta *m, uint64_t off, uint64_t len, uint64_t *file_off);
 void vhdmeta_free(struct vhdmeta *m);
 
