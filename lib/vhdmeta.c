@@ -601,15 +601,17 @@ static size_t vhdx_remains(const struct rd *r, char *out, size_t n, size_t used)
 int vhdmeta_damaged(int fd, uint64_t file_size, char *out, size_t n)
 {
 	struct rd r = { .fn = fd_read, .ctx = &fd, .size = file_size };
-	uint8_t h[1024];
+	struct vhd_dyn_header h;
 	out[0] = 0;
 	size_t used = vhdx_remains(&r, out, n, 0);
 	if (used) return 1;
 	/* VHD 2006, "Dynamic Disk Header Format": "cxsparse" 1024 bytes at
 	 * the footer copy's Data Offset, 512 for every VHD writer seen */
-	if (file_size >= 1536 && rd_at(&r, h, sizeof h, 512, "VHD dynamic header") == 0 && !memcmp(h, "cxsparse", 8)) {
+	if (file_size >= 512 + sizeof h && rd_at(&r, &h, sizeof h, 512, "VHD dynamic header") == 0 &&
+	    !memcmp(h.cookie, VHD_SPARSE_COOKIE, 8)) {
+		bool sum_ok = vhd_checksum(&h, sizeof h, VHD_DYN_CHECKSUM_OFF) == be32_get(&h.checksum);
 		msg_printf(out, n, "VHD dynamic disk header 'cxsparse' at offset 512%s, but no 'conectix' footer at the end "
-			 "nor its copy at offset 0", vhd_checksum(h, sizeof h, 36) == get_be32(h + 36) ? " (checksum valid)" : "");
+			   "nor its copy at offset 0", sum_ok ? " (checksum valid)" : "");
 		return 2;
 	}
 	err_clear();
