@@ -93,8 +93,8 @@ static void option_name(int argc, char **argv, const char *shortopts, char *buf,
 		snprintf(buf, n, "-%c", optopt);
 		return;
 	}
-	size_t len = strcspn(arg, "=");
-	snprintf(buf, n, "%.*s", (int)(len < n ? len : n - 1), arg);
+	int len = (int)strcspn(arg, "=");
+	msg_printf(buf, n, "%.*s", len, arg);   /* an overlong name ends in "..." */
 }
 
 /* Whether getopt_long, parsing the whole command line, takes an option
