@@ -322,7 +322,7 @@ static int fdisk_quiet_ask(struct fdisk_context *cxt, struct fdisk_ask *ask, voi
 	int t = fdisk_ask_get_type(ask);
 	if (t == FDISK_ASKTYPE_WARN || t == FDISK_ASKTYPE_WARNX) {
 		const char *m = fdisk_ask_print_get_mesg(ask);
-		snprintf(fdisk_last_warning, sizeof(fdisk_last_warning), "%s", m ? m : "");
+		msg_printf(fdisk_last_warning, sizeof(fdisk_last_warning), "%s", m ? m : "");
 	}
 	return 0;
 }
@@ -333,7 +333,7 @@ static const char *fdisk_why(void)
 	static char buf[300];
 	if (!fdisk_last_warning[0])
 		return "";
-	snprintf(buf, sizeof(buf), " (libfdisk: %s)", fdisk_last_warning);
+	msg_printf(buf, sizeof(buf), " (libfdisk: %s)", fdisk_last_warning);   /* fits: 256 + 13 */
 	return buf;
 }
 
