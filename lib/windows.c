@@ -640,7 +640,8 @@ static void dry_run_patches(struct pe *pe, enum pe_kind kind, enum winfile f, st
 		snprintf(p->id, sizeof p->id, "%s", rep.results[i].id ? rep.results[i].id : "");
 		snprintf(p->file, sizeof p->file, "%s", winfile_name[f]);
 		p->status = rep.results[i].status;
-		snprintf(p->message, sizeof p->message, "%s", rep.results[i].message);
+		_Static_assert(sizeof p->message == sizeof rep.results[i].message, "patch message fits whole");
+		memcpy(p->message, rep.results[i].message, sizeof p->message);
 		/* convert would stop with exit 5 on these: say so up front. */
 		if (p->status == PATCH_NOT_FOUND || p->status == PATCH_AMBIGUOUS)
 			add_finding(ins, WARN_PATCH_NOT_FOUND, true,
@@ -663,7 +664,8 @@ static void read_files(struct ntfs_vol *v, struct inspection *ins)
 		sscanf(ins->current_version, "%u.%u", &maj, &min);
 		ins->kernel_version = (maj << 8) | min;
 	}
-	snprintf(ins->integration_services, sizeof ins->integration_services, "%s", ins->files[WF_VMBUS].version);
+	_Static_assert(sizeof ins->integration_services == sizeof ins->files[WF_VMBUS].version, "version fits whole");
+	memcpy(ins->integration_services, ins->files[WF_VMBUS].version, sizeof ins->integration_services);
 	/* Kernels 6.0 and 6.1 need the catalog (doc/patches.md "Versions"); later ones do not. */
 	if (ins->kernel_version == 0x600 || ins->kernel_version == 0x601) {
 		static const struct { enum winfile f; enum pe_kind k; } bins[] = {
