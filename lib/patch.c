@@ -265,13 +265,14 @@ static size_t callee_targets(const struct pe *pe, const char *name, uint32_t *t,
 	for (size_t s = 0; s < pe->nsections && n < max; s++) {
 		const struct pe_section *sec = &pe->sections[s];
 		uint32_t len = sec->raw_size < sec->vsize || !sec->vsize ? sec->raw_size : sec->vsize;
-		if (!section_is_code(sec) || len < 6 || !range_ok(sec->raw_off, len, pe->len))
+		if (!section_is_code(sec) || len < X86_RIP_JMP_LEN || !range_ok(sec->raw_off, len, pe->len))
 			continue;
 		const uint8_t *p = pe->data + sec->raw_off;
-		for (uint32_t i = 0; i + 6 <= len && n < max; i++)
-			if (p[i] == 0xFF && p[i + 1] == 0x25)
+		uint32_t slot;
+		for (uint32_t i = 0; i + X86_RIP_JMP_LEN <= len && n < max; i++)
+			if (x86_rip_jmp_slot(p + i, sec->va + i, &slot))
 				for (size_t k = 0; k < nslots; k++)
-					if (sec->va + i + 6 + get_le32(p + i + 2) == t[k] && n < max)
+					if (slot == t[k] && n < max)
 						t[n++] = sec->va + i;
 	}
 	return n;

@@ -50,14 +50,22 @@ static const char *export_at(const struct pe *pe, uint32_t rva)
 	return NULL;
 }
 
-/* `jmp qword ptr [rip+disp32]` (FF 25 disp32) at rva: an import thunk
- * (the linker's stub for a non-__declspec(dllimport) call). */
+bool x86_rip_jmp_slot(const uint8_t *p, uint32_t rva, uint32_t *slot)
+{
+	if (p[0] != 0xFF || p[1] != 0x25)
+		return false;
+	*slot = rva + X86_RIP_JMP_LEN + get_le32(p + 2);   /* disp32 after opcode and ModRM */
+	return true;
+}
+
+/* An import thunk (x86_rip_jmp_slot; the linker's stub for a
+ * non-__declspec(dllimport) call) at rva: the import's name. */
 static const char *thunk_import(const struct pe *pe, uint32_t rva)
 {
-	const uint8_t *p = pe_ptr(pe, rva, 6);
-	if (!p || p[0] != 0xFF || p[1] != 0x25)
+	const uint8_t *p = pe_ptr(pe, rva, X86_RIP_JMP_LEN);
+	uint32_t slot;
+	if (!p || !x86_rip_jmp_slot(p, rva, &slot))
 		return NULL;
-	uint32_t slot = rva + 6 + get_le32(p + 2);
 	return import_at_slot(pe, slot);
 }
 

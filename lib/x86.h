@@ -121,4 +121,12 @@ int x86_encode(uint8_t *buf, size_t cap, size_t *pos, ZydisMnemonic m,
 /* Fills with the recommended multi-byte NOP forms (ZydisEncoderNopFill). */
 void x86_nop_fill(uint8_t *p, size_t len);
 
+/* `jmp qword ptr [rip+disp32]`, FF 25 disp32 (Intel SDM vol. 2A "JMP",
+ * FF /4 with ModRM 00 100 101; 2.2.1.6 "RIP-Relative Addressing": the
+ * target is read from next RIP + disp32), the linker's thunk for a call
+ * into an import: when p[0..X86_RIP_JMP_LEN) is one, at RVA rva, true
+ * with *slot the RVA of the qword it jumps through. */
+#define X86_RIP_JMP_LEN 6
+bool x86_rip_jmp_slot(const uint8_t *p, uint32_t rva, uint32_t *slot);
+
 #endif
