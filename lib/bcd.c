@@ -224,6 +224,7 @@ static int decode_ramdisk(const uint8_t *id, size_t idlen, struct bcd_device *ou
 	out->part_offset = par.part_offset;
 	out->disk_signature = par.disk_signature;
 	char *path = utf16le_to_utf8(parent + psize, (plen - psize) / 2);
+	if (!path) return err_prefix("device path");
 	int r = str_copy(out->path, sizeof out->path, path, "BCD ramdisk image path");
 	free(path);
 	return r;
@@ -308,6 +309,11 @@ struct bcd *bcd_new(void)
 		return NULL;
 	}
 	struct bcd *b = xcalloc(1, sizeof *b);
+	if (!b) {
+		hive_close(h);
+		err_prefix("BCD");
+		return NULL;
+	}
 	b->h = h;
 	return b;
 }
@@ -317,12 +323,19 @@ struct bcd *bcd_open(const uint8_t *data, size_t len)
 	struct hive *h = hive_open(data, len, true, "BCD");
 	if (!h)
 		return NULL;
+	err_clear();
 	if (!hive_key_exists(h, "Objects")) {
 		hive_close(h);
-		err_set(E_FORMAT, "BCD: registry hive without an Objects key: not a BCD store");
+		if (err_code() == E_OK)   /* absent, not unreadable (out of memory) */
+			err_set(E_FORMAT, "BCD: registry hive without an Objects key: not a BCD store");
 		return NULL;
 	}
 	struct bcd *b = xcalloc(1, sizeof *b);
+	if (!b) {
+		hive_close(h);
+		err_prefix("BCD");
+		return NULL;
+	}
 	b->h = h;
 	return b;
 }
@@ -356,8 +369,13 @@ static char *elem_key(const struct guid *g, uint32_t elem)
 int bcd_add_object(struct bcd *b, const struct guid *id, uint32_t type)
 {
 	char *k = obj_key(id);
-	char *d = xasprintf("%s\\Description", k);
-	char *e = xasprintf("%s\\Elements", k);
+	char *d = k ? xasprintf("%s\\Description", k) : NULL;
+	char *e = d ? xasprintf("%s\\Elements", k) : NULL;
+	if (!e) {
+		free(k);
+		free(d);
+		return err_prefix("BCD object key");
+	}
 	int r = hive_set_dword(b->h, d, "Type", type);
 	if (r == 0)
 		r = hive_add_key(b->h, e);
@@ -420,9 +438,13 @@ int bcd_set_objects(struct bcd *b, const struct guid *obj, uint32_t elem, const 
 	if (check_format(elem, F_OBJLIST) < 0)
 		return -1;
 	char **items = xcalloc(n ? n : 1, sizeof *items);
+	if (!items) return err_prefix("BCD object list");
 	for (size_t i = 0; i < n; i++) {
 		char s[GUID_STR_LEN + 1];
-		items[i] = xasprintf("{%s}", guid_to_str(&v[i], s));
+		if (!(items[i] = xasprintf("{%s}", guid_to_str(&v[i], s)))) {
+			hive_free_names(items, i);
+			return err_prefix("BCD object list");
+		}
 	}
 	char *k = elem_key(obj, elem);
 	int r = hive_set_multi_sz(b->h, k, "Element", (const char *const *)items, n);
@@ -449,7 +471,11 @@ int bcd_set_boolean(struct bcd *b, const struct guid *obj, uint32_t elem, bool v
 int bcd_get_object_type(struct bcd *b, const struct guid *obj, uint32_t *type)
 {
 	char *k = obj_key(obj);
-	char *d = xasprintf("%s\\Description", k);
+	char *d = k ? xasprintf("%s\\Description", k) : NULL;
+	if (!d) {
+		free(k);
+		return err_prefix("BCD object key");
+	}
 	int r = hive_get_dword(b->h, d, "Type", type);
 	free(k);
 	free(d);
@@ -559,6 +585,10 @@ int bcd_objects(struct bcd *b, struct guid **ids, size_t *count)
 	if (hive_subkeys(b->h, "Objects", &names, &n) < 0)
 		return -1;
 	struct guid *out = xcalloc(n ? n : 1, sizeof *out);
+	if (!out) {
+		hive_free_names(names, n);
+		return err_prefix("BCD object list");
+	}
 	size_t k = 0;
 	int rc = 0;
 	for (size_t i = 0; i < n; i++) {
@@ -717,8 +747,10 @@ static int load_elem(struct bcd *b, const struct guid *obj, uint32_t otype, uint
 			return err_set(E_FORMAT, "element %08x: expected REG_SZ, found type %" PRIu32, type,
 				       e->regtype);
 		e->list = xcalloc(1, sizeof *e->list);
+		if (!e->list) return err_prefix("element %08x", type);
 		e->count = 1;
 		e->list[0] = utf16le_to_utf8(e->raw, e->len / 2);
+		if (!e->list[0]) return err_prefix("element %08x", type);
 		if (e->fmt == F_OBJECT) {
 			struct guid g;
 			if (guid_from_str(e->list[0], &g) < 0)
@@ -776,8 +808,9 @@ static int load_object(struct bcd *b, const struct guid *g, struct pobj *o)
 		return r > 0 ? err_set(E_FORMAT, "object has no Description\\Type") : -1;
 	o->rank = object_rank(g, o->type);
 	char *k = obj_key(g);
-	char *ek = xasprintf("%s\\Elements", k);
+	char *ek = k ? xasprintf("%s\\Elements", k) : NULL;
 	free(k);
+	if (!ek) return err_prefix("BCD object key");
 	char **names = NULL;
 	size_t n = 0;
 	if (hive_key_exists(b->h, ek) && hive_subkeys(b->h, ek, &names, &n) < 0) {
@@ -786,6 +819,10 @@ static int load_object(struct bcd *b, const struct guid *g, struct pobj *o)
 	}
 	free(ek);
 	o->el = xcalloc(n ? n : 1, sizeof *o->el);
+	if (!o->el) {
+		hive_free_names(names, n);
+		return err_prefix("BCD elements");
+	}
 	int rc = 0;
 	for (size_t i = 0; i < n; i++) {
 		char *end;
@@ -822,6 +859,10 @@ static int load_view(struct bcd *b, struct view *v)
 	if (bcd_objects(b, &ids, &n) < 0)
 		return -1;
 	v->objs = xcalloc(n ? n : 1, sizeof *v->objs);
+	if (!v->objs) {
+		free(ids);
+		return err_prefix("BCD objects");
+	}
 	for (size_t i = 0; i < n; i++) {
 		char s[GUID_STR_LEN + 1];
 		if (load_object(b, &ids[i], &v->objs[v->n]) != 0) {
@@ -875,6 +916,7 @@ static char *hex_alloc(const uint8_t *p, size_t n)
 {
 	static const char digits[] = "0123456789abcdef";
 	char *out = xmalloc(2 * n + 1);
+	if (!out) return NULL;   /* E_NOMEM set */
 	for (size_t i = 0; i < n; i++) {
 		out[2 * i] = digits[p[i] >> 4];
 		out[2 * i + 1] = digits[p[i] & 15];
@@ -914,13 +956,14 @@ static char *device_text(const struct view *v, const uint8_t *raw, size_t len, b
 	struct bcd_device d;
 	if (bcd_device_decode(raw, len, &d) < 0 || d.kind == BCD_DEV_UNKNOWN) {
 		err_clear();
-		char *hex = hex_alloc(raw, len), *t = xasprintf("unknown (%s)", hex);
+		char *hex = hex_alloc(raw, len), *t = hex ? xasprintf("unknown (%s)", hex) : NULL;
 		free(hex);
-		return t;
+		return t;   /* NULL: E_NOMEM set, bcd_print / bcd_to_json fail */
 	}
 	if (d.kind == BCD_DEV_BOOT)
 		return xstrdup("boot");
 	char *parent = xmalloc(PARTITION_TEXT_MAX), opt[64];
+	if (!parent) return NULL;   /* E_NOMEM set, bcd_print / bcd_to_json fail */
 	if (d.kind == BCD_DEV_PARTITION) {
 		partition_text(&d, parent, PARTITION_TEXT_MAX, namer, ctx);
 		return parent;
@@ -1007,6 +1050,9 @@ static void print_elem(FILE *f, const struct view *v, const struct pelem *e, bcd
 int bcd_print(struct bcd *b, FILE *f, bcd_device_namer namer, void *ctx)
 {
 	struct view v;
+	/* a value text that could not be allocated would print as "(null)":
+	 * out of memory fails the print (E_NOMEM), whatever it wrote */
+	unsigned long nomem = err_nomem_count();
 	if (load_view(b, &v) < 0)
 		return -1;
 	for (size_t i = 0; i < v.n; i++) {
@@ -1024,7 +1070,7 @@ int bcd_print(struct bcd *b, FILE *f, bcd_device_namer namer, void *ctx)
 			print_elem(f, &v, &o->el[k], namer, ctx);
 	}
 	free_view(&v);
-	return 0;
+	return err_nomem_count() != nomem ? err_set(E_NOMEM, "out of memory printing the BCD store") : 0;
 }
 
 /* ---- JSON --------------------------------------------------------------- */
@@ -1111,7 +1157,7 @@ static json_t *elem_json(const struct view *v, const struct pelem *e, bcd_device
 		break;
 	default: {
 		char *hex = hex_alloc(e->raw, e->len);
-		val = json_string(hex);
+		val = hex ? json_string(hex) : NULL;   /* NULL: the caller's json_object_set_new fails */
 		free(hex);
 	}
 	}
@@ -1122,6 +1168,7 @@ static json_t *elem_json(const struct view *v, const struct pelem *e, bcd_device
 void *bcd_to_json(struct bcd *b, bcd_device_namer namer, void *ctx)
 {
 	struct view v;
+	unsigned long nomem = err_nomem_count();   /* a member lost to a failed allocation: NULL */
 	if (load_view(b, &v) < 0)
 		return NULL;
 	json_t *root = json_object(), *arr = json_array();
@@ -1146,6 +1193,11 @@ void *bcd_to_json(struct bcd *b, bcd_device_namer namer, void *ctx)
 	}
 	json_object_set_new(root, "objects", arr);
 	free_view(&v);
+	if (err_nomem_count() != nomem) {
+		json_decref(root);
+		err_set(E_NOMEM, "out of memory building the BCD store's JSON");
+		return NULL;
+	}
 	return root;
 }
 

@@ -46,6 +46,7 @@ int convert_check_output(const char *in, const char *out, bool overwrite)
 			return err_set(E_EXISTS, "'%s' exists (use --overwrite to replace it)", out);
 	}
 	char *copy = xstrdup(out);
+	if (!copy) return err_prefix("'%s': output folder name", out);
 	const char *dir = dirname(copy);
 	int ok = access(dir, W_OK | X_OK);
 	int saved = errno;
@@ -68,6 +69,7 @@ static int check_output_space(const char *in, const char *out, const struct plan
 	struct stat si;
 	struct statvfs vf;
 	char *copy = xstrdup(out);
+	if (!copy) return err_prefix("'%s': output folder name", out);
 	int rc = statvfs(dirname(copy), &vf);
 	free(copy);
 	if (rc < 0 || stat(in, &si) < 0) return 0;   /* not knowable: left to the writer */
@@ -129,6 +131,7 @@ static int open_input(struct job *j)
 	j->ov = image_open(j->opts->in, &j->disk);   /* the one way to open an image (image.h) */
 	if (!j->ov) return -1;
 	j->ins = xcalloc(1, sizeof *j->ins);
+	if (!j->ins) return err_prefix("inspecting %s", j->opts->in);
 	if (windows_inspect(j->ov, j->ins) < 0) return input_error("inspecting %s", j->opts->in);
 	j->r->inspected = true;
 	snprintf(j->r->windows_version, sizeof j->r->windows_version, "%s", j->ins->version);
@@ -146,7 +149,7 @@ static int make_plan(struct job *j)
 	stage(j, STAGE_PLAN, "planning");
 	struct plan_opts po = j->opts->plan;
 	const struct disk_info *di = disk_info(j->disk);
-	disk_fingerprint(j->disk, po.fingerprint);
+	if (disk_fingerprint(j->disk, po.fingerprint) < 0) return -1;
 	po.disk_size = di->virtual_size;
 	po.sector_size = di->logical_sector_size;
 	if (!po.out_path) po.out_path = j->opts->out;

@@ -46,6 +46,10 @@ struct disk {
 static int vhdi_error(libvhdi_error_t **e, enum err_code code, const char *path, const char *what)
 {
 	(void)path;
+	/* libvhdi's error object names no errno; a failed allocation inside
+	 * it left ENOMEM (malloc sets it): out of memory, exit 1, not a
+	 * damaged image */
+	if (errno == ENOMEM) code = E_NOMEM;
 	char msg[512] = "";
 	if (e && *e) {
 		libvhdi_error_sprint(*e, msg, sizeof msg);
@@ -67,6 +71,29 @@ static enum disk_format detect_format(int fd, uint64_t size)
 	return DISK_RAW;
 }
 
+/* The name ends in .vhdx/.avhdx (1) or .vhd/.avhd (2), any case; 0 otherwise. */
+static int container_name(const char *path)
+{
+	const char *dot = strrchr(path, '.');
+	if (!dot || strchr(dot, '/')) return 0;
+	if (!ascii_casecmp(dot, ".vhdx") || !ascii_casecmp(dot, ".avhdx")) return 1;
+	if (!ascii_casecmp(dot, ".vhd") || !ascii_casecmp(dot, ".avhd")) return 2;
+	return 0;
+}
+
+/* Does a raw file start like a disk: the boot signature 0x55 0xAA at byte
+ * 510 of sector 0 (UEFI 2.10, 5.2.1 "Legacy MBR": Signature 0xAA55 at
+ * offset 510; a protective MBR has it too, 5.2.3) or a GPT header
+ * "EFI PART" at LBA 1 of 512- or 4096-byte sectors (5.3.2)? */
+static bool looks_like_disk(int fd, uint64_t size)
+{
+	uint8_t b[8];
+	if (size >= 512 && pread(fd, b, 2, 510) == 2 && b[0] == 0x55 && b[1] == 0xAA) return true;
+	for (uint64_t at = 512; at <= 4096; at += 3584)
+		if (size >= at + 8 && pread(fd, b, 8, (off_t)at) == 8 && !memcmp(b, "EFI PART", 8)) return true;
+	return false;
+}
+
 /* A container whose identifying signature is damaged must not be read as
  * a raw disk (its header bytes would become "sector 0"), nor handed to
  * libvhdi with a message that hides what is wrong: say what is left
@@ -85,7 +112,20 @@ static int refuse_damaged(struct disk *d)
 				       "offset 0, but %s", d->path, what);
 		if (k == 2)
 			return err_set(E_FORMAT, "'%s' is a damaged VHD, not a raw disk: %s", d->path, what);
+		if (k < 0)
+			return -1;
 		err_clear();
+		/* Named as a container, holding nothing of one and no partition
+		 * table either (random bytes, a text file, a VHDX whose every
+		 * header is gone): not a disk image. A raw disk under such a name
+		 * (it has a table) is still read as raw, by content. */
+		int named = container_name(d->path);
+		if (named && !looks_like_disk(d->fd, d->file_size))
+			return err_set(E_FORMAT, "'%s' is not a disk image: named %s, but it has no %s and, read as a raw "
+				       "disk, no partition table (no MBR boot signature, no GPT header)", d->path,
+				       named == 1 ? ".vhdx" : ".vhd",
+				       named == 1 ? "'vhdxfile' identifier, VHDX header or region table"
+						  : "'conectix' footer or dynamic disk header");
 		return 0;
 	}
 	if (d->info.format != DISK_VHD || d->file_size < 512) return 0;
@@ -121,6 +161,7 @@ static int file_size_of(int fd, const char *path, uint64_t *out)
 static char *to_posix(const char *name, const char **base_out)
 {
 	char *p = xstrdup(name);
+	if (!p) { err_prefix("parent locator"); return NULL; }
 	for (char *c = p; *c; c++)
 		if (*c == '\\') *c = '/';
 	char *slash = strrchr(p, '/');
@@ -138,14 +179,20 @@ static bool file_exists(const char *p)
  * hosts expects: a relative locator is taken relative to the child's folder;
  * an absolute POSIX path is used when it exists; anything else (drive
  * letters, UNC paths, or an absolute path that is not here) falls back to
- * the parent's basename in the child's folder. */
-static char *resolve_parent(const char *child, const char *locator)
+ * the parent's basename in the child's folder. *found_out NULL: not there;
+ * -1 with E_NOMEM set when out of memory. */
+static int resolve_parent(const char *child, const char *locator, char **found_out)
 {
 	char *dircopy = xstrdup(child);
-	const char *dir = dirname(dircopy);
 	const char *base;
-	char *posix = to_posix(locator, &base);
+	char *posix = dircopy ? to_posix(locator, &base) : NULL;
+	if (!posix) {
+		free(dircopy);
+		return err_prefix("'%s': parent path", child);
+	}
+	const char *dir = dirname(dircopy);
 	char *found = NULL;
+	bool oom = false;
 	bool has_drive = ((posix[0] | 0x20) >= 'a' && (posix[0] | 0x20) <= 'z' && posix[1] == ':');
 	bool absolute = posix[0] == '/';
 
@@ -153,17 +200,21 @@ static char *resolve_parent(const char *child, const char *locator)
 		const char *rel = posix;
 		while (rel[0] == '.' && rel[1] == '/') rel += 2;   /* ".\parent.vhdx" */
 		char *cand = xasprintf("%s/%s", dir, rel);
-		if (file_exists(cand)) found = cand; else free(cand);
+		oom |= !cand;
+		if (cand && file_exists(cand)) found = cand; else free(cand);
 	} else if (absolute && !has_drive && file_exists(posix)) {
 		found = xstrdup(posix);
+		oom |= !found;
 	}
-	if (!found && *base) {
+	if (!found && !oom && *base) {
 		char *cand = xasprintf("%s/%s", dir, base);
-		if (file_exists(cand)) found = cand; else free(cand);
+		oom |= !cand;
+		if (cand && file_exists(cand)) found = cand; else free(cand);
 	}
 	free(posix);
 	free(dircopy);
-	return found;
+	*found_out = found;
+	return oom ? err_prefix("'%s': parent path", child) : 0;
 }
 
 static struct disk *disk_open_depth(const char *path, int depth);
@@ -225,6 +276,10 @@ static char *parent_name(libvhdi_file_t *vf, const struct vhdmeta *m)
 		return NULL;
 	}
 	uint8_t *name = xmalloc(n);
+	if (!name) {
+		err_prefix("parent locator");
+		return NULL;
+	}
 	if (libvhdi_file_get_utf8_parent_filename(vf, name, n, &e) != 1) {
 		free(name);
 		vhdi_error(&e, E_FORMAT, NULL, "cannot read the parent locator");
@@ -238,11 +293,20 @@ static int open_parent(struct disk *d, int depth)
 {
 	char *name = parent_name(d->vf, d->meta);
 	if (!name) return -1;
-	char *ppath = resolve_parent(d->path, (const char *)name);
+	char *ppath = NULL;
+	if (resolve_parent(d->path, (const char *)name, &ppath) < 0) {
+		free(name);
+		return -1;
+	}
 	if (!ppath) {
 		const char *base;
 		char *posix = to_posix((const char *)name, &base);
-		char *dircopy = xstrdup(d->path);
+		char *dircopy = posix ? xstrdup(d->path) : NULL;
+		if (!dircopy) {
+			free(posix);
+			free(name);
+			return err_prefix("'%s': parent path", d->path);
+		}
 		err_set(E_NOTFOUND, "parent disk '%s' not found (looked for '%s/%s')", (const char *)name,
 			dirname(dircopy), base);
 		free(dircopy);
@@ -285,6 +349,7 @@ static int open_vhdi(struct disk *d, int depth)
 	d->meta = vhdmeta_parse(d->fd, d->file_size, d->info.format == DISK_VHDX);
 	if (!d->meta)
 		return -1;   /* vhdmeta says what is wrong; the caller names the file */
+	errno = 0;   /* vhdi_error reads ENOMEM */
 	if (libvhdi_file_initialize(&d->vf, &e) != 1)
 		return vhdi_error(&e, E_NOMEM, d->path, "cannot create the libvhdi handle");
 	if (libvhdi_file_open(d->vf, d->path, libvhdi_get_access_flags_read(), &e) != 1)
@@ -328,7 +393,10 @@ static int open_vhdi(struct disk *d, int depth)
 static struct disk *disk_open_depth(const char *path, int depth)
 {
 	struct disk *d = xcalloc(1, sizeof *d);
+	if (!d) { err_prefix("'%s': disk handle", path); return NULL; }
+	d->fd = -1;
 	d->path = xstrdup(path);
+	if (!d->path) { err_prefix("'%s': disk handle", path); goto fail; }
 	d->fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (d->fd < 0) {
 		/* a missing file is "notfound" (exit 3 still, src/cli.c), not a
@@ -389,6 +457,7 @@ static int read_vhdi(struct disk *d, uint8_t *buf, size_t len, uint64_t off)
 	while (len) {
 		/* libvhdi takes ssize_t-sized requests; stay well inside */
 		size_t chunk = len > (64u << 20) ? (64u << 20) : len;
+		errno = 0;   /* vhdi_error reads ENOMEM */
 		ssize_t n = libvhdi_file_read_buffer_at_offset(d->vf, buf, chunk, (off64_t)off, &e);
 		if (n <= 0) {
 			vhdi_error(&e, E_FORMAT, d->path, "read failed, corrupt or truncated image?");
@@ -480,12 +549,13 @@ int disk_maybe_allocated(struct disk *d, uint64_t off, uint64_t len)
 	return d->parent ? disk_maybe_allocated(d->parent, off, len) : 0;
 }
 
-void disk_fingerprint(struct disk *d, uint8_t out[32])
+int disk_fingerprint(struct disk *d, uint8_t out[32])
 {
 	struct sha256 s;
 	uint64_t size = d->info.virtual_size;
 	const uint64_t mib = 1u << 20;
 	uint8_t *buf = xmalloc(mib);
+	if (!buf) return err_prefix("'%s': fingerprint buffer", d->path);
 	uint8_t le[8];
 	sha256_init(&s);
 	put_le64(le, size);
@@ -499,6 +569,7 @@ void disk_fingerprint(struct disk *d, uint8_t out[32])
 	sha256_update(&s, buf, mib);
 	sha256_final(&s, out);
 	free(buf);
+	return 0;
 }
 
 uint64_t disk_map(struct disk *d, uint64_t off, uint64_t len, int *fd, uint64_t *file_off)

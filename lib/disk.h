@@ -48,7 +48,8 @@ int disk_read(struct disk *d, void *buf, size_t len, uint64_t off);
 int disk_maybe_allocated(struct disk *d, uint64_t off, uint64_t len);
 /* Identity of the input used to derive deterministic ids: the sha256 of
  * the first and last MiB plus virtual size (cheap, stable). */
-void disk_fingerprint(struct disk *d, uint8_t out[32]);
+/* Returns 0, or -1 with E_NOMEM set. */
+int disk_fingerprint(struct disk *d, uint8_t out[32]);
 /* Where [off, off+len) of the virtual disk lies plainly in a file (raw
  * image, fixed VHD, VHDX FULLY_PRESENT block without a parent: see
  * vhdmeta_map): returns the length of the run starting at off (<= len,

@@ -276,6 +276,10 @@ struct fat32_builder *fat32_new(uint64_t size, uint32_t sector_size, uint32_t vo
 	if (compute_geometry(size, sector_size, &g) < 0)
 		return NULL;
 	struct fat32_builder *b = xcalloc(1, sizeof(*b));
+	if (!b) {
+		err_prefix("FAT32 builder");
+		return NULL;
+	}
 	b->g = g;
 	b->volume_id = volume_id;
 	set_label(b->label, label);
@@ -378,16 +382,19 @@ static int add_node(struct fat32_builder *b, const char *path, bool is_dir, cons
 	struct fnode *dir = walk_parent(b, path, &leaf);
 	if (!dir)
 		return -1;
-	size_t units = 0;
 	if (!long_name_ok(leaf))
 		return err_set(E_USAGE, "FAT32: invalid file name '%s'", leaf);
-	free(utf8_to_utf16le(leaf, &units));
+	size_t units = utf8_utf16_units(leaf);
 	if (units > LFN_MAX)
 		return err_set(E_USAGE, "FAT32: name longer than %d characters: '%.40s...'", LFN_MAX, leaf);
 	if (find_child(dir, leaf, strlen(leaf)))
 		return err_set(E_EXISTS, "FAT32: '%s' already exists", path);
 	struct fnode *n = xcalloc(1, sizeof(*n));
-	n->name = xstrdup(leaf);
+	if (n && !(n->name = xstrdup(leaf))) {
+		free(n);
+		n = NULL;
+	}
+	if (!n) return err_prefix("FAT32: '%s'", path);
 	n->is_dir = is_dir;
 	n->parent = dir;
 	if (choose_short_name(dir, n) < 0) {
@@ -395,14 +402,19 @@ static int add_node(struct fat32_builder *b, const char *path, bool is_dir, cons
 		free(n);
 		return -1;
 	}
-	if (!is_dir && len) {
-		n->data = xmalloc(len);
+	struct fnode **kids = dir->kids;
+	if (dir->nkids == dir->cap) {
+		size_t cap = dir->cap ? dir->cap * 2 : 8;
+		if ((kids = xrealloc(dir->kids, cap * sizeof(*dir->kids)))) dir->kids = kids, dir->cap = cap;
+	}
+	if (kids && !is_dir && len && (n->data = xmalloc(len))) {
 		memcpy(n->data, data, len);
 		n->len = len;
 	}
-	if (dir->nkids == dir->cap) {
-		dir->cap = dir->cap ? dir->cap * 2 : 8;
-		dir->kids = xrealloc(dir->kids, dir->cap * sizeof(*dir->kids));
+	if (!kids || (!is_dir && len && !n->data)) {
+		free(n->name);
+		free(n);
+		return err_prefix("FAT32: '%s'", path);
 	}
 	dir->kids[dir->nkids++] = n;
 	return 0;
@@ -426,8 +438,7 @@ static size_t lfn_entries(const struct fnode *n)
 {
 	if (!n->need_lfn)
 		return 0;
-	size_t units = 0;
-	free(utf8_to_utf16le(n->name, &units));
+	size_t units = utf8_utf16_units(n->name);
 	return (units + LFN_CHARS - 1) / LFN_CHARS;
 }
 
@@ -515,6 +526,7 @@ static size_t put_lfn_entries(uint8_t *out, const struct fnode *n)
 {
 	size_t units = 0;
 	uint8_t *u = utf8_to_utf16le(n->name, &units);
+	if (!u) return SIZE_MAX;   /* E_NOMEM set */
 	size_t count = (units + LFN_CHARS - 1) / LFN_CHARS;
 	uint8_t sum = lfn_checksum(n->short_name);
 	for (size_t k = 0; k < count; k++) {
@@ -540,6 +552,7 @@ static uint8_t *build_dir(const struct fat32_builder *b, const struct fnode *d, 
 	size_t cb = (size_t)b->g.spc * b->g.ss;
 	*len = (size_t)d->nclusters * cb;
 	uint8_t *buf = xcalloc(1, *len), *e = buf;
+	if (!buf) return NULL;
 	if (is_root) {
 		struct fat_dir_record label;
 		short_record(&label, b->label, ATTR_VOLUME_ID, 0, 0);
@@ -562,8 +575,12 @@ static uint8_t *build_dir(const struct fat32_builder *b, const struct fnode *d, 
 	}
 	for (size_t i = 0; i < d->nkids; i++) {
 		const struct fnode *k = d->kids[i];
-		if (k->need_lfn)
-			e += put_lfn_entries(e, k) * DIRENT;
+		size_t lfn = k->need_lfn ? put_lfn_entries(e, k) : 0;
+		if (lfn == SIZE_MAX) {
+			free(buf);
+			return NULL;
+		}
+		e += lfn * DIRENT;
 		put_short_entry(e, k->short_name, k->is_dir ? ATTR_DIRECTORY : ATTR_ARCHIVE,
 				k->first_cluster, k->is_dir ? 0 : (uint32_t)k->len);
 		e += DIRENT;
@@ -585,6 +602,7 @@ static int write_node(const struct fat32_builder *b, const struct fnode *n, bool
 	if (n->is_dir) {
 		size_t len;
 		uint8_t *buf = build_dir(b, n, is_root, &len);
+		if (!buf) return err_prefix("FAT32 directory '%s'", n->name ? n->name : "\\");
 		int rc = overlay_write(o, buf, len, cluster_off(&b->g, vol, n->first_cluster));
 		free(buf);
 		if (rc < 0)
@@ -661,8 +679,9 @@ int fat32_write(struct fat32_builder *b, struct overlay *o, uint64_t off)
 		return -1;
 	size_t fat_bytes = (size_t)g->fatsz * g->ss;
 	uint32_t *fat = xcalloc(fat_bytes / 4, 4);
-	uint8_t *sec = xmalloc(g->ss);
+	uint8_t *sec = fat ? xmalloc(g->ss) : NULL;
 	int rc = -1;
+	if (!sec) goto out;
 	/* FAT[0] = media byte in the low 8 bits, FAT[1] = EOC with the "clean
 	 * shutdown" and "no error" bits set (fatgen103 "FAT Data Structure"). */
 	fat[0] = 0x0FFFFF00u | 0xF8;
@@ -779,6 +798,7 @@ static int load_fat(struct fat32_vol *v, uint32_t index, uint32_t *out)
 {
 	size_t n = (size_t)v->clusters + 2;
 	le32 *raw = xmalloc(n * sizeof *raw);
+	if (!raw) return err_prefix("FAT32: FAT of %zu entries", n);
 	int rc = vol_read(v, raw, n * sizeof *raw, ((uint64_t)v->rsvd + (uint64_t)index * v->fatsz) * v->ss);
 	if (rc == 0)
 		for (size_t i = 0; i < n; i++)
@@ -791,6 +811,10 @@ struct fat32_vol *fat32_open(struct overlay *o, uint64_t off, uint64_t size)
 {
 	struct fat32_vol *v = xcalloc(1, sizeof(*v));
 	struct fat32_boot_sector s;
+	if (!v) {
+		err_prefix("FAT32 volume");
+		return NULL;
+	}
 	v->o = o;
 	v->off = off;
 	v->size = size;
@@ -801,6 +825,10 @@ struct fat32_vol *fat32_open(struct overlay *o, uint64_t off, uint64_t size)
 	if (vol_read(v, &s, sizeof(s), 0) < 0 || parse_bpb(v, &s) < 0)
 		goto fail;
 	v->fat = xmalloc(((size_t)v->clusters + 2) * 4);
+	if (!v->fat) {
+		err_prefix("FAT32: FAT of %u clusters", v->clusters);
+		goto fail;
+	}
 	if (load_fat(v, v->active_fat, v->fat) < 0)
 		goto fail;
 	return v;
@@ -876,6 +904,10 @@ static uint8_t *read_dir(struct fat32_vol *v, uint32_t first, size_t *len)
 		return NULL;
 	}
 	struct read_ctx r = {v, xmalloc((size_t)n * v->cb), 0, (uint64_t)n * v->cb};
+	if (!r.buf) {
+		err_prefix("FAT32: directory at cluster %u", first);
+		return NULL;
+	}
 	if (chain_walk(v, first, read_cluster_cb, &r) < 0) {
 		free(r.buf);
 		return NULL;
@@ -940,7 +972,7 @@ static void lfn_piece(struct lfn_state *st, struct fat_lfn_record *r)
 }
 
 /* The short entry r with the long name st holds for it, if any. */
-static void dirent_of(const struct fat_dir_record *r, const struct lfn_state *st, struct fat_dirent *d)
+static int dirent_of(const struct fat_dir_record *r, const struct lfn_state *st, struct fat_dirent *d)
 {
 	memset(d, 0, sizeof(*d));
 	memcpy(d->raw_short, r->name, 11);
@@ -959,11 +991,13 @@ static void dirent_of(const struct fat_dir_record *r, const struct lfn_state *st
 		for (size_t i = 0; i < n; i++)
 			put_le16(u8 + 2 * i, st->lfn[i]);
 		char *s = utf16le_to_utf8(u8, n);
+		if (!s) return err_prefix("FAT32: long name of '%s'", d->short_name);
 		str_copy(d->name, sizeof(d->name), s, "FAT32 long name");   /* fits: LFN_UTF8_MAX */
 		free(s);
 	} else {
 		str_copy(d->name, sizeof(d->name), d->short_name, "FAT32 short name");   /* 12 bytes */
 	}
+	return 0;
 }
 
 static int dir_foreach(const uint8_t *buf, size_t len,
@@ -990,7 +1024,8 @@ static int dir_foreach(const uint8_t *buf, size_t len,
 			continue;
 		}
 		struct fat_dirent d;
-		dirent_of(&r, &st, &d);
+		if (dirent_of(&r, &st, &d) < 0)
+			return -1;
 		st.pending = false;
 		int rc = fn(ctx, &d);
 		if (rc)
@@ -1042,8 +1077,10 @@ static int lookup(struct fat32_vol *v, const char *path, struct fat_dirent *out)
 		if (!buf)
 			return -1;
 		struct find_ctx f = {.name = p, .len = n};
-		dir_foreach(buf, len, find_cb, &f);
+		int rc = dir_foreach(buf, len, find_cb, &f);
 		free(buf);
+		if (rc < 0)
+			return -1;
 		if (!f.hit)
 			return 0;
 		*out = f.found;
@@ -1077,6 +1114,7 @@ int fat32_read_file(struct fat32_vol *v, const char *path, size_t max, uint8_t *
 	if (d.size > max)
 		return err_set(E_UNSUPPORTED, "FAT32: '%s' is %u bytes, more than the %zu allowed", path, d.size, max);
 	struct read_ctx r = {v, xmalloc(d.size ? d.size : 1), 0, d.size};
+	if (!r.buf) return err_prefix("FAT32: '%s'", path);
 	if (d.size) {
 		if (chain_walk(v, d.cluster, read_cluster_cb, &r) < 0) {
 			free(r.buf);
@@ -1192,7 +1230,11 @@ static int check_dir(struct check_ctx *k, uint32_t cluster)
 
 static int check_boot_copies(struct fat32_vol *v)
 {
-	uint8_t *a = xmalloc(v->ss), *b = xmalloc(v->ss);
+	uint8_t *a = xmalloc(v->ss), *b = a ? xmalloc(v->ss) : NULL;
+	if (!b) {
+		free(a);
+		return err_prefix("FAT32: boot sectors");
+	}
 	int rc = vol_read(v, a, v->ss, 0);
 	if (rc == 0 && v->backup) {
 		if (v->backup >= v->rsvd)
@@ -1241,6 +1283,7 @@ static int check_fats_equal(struct fat32_vol *v)
 	if (!v->mirrored)
 		return 0;
 	uint32_t *other = xmalloc(((size_t)v->clusters + 2) * 4);
+	if (!other) return err_prefix("FAT32: second FAT");
 	int rc = 0;
 	for (uint32_t f = 0; f < v->nfats && rc == 0; f++) {
 		if (f == v->active_fat)
@@ -1259,7 +1302,11 @@ int fat32_check(struct fat32_vol *v)
 		return -1;
 	struct check_ctx k = {.v = v, .self = v->root};
 	k.used = xcalloc(((size_t)v->clusters + 2 + 7) / 8, 1);
-	k.path = xcalloc(CHECK_PATH_MAX, 1);
+	k.path = k.used ? xcalloc(CHECK_PATH_MAX, 1) : NULL;
+	if (!k.path) {
+		free(k.used);
+		return err_prefix("FAT32: cluster map");
+	}
 	int rc = check_dir(&k, v->root);
 	for (uint32_t c = 2; rc == 0 && c <= v->clusters + 1; c++)
 		if (v->fat[c] != 0 && v->fat[c] != FAT_BAD && !(k.used[c / 8] & (1u << (c % 8))))

@@ -26,6 +26,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* hivex reports failures in errno; ENOMEM is ours to name (exit 1), not a
+ * malformed hive. */
+#define HIVEX_ERR(code) (errno == ENOMEM ? E_NOMEM : (code))
+/* hivex also goes on past some failed allocations and succeeds (a
+ * different cell layout, a child list cut short): a call that succeeded
+ * with ENOMEM left behind (errno cleared before it) is not trusted.
+ * tests/test_allocfail.c found both (a written hive differing from the
+ * one written with memory to spare). */
+#define HIVEX_RECOVERED() (errno == ENOMEM)
+
 struct hive {
 	hive_h *h;
 	bool writable;
@@ -110,6 +120,7 @@ static int read_fd_all(int fd, uint8_t **data, size_t *len)
 		return err_errno(E_IO, "fstat memfd");
 	size_t n = (size_t)st.st_size;
 	uint8_t *buf = xmalloc(n ? n : 1);
+	if (!buf) return err_prefix("committed hive");
 	size_t done = 0;
 	while (done < n) {
 		ssize_t r = pread(fd, buf + done, n - done, (off_t)done);
@@ -146,15 +157,23 @@ struct hive *hive_open(const uint8_t *data, size_t len, bool writable, const cha
 	hive_h *h = hivex_open(path, writable ? HIVEX_OPEN_WRITE : 0);
 	int e = errno;
 	close(fd); /* hivex keeps its own descriptor / mapping */
-	if (!h) {
-		err_set(E_FORMAT, "%s: malformed registry hive (%s)", name ? name : "hive",
+	if (!h || e == ENOMEM) {
+		if (h) hivex_close(h);
+		err_set(e == ENOMEM ? E_NOMEM : E_FORMAT, "%s: malformed registry hive (%s)", name ? name : "hive",
 			strerror(e ? e : EINVAL));
 		return NULL;
 	}
 	struct hive *hv = xcalloc(1, sizeof *hv);
+	char *hname = hv ? xstrdup(name ? name : "hive") : NULL;
+	if (!hname) {
+		free(hv);
+		hivex_close(h);
+		err_prefix("%s: hive handle", name ? name : "hive");
+		return NULL;
+	}
 	hv->h = h;
 	hv->writable = writable;
-	hv->name = xstrdup(name ? name : "hive");
+	hv->name = hname;
 	return hv;
 }
 
@@ -279,6 +298,7 @@ static int hive_new_bytes(const char *root_name, uint8_t **out, size_t *len)
 			return err_set(E_USAGE, "hive root name must be printable ASCII without '\\'");
 
 	uint8_t *b = xcalloc(1, REGF_BASE_SIZE + HBIN_SIZE);
+	if (!b) return err_prefix("new hive");
 	uint8_t *bin = b + REGF_BASE_SIZE;
 	/* Hive bin header (spec "Hive bin"): offset 0, size 4096, timestamp
 	 * at 20 (a backup of the base block's). */
@@ -330,13 +350,16 @@ static int walk(struct hive *hv, const char *path, bool create, hive_node_h *nod
 	hive_node_h n = hivex_root(hv->h);
 	if (!n)
 		return err_set(E_FORMAT, "%s: no root key", hv->name);
-	char *copy = xstrdup(path ? path : "");
+	if (!path)   /* a caller's key string it could not allocate (E_NOMEM set) */
+		return err_code() == E_NOMEM ? err_prefix("%s", hv->name) : err_set(E_INTERNAL, "%s: no key path", hv->name);
+	char *copy = xstrdup(path);
+	if (!copy) return err_prefix("%s: key path", hv->name);
 	char *save = NULL;
 	for (char *part = strtok_r(copy, "\\", &save); part; part = strtok_r(NULL, "\\", &save)) {
 		errno = 0;
 		hive_node_h c = hivex_node_get_child(hv->h, n, part);
-		if (!c && errno) {
-			err_set(E_FORMAT, "%s: reading key '%s': %s", hv->name, part, strerror(errno));
+		if ((!c && errno) || HIVEX_RECOVERED()) {
+			err_set(HIVEX_ERR(E_FORMAT), "%s: reading key '%s': %s", hv->name, part, strerror(errno));
 			free(copy);
 			return -1;
 		}
@@ -345,9 +368,10 @@ static int walk(struct hive *hv, const char *path, bool create, hive_node_h *nod
 				free(copy);
 				return err_set(E_INTERNAL, "%s: opened read-only", hv->name);
 			}
+			errno = 0;
 			c = hivex_node_add_child(hv->h, n, part);
-			if (!c) {
-				err_set(E_FORMAT, "%s: adding key '%s': %s", hv->name, part, strerror(errno));
+			if (!c || HIVEX_RECOVERED()) {
+				err_set(HIVEX_ERR(E_FORMAT), "%s: adding key '%s': %s", hv->name, part, strerror(errno));
 				free(copy);
 				return -1;
 			}
@@ -372,8 +396,8 @@ static int find_value(struct hive *hv, const char *key, const char *value, hive_
 		return r < 0 ? -1 : 1;
 	errno = 0;
 	hive_value_h v = hivex_node_get_value(hv->h, n, value ? value : "");
-	if (!v && errno)
-		return err_set(E_FORMAT, "%s: reading values of '%s': %s", hv->name, key, strerror(errno));
+	if ((!v && errno) || HIVEX_RECOVERED())
+		return err_set(HIVEX_ERR(E_FORMAT), "%s: reading values of '%s': %s", hv->name, key, strerror(errno));
 	if (!v)
 		return 1;
 	*val = v;
@@ -397,9 +421,14 @@ int hive_get_binary(struct hive *h, const char *key, const char *value, uint8_t 
 		return r;
 	hive_type t;
 	size_t n;
+	errno = 0;
 	char *data = hivex_value_value(h->h, v, &t, &n);
+	if (data && HIVEX_RECOVERED()) {
+		free(data);
+		data = NULL;
+	}
 	if (!data)
-		return err_set(E_FORMAT, "%s: %s\\%s: unreadable value data (%s)", h->name, key, value,
+		return err_set(HIVEX_ERR(E_FORMAT), "%s: %s\\%s: unreadable value data (%s)", h->name, key, value,
 			       strerror(errno));
 	*out = (uint8_t *)data;
 	*len = n;
@@ -446,7 +475,7 @@ int hive_get_string(struct hive *h, const char *key, const char *value, char **o
 	if (r == 0) /* UTF-16LE, maybe NUL-terminated, maybe of odd length */
 		*out = utf16le_to_utf8(d, n / 2);
 	free(d);
-	return r;
+	return r == 0 && !*out ? err_prefix("%s: %s\\%s", h->name, key, value) : r;
 }
 
 int hive_get_multi_sz(struct hive *h, const char *key, const char *value, char ***out, size_t *count)
@@ -460,6 +489,10 @@ int hive_get_multi_sz(struct hive *h, const char *key, const char *value, char *
 	 * the data) ends the list. */
 	size_t units = n / 2, cap = 4, k = 0;
 	char **list = xmalloc(cap * sizeof *list);
+	if (!list) {
+		free(d);
+		return err_prefix("%s: %s\\%s", h->name, key, value);
+	}
 	size_t i = 0;
 	while (i < units) {
 		size_t j = i;
@@ -467,9 +500,16 @@ int hive_get_multi_sz(struct hive *h, const char *key, const char *value, char *
 			j++;
 		if (j == i)
 			break;
-		if (k == cap)
-			list = xrealloc(list, (cap *= 2) * sizeof *list);
-		list[k++] = utf16le_to_utf8(d + 2 * i, j - i);
+		char **grown = k == cap ? xrealloc(list, 2 * cap * sizeof *list) : list;
+		char *item = grown ? utf16le_to_utf8(d + 2 * i, j - i) : NULL;
+		if (!item) {
+			hive_free_names(grown ? grown : list, k);
+			free(d);
+			return err_prefix("%s: %s\\%s", h->name, key, value);
+		}
+		if (grown != list) cap *= 2;
+		list = grown;
+		list[k++] = item;
 		i = j + 1;
 	}
 	free(d);
@@ -486,20 +526,29 @@ static int names_of(struct hive *h, const char *key, bool subkeys, char ***names
 		return -1;
 	if (r == 0)
 		return err_set(E_NOTFOUND, "%s: no key '%s'", h->name, key);
+	errno = 0;
 	size_t *items = subkeys ? (size_t *)hivex_node_children(h->h, n) : (size_t *)hivex_node_values(h->h, n);
+	if (items && HIVEX_RECOVERED()) {   /* a list cut short */
+		free(items);
+		items = NULL;
+	}
 	if (!items)
-		return err_set(E_FORMAT, "%s: %s: unreadable %s list (%s)", h->name, key,
+		return err_set(HIVEX_ERR(E_FORMAT), "%s: %s: unreadable %s list (%s)", h->name, key,
 			       subkeys ? "subkey" : "value", strerror(errno));
 	size_t k = 0;
 	while (items[k])
 		k++;
 	char **out = xcalloc(k ? k : 1, sizeof *out);
+	if (!out) {
+		free(items);
+		return err_prefix("%s: %s: name list", h->name, key);
+	}
 	for (size_t i = 0; i < k; i++) {
 		out[i] = subkeys ? hivex_node_name(h->h, items[i]) : hivex_value_key(h->h, items[i]);
 		if (!out[i]) {
 			hive_free_names(out, i);
 			free(items);
-			return err_set(E_FORMAT, "%s: %s: unreadable name", h->name, key);
+			return err_set(HIVEX_ERR(E_FORMAT), "%s: %s: unreadable name", h->name, key);
 		}
 	}
 	free(items);
@@ -551,8 +600,9 @@ int hive_set_binary(struct hive *h, const char *key, const char *value, uint32_t
 		.len = len,
 		.value = (char *)data,
 	};
-	if (hivex_node_set_value(h->h, n, &sv, 0) < 0)
-		return err_set(E_FORMAT, "%s: setting %s\\%s: %s", h->name, key, sv.key, strerror(errno));
+	errno = 0;
+	if (hivex_node_set_value(h->h, n, &sv, 0) < 0 || HIVEX_RECOVERED())
+		return err_set(HIVEX_ERR(E_FORMAT), "%s: setting %s\\%s: %s", h->name, key, sv.key, strerror(errno));
 	return 0;
 }
 
@@ -567,6 +617,7 @@ int hive_set_string(struct hive *h, const char *key, const char *value, const ch
 {
 	size_t units;
 	uint8_t *w = utf8_to_utf16le(utf8, &units);
+	if (!w) return err_prefix("%s: %s\\%s", h->name, key, value);
 	int r = hive_set_binary(h, key, value, REG_SZ_, w, 2 * (units + 1)); /* with the NUL */
 	free(w);
 	return r;
@@ -578,18 +629,27 @@ int hive_set_multi_sz(struct hive *h, const char *key, const char *value, const 
 	/* Each string NUL-terminated, then one more NUL ending the list. */
 	size_t cap = 64, len = 0;
 	uint8_t *buf = xmalloc(cap);
-	for (size_t i = 0; i < count; i++) {
+	for (size_t i = 0; buf && i < count; i++) {
 		size_t units;
 		uint8_t *w = utf8_to_utf16le(items[i], &units);
-		size_t need = 2 * (units + 1);
-		while (len + need + 2 > cap)
-			buf = xrealloc(buf, cap *= 2);
-		memcpy(buf + len, w, need);
+		size_t need = w ? 2 * (units + 1) : 0;
+		while (w && len + need + 2 > cap) {
+			uint8_t *b = xrealloc(buf, cap *= 2);
+			if (!b) free(buf);
+			buf = b;
+			if (!b) break;
+		}
+		if (buf && w) memcpy(buf + len, w, need);
+		else { free(buf); buf = NULL; }
 		len += need;
 		free(w);
 	}
-	if (len + 2 > cap)
-		buf = xrealloc(buf, cap = len + 2);
+	if (buf && len + 2 > cap) {
+		uint8_t *b = xrealloc(buf, cap = len + 2);
+		if (!b) free(buf);
+		buf = b;
+	}
+	if (!buf) return err_prefix("%s: %s\\%s", h->name, key, value);
 	buf[len++] = 0;
 	buf[len++] = 0;
 	int r = hive_set_binary(h, key, value, REG_MULTI_SZ_, buf, len);
@@ -607,17 +667,21 @@ int hive_delete_value(struct hive *h, const char *key, const char *value)
 		return r < 0 ? -1 : 0; /* nothing to delete */
 	hive_value_h *vals = hivex_node_values(h->h, n);
 	if (!vals)
-		return err_set(E_FORMAT, "%s: %s: unreadable value list", h->name, key);
+		return err_set(HIVEX_ERR(E_FORMAT), "%s: %s: unreadable value list", h->name, key);
 	size_t k = 0;
 	while (vals[k])
 		k++;
 	hive_set_value *keep = xcalloc(k ? k : 1, sizeof *keep);
+	if (!keep) {
+		free(vals);
+		return err_prefix("%s: %s: value list", h->name, key);
+	}
 	size_t m = 0;
 	int rc = 0;
 	for (size_t i = 0; i < k; i++) {
 		char *name = hivex_value_key(h->h, vals[i]);
 		if (!name) {
-			rc = err_set(E_FORMAT, "%s: %s: unreadable value name", h->name, key);
+			rc = err_set(HIVEX_ERR(E_FORMAT), "%s: %s: unreadable value name", h->name, key);
 			break;
 		}
 		if (!ascii_casecmp(name, value ? value : "")) {
@@ -628,14 +692,14 @@ int hive_delete_value(struct hive *h, const char *key, const char *value)
 		size_t len;
 		char *data = hivex_value_value(h->h, vals[i], &t, &len);
 		if (!data) {
-			rc = err_set(E_FORMAT, "%s: %s\\%s: unreadable value", h->name, key, name);
+			rc = err_set(HIVEX_ERR(E_FORMAT), "%s: %s\\%s: unreadable value", h->name, key, name);
 			free(name);
 			break;
 		}
 		keep[m++] = (hive_set_value){ .key = name, .t = t, .len = len, .value = data };
 	}
 	if (rc == 0 && m < k && hivex_node_set_values(h->h, n, m, keep, 0) < 0)
-		rc = err_set(E_FORMAT, "%s: deleting %s\\%s: %s", h->name, key, value, strerror(errno));
+		rc = err_set(HIVEX_ERR(E_FORMAT), "%s: deleting %s\\%s: %s", h->name, key, value, strerror(errno));
 	for (size_t i = 0; i < m; i++) {
 		free(keep[i].key);
 		free(keep[i].value);
@@ -654,8 +718,9 @@ int hive_serialize(struct hive *h, uint8_t **data, size_t *len)
 		return err_errno(E_IO, "memfd_create");
 	char path[64];
 	snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
-	if (hivex_commit(h->h, path, 0) < 0) {
-		err_errno(E_IO, "%s: committing hive", h->name);
+	errno = 0;
+	if (hivex_commit(h->h, path, 0) < 0 || HIVEX_RECOVERED()) {
+		err_errno(HIVEX_ERR(E_IO), "%s: committing hive", h->name);
 		close(fd);
 		return -1;
 	}

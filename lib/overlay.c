@@ -54,6 +54,7 @@ static int open_tmp(void)
 	if (fd >= 0)
 		return fd;
 	char *path = xasprintf("%s/gen2prep-overlay-XXXXXX", dir);
+	if (!path) return err_prefix("overlay temporary file name");
 	fd = mkostemp(path, O_CLOEXEC);
 	if (fd >= 0)
 		unlink(path);
@@ -79,13 +80,16 @@ static uint64_t *index_find(const struct overlay *o, uint64_t page)
 	}
 }
 
-static void index_grow(struct overlay *o)
+static int index_grow(struct overlay *o)
 {
-	size_t oldcap = o->cap;
+	size_t oldcap = o->cap, cap = oldcap ? oldcap * 2 : 1024;
 	uint64_t *ok = o->keys, *ov = o->vals;
-	o->cap = oldcap ? oldcap * 2 : 1024;
-	o->keys = xmalloc(o->cap * sizeof *o->keys);
-	o->vals = xmalloc(o->cap * sizeof *o->vals);
+	uint64_t *nk = xmalloc(cap * sizeof *o->keys), *nv = nk ? xmalloc(cap * sizeof *o->vals) : NULL;
+	if (!nv) {   /* the index stays as it was */
+		free(nk);
+		return err_prefix("overlay page index");
+	}
+	o->cap = cap, o->keys = nk, o->vals = nv;
 	for (size_t i = 0; i < o->cap; i++) o->keys[i] = OV_EMPTY;
 	for (size_t i = 0; i < oldcap; i++) {
 		if (ok[i] == OV_EMPTY) continue;
@@ -96,15 +100,17 @@ static void index_grow(struct overlay *o)
 	}
 	free(ok);
 	free(ov);
+	return 0;
 }
 
-/* Returns the value cell for page, inserting it (value v) if absent. */
+/* Returns the value cell for page, inserting it (value v) if absent;
+ * NULL with E_NOMEM set when the index cannot grow. */
 static uint64_t *index_insert(struct overlay *o, uint64_t page, uint64_t v, bool *inserted)
 {
 	uint64_t *cell = index_find(o, page);
 	*inserted = false;
 	if (cell) return cell;
-	if ((o->count + 1) * 2 > o->cap) index_grow(o);
+	if ((o->count + 1) * 2 > o->cap && index_grow(o) < 0) return NULL;
 	size_t i = bucket(o, page);
 	while (o->keys[i] != OV_EMPTY) i = (i + 1) & (o->cap - 1);
 	o->keys[i] = page;
@@ -121,16 +127,19 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static void sorted_refresh(struct overlay *o)
+static int sorted_refresh(struct overlay *o)
 {
-	if (!o->sorted_dirty) return;
+	if (!o->sorted_dirty) return 0;
+	uint64_t *v = xmalloc((o->count ? o->count : 1) * sizeof *o->sorted);
+	if (!v) return err_prefix("overlay page list");   /* still dirty: the old list is not used */
 	free(o->sorted);
-	o->sorted = xmalloc((o->count ? o->count : 1) * sizeof *o->sorted);
+	o->sorted = v;
 	o->nsorted = 0;
 	for (size_t i = 0; i < o->cap; i++)
 		if (o->keys[i] != OV_EMPTY) o->sorted[o->nsorted++] = o->keys[i];
 	qsort(o->sorted, o->nsorted, sizeof *o->sorted, cmp_u64);
 	o->sorted_dirty = false;
+	return 0;
 }
 
 /* first index in sorted with value >= page */
@@ -163,7 +172,7 @@ static bool zext_covers(const struct overlay *o, uint64_t off)
 	return i < o->nzx && o->zx[i].s <= off;
 }
 
-static void zext_add(struct overlay *o, uint64_t s, uint64_t e)
+static int zext_add(struct overlay *o, uint64_t s, uint64_t e)
 {
 	size_t i = o->nzx ? zext_lower(o, s) : 0;
 	/* merge with a touching predecessor */
@@ -177,8 +186,10 @@ static void zext_add(struct overlay *o, uint64_t s, uint64_t e)
 	/* replace zx[i..j) by [s, e) */
 	if (j == i) {
 		if (o->nzx == o->capzx) {
-			o->capzx = o->capzx ? o->capzx * 2 : 16;
-			o->zx = xrealloc(o->zx, o->capzx * sizeof *o->zx);
+			size_t cap = o->capzx ? o->capzx * 2 : 16;
+			void *zx = xrealloc(o->zx, cap * sizeof *o->zx);
+			if (!zx) return err_prefix("overlay zero extents");
+			o->zx = zx, o->capzx = cap;
 		}
 		memmove(o->zx + i + 1, o->zx + i, (o->nzx - i) * sizeof *o->zx);
 		o->nzx++;
@@ -188,6 +199,7 @@ static void zext_add(struct overlay *o, uint64_t s, uint64_t e)
 	}
 	o->zx[i].s = s;
 	o->zx[i].e = e;
+	return 0;
 }
 
 /* ---- public ------------------------------------------------------------- */
@@ -197,6 +209,11 @@ struct overlay *overlay_new(struct disk *d)
 	int fd = open_tmp();
 	if (fd < 0) return NULL;
 	struct overlay *o = xcalloc(1, sizeof *o);
+	if (!o) {
+		close(fd);
+		err_prefix("overlay");
+		return NULL;
+	}
 	const struct disk_info *di = disk_info(d);
 	o->d = d;
 	o->size = di->virtual_size;
@@ -335,7 +352,9 @@ static int write_page(struct overlay *o, uint64_t page, const uint8_t *data, siz
 		return -1;
 	o->next_slot++;
 	bool ins;
-	*index_insert(o, page, slot, &ins) = slot;
+	uint64_t *c = index_insert(o, page, slot, &ins);
+	if (!c) return -1;
+	*c = slot;
 	return 0;
 }
 
@@ -388,8 +407,7 @@ int overlay_zero(struct overlay *o, uint64_t off, uint64_t len)
 			if (o->keys[i] != OV_EMPTY && o->keys[i] >= ps && o->keys[i] < pe)
 				o->vals[i] = OV_ZERO_PAGE;
 	}
-	zext_add(o, ps * OVERLAY_PAGE, pe * OVERLAY_PAGE);
-	return 0;
+	return zext_add(o, ps * OVERLAY_PAGE, pe * OVERLAY_PAGE);
 }
 
 /* Calls disk_maybe_allocated on the parts of [off, end) that no zero
@@ -419,7 +437,7 @@ int overlay_maybe_data(struct overlay *o, uint64_t off, uint64_t len)
 	if (len > o->size - off) len = o->size - off;
 	uint64_t end = off + len;
 	if (o->count) {
-		sorted_refresh(o);
+		if (sorted_refresh(o) < 0) return -1;
 		uint64_t pe = (end + OVERLAY_PAGE - 1) / OVERLAY_PAGE;
 		for (size_t i = sorted_lower(o, off / OVERLAY_PAGE); i < o->nsorted && o->sorted[i] < pe; i++)
 			if (*index_find(o, o->sorted[i]) != OV_ZERO_PAGE)
@@ -443,7 +461,12 @@ bool overlay_touched(const struct overlay *o, uint64_t off, uint64_t len)
 			if (index_find(o, p)) return true;
 		return false;
 	}
-	sorted_refresh((struct overlay *)o);   /* cache only: logically const */
+	if (sorted_refresh((struct overlay *)o) < 0) {   /* cache only: logically const */
+		err_clear();   /* no memory for the cache: the index itself answers */
+		for (size_t k = 0; k < o->cap; k++)
+			if (o->keys[k] != OV_EMPTY && o->keys[k] >= off / OVERLAY_PAGE && o->keys[k] < pe) return true;
+		return false;
+	}
 	size_t i = sorted_lower(o, off / OVERLAY_PAGE);
 	return i < o->nsorted && o->sorted[i] < pe;
 }
@@ -452,7 +475,7 @@ int overlay_foreach_written(const struct overlay *o,
 			    int (*fn)(void *ctx, uint64_t off, uint64_t len), void *ctx)
 {
 	struct overlay *m = (struct overlay *)o;   /* sorted cache only */
-	sorted_refresh(m);
+	if (sorted_refresh(m) < 0) return -1;
 	size_t i = 0, z = 0;
 	bool have = false;
 	uint64_t rs = 0, re = 0;

@@ -153,6 +153,7 @@ static const struct mbr_record *ebr_link(const struct mbr_sector *sec)
 static int shadow_copy_ebr_chain(struct shadow *s, struct overlay *o, uint64_t ext_lba, uint64_t ext_sectors)
 {
 	uint8_t *sec = xmalloc(s->ss);
+	if (!sec) return err_prefix("extended boot record sector");
 	uint64_t seen[EBR_HOP_LIMIT], rel = 0;
 	int rc = 0;
 	for (int hop = 0; hop < EBR_HOP_LIMIT; hop++) {
@@ -195,6 +196,7 @@ static int shadow_copy_ebr_chain(struct shadow *s, struct overlay *o, uint64_t e
 static int shadow_copy_gpt_entries(struct shadow *s, struct overlay *o, uint64_t lba)
 {
 	uint8_t *h = xmalloc(s->ss);
+	if (!h) return err_prefix("GPT header sector");
 	int rc = 0;
 	struct gpt_header gh;
 	if (shadow_read_sector(s, lba, h) < 0 || memcmp(h, GPT_SIGNATURE, 8)) {
@@ -255,6 +257,10 @@ static int shadow_open(struct shadow *s, struct overlay *o)
 	if (shadow_copy(s, o, 0, edge) < 0 || shadow_copy(s, o, s->size - edge, edge) < 0)
 		goto fail;
 	uint8_t *sec = xmalloc(s->ss);
+	if (!sec) {
+		err_prefix("MBR sector");
+		goto fail;
+	}
 	struct mbr_sector mbr = {0};
 	if (s->size >= s->ss && shadow_read_sector(s, 0, sec) == 0)
 		memcpy(&mbr, sec, sizeof(mbr)); /* s->ss >= 512 */
@@ -282,7 +288,11 @@ fail:
  * back into the overlay. */
 static int shadow_write_back(struct shadow *s, struct overlay *o)
 {
-	uint8_t *a = xmalloc(s->ss), *b = xmalloc(s->ss);
+	uint8_t *a = xmalloc(s->ss), *b = a ? xmalloc(s->ss) : NULL;
+	if (!b) {
+		free(a);
+		return err_prefix("partition table sectors");
+	}
 	int rc = 0;
 	off_t pos = 0;
 	while (rc == 0 && (uint64_t)pos < s->size) {
@@ -350,7 +360,7 @@ static struct fdisk_context *fdisk_open_shadow(struct shadow *s, bool readonly)
 	fdisk_save_user_sector_size(cxt, s->ss, s->ss);
 	int rc = fdisk_assign_device_by_fd(cxt, s->fd, s->path, readonly);
 	if (rc < 0) {
-		err_set(E_FORMAT, "libfdisk cannot open the partition table: %s", strerror(-rc));
+		err_set(rc == -ENOMEM ? E_NOMEM : E_FORMAT, "libfdisk cannot open the partition table: %s", strerror(-rc));
 		fdisk_unref_context(cxt);
 		return NULL;
 	}
@@ -416,13 +426,20 @@ static int read_one(struct fdisk_context *cxt, struct fdisk_partition *pa, bool 
 static int read_label_ids(struct fdisk_context *cxt, struct ptable *out)
 {
 	char *id = NULL;
-	if (fdisk_get_disklabel_id(cxt, &id) < 0 || !id)
+	int r = fdisk_get_disklabel_id(cxt, &id);
+	if (r == -ENOMEM)
+		return err_set(E_NOMEM, "libfdisk: out of memory reading the disk identifier");
+	if (r < 0 || !id)
 		return err_set(E_FORMAT, "partition table without a disk identifier");
 	int rc = 0;
 	if (out->type == PT_GPT) {
 		rc = guid_from_str(id, &out->disk_guid);
 		struct fdisk_labelitem *it = fdisk_new_labelitem();
 		uint64_t first = 0, last = 0;
+		if (!it) {
+			free(id);
+			return err_set(E_NOMEM, "libfdisk: out of memory reading the GPT header");
+		}
 		if (fdisk_get_disklabel_item(cxt, GPT_LABELITEM_FIRSTLBA, it) == 0)
 			fdisk_labelitem_get_data_u64(it, &first);
 		fdisk_reset_labelitem(it);
@@ -445,11 +462,18 @@ static int read_label_ids(struct fdisk_context *cxt, struct ptable *out)
 static int read_table(struct fdisk_context *cxt, struct ptable *out)
 {
 	struct fdisk_table *tb = NULL;
-	if (fdisk_get_partitions(cxt, &tb) < 0)
+	int r = fdisk_get_partitions(cxt, &tb);
+	if (r == -ENOMEM || (r >= 0 && !tb))
+		return err_set(E_NOMEM, "libfdisk: out of memory listing the partitions");
+	if (r < 0)
 		return err_set(E_FORMAT, "%s partition table unreadable", ptable_type_name(out->type));
 	struct fdisk_iter *it = fdisk_new_iter(FDISK_ITER_FORWARD);
 	struct fdisk_partition *pa;
 	int rc = 0;
+	if (!it) {
+		fdisk_unref_table(tb);
+		return err_set(E_NOMEM, "libfdisk: out of memory listing the partitions");
+	}
 	while (rc == 0 && fdisk_table_next_partition(tb, it, &pa) == 0) {
 		if (out->count >= PART_MAX) {
 			rc = err_set(E_UNSUPPORTED, "more than %d partitions", PART_MAX);
@@ -483,6 +507,11 @@ int partition_read(struct overlay *o, struct ptable *out)
 	struct shadow s = {.fd = -1};
 	if (out->sector_size < 512 || overlay_size(o) < out->sector_size)
 		return 0; /* nothing that can hold a table */
+	/* libfdisk goes on past some failed allocations (an extended boot
+	 * record it could not read ends the chain early: logical partitions
+	 * missing, no error). malloc sets ENOMEM and nothing here resets it
+	 * to that: seen after the reading, the table is not trusted. */
+	errno = 0;
 	struct fdisk_context *cxt = shadow_fdisk_open(&s, o, true);
 	if (!cxt)
 		return err_prefix("partition table");
@@ -502,6 +531,8 @@ int partition_read(struct overlay *o, struct ptable *out)
 		rc = read_table(cxt, out);
 	if (rc == 0 && out->type == PT_MBR)
 		rc = refuse_protective_without_gpt(out);
+	if (rc == 0 && errno == ENOMEM)
+		rc = err_set(E_NOMEM, "libfdisk ran out of memory while reading it: the table read may be incomplete");
 out:
 	shadow_fdisk_close(cxt, &s);
 	if (rc < 0)
@@ -807,6 +838,11 @@ static int gpt_header_verify(struct overlay *o, uint64_t lba, uint64_t want_alt,
 	uint8_t *h = xmalloc(ss), *e = NULL;
 	struct gpt_header gh;
 	int rc = -1;
+	if (!h) {
+		err_prefix("GPT header at LBA %llu", (unsigned long long)lba);
+		snprintf(why, n, "%s", err_msg());
+		return -1;
+	}
 	if (overlay_read(o, h, ss, lba * ss) < 0) {
 		msg_printf(why, n, "cannot read LBA %llu", (unsigned long long)lba);
 		goto out;
@@ -842,6 +878,11 @@ static int gpt_header_verify(struct overlay *o, uint64_t lba, uint64_t want_alt,
 		goto out;
 	}
 	e = xmalloc(bytes ? bytes : 1);
+	if (!e) {
+		err_prefix("GPT entry array at LBA %llu", (unsigned long long)elba);
+		snprintf(why, n, "%s", err_msg());
+		goto out;
+	}
 	*entries_crc = le32_get(&gh.partition_entry_array_crc32);
 	if (overlay_read(o, e, bytes, elba * ss) < 0 || crc32_ieee(e, bytes) != *entries_crc) {
 		msg_printf(why, n, "GPT entry array of the header at LBA %llu: CRC32 mismatch", (unsigned long long)lba);

@@ -567,7 +567,7 @@ static void apply_site(struct pe *pe, const struct patch_site *s, struct patch_r
 	res->status = PATCH_APPLIED;
 }
 
-int patch_apply(struct pe *pe, enum pe_kind kind, const struct patch_opts *opts, struct patch_report *report)
+static int apply_body(struct pe *pe, enum pe_kind kind, const struct patch_opts *opts, struct patch_report *report)
 {
 	static const struct patch_opts none;
 	if (!opts)
@@ -644,4 +644,16 @@ int patch_apply(struct pe *pe, enum pe_kind kind, const struct patch_opts *opts,
 		report->checksum_updated = true;
 	}
 	return 0;
+}
+
+/* The matchers answer "not this site" when a scratch allocation fails
+ * (E_NOMEM set): a run short of memory fails as such, not as a missing
+ * patch site (exit 5). */
+int patch_apply(struct pe *pe, enum pe_kind kind, const struct patch_opts *opts, struct patch_report *report)
+{
+	unsigned long nomem = err_nomem_count();
+	int rc = apply_body(pe, kind, opts, report);
+	if (err_nomem_count() != nomem)
+		return err_set(E_NOMEM, "out of memory while looking for the patch sites");
+	return rc;
 }

@@ -709,6 +709,7 @@ static bool loader_integrity_anchors(const struct x86_func *f)
 	if (!mask)
 		return false;
 	bool *reach = xcalloc(f->n ? f->n : 1, sizeof *reach), ok = false;
+	if (!reach) return false;   /* E_NOMEM set: patch_apply fails (err_nomem_count) */
 	for (size_t i = 0; i + 1 < f->n; i++)
 		if (is_hash_check(f, i) && !reach[i + 1])
 			flow_reach(f, i + 1, reach);

@@ -57,6 +57,7 @@ void flow_reach(const struct x86_func *f, size_t from, bool *reach)
 	if (from >= f->n)
 		return;
 	size_t *stack = xmalloc(f->n * sizeof *stack), sp = 0;
+	if (!stack) return;   /* E_NOMEM set: patch_apply fails (err_nomem_count) */
 	if (!reach[from]) {
 		reach[from] = true;
 		stack[sp++] = from;
@@ -120,9 +121,14 @@ bool flow_value_returned(const struct x86_func *f, size_t i, ZydisRegister r)
 	/* a state is queued only by a state that added to some seen[k]: at most
 	 * 16 per instruction, each queuing two */
 	size_t cap = 32 * f->n + 4, head = 0, tail = 0;
-	size_t *qi = xmalloc(cap * sizeof *qi);
-	uint16_t *qs = xmalloc(cap * sizeof *qs);
+	size_t *qi = seen ? xmalloc(cap * sizeof *qi) : NULL;
+	uint16_t *qs = qi ? xmalloc(cap * sizeof *qs) : NULL;
 	bool found = false;
+	if (!qs) {   /* E_NOMEM set: patch_apply fails (err_nomem_count) */
+		free(seen);
+		free(qi);
+		return false;
+	}
 	long next[2];
 	int n = successors(f, i, next);
 	uint16_t start = (uint16_t)(1u << gpr(r));

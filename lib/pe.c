@@ -34,6 +34,7 @@ struct parse {
 	struct datadir dirs[MAX_DATA_DIRS];
 	uint32_t ndirs;
 	size_t name_budget;         /* bytes of names still allowed to be copied */
+	bool nomem;                 /* string_at's NULL was out of memory (E_NOMEM set), not a bad name */
 };
 
 /* ------------------------------------------------------------------ */
@@ -118,6 +119,11 @@ static char *string_at(struct parse *ps, uint32_t rva, size_t max)
 		return NULL;
 	ps->name_budget -= (size_t)(nul - p) + 1;
 	char *s2 = xmalloc((size_t)(nul - p) + 1);
+	if (!s2) {
+		ps->nomem = true;
+		err_prefix("PE name at RVA 0x%x", rva);
+		return NULL;
+	}
 	memcpy(s2, p, (size_t)(nul - p) + 1);
 	return s2;
 }
@@ -134,6 +140,7 @@ static int parse_sections(struct parse *ps, size_t sec_off, uint16_t nsec)
 	if (!range_ok(sec_off, (uint64_t)nsec * sizeof h, pe->len))
 		return err_set(E_FORMAT, "not a PE file: section table (%u entries) past end of file", nsec);
 	pe->sections = xcalloc(nsec ? nsec : 1, sizeof *pe->sections);
+	if (!pe->sections) return err_prefix("PE section table");
 	pe->nsections = nsec;
 	for (uint16_t i = 0; i < nsec; i++) {
 		memcpy(&h, pe->data + sec_off + (size_t)i * sizeof h, sizeof h);
@@ -251,8 +258,13 @@ static int parse_headers(struct parse *ps)
 static int export_add(struct pe *pe, size_t *cap, char *name, uint32_t rva, uint16_t ord)
 {
 	if (pe->nexports == *cap) {
-		*cap = *cap ? *cap * 2 : 16;
-		pe->exports = xrealloc(pe->exports, *cap * sizeof *pe->exports);
+		size_t c = *cap ? *cap * 2 : 16;
+		struct pe_export *v = xrealloc(pe->exports, c * sizeof *pe->exports);
+		if (!v) {
+			free(name);
+			return err_prefix("PE export table");
+		}
+		pe->exports = v, *cap = c;
 	}
 	pe->exports[pe->nexports++] = (struct pe_export){ name, rva, ord };
 	return 0;
@@ -282,6 +294,7 @@ static int parse_exports(struct parse *ps)
 	if ((nfuncs && !eat) || (nnames && (!names || !ords)))
 		return err_set(E_FORMAT, "export directory: address/name/ordinal table outside the image");
 	bool *named = xcalloc(nfuncs ? nfuncs : 1, 1);
+	if (!named) return err_prefix("PE export table");
 	size_t cap = 0;
 	for (uint32_t i = 0; i < nnames; i++) {
 		uint16_t idx = get_le16(ords + 2 * i);
@@ -293,6 +306,7 @@ static int parse_exports(struct parse *ps)
 		char *name = string_at(ps, get_le32(names + 4 * i), 4096);
 		if (!name) {
 			free(named);
+			if (ps->nomem) return -1;
 			return err_set(E_FORMAT, "export %u: name at RVA 0x%x unterminated, outside the image or past the name budget",
 				       i, get_le32(names + 4 * i));
 		}
@@ -301,13 +315,19 @@ static int parse_exports(struct parse *ps)
 			free(name);
 			continue;
 		}
-		export_add(pe, &cap, name, rva, (uint16_t)(base + idx));
+		if (export_add(pe, &cap, name, rva, (uint16_t)(base + idx)) < 0) {
+			free(named);
+			return -1;
+		}
 	}
 	for (uint32_t idx = 0; idx < nfuncs; idx++) {
 		uint32_t rva = get_le32(eat + 4 * idx);
 		if (named[idx] || rva == 0 || (rva >= d.rva && rva - d.rva < d.size))
 			continue;
-		export_add(pe, &cap, NULL, rva, (uint16_t)(base + idx));
+		if (export_add(pe, &cap, NULL, rva, (uint16_t)(base + idx)) < 0) {
+			free(named);
+			return -1;
+		}
 	}
 	free(named);
 	return 0;
@@ -330,7 +350,7 @@ static int parse_import_dll(struct parse *ps, uint32_t desc_rva, size_t *cap)
 	uint32_t iat = le32_get(&id.import_address_table_rva);
 	char *dll = string_at(ps, name_rva, 256);
 	if (!dll)
-		return err_set(E_FORMAT, "import descriptor at RVA 0x%x: DLL name unterminated or outside the image", desc_rva);
+		return ps->nomem ? -1 : err_set(E_FORMAT, "import descriptor at RVA 0x%x: DLL name unterminated or outside the image", desc_rva);
 	if (!ilt)
 		ilt = iat;   /* old linkers: the IAT doubles as the lookup table */
 	if (!ilt) {
@@ -359,7 +379,7 @@ static int parse_import_dll(struct parse *ps, uint32_t desc_rva, size_t *cap)
 		} else {
 			uint32_t hn = (uint32_t)(v & 0x7fffffff);
 			if (hn > UINT32_MAX - 2 || !(im.name = string_at(ps, hn + 2, 4096))) {
-				err_set(E_FORMAT, "imports from %s: name %u at RVA 0x%x unterminated, outside the image or past the name budget",
+				if (!ps->nomem) err_set(E_FORMAT, "imports from %s: name %u at RVA 0x%x unterminated, outside the image or past the name budget",
 					dll, i, hn);
 				if (!used)
 					free(dll);
@@ -367,8 +387,15 @@ static int parse_import_dll(struct parse *ps, uint32_t desc_rva, size_t *cap)
 			}
 		}
 		if (pe->nimports == *cap) {
-			*cap = *cap ? *cap * 2 : 16;
-			pe->imports = xrealloc(pe->imports, *cap * sizeof *pe->imports);
+			size_t c = *cap ? *cap * 2 : 16;
+			struct pe_import *v = xrealloc(pe->imports, c * sizeof *pe->imports);
+			if (!v) {
+				free(im.name);
+				if (!used)
+					free(dll);
+				return err_prefix("PE import table");
+			}
+			pe->imports = v, *cap = c;
 		}
 		/* The first entry of a DLL owns the dll string (see pe_free). */
 		pe->imports[pe->nimports++] = im;
@@ -482,6 +509,7 @@ static int parse_pdata(struct parse *ps)
 	if (n && !p)
 		return err_set(E_FORMAT, "exception directory (%u entries at RVA 0x%x) outside the image", n, d.rva);
 	pe->functions = xcalloc(n ? n : 1, sizeof *pe->functions);
+	if (!pe->functions) return err_prefix("PE exception directory");
 	for (uint32_t i = 0; i < n; i++) {
 		struct pe_function *f = &pe->functions[pe->nfunctions];
 		memcpy(&rf, p + sizeof rf * i, sizeof rf);
@@ -696,10 +724,20 @@ static void parse_security(struct parse *ps)
 struct pe *pe_parse(const uint8_t *data, size_t len)
 {
 	struct pe *pe = xcalloc(1, sizeof *pe);
+	if (!pe) {
+		err_prefix("PE file of %zu bytes", len);
+		return NULL;
+	}
 	pe->version.original_filename = xstrdup("");
 	pe->version.internal_name = xstrdup("");
 	pe->version.file_version_str = xstrdup("");
 	pe->data = xmalloc(len ? len : 1);
+	if (!pe->version.original_filename || !pe->version.internal_name || !pe->version.file_version_str ||
+	    !pe->data) {
+		pe_free(pe);
+		err_prefix("PE file of %zu bytes", len);
+		return NULL;
+	}
 	if (len)
 		memcpy(pe->data, data, len);
 	pe->len = len;
@@ -819,23 +857,22 @@ size_t pe_function_chunks(const struct pe *pe, uint32_t rva, const struct pe_fun
 size_t pe_find_utf16(const struct pe *pe, const char *ascii, uint32_t *rvas, size_t max)
 {
 	size_t n = strlen(ascii), nbytes = 2 * (n + 1), count = 0;
-	uint8_t *pat = xmalloc(nbytes);
-	for (size_t i = 0; i <= n; i++)
-		put_le16(pat + 2 * i, (uint8_t)ascii[i]);
 	for (size_t s = 0; s < pe->nsections; s++) {
 		const struct pe_section *sec = &pe->sections[s];
 		uint32_t size = sec->raw_size < section_vsize(sec) ? sec->raw_size : section_vsize(sec);
 		const uint8_t *base = pe->data + sec->raw_off;
 		/* UTF-16 strings are 2-aligned in every image the linker makes. */
 		for (uint32_t o = 0; size >= nbytes && o <= size - nbytes; o += 2) {
-			if (memcmp(base + o, pat, nbytes))
+			size_t i = 0;   /* ascii as UTF-16LE, its NUL included (no copy: nothing to allocate) */
+			while (i <= n && get_le16(base + o + 2 * i) == (uint8_t)ascii[i])
+				i++;
+			if (i <= n)
 				continue;
 			if (count < max)
 				rvas[count] = sec->va + o;
 			count++;
 		}
 	}
-	free(pat);
 	return count;
 }
 

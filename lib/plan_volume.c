@@ -37,8 +37,10 @@ static int list_add(struct file_list *l, const char *src, const char *dst, uint6
 	if (list_has(l, dst)) return 0;
 	if (l->n >= MAX_ESP_FILES) return err_set(E_UNSUPPORTED, "more than %d boot files", MAX_ESP_FILES);
 	if (l->n == l->cap) {
-		l->cap = l->cap ? 2 * l->cap : 64;
-		l->v = xrealloc(l->v, l->cap * sizeof *l->v);
+		size_t cap = l->cap ? 2 * l->cap : 64;
+		struct plan_file *v = xrealloc(l->v, cap * sizeof *l->v);
+		if (!v) return err_prefix("ESP file list");
+		l->v = v, l->cap = cap;
 	}
 	struct plan_file *f = &l->v[l->n++];
 	memset(f, 0, sizeof *f);
@@ -520,6 +522,7 @@ int plan_build_volume(struct plan *p, struct ntfs_vol *v)
 			plan_add_blocker(p, "no-boot-files", "the boot files copied from the Windows volume do not include %s", rules_boot_apps[i]);
 	if (check_boot_files(p, v, l.v, l.n) < 0) return -1;
 	p->bcd_graph = xcalloc(1, sizeof *p->bcd_graph);
+	if (!p->bcd_graph) return err_prefix("BCD object graph");
 	uint64_t bcd_len = 0;
 	if (build_graph(p->bcd_graph, &p->bcd, p->memdiag) < 0 || bcd_store_size(p, &bcd_len) < 0) return -1;
 	/* the store is one of the files (last: its folder exists by then) */

@@ -2,12 +2,14 @@
 #include "util.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 static _Thread_local char err_buf[1024];
 static _Thread_local enum err_code err_cur;
+static _Thread_local unsigned long nomem_seen;   /* E_NOMEM set, even if cleared since */
 
 int msg_vprintf(char *dst, size_t n, const char *fmt, va_list ap)
 {
@@ -34,6 +36,7 @@ __attribute__((format(printf, 2, 0)))
 static void err_vset(enum err_code code, const char *fmt, va_list ap)
 {
 	err_cur = code;
+	if (code == E_NOMEM) nomem_seen++;
 	msg_vprintf(err_buf, sizeof err_buf, fmt, ap);
 }
 
@@ -78,41 +81,58 @@ int err_prefix(const char *fmt, ...)
 
 const char *err_msg(void) { return err_buf[0] ? err_buf : "unknown error"; }
 enum err_code err_code(void) { return err_cur; }
-int err_recode(enum err_code code) { err_cur = code; return -1; }
+int err_recode(enum err_code code) { err_cur = code; if (code == E_NOMEM) nomem_seen++; return -1; }
+unsigned long err_nomem_count(void) { return nomem_seen; }
 void err_clear(void) { err_buf[0] = 0; err_cur = E_OK; }
 
-static void oom(void)
+/* Allocation failure is an error like any other (E_NOMEM, exit 1): the
+ * caller adds what it was allocating with err_prefix() and returns -1, so
+ * a run out of memory ends like any failed run: nothing written, no
+ * temporary file left, the input unchanged. */
+bool (*xalloc_fail_hook)(void);
+
+static void *oom(size_t n)
 {
-	fputs("gen2prep: out of memory\n", stderr);
-	abort();
+	err_set(E_NOMEM, "out of memory (%zu bytes)", n);
+	return NULL;
+}
+
+/* jansson reports a failed allocation as a NULL value or -1 and no more:
+ * through this one E_NOMEM is set (and err_nomem_count counts it), so a
+ * JSON document that lost a member says why. Installed before main. */
+static void *json_alloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+	return p ? p : oom(n);
+}
+
+__attribute__((constructor)) static void json_alloc_install(void)
+{
+	json_set_alloc_funcs(json_alloc, free);
 }
 
 void *xmalloc(size_t n)
 {
-	void *p = malloc(n ? n : 1);
-	if (!p) oom();
-	return p;
+	void *p = xalloc_fail_hook && xalloc_fail_hook() ? NULL : malloc(n ? n : 1);
+	return p ? p : oom(n);
 }
 
 void *xcalloc(size_t n, size_t m)
 {
-	void *p = calloc(n ? n : 1, m ? m : 1);
-	if (!p) oom();
-	return p;
+	void *p = xalloc_fail_hook && xalloc_fail_hook() ? NULL : calloc(n ? n : 1, m ? m : 1);
+	return p ? p : oom(m && n > SIZE_MAX / m ? SIZE_MAX : n * m);
 }
 
 void *xrealloc(void *p, size_t n)
 {
-	p = realloc(p, n ? n : 1);
-	if (!p) oom();
-	return p;
+	void *q = xalloc_fail_hook && xalloc_fail_hook() ? NULL : realloc(p, n ? n : 1);
+	return q ? q : oom(n);
 }
 
 char *xstrdup(const char *s)
 {
-	char *p = strdup(s ? s : "");
-	if (!p) oom();
-	return p;
+	char *p = xalloc_fail_hook && xalloc_fail_hook() ? NULL : strdup(s ? s : "");
+	return p ? p : oom(strlen(s ? s : "") + 1);
 }
 
 int str_copy(char *dst, size_t n, const char *src, const char *what)
@@ -169,9 +189,12 @@ char *xasprintf(const char *fmt, ...)
 	char *s;
 	va_list ap;
 	va_start(ap, fmt);
-	int r = vasprintf(&s, fmt, ap);
+	int r = xalloc_fail_hook && xalloc_fail_hook() ? -1 : vasprintf(&s, fmt, ap);
 	va_end(ap);
-	if (r < 0) oom();
+	if (r < 0) {
+		err_set(E_NOMEM, "out of memory (formatting a string)");
+		return NULL;
+	}
 	return s;
 }
 
@@ -212,6 +235,7 @@ uint64_t build_epoch(void)
 char *utf16le_to_utf8(const uint8_t *p, size_t n)
 {
 	char *out = xmalloc(n * 3 + 1), *o = out;
+	if (!out) return NULL;
 	for (size_t i = 0; i < n; i++) {
 		uint32_t c = get_le16(p + 2 * i);
 		if (!c) break;
@@ -231,10 +255,29 @@ char *utf16le_to_utf8(const uint8_t *p, size_t n)
 	return out;
 }
 
+/* The decoding below, counting only: nothing to allocate. */
+size_t utf8_utf16_units(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t n = 0;
+	while (*p) {
+		uint32_t c = *p++;
+		int extra = 0;
+		if (c >= 0xF0) { c &= 0x07; extra = 3; }
+		else if (c >= 0xE0) { c &= 0x0F; extra = 2; }
+		else if (c >= 0xC0) { c &= 0x1F; extra = 1; }
+		for (; extra && (*p & 0xC0) == 0x80; extra--)
+			c = (c << 6) | (*p++ & 0x3F);
+		n += c >= 0x10000 ? 2 : 1;
+	}
+	return n;
+}
+
 uint8_t *utf8_to_utf16le(const char *s, size_t *n_units_out)
 {
 	size_t len = strlen(s), n = 0;
 	uint8_t *out = xmalloc(2 * (len + 1) * 2);
+	if (!out) return NULL;
 	const unsigned char *p = (const unsigned char *)s;
 	while (*p) {
 		uint32_t c = *p++;

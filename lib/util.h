@@ -46,13 +46,25 @@ enum err_code err_code(void);
  * E_FORMAT "unreadable input" to the caller); returns -1. */
 int err_recode(enum err_code code);
 void err_clear(void);
+/* How many times E_NOMEM was set in this thread, err_clear() or not: code
+ * that reads on after an error (a value that may be absent, a best-effort
+ * detail) compares it before and after, so that a run short of memory
+ * fails instead of going on with a detail missing. */
+unsigned long err_nomem_count(void);
 
-/* Allocation that never returns NULL (aborts on OOM: nothing sensible to do). */
-void *xmalloc(size_t n);
-void *xcalloc(size_t n, size_t m);
-void *xrealloc(void *p, size_t n);
-char *xstrdup(const char *s);
-char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Allocation. On failure: NULL with E_NOMEM "out of memory (N bytes)"
+ * set; the caller names what it was allocating with err_prefix() and
+ * passes the error up (exit 1), never aborts. A size of 0 allocates 1. */
+#define ALLOC_ATTR __attribute__((malloc, warn_unused_result))
+void *xmalloc(size_t n) ALLOC_ATTR;
+void *xcalloc(size_t n, size_t m) ALLOC_ATTR;
+void *xrealloc(void *p, size_t n) __attribute__((warn_unused_result));  /* NULL: p is still valid */
+char *xstrdup(const char *s) ALLOC_ATTR;
+/* Testing only (NULL in the program): called before each allocation of
+ * the functions above and below; true makes that one fail as if malloc
+ * had (fuzz/fuzz_nomem.c picks which from its input). */
+extern bool (*xalloc_fail_hook)(void);
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2))) ALLOC_ATTR;
 /* Copies src into dst[n] when it fits (strlen(src) < n): 0. Otherwise dst
  * becomes "" and -1 is returned with E_FORMAT "WHAT '<start of src>...' is
  * N bytes, longer than the M this field holds": a name from an image is
@@ -141,9 +153,12 @@ int ascii_casecmp(const char *a, const char *b);
  * set, else 2009-10-22 00:00:00 UTC (Windows 7 GA), never the clock. */
 uint64_t build_epoch(void);
 
-/* UTF-16LE <-> UTF-8 (BMP + surrogate pairs). Returns malloc'd strings;
- * utf16_to_utf8 stops at the first NUL or n units. */
+/* UTF-16LE <-> UTF-8 (BMP + surrogate pairs). Returns malloc'd strings
+ * (NULL with E_NOMEM set when out of memory); utf16_to_utf8 stops at the
+ * first NUL or n units. */
 char *utf16le_to_utf8(const uint8_t *p, size_t n_units);
 uint8_t *utf8_to_utf16le(const char *s, size_t *n_units_out); /* NUL not counted, but appended */
+/* The n_units utf8_to_utf16le would give, without allocating. */
+size_t utf8_utf16_units(const char *s);
 
 #endif

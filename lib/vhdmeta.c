@@ -50,13 +50,19 @@ static bool pow2(uint64_t v) { return v && !(v & (v - 1)); }
 static struct vhdmeta *meta_alloc(int fd, uint64_t blocks)
 {
 	struct vhdmeta *m = xcalloc(1, sizeof *m);
+	if (!m) goto fail;
 	m->fd = fd;
 	m->info.payload_blocks = blocks;
 	if (blocks) {
 		m->block_off = xcalloc(blocks, sizeof *m->block_off);
-		m->block_state = xcalloc(blocks, 1);
+		m->block_state = m->block_off ? xcalloc(blocks, 1) : NULL;
+		if (!m->block_state) goto fail;
 	}
 	return m;
+fail:
+	vhdmeta_free(m);
+	err_prefix("block table of %llu blocks", (unsigned long long)blocks);
+	return NULL;
 }
 
 /* ---- VHDX -------------------------------------------------------------- */
@@ -76,6 +82,7 @@ static bool vhdx_header_valid(const void *h)
 static int vhdx_pick_header(const struct rd *r, struct guid *data_write)
 {
 	struct vhdx_header *h = xmalloc(2 * sizeof *h);
+	if (!h) return err_prefix("VHDX headers");
 	int rc = -1;
 	if (rd_at(r, &h[0], sizeof *h, VHDX_HEADER1_OFF, "VHDX header 1") < 0 ||
 	    rd_at(r, &h[1], sizeof *h, VHDX_HEADER2_OFF, "VHDX header 2") < 0)
@@ -153,6 +160,7 @@ static bool vhdx_region_table_valid(const void *t)
 static int vhdx_read_regions(const struct rd *r, struct vhdx_regions *reg)
 {
 	uint8_t *t = xmalloc(VHDX_REGION_SIZE);
+	if (!t) return err_prefix("VHDX region table");
 	int rc = -1;
 	if (rd_at(r, t, VHDX_REGION_SIZE, VHDX_REGION1_OFF, "VHDX region table") < 0)
 		goto out;
@@ -275,6 +283,7 @@ static int vhdx_read_metadata(const struct rd *r, const struct vhdx_regions *reg
 	struct vhdx_meta_header hdr;
 	int rc = -1;
 	memset(it, 0, sizeof *it);
+	if (!t) return err_prefix("VHDX metadata table");
 	if (reg->meta_len < VHDX_META_TABLE_SIZE) {
 		err_set(E_FORMAT, "VHDX metadata region too small");
 		goto out;
@@ -357,6 +366,7 @@ static int vhdx_read_bat(const struct rd *r, const struct vhdx_regions *reg,
 
 	enum { CHUNK = 8192 };
 	le64 *buf = xmalloc(CHUNK * sizeof *buf);
+	if (!buf) return err_prefix("VHDX BAT");
 	int rc = -1;
 	for (uint64_t base = 0; base < total; base += CHUNK) {
 		uint64_t cnt = total - base < CHUNK ? total - base : CHUNK;
@@ -412,6 +422,7 @@ static struct vhdmeta *vhdx_parse(const struct rd *r, int fd)
 		return NULL;
 	}
 	struct vhdmeta *m = meta_alloc(fd, nblocks);
+	if (!m) return NULL;
 	m->info.vhdx = true;
 	m->info.differencing = it.has_parent;
 	m->info.fixed = it.leave_allocated && !it.has_parent;
@@ -476,7 +487,11 @@ static int vhd_read_dynamic(const struct rd *r, const struct vhd_footer *f, stru
 	bool diff = be32_get(&f->disk_type) == VHD_DISK_DIFFERENCING;
 	uint64_t bitmap = ((uint64_t)bs / 512 / 8 + 511) / 512 * 512;
 	struct vhdmeta *m = meta_alloc(fd, nblocks);
-	be32 *buf = xmalloc(nblocks ? nblocks * sizeof *buf : 1);
+	be32 *buf = m ? xmalloc(nblocks ? nblocks * sizeof *buf : 1) : NULL;
+	if (!buf) {
+		err_prefix("VHD BAT");
+		goto fail;
+	}
 	if (rd_at(r, buf, nblocks * sizeof *buf, bat, "VHD BAT") < 0)
 		goto fail;
 	for (uint64_t b = 0; b < nblocks; b++) {
@@ -531,6 +546,7 @@ static struct vhdmeta *vhd_parse(const struct rd *r, int fd)
 			return NULL;
 		}
 		m = meta_alloc(fd, 0);
+		if (!m) return NULL;
 		m->info.fixed = true;
 	} else if (type == VHD_DISK_DYNAMIC || type == VHD_DISK_DIFFERENCING) {
 		if (vhd_read_dynamic(r, &f, &m, fd) < 0)
@@ -584,6 +600,7 @@ static size_t vhdx_remains(const struct rd *r, char *out, size_t n, size_t used)
 		{ VHDX_REGION2_OFF, VHDX_REGION_SIZE, "regi", "VHDX region table" },
 	};
 	uint8_t *b = xmalloc(VHDX_REGION_SIZE);
+	if (!b) return SIZE_MAX;   /* E_NOMEM set */
 	for (size_t i = 0; i < sizeof at / sizeof *at && used < n; i++) {
 		if (!range_ok(at[i].off, at[i].len, r->size) || rd_at(r, b, at[i].len, at[i].off, at[i].what) < 0) {
 			err_clear();
@@ -604,6 +621,7 @@ int vhdmeta_damaged(int fd, uint64_t file_size, char *out, size_t n)
 	struct vhd_dyn_header h;
 	out[0] = 0;
 	size_t used = vhdx_remains(&r, out, n, 0);
+	if (used == SIZE_MAX) return err_prefix("looking for a damaged VHDX header");
 	if (used) return 1;
 	/* VHD 2006, "Dynamic Disk Header Format": "cxsparse" 1024 bytes at
 	 * the footer copy's Data Offset, 512 for every VHD writer seen */

@@ -63,7 +63,8 @@ void vhdmeta_free(struct vhdmeta *m);
 /* For a file that has neither a VHDX identifier nor a VHD footer: does it
  * hold what is left of one? 1 a VHDX header or region table (by signature;
  * "(CRC-32C valid)" when it checks), 2 a VHD dynamic header, 0 nothing;
- * what was found (and where) in out. Reads at most 4 x 64 KiB. */
+ * what was found (and where) in out; -1 with E_NOMEM set when out of
+ * memory. Reads at most 4 x 64 KiB. */
 int vhdmeta_damaged(int fd, uint64_t file_size, char *out, size_t n);
 /* Which container a file is, by its signatures alone (doc/formats.md, VHDX
  * and VHD): "vhdxfile" at offset 0, else a VHD footer cookie "conectix" at

@@ -30,6 +30,7 @@ static int take_value(struct vhdx_locator *out, const uint8_t *k, uint16_t kn, c
 	int rank = path_rank(k, kn);
 	if (key_is(k, kn, "parent_linkage")) {
 		char *s = utf16le_to_utf8(v, vn / 2);
+		if (!s) return err_prefix("VHDX parent locator");
 		int r = guid_from_str(s, &out->linkage);
 		free(s);
 		if (r < 0) return err_set(E_FORMAT, "VHDX parent locator: parent_linkage is not a GUID");
@@ -37,6 +38,7 @@ static int take_value(struct vhdx_locator *out, const uint8_t *k, uint16_t kn, c
 	} else if (rank > *best) {
 		free(out->path);
 		out->path = utf16le_to_utf8(v, vn / 2);
+		if (!out->path) return err_prefix("VHDX parent locator");
 		*best = rank;
 	}
 	return 0;

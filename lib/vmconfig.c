@@ -96,6 +96,7 @@ int vmconfig_check(const struct vm_config *c)
 char *vmconfig_pipe_name(const char *name, unsigned port)
 {
 	char *safe = xstrdup(name);
+	if (!safe) return NULL;
 	for (char *p = safe; *p; p++)
 		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || strchr("._-", *p)))
 			*p = '_';
@@ -191,8 +192,9 @@ int vmconfig_nanabox(const struct vm_config *c, char **out, size_t *len)
 	json_decref(root);
 	if (!text) return err_set(E_INTERNAL, "cannot build the NanaBox configuration");
 	*out = xasprintf("\xEF\xBB\xBF%s\n", text);   /* BOM: mandatory (see above) */
-	*len = strlen(*out);
 	free(text);
+	if (!*out) return err_prefix("NanaBox configuration");
+	*len = strlen(*out);
 	return 0;
 }
 
@@ -204,8 +206,10 @@ int vmconfig_nanabox(const struct vm_config *c, char **out, size_t *len)
  * single-quote-character), so each of those is doubled as well. */
 char *vmconfig_ps_quote(const char *s)
 {
+	if (!s) return NULL;   /* a string its caller could not allocate: passed on */
 	size_t n = strlen(s), k = 0;
 	char *q = xmalloc(2 * n + 3);
+	if (!q) return NULL;
 	q[k++] = '\'';
 	for (size_t i = 0; i < n; i++) {
 		const unsigned char *u = (const unsigned char *)s + i;
@@ -221,15 +225,19 @@ char *vmconfig_ps_quote(const char *s)
 }
 
 static void buf_add(char **buf, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Appends to *buf; out of memory: *buf becomes NULL (E_NOMEM set) and
+ * stays so through later calls, for the caller to check once. */
 static void buf_add(char **buf, const char *fmt, ...)
 {
 	va_list ap;
 	char *add;
+	if (!*buf) return;
 	va_start(ap, fmt);
-	if (vasprintf(&add, fmt, ap) < 0) abort();
+	int r = vasprintf(&add, fmt, ap);
 	va_end(ap);
-	char *joined = xasprintf("%s%s", *buf, add);
-	free(add);
+	char *joined = r < 0 ? NULL : xasprintf("%s%s", *buf, add);
+	if (r < 0) err_set(E_NOMEM, "out of memory (formatting a string)");
+	else free(add);
 	free(*buf);
 	*buf = joined;
 }
@@ -239,8 +247,13 @@ static void hyperv_com_ports(const struct vm_config *c, char **s)
 	if (!c->debug_port) return;
 	unsigned console = vmconfig_uefi_console_port(c);
 	char *dbg = vmconfig_pipe_name(c->name, c->debug_port), *con = vmconfig_pipe_name(c->name, console);
-	char *qdbg = vmconfig_ps_quote(dbg), *qcon = vmconfig_ps_quote(con);
-	buf_add(s, "# The kernel debugger's COM%u as a named pipe. WinDbg (as administrator):\n"
+	char *qdbg = dbg ? vmconfig_ps_quote(dbg) : NULL, *qcon = con ? vmconfig_ps_quote(con) : NULL;
+	if (!qdbg || !qcon) {
+		err_set(E_NOMEM, "out of memory (COM port pipe names)");
+		free(*s);
+		*s = NULL;
+	}
+	if (qdbg && qcon) buf_add(s, "# The kernel debugger's COM%u as a named pipe. WinDbg (as administrator):\n"
 		   "#   windbg -k com:pipe,port=%s,baud=%u,resets=0,reconnect\n"
 		   "Set-VMComPort -VMName $VMName -Number %u -Path %s\n"
 		   "# The UEFI console on the other port, away from the debugger's bytes.\n"
@@ -261,7 +274,12 @@ int vmconfig_hyperv_script(const struct vm_config *c, char **out, size_t *len)
 {
 	if (vmconfig_check(c) < 0) return -1;
 	char *qname = vmconfig_ps_quote(c->name), *qdisk = vmconfig_ps_quote(c->disk_path);
-	char *s = xstrdup("");
+	char *s = qname && qdisk ? xstrdup("") : NULL;
+	if (!s) {
+		free(qname);
+		free(qdisk);
+		return err_set(E_NOMEM, "out of memory (Hyper-V script)");
+	}
 	buf_add(&s, "# Written by gen2prep: a Hyper-V Generation 2 virtual machine for the converted disk.\n"
 		    "# Run it on the Hyper-V host in an elevated PowerShell; the disk path is relative\n"
 		    "# to this script's folder.\n"
@@ -281,6 +299,7 @@ int vmconfig_hyperv_script(const struct vm_config *c, char **out, size_t *len)
 	hyperv_com_ports(c, &s);
 	free(qname);
 	free(qdisk);
+	if (!s) return err_prefix("Hyper-V script");
 	/* CRLF: the script is for Windows; PowerShell reads either. UTF-8
 	 * with a BOM: "Without the BOM, Windows PowerShell misinterprets your
 	 * script as being encoded in the legacy ANSI codepage" (Microsoft,
@@ -290,6 +309,10 @@ int vmconfig_hyperv_script(const struct vm_config *c, char **out, size_t *len)
 	size_t n = 3;
 	for (const char *p = s; *p; p++) n += *p == '\n' ? 2 : 1;
 	char *crlf = xmalloc(n + 1), *w = crlf;
+	if (!crlf) {
+		free(s);
+		return err_prefix("Hyper-V script");
+	}
 	memcpy(w, "\xEF\xBB\xBF", 3);
 	w += 3;
 	for (const char *p = s; *p; p++) {
@@ -309,6 +332,7 @@ char *vmconfig_default_name(const char *out_path)
 {
 	const char *slash = strrchr(out_path, '/');
 	char *name = xstrdup(slash ? slash + 1 : out_path);
+	if (!name) return NULL;
 	char *dot = strrchr(name, '.');
 	if (dot && dot != name) *dot = 0;
 	return name;
@@ -317,6 +341,7 @@ char *vmconfig_default_name(const char *out_path)
 static char *real_dir_of(const char *path)
 {
 	char *d = xstrdup(path);
+	if (!d) return NULL;
 	char *r = realpath(dirname(d), NULL);
 	if (!r) err_errno(E_IO, "cannot resolve the folder of '%s'", path);
 	free(d);
@@ -329,7 +354,13 @@ static size_t split_components(char *path, char ***out)
 	size_t n = 0;
 	char **v = NULL, *save = NULL;
 	for (char *c = strtok_r(path, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
-		v = xrealloc(v, (n + 1) * sizeof *v);
+		char **g = xrealloc(v, (n + 1) * sizeof *v);
+		if (!g) {
+			free(v);
+			*out = NULL;
+			return SIZE_MAX;   /* E_NOMEM set */
+		}
+		v = g;
 		v[n++] = c;
 	}
 	*out = v;
@@ -342,6 +373,11 @@ static char *relative_between(char *fdir, char *tdir, const char *base)
 {
 	char **f, **t;
 	size_t nf = split_components(fdir, &f), nt = split_components(tdir, &t), k = 0;
+	if (nf == SIZE_MAX || nt == SIZE_MAX) {
+		free(f);
+		free(t);
+		return NULL;
+	}
 	while (k < nf && k < nt && !strcmp(f[k], t[k])) k++;
 	char *rel = xstrdup("");
 	for (size_t i = k; i < nf; i++) buf_add(&rel, "..\\");

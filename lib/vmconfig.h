@@ -29,7 +29,8 @@ struct vm_config {
 /* Checks name, counts, port and disk path: 0, or -1 with E_USAGE and why. */
 int vmconfig_check(const struct vm_config *c);
 
-/* "\\.\pipe\<name>-com<port>" (malloc'd); bytes of <name> outside [A-Za-z0-9._-] become '_'. */
+/* "\\.\pipe\<name>-com<port>" (malloc'd); bytes of <name> outside [A-Za-z0-9._-] become '_'.
+ * NULL (E_NOMEM set) when out of memory, as for every malloc'd result below. */
 char *vmconfig_pipe_name(const char *name, unsigned port);
 
 /* The COM port that carries the UEFI console: with a debugger on COM n,

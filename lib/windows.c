@@ -332,6 +332,7 @@ static void read_software(struct ntfs_vol *v, struct inspection *ins)
 static int start_of(struct hive *h, const char *cs, const char *svc)
 {
 	char *k = xasprintf("%s\\Services\\%s", cs, svc);
+	if (!k) return -1;   /* E_NOMEM: windows_inspect fails (err_nomem_count) */
 	uint32_t v;
 	int r = hive_get_dword(h, k, "Start", &v);
 	free(k);
@@ -361,6 +362,7 @@ static void read_control_sets(struct hive *h, struct inspection *ins)
 		cs->storvsc_start = start_of(h, names[i], "storvsc");
 		cs->hyperkbd_start = start_of(h, names[i], "hyperkbd");
 		char *k = xasprintf("%s\\Control", names[i]);
+		if (!k) break;   /* E_NOMEM: windows_inspect fails (err_nomem_count) */
 		copy_string(h, k, "FirmwareBootDevice", cs->firmware_boot_device, sizeof cs->firmware_boot_device);
 		copy_string(h, k, "SystemBootDevice", cs->system_boot_device, sizeof cs->system_boot_device);
 		free(k);
@@ -883,7 +885,7 @@ static void volume_findings(struct inspection *ins, const struct part_info *pi, 
 	logfile_finding(ins, pi);
 }
 
-int windows_inspect(struct overlay *o, struct inspection *ins)
+static int inspect_body(struct overlay *o, struct inspection *ins)
 {
 	memset(ins, 0, sizeof *ins);
 	ins->architecture = "";
@@ -925,5 +927,17 @@ int windows_inspect(struct overlay *o, struct inspection *ins)
 	int rc = ntfs_close(v);
 	if (rc == 0) check_already_gen2(o, ins);
 	assess(ins);
+	return rc;
+}
+
+/* The reads above go on past a value that is absent (err_clear): when an
+ * allocation failed on the way, the inspection may lack a detail it would
+ * have had, so the run fails (E_NOMEM, exit 1) rather than decide on it. */
+int windows_inspect(struct overlay *o, struct inspection *ins)
+{
+	unsigned long nomem = err_nomem_count();
+	int rc = inspect_body(o, ins);
+	if (rc == 0 && err_nomem_count() != nomem)
+		return err_set(E_NOMEM, "out of memory while inspecting the disk: the inspection is incomplete");
 	return rc;
 }

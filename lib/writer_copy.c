@@ -172,7 +172,7 @@ static int copy_buffered(struct wctx *w, uint64_t off, size_t n, uint64_t dst)
 
 int wctx_copy(struct wctx *w, uint64_t off, size_t len, uint64_t dst)
 {
-	if (!w->buf) w->buf = xmalloc(READ_PIECE);
+	if (!w->buf && !(w->buf = xmalloc(READ_PIECE))) return err_prefix("copy buffer");
 	int any = 0;
 	for (size_t i = 0; i < len;) {
 		size_t n = len - i < READ_PIECE ? len - i : READ_PIECE;

@@ -52,8 +52,10 @@ static int add_range(void *ctx, uint64_t off, uint64_t len)
 {
 	struct dctx *d = ctx;
 	if (d->nr == d->cap) {
-		d->cap = d->cap ? 2 * d->cap : 64;
-		d->r = xrealloc(d->r, d->cap * sizeof *d->r);
+		size_t cap = d->cap ? 2 * d->cap : 64;
+		struct range *r = xrealloc(d->r, cap * sizeof *d->r);
+		if (!r) return err_prefix("list of written ranges");
+		d->r = r, d->cap = cap;
 	}
 	d->r[d->nr++] = (struct range){ off, len };
 	return 0;
@@ -199,12 +201,17 @@ static char *relative_path(const char *child, const char *parent)
 {
 	char *cd = xstrdup(child), *pd = NULL, *pb = NULL, *out = NULL;
 	char cr[PATH_MAX], pr[PATH_MAX], pf[PATH_MAX], *cn[PATH_MAX / 2], *pn[PATH_MAX / 2];
+	if (!cd) return NULL;   /* E_NOMEM set */
 	if (!realpath(parent, pf)) {
 		err_errno(E_OUTPUT, "cannot resolve the path of '%s'", parent);
 		free(cd);
 		return NULL;
 	}
 	pd = xstrdup(pf), pb = xstrdup(pf);
+	if (!pd || !pb) {
+		err_prefix("parent locator path");
+		goto done;
+	}
 	const char *base = basename(pb);
 	if (!realpath(dirname(cd), cr) || !realpath(dirname(pd), pr)) {
 		err_errno(E_OUTPUT, "cannot resolve the folders of '%s' and '%s'", child, parent);
@@ -217,6 +224,7 @@ static char *relative_path(const char *child, const char *parent)
 	size_t nc = split_names(cr, cn, PATH_MAX / 2), np = split_names(pr, pn, PATH_MAX / 2), k = 0;
 	while (k < nc && k < np && !strcmp(cn[k], pn[k])) k++;
 	out = xcalloc(1, 3 * (nc - k) + PATH_MAX + strlen(base) + 4);
+	if (!out) goto done;   /* E_NOMEM set */
 	for (size_t i = k; i < nc; i++) strcat(out, "..\\");
 	if (k == nc) strcat(out, ".\\");
 	for (size_t i = k; i < np; i++) strcat(strcat(out, pn[i]), "\\");
@@ -228,10 +236,14 @@ done:
 
 /* Appends one key/value entry i (2.6.2.6.2: offsets from the item's
  * start, UTF-16LE, no NUL, lengths in bytes). */
-static void locator_entry(uint8_t *item, size_t *used, size_t i, const char *key, const char *val)
+static int locator_entry(uint8_t *item, size_t *used, size_t i, const char *key, const char *val)
 {
 	size_t kn, vn;
-	uint8_t *k = utf8_to_utf16le(key, &kn), *v = utf8_to_utf16le(val, &vn);
+	uint8_t *k = utf8_to_utf16le(key, &kn), *v = k ? utf8_to_utf16le(val, &vn) : NULL;
+	if (!v) {
+		free(k);
+		return err_prefix("parent locator entry %s", key);
+	}
 	struct vhdx_locator_entry e;
 	le32_set(&e.key_offset, (uint32_t)*used);
 	memcpy(item + *used, k, kn * 2);
@@ -243,6 +255,7 @@ static void locator_entry(uint8_t *item, size_t *used, size_t i, const char *key
 	le16_set(&e.value_length, (uint16_t)(vn * 2));
 	memcpy(item + sizeof(struct vhdx_locator_header) + sizeof e * i, &e, sizeof e);
 	free(k), free(v);
+	return 0;
 }
 
 /* 2.6.2.6.1 header and the entries of the VHDX locator (2.6.2.6.3):
@@ -267,12 +280,20 @@ static uint8_t *parent_locator(const struct wctx *w, uint32_t *len)
 		return NULL;
 	}
 	uint8_t *item = xcalloc(1, cap);
+	if (!item) {
+		free(rel);
+		err_prefix("parent locator");
+		return NULL;
+	}
 	struct vhdx_locator_header h = { .locator_type = VHDX_LOCATOR_TYPE };
 	le16_set(&h.key_value_count, 2);
 	memcpy(item, &h, sizeof h);
 	size_t used = sizeof h + 2 * sizeof(struct vhdx_locator_entry);
-	locator_entry(item, &used, 0, "parent_linkage", link);
-	locator_entry(item, &used, 1, "relative_path", rel);
+	if (locator_entry(item, &used, 0, "parent_linkage", link) < 0 ||
+	    locator_entry(item, &used, 1, "relative_path", rel) < 0) {
+		free(item);
+		item = NULL;
+	}
 	free(rel);
 	*len = (uint32_t)used;
 	return item;
@@ -333,7 +354,8 @@ int writer_diff_write(struct wctx *w)
 	if (!w->buf) w->buf = xmalloc(VHDX_MB);
 	d.bat_page = xcalloc(1, BAT_PAGE);
 	d.bitmap = xmalloc(SB_BLOCK_SIZE);
-	int rc = overlay_foreach_written(w->src, add_range, &d);
+	int rc = !w->buf || !d.bat_page || !d.bitmap ? err_prefix("differencing VHDX buffers") : 0;
+	if (!rc) rc = overlay_foreach_written(w->src, add_range, &d);
 	if (!rc) rc = write_payload(&d);
 	/* the BAT region and the last block reach the file's end (holes) */
 	if (!rc) rc = wctx_truncate(w, d.next);

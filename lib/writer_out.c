@@ -76,7 +76,7 @@ static int err_create(const char *path)
 	int saved = errno;
 	char *d = xstrdup(path);
 	errno = saved;
-	err_errno(E_OUTPUT, "cannot create the output in '%s'", dirname(d));
+	err_errno(E_OUTPUT, "cannot create the output in '%s'", d ? dirname(d) : path);
 	free(d);
 	return -1;
 }
@@ -110,6 +110,7 @@ static int create_named(const char *path)
 static int create_nameless(const char *path)
 {
 	char *d = xstrdup(path);
+	if (!d) return err_prefix("output folder name");
 	int fd = open(dirname(d), O_TMPFILE | O_RDWR | O_CLOEXEC, 0666);
 	int saved = errno;
 	free(d);
@@ -147,13 +148,13 @@ void wout_discard(struct wout *o)
 
 static void fsync_dir_of(const char *path)
 {
-	char *d = xstrdup(path);
+	char d[PATH_MAX];   /* no allocation: the output is published, this must not fail for memory */
+	if (snprintf(d, sizeof d, "%s", path) >= (int)sizeof d) return;   /* open() could not have made it */
 	int dfd = open(dirname(d), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd >= 0) {
 		fsync(dfd);   /* best effort: the name is already there */
 		close(dfd);
 	}
-	free(d);
 }
 
 /* Gives the nameless file fd the name 'to' (never replacing one). */
@@ -241,7 +242,11 @@ static char lock_key[80];   /* the abstract name, without its leading NUL */
 /* "gen2prep-out:<dev>:<ino>:<sha256 of the base name, 128 bits>" */
 static int lock_name(const char *path, char *out, size_t n)
 {
-	char *d = xstrdup(path), *b = xstrdup(path);
+	char *d = xstrdup(path), *b = d ? xstrdup(path) : NULL;
+	if (!b) {
+		free(d);
+		return err_prefix("output name");
+	}
 	struct stat st;
 	const char *dir = dirname(d);
 	int r = stat(dir, &st);

@@ -120,10 +120,14 @@ static int vhd_dynamic(struct wctx *w, uint32_t bs)
 	uint32_t bitmap = (bs / 512 / 8 + 511) / 512 * 512;
 	uint64_t next = bat_off + bat_len;   /* next block's file offset (512-aligned) */
 	be32 *bat = xmalloc(bat_len);
-	uint8_t *bm = xmalloc(bitmap);
+	uint8_t *bm = bat ? xmalloc(bitmap) : NULL;
 	struct vhd_dyn_header hdr;
 	struct vhd_footer footer;
 	int rc = 0;
+	if (!bm) {
+		free(bat);
+		return err_prefix("VHD block table");
+	}
 	memset(bat, 0xff, bat_len);          /* VHD_BAT_UNUSED: block not allocated */
 	memset(bm, 0xff, bitmap);
 	for (uint64_t b = 0; b < nblocks && rc == 0; b++) {

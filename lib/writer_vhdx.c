@@ -94,6 +94,7 @@ static void region_entry(uint8_t *at, const struct guid *id, uint64_t off, uint3
 int vhdx_write_region_tables(struct wctx *w, uint64_t bat_len)
 {
 	uint8_t *t = xcalloc(1, VHDX_REGION_SIZE);
+	if (!t) return err_prefix("VHDX region table");
 	struct vhdx_region_header hdr = { .signature = { 'r', 'e', 'g', 'i' } };
 	le32_set(&hdr.entry_count, 2);
 	memcpy(t, &hdr, sizeof hdr);
@@ -134,6 +135,7 @@ int vhdx_write_metadata(struct wctx *w, const struct vhdx_meta_values *v)
 	};
 	int n = v->parent_locator ? 6 : 5;
 	uint8_t *m = xcalloc(1, VHDX_META_LEN);
+	if (!m) return err_prefix("VHDX metadata");
 	struct vhdx_meta_header hdr = { .signature = { 'm', 'e', 't', 'a', 'd', 'a', 't', 'a' } };
 	le16_set(&hdr.entry_count, (uint16_t)n);
 	memcpy(m, &hdr, sizeof hdr);
@@ -199,6 +201,7 @@ int writer_vhdx_write(struct wctx *w)
 	struct vhdx_geom g;
 	geom_init(&g, w->size, bs, lss, pss);
 	le64 *bat = xcalloc(1, g.bat_len);
+	if (!bat) return err_prefix("VHDX BAT");
 	int rc = write_blocks(w, &g, bat);
 	if (!rc) rc = wctx_pwrite(w, bat, g.bat_len, VHDX_BAT_OFF);
 	free(bat);

@@ -137,8 +137,10 @@ static int decode_chunk(const struct pe *pe, struct x86_func *f, size_t ci, size
 		return err_set(E_FORMAT, "function chunk %#x-%#x is outside the file's section data", b, e);
 	for (uint32_t off = 0; off < e - b;) {
 		if (f->n == *cap) {
-			*cap = *cap ? *cap * 2 : 256;
-			f->insn = xrealloc(f->insn, *cap * sizeof *f->insn);
+			size_t c = *cap ? *cap * 2 : 256;
+			struct x86_insn *v = xrealloc(f->insn, c * sizeof *f->insn);
+			if (!v) return err_prefix("decoding the function at %#x", f->begin);
+			f->insn = v, *cap = c;
 		}
 		struct x86_insn *in = &f->insn[f->n++];
 		memset(in, 0, sizeof *in);
@@ -182,8 +184,12 @@ int x86_decode_function(const struct pe *pe, uint32_t rva, struct x86_func *f)
 		f->end = ch[0]->end;
 	}
 	size_t cap = 0;
+	/* a string operand that could not be copied (utf16_string_at) would
+	 * read as "no string": out of memory fails the decoding instead */
+	unsigned long nomem = err_nomem_count();
 	for (size_t i = 0; i < n; i++)
-		if (decode_chunk(pe, f, i, &cap) < 0) {
+		if (decode_chunk(pe, f, i, &cap) < 0 || err_nomem_count() != nomem) {
+			if (err_nomem_count() != nomem) err_prefix("decoding the function at %#x", f->begin);
 			x86_func_free(f);
 			return -1;
 		}

@@ -282,6 +282,10 @@ struct progress *cli_progress(int mode)
 	bool tty = isatty(STDERR_FILENO);
 	if (mode == 0 || (mode < 0 && !tty)) return NULL;
 	struct tty_progress *t = xcalloc(1, sizeof *t);
+	if (!t) {   /* out of memory: no progress shown, nothing else changes */
+		err_clear();
+		return NULL;
+	}
 	t->p.update = update;
 	t->p.ctx = t;
 	t->tty = tty;

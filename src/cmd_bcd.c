@@ -55,6 +55,10 @@ static int read_file(const char *path, uint8_t **data, size_t *len)
 		return err_errno(E_IO, "%s", path);
 	size_t cap = 1 << 16, n = 0;
 	uint8_t *buf = xmalloc(cap);
+	if (!buf) {
+		fclose(f);
+		return err_prefix("%s", path);
+	}
 	for (;;) {
 		if (n == cap) {
 			if (cap >= BCD_MAX_BYTES) {
@@ -63,7 +67,13 @@ static int read_file(const char *path, uint8_t **data, size_t *len)
 				return err_set(E_FORMAT, "%s: larger than %u MiB: not a BCD store", path,
 					       BCD_MAX_BYTES >> 20);
 			}
-			buf = xrealloc(buf, cap *= 2);
+			uint8_t *g = xrealloc(buf, cap * 2);
+			if (!g) {
+				free(buf);
+				fclose(f);
+				return err_prefix("%s", path);
+			}
+			buf = g, cap *= 2;
 		}
 		size_t r = fread(buf + n, 1, cap - n, f);
 		n += r;
@@ -220,6 +230,7 @@ static char *split_partition(const char *arg, int *partno)
 	if (*end || n < 1 || n > PART_MAX)
 		return xstrdup(arg);
 	char *img = xstrdup(arg);
+	if (!img) return NULL;
 	img[colon - arg] = 0;
 	*partno = (int)n;
 	return img;
@@ -250,6 +261,7 @@ int cmd_bcd(int argc, char **argv)
 	size_t len = 0;
 	int partno;
 	char *image = split_partition(arg, &partno);
+	if (!image) return cli_fail_json(NULL, json);
 	struct image_ctx ctx = { .label = image };
 	bool is_image = !(partno == 0 && file_starts_with_regf(image));
 	int r = is_image ? read_store_from_image(image, partno, &ctx, &data, &len) : read_file(image, &data, &len);

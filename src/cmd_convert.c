@@ -296,6 +296,7 @@ static int prepare_vm(struct args *a)
 	if (f == OUT_RAW)
 		return err_set(E_USAGE, "--nanabox/--hyperv-script need a VHDX or VHD output: NanaBox and Hyper-V do not attach raw images");
 	a->vm_name = a->vm_name_opt ? xstrdup(a->vm_name_opt) : vmconfig_default_name(a->co.out);
+	if (!a->vm_name) return err_prefix("VM name");
 	if (prepare_vm_out(a, &a->nanabox) < 0 || prepare_vm_out(a, &a->hyperv) < 0) return -1;
 	return 0;
 }
@@ -457,6 +458,7 @@ int cmd_convert(int argc, char **argv)
 		/* anything but a usage error is about an output file: exit 7 */
 		int code = EXIT_OUTPUT;
 		if (err_code() == E_USAGE) code = cli_usage("convert", "%s", err_msg());
+		else if (err_code() == E_NOMEM) code = cli_fail("convert");
 		else cli_fail("convert");
 		free_vm(&a);
 		return code;
@@ -464,6 +466,11 @@ int cmd_convert(int argc, char **argv)
 	struct progress *prog = a.json && a.progress < 0 ? NULL : cli_progress(a.co.dry_run ? 0 : a.progress);
 	a.co.progress = prog;
 	struct convert_report *r = xcalloc(1, sizeof *r);
+	if (!r) {
+		cli_progress_done(prog, false);
+		free_vm(&a);
+		return cli_fail_json("convert", a.json);
+	}
 	int rc = convert_run(&a.co, r);
 	if (rc == 0 && a.co.dry_run) vm_blockers(&a, r);
 	bool out_written = rc == 0 && !a.co.dry_run;

@@ -348,6 +348,7 @@ int cmd_inspect(int argc, char **argv)
 	 * opening of the image and the same plan as convert (issue 8) */
 	struct convert_opts co = { .in = path, .dry_run = true, .keep_input = true };
 	struct convert_report *r = xcalloc(1, sizeof *r);
+	if (!r) return cli_fail_json(NULL, json);
 	int rc;
 	if (convert_run(&co, r) < 0 || !r->ins) {
 		rc = cli_fail_json(NULL, json);

@@ -144,6 +144,10 @@ static int read_input(const char *path, uint8_t **data, size_t *len)
 	}
 	*len = (size_t)st.st_size;
 	*data = xmalloc(*len ? *len : 1);
+	if (!*data) {
+		fclose(f);
+		return err_prefix("%s", path);
+	}
 	size_t got = fread(*data, 1, *len, f);
 	fclose(f);
 	if (got != *len) {
@@ -316,6 +320,10 @@ static int run(const struct patch_cli *o)
 		kind = patch_detect_kind(pe);
 	struct patch_opts po = { o->only, o->skip, o->dry_run, o->force_version };
 	struct patch_report *rep = xcalloc(1, sizeof *rep);
+	if (!rep) {
+		pe_free(pe);
+		return cli_fail_json("patch", o->json);
+	}
 	int rc = patch_apply(pe, kind, &po, rep);
 	enum err_code code = rc < 0 ? err_code() : E_OK;
 	const char *written = NULL;

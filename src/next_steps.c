@@ -21,8 +21,13 @@ static void add(struct next_steps *s, char *command, const char *fmt, ...)
 	va_list ap;
 	va_start(ap, fmt);
 	char *text;
-	if (vasprintf(&text, fmt, ap) < 0) abort();
+	int r = vasprintf(&text, fmt, ap);
 	va_end(ap);
+	if (r < 0) {   /* next_steps_make sees err_nomem_count change */
+		err_set(E_NOMEM, "out of memory (next steps)");
+		free(command);
+		return;
+	}
 	s->step[s->n].text = text;
 	s->step[s->n].command = command;
 	s->n++;
@@ -30,10 +35,12 @@ static void add(struct next_steps *s, char *command, const char *fmt, ...)
 
 char *sh_quote(const char *s)
 {
+	if (!s) return NULL;   /* a string its caller could not allocate */
 	if (*s && strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-.,/+:@%=") == strlen(s))
 		return xstrdup(s);
 	size_t n = strlen(s), k = 0;
 	char *q = xmalloc(4 * n + 3);
+	if (!q) return NULL;
 	q[k++] = '\'';
 	for (size_t i = 0; i < n; i++) {
 		if (s[i] == '\'') { memcpy(q + k, "'\\''", 4); k += 4; }
@@ -75,10 +82,11 @@ static char *new_target(const struct next_input *in, const char *ext)
 {
 	char *name = with_ext(in->out, ext);
 	struct stat st;
-	for (unsigned i = 1; i < 1000; i++) {
+	for (unsigned i = 1; name && i < 1000; i++) {
 		if (!same_file(name, in->in) && !same_file(name, in->out) && lstat(name, &st) != 0) return name;
 		free(name);
 		char *stem = with_ext(in->out, "");
+		if (!stem) return NULL;
 		stem[strlen(stem) - 1] = 0; /* drop the "." with_ext added */
 		name = i == 1 ? xasprintf("%s-gen2.%s", stem, ext) : xasprintf("%s-gen2-%u.%s", stem, i, ext);
 		free(stem);
@@ -91,7 +99,8 @@ static char *new_target(const struct next_input *in, const char *ext)
  * it", docs/system/invocation "-drive file=..."). */
 static char *qemu_opt_escape(const char *s)
 {
-	char *q = xmalloc(2 * strlen(s) + 1), *o = q;
+	char *q = s ? xmalloc(2 * strlen(s) + 1) : NULL, *o = q;
+	if (!q) return NULL;
 	for (; *s; s++) {
 		*o++ = *s;
 		if (*s == ',') *o++ = ',';
@@ -301,12 +310,21 @@ static void differencing_step(const struct next_input *in, struct next_steps *s)
 void next_steps_make(const struct next_input *in, struct next_steps *s)
 {
 	memset(s, 0, sizeof *s);
+	/* a string that could not be allocated on the way is NULL in the
+	 * functions above (each passes NULL on): a step made from one would
+	 * read "(null)", so out of memory drops them all */
+	unsigned long nomem = err_nomem_count();
 	if (in->differencing) differencing_step(in, s);
 	if (in->nanabox || in->hyperv_script) defs_steps(in, s);
 	else if (in->plan->format == OUT_VHDX) hyperv_steps(in, s);
 	else if (in->plan->format == OUT_VHD) vhd_steps(in, s);
 	else raw_steps(in, s);
 	legacy_steps(in, s);
+	if (err_nomem_count() != nomem) {
+		next_steps_free(s);
+		s->nomem = true;
+		err_clear();
+	}
 }
 
 void next_steps_free(struct next_steps *s)
@@ -343,6 +361,7 @@ static void print_wrapped(FILE *f, const char *text, int indent)
 
 void next_steps_print(const struct next_steps *s, FILE *f)
 {
+	if (s->nomem) fputs("Next steps: not shown (out of memory).\n", f);
 	if (!s->n) return;
 	fputs("Next steps:\n", f);
 	for (size_t i = 0; i < s->n; i++) {

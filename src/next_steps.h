@@ -21,6 +21,7 @@ struct next_step {
 struct next_steps {
 	size_t n;
 	struct next_step step[NEXT_STEPS_MAX];
+	bool nomem;      /* out of memory while making them: none kept, the print says so */
 };
 
 struct next_input {
@@ -36,7 +37,8 @@ struct next_input {
 	bool differencing;            /* --differencing: OUT's parent is IN */
 };
 
-/* Fills s (free with next_steps_free). */
+/* Fills s (free with next_steps_free). The output is written by then:
+ * out of memory here leaves s empty with nomem set, not a failed run. */
 void next_steps_make(const struct next_input *in, struct next_steps *s);
 void next_steps_free(struct next_steps *s);
 

@@ -6,14 +6,11 @@
  * input bytes unchanged, no output left (system_hive_apply's *out NULL).
  *
  * Each N runs in a forked child, so that one failure point cannot disturb
- * the next. gen2prep's own allocations go through lib/util.c's xmalloc,
- * which aborts with "gen2prep: out of memory" by design (DESIGN.md: nothing
- * sensible to do, and no half-written output can result: nothing is
- * written before the plan is complete and output goes to a temp file). A
- * child that stops that way is counted as "abort by design", not a failure;
- * so what the loop proves is that every allocation failure inside the
- * libraries (hivex, libfdisk, libvhdi, libntfs-3g, jansson, libc) reaches
- * our callers as an error they handle without leaking or crashing.
+ * the next. gen2prep's own allocations (lib/util.c's xmalloc & co.) return
+ * NULL with E_NOMEM like the libraries' (hivex, libfdisk, libvhdi,
+ * libntfs-3g, jansson, libc): any abort is a failure of the test, so the
+ * loop proves that every allocation failure, ours or a library's, reaches
+ * the caller as an error handled without leaking or crashing.
  *
  * The allocator functions below replace libc's (and, under ASan, are
  * called instead of the sanitizer's, which they forward to through
@@ -26,7 +23,23 @@
  *   disk     disk_open + reads of a dynamic VHD and a dynamic VHDX
  *   inspect  windows_inspect of the win7-sp1 disk (every 61st N past 200:
  *            ntfs-3g makes thousands of allocations)
- * Each operation stops after ALLOCFAIL_SECONDS (default 15) and says so;
+ * and, on a whole image file named by ALLOCFAIL_IMAGE (tests/allocfail.sh
+ * gives it the mkfixture win7-sp1 VHDX), only when named on the command line:
+ *   inspect-image  convert_run as `inspect` runs it (dry run, no OUT)
+ *   convert        convert_run to OUT.vhdx in a fresh folder: after every
+ *                  failed run the folder is empty (no OUT, no temporary
+ *                  file: TMPDIR points there too), the image unchanged
+ *                  (size, mtime, ctime after each run); a run that
+ *                  succeeded wrote OUT byte for byte as the run without a
+ *                  failure did
+ *   These two count the allocations of a whole run first (M) and then fail
+ *   ALLOCFAIL_POINTS (default 40) allocations spread evenly over 1..M,
+ *   starting at ALLOCFAIL_OFFSET (default 1); ALLOCFAIL_STRIDE=1 fails
+ *   every one of them (the long sweep: set ALLOCFAIL_SECONDS too).
+ * A run that succeeds although an allocation failed must give the result
+ * of the run where nothing failed (ops that leave a digest: partition,
+ * hive, inspect, inspect-image, convert). Each operation stops after
+ * ALLOCFAIL_SECONDS (default 15) and says so;
  * ALLOCFAIL_STRICT=1 fails library defects too (see library_defect).
  * Prints one line per operation; exit 1 when any child crashed in our
  * code, leaked, changed its input or left output. */
@@ -44,13 +57,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "../fuzz/sparse_disk.h"
 #include "bcd.h"
+#include "convert.h"
+#include "sha256.h"
 #include "hive.h"
 #include "partition.h"
 #include "pe.h"
@@ -70,6 +87,11 @@ static int (*real_posix_memalign)(void **, size_t, size_t);
 static long fail_at;          /* allocation number that fails; 0 = none */
 static long nalloc;           /* allocations counted since armed */
 static bool armed;
+/* What a child tells the parent (MAP_SHARED): its allocation count and a
+ * digest of what a successful whole-image run produced. */
+struct shared { long nalloc; uint8_t digest[32]; int result, code; char msg[200]; char failed_in[128]; };
+static struct shared *shared;
+#define shared_nalloc (&shared->nalloc)
 
 /* dlsym may allocate before the real functions are known: a small arena. */
 static char boot_arena[65536];
@@ -102,16 +124,32 @@ static void resolve(void)
 	busy = false;
 }
 
+void __sanitizer_print_stack_trace(void) __attribute__((weak));
+
+static bool main_exe(const char *f) { return strstr(f, "test_allocfail") != NULL; }
+
+/* The object whose code asked for the failing allocation (the caller of
+ * malloc & co. above: this executable holds gen2prep's code, linked in). */
+static void note_caller(const void *ret)
+{
+	Dl_info di;
+	if (shared && dladdr(ret, &di) && di.dli_fname)
+		snprintf(shared->failed_in, sizeof shared->failed_in, "%s", main_exe(di.dli_fname) ? "gen2prep" : di.dli_fname);
+}
+
 static bool should_fail(void)
 {
-	return armed && ++nalloc == fail_at;
+	bool f = armed && ++nalloc == fail_at;
+	/* debugging: ALLOCFAIL_TRACE=1 prints where the failing allocation is */
+	if (f && getenv("ALLOCFAIL_TRACE") && __sanitizer_print_stack_trace) __sanitizer_print_stack_trace();
+	return f;
 }
 
 void *malloc(size_t n)
 {
 	resolve();
 	if (!real_malloc) return boot_alloc(n);
-	if (should_fail()) { errno = ENOMEM; return NULL; }
+	if (should_fail()) { note_caller(__builtin_return_address(0)); errno = ENOMEM; return NULL; }
 	return real_malloc(n);
 }
 
@@ -119,7 +157,7 @@ void *calloc(size_t n, size_t m)
 {
 	resolve();
 	if (!real_calloc) return boot_alloc(n * m);   /* arena is zeroed */
-	if (should_fail()) { errno = ENOMEM; return NULL; }
+	if (should_fail()) { note_caller(__builtin_return_address(0)); errno = ENOMEM; return NULL; }
 	return real_calloc(n, m);
 }
 
@@ -131,7 +169,7 @@ void *realloc(void *p, size_t n)
 		if (q) memcpy(q, p, n);   /* arena blocks are never reused: reading past is harmless */
 		return q;
 	}
-	if (should_fail()) { errno = ENOMEM; return NULL; }
+	if (should_fail()) { note_caller(__builtin_return_address(0)); errno = ENOMEM; return NULL; }
 	return real_realloc(p, n);
 }
 
@@ -145,7 +183,7 @@ void free(void *p)
 int posix_memalign(void **out, size_t align, size_t n)
 {
 	resolve();
-	if (should_fail()) return ENOMEM;
+	if (should_fail()) { note_caller(__builtin_return_address(0)); return ENOMEM; }
 	return real_posix_memalign(out, align, n);
 }
 
@@ -175,6 +213,13 @@ static bool load(const char *rel, struct input *in)
 /* Each operation: arm() right before the call under test, disarm() after,
  * clean up, return 0 success / 1 error returned / 2 an invariant broken. */
 static void arm(void) { nalloc = 0; armed = true; }
+static void digest(const void *p, size_t n)   /* of a successful result, for the parent */
+{
+	struct sha256 h;
+	sha256_init(&h);
+	sha256_update(&h, p, n);
+	sha256_final(&h, shared->digest);
+}
 static void disarm(void) { armed = false; }
 
 static int op_pe(const struct input *in)
@@ -192,8 +237,11 @@ static int op_bcd(const struct input *in)
 	arm();
 	struct bcd *b = bcd_open(in->data, in->len);
 	json_t *j = b ? bcd_to_json(b, NULL, NULL) : NULL;
-	FILE *f = b ? fopen("/dev/null", "w") : NULL;
+	if (b && !j && err_code() == E_OK) err_set(E_INTERNAL, "bcd_to_json: NULL, no error set");
+	FILE *f = b && j ? fopen("/dev/null", "w") : NULL;
+	if (b && j && !f) err_errno(errno == ENOMEM ? E_NOMEM : E_IO, "test: fopen /dev/null");
 	int pr = f ? bcd_print(b, f, NULL, NULL) : -1;
+	if (f && pr < 0 && err_code() == E_OK) err_set(E_INTERNAL, "bcd_print: -1, no error set");
 	disarm();
 	if (f) fclose(f);
 	json_decref(j);
@@ -210,6 +258,7 @@ static int op_partition(const struct input *in)
 	int r = partition_read(s.o, &t);
 	disarm();
 	sparse_disk_close(&s);
+	if (r == 0) digest(&t, sizeof t);   /* the table read (memset first by partition_read) */
 	return r < 0 ? 1 : 0;
 }
 
@@ -218,9 +267,13 @@ static int op_hive(const struct input *in)
 	static struct inspection ins;
 	static struct plan p;
 	memset(&ins, 0, sizeof ins);
+	/* windows_inspect fails when E_NOMEM was set on the way (a value
+	 * read as absent); windows_read_hives is its reading of the hives */
+	unsigned long nomem = err_nomem_count();
 	arm();
 	windows_read_hives(in->data, in->len, NULL, 0, &ins);
 	disarm();
+	bool lost = err_nomem_count() != nomem;
 	/* edits the plan would make for this hive (pure computation) */
 	ins.table.type = PT_MBR;
 	snprintf(p.edits[0].key, sizeof p.edits[0].key, "ControlSet001\\Services\\Ntfs");
@@ -237,8 +290,14 @@ static int op_hive(const struct input *in)
 	int r = system_hive_apply(in->data, in->len, p.edits, 2, &out, &out_len);
 	disarm();
 	if (r < 0 && out) return 2;    /* a failed apply leaves no output */
+	/* what was read, against the run where nothing failed. Not the bytes
+	 * written: when iconv_open fails inside hivex_node_set_values, hivex
+	 * stores the value name in another (valid) form - different bytes,
+	 * the same values, which system_hive_apply reads back and checks */
+	if (r == 0) digest(&ins, sizeof ins);
 	free(out);
-	return r < 0 ? 1 : 0;
+	if (lost) err_set(E_NOMEM, "out of memory while reading the hive");
+	return r < 0 || lost ? 1 : 0;
 }
 
 static int op_disk(const struct input *in)
@@ -262,12 +321,111 @@ static int op_inspect(const struct input *in)
 	int r = windows_inspect(s.o, &ins);
 	disarm();
 	sparse_disk_close(&s);
+	/* what it found, to compare with the run where nothing failed (its
+	 * pointers point into itself or at string constants: the same in
+	 * every child) */
+	if (r == 0) digest(&ins, sizeof ins);
+	const char *dump = getenv("ALLOCFAIL_DUMP");   /* debugging: the inspection's bytes, DUMP.N */
+	if (dump && r == 0) {
+		char p[4200];
+		snprintf(p, sizeof p, "%s.%ld", dump, fail_at);
+		FILE *f = fopen(p, "wb");
+		if (f) { fwrite(&ins, sizeof ins, 1, f); fclose(f); }
+	}
 	return r < 0 ? 1 : 0;
 }
 
+/* The whole-image operations: the image, a folder for OUT and TMPDIR. */
+static const char *image_path;
+static char out_dir[4096];
+
+static int op_inspect_image(const struct input *in)
+{
+	static struct convert_report r;
+	memset(&r, 0, sizeof r);
+	struct convert_opts co = { .in = image_path, .dry_run = true, .keep_input = true };
+	arm();
+	int rc = convert_run(&co, &r);
+	disarm();
+	if (rc == 0) {   /* what inspect would print, to compare with the run where nothing failed */
+		json_t *j = convert_report_json(&r);
+		char *text = j ? json_dumps(j, JSON_SORT_KEYS) : NULL;
+		struct sha256 h;
+		sha256_init(&h);
+		if (text) sha256_update(&h, text, strlen(text));
+		sha256_final(&h, shared->digest);
+		free(text);
+		json_decref(j);
+	}
+	convert_report_free(&r);
+	return rc < 0 || !plan_ok(&r.plan) ? 1 : 0;
+}
+
+static int op_convert(const struct input *in)
+{
+	static struct convert_report r;
+	char out[4200];
+	snprintf(out, sizeof out, "%s/out.vhdx", out_dir);
+	memset(&r, 0, sizeof r);
+	struct convert_opts co = { .in = image_path, .out = out };
+	co.plan.out_path = out;
+	arm();
+	int rc = convert_run(&co, &r);
+	disarm();
+	convert_report_free(&r);
+	return rc < 0 ? 1 : 0;
+}
+
+/* Names of what is in out_dir, removed (a success leaves OUT); the count. */
+static int out_dir_clear(char *names, size_t n)
+{
+	DIR *d = opendir(out_dir);
+	int count = 0;
+	names[0] = 0;
+	for (struct dirent *e; d && (e = readdir(d));) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+		size_t used = strlen(names);
+		snprintf(names + used, n - used, "%s%s", count ? ", " : "", e->d_name);
+		char p[4400];
+		snprintf(p, sizeof p, "%s/%s", out_dir, e->d_name);
+		unlink(p);
+		count++;
+	}
+	if (d) closedir(d);
+	return count;
+}
+
+static bool same_stat(const struct stat *a, const struct stat *b)
+{
+	return a->st_size == b->st_size && a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
+	       a->st_mtim.tv_nsec == b->st_mtim.tv_nsec && a->st_ctim.tv_sec == b->st_ctim.tv_sec &&
+	       a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+/* Same bytes? (OUT of a run that recovered against the baseline's.) */
+static bool files_equal(const char *a, const char *b)
+{
+	static uint8_t x[1 << 20], y[1 << 20];
+	FILE *f = fopen(a, "rb"), *g = fopen(b, "rb");
+	bool same = f && g;
+	while (same) {
+		size_t k = fread(x, 1, sizeof x, f), l = fread(y, 1, sizeof y, g);
+		same = k == l && !memcmp(x, y, k);
+		if (!k) break;
+	}
+	if (f) fclose(f);
+	if (g) fclose(g);
+	return same;
+}
+
+/* OUT of the run where nothing failed, kept beside out_dir; whether the
+ * last run's OUT had the same bytes (-1: it wrote none). */
+static char baseline_out[4300];
+static int out_same = -1;
+
 /* ---- the loop --------------------------------------------------------------- */
 
-enum { C_OK = 10, C_ERR, C_NOFAIL, C_LEAK, C_MODIFIED, C_BROKEN };
+enum { C_OK = 10, C_ERR, C_NOFAIL, C_LEAK, C_MODIFIED, C_BROKEN, C_LEFT, C_DIFFERENT };
 
 /* A crash inside a library's own out-of-memory path, not in ours: the
  * first stack frame of the report past the sanitizer and the allocator
@@ -326,91 +484,238 @@ static bool library_leak(const char *msg)
 	return true;
 }
 
-/* Runs op with allocation n failing in a child; returns the child's class
- * or -1 for "aborted by design (xmalloc)", -2 for a crash. */
-static int run_one(int (*op)(const struct input *), const struct input *in, long n, int errfd)
+struct op {
+	const char *name;
+	int (*fn)(const struct input *);
+	const char *seed;      /* fuzz/corpus/..., NULL for the whole-image ops */
+	long stride;           /* past N = 200; 0: ALLOCFAIL_POINTS spread over 1..M */
+};
+
+/* "in K allocation(s)" of LeakSanitizer's SUMMARY line, 0 if none. */
+static long leak_count(const char *msg)
+{
+	const char *s = strstr(msg, "SUMMARY: AddressSanitizer:");
+	const char *k = s ? strstr(s, " in ") : NULL;
+	return k ? atol(k + 4) : 0;
+}
+
+/* The leak of a whole successful convert (baseline_leaks, from the run
+ * with no allocation failing): libntfs-3g inodes (ntfs_inode_open under
+ * ntfs_inode_close and under our lookups on the read-write volume), the
+ * same in main before this test existed. A failing run may show those,
+ * no more of them and nothing else. */
+static long baseline_leaks;
+
+static bool baseline_leak(const char *msg)
+{
+	if (!baseline_leaks || leak_count(msg) > baseline_leaks) return false;
+	for (const char *l = strstr(msg, "Direct leak of"); l; l = strstr(l + 1, "Direct leak of")) {
+		const char *next = strstr(l + 1, "Direct leak of"), *ind = strstr(l + 1, "Indirect leak of");
+		const char *end = next && (!ind || next < ind) ? next : ind;
+		/* full stacks name ntfs_inode_open; fast-unwound ones (the
+		 * whole-image ops) end in libntfs-3g's allocator */
+		const char *k = strstr(l, " in ntfs_inode_open "), *k2 = strstr(l, "libntfs-3g.so");
+		if ((!k || (end && k > end)) && (!k2 || (end && k2 > end))) return false;
+	}
+	return true;
+}
+
+/* Runs op with allocation n failing in a child (n = 0: none, counting);
+ * returns the child's class or -2 for a crash, -3 a library defect, -4 a
+ * baseline leak. */
+static int run_one(const struct op *op, const struct input *in, long n, int errfd)
 {
 	fflush(NULL);
 	if (ftruncate(errfd, 0) < 0 || lseek(errfd, 0, SEEK_SET) < 0) return -2;
+	struct stat before, after;
+	if (image_path && stat(image_path, &before) < 0) return -2;
 	pid_t pid = fork();
 	if (pid < 0) return -2;
 	if (pid == 0) {
 		dup2(errfd, 2);
+		if (image_path) setenv("TMPDIR", out_dir, 1);
 		uint8_t *copy = real_malloc(in->len ? in->len : 1);
-		memcpy(copy, in->data, in->len);
+		if (in->len) memcpy(copy, in->data, in->len);
 		fail_at = n;
-		int r = op(in);
+		int r = op->fn(in);
+		shared->result = r;
+		shared->code = err_code();
+		snprintf(shared->msg, sizeof shared->msg, "%s", err_msg());
 		err_clear();
+		*shared_nalloc = nalloc;
 		if (r == 2) _exit(C_BROKEN);
-		if (nalloc < n) _exit(C_NOFAIL);   /* fewer than n allocations: done */
-		if (memcmp(copy, in->data, in->len)) _exit(C_MODIFIED);
+		if (n && nalloc < n) _exit(C_NOFAIL);   /* fewer than n allocations: done */
+		if (in->len && memcmp(copy, in->data, in->len)) _exit(C_MODIFIED);
 		if (__lsan_do_recoverable_leak_check && __lsan_do_recoverable_leak_check()) _exit(C_LEAK);
 		_exit(r ? C_ERR : C_OK);
 	}
 	int st;
 	if (waitpid(pid, &st, 0) < 0) return -2;
-	char msg[8192] = "";
+	char msg[16384] = "";
 	ssize_t k = pread(errfd, msg, sizeof msg - 1, 0);
 	if (k > 0) msg[k] = 0;
+	if (image_path) {
+		char left[1024], out[4200];
+		snprintf(out, sizeof out, "%s/out.vhdx", out_dir);
+		out_same = -1;
+		if (access(out, F_OK) == 0) {
+			if (n == 0) rename(out, baseline_out);
+			else out_same = files_equal(out, baseline_out);
+		}
+		int nleft = out_dir_clear(left, sizeof left);
+		bool ok_run = WIFEXITED(st) && (WEXITSTATUS(st) == C_OK || WEXITSTATUS(st) == C_NOFAIL ||
+						(WEXITSTATUS(st) == C_LEAK && baseline_leak(msg) && nleft));
+		if (nleft && !ok_run && n) {
+			fprintf(stderr, "--- child with allocation %ld failing (status 0x%x) left %s in %s\n", n, st, left,
+				out_dir);
+			return C_LEFT;
+		}
+		if (stat(image_path, &after) < 0 || !same_stat(&before, &after)) return C_MODIFIED;
+	}
 	if (WIFEXITED(st) && WEXITSTATUS(st) == C_LEAK) {
+		if (baseline_leak(msg)) return -4;
 		fprintf(stderr, "--- child with allocation %ld failing leaked:\n%s\n", n, msg);
 		if (library_leak(msg)) return -3;
 	}
-	if (WIFEXITED(st) && WEXITSTATUS(st) >= C_OK && WEXITSTATUS(st) <= C_BROKEN) return WEXITSTATUS(st);
-	if (WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT && strstr(msg, "gen2prep: out of memory") &&
-	    !strstr(msg, "Sanitizer"))
-		return -1;
+	if (WIFEXITED(st) && WEXITSTATUS(st) >= C_OK && WEXITSTATUS(st) <= C_DIFFERENT) return WEXITSTATUS(st);
 	fprintf(stderr, "--- child with allocation %ld failing: status 0x%x\n%s\n", n, st, msg);
 	return library_defect(msg) ? -3 : -2;
 }
 
-static int loop(const char *name, int (*op)(const struct input *), const char *seed, long stride, long max)
+/* The next N: every one up to 200 then every stride-th; for the
+ * whole-image ops (stride 0) ALLOCFAIL_POINTS spread over 1..total. */
+static long next_n(long n, long stride, long total)
 {
-	struct input in;
-	if (!load(seed, &in)) return 1;
+	if (stride) return n + (n < 200 ? 1 : stride);
+	const char *e = getenv("ALLOCFAIL_STRIDE"), *p = getenv("ALLOCFAIL_POINTS");
+	long step = e ? atol(e) : total / (p ? atol(p) : 40);
+	return n + (step > 0 ? step : 1);
+}
+
+static int loop(const struct op *op, long max)
+{
+	struct input in = {0};
+	if (op->seed && !load(op->seed, &in)) return 1;
 	int errfd = memfd_create("allocfail-stderr", 0);
-	long points = 0, errors = 0, recovered = 0, by_design = 0, lib = 0, bad = 0;
-	long n;
+	long points = 0, errors = 0, recovered = 0, lib = 0, base = 0, bad = 0, total = 0, not_nomem = 0, lib_diff = 0;
+	uint8_t want[32];   /* the whole-image result where nothing failed */
 	const char *e = getenv("ALLOCFAIL_SECONDS");
-	time_t until = time(NULL) + (e ? atol(e) : 15);
+	time_t start = time(NULL), until = start + (e ? atol(e) : 15);
 	bool timed_out = false;
-	const char *from = getenv("ALLOCFAIL_FROM");   /* debugging: start at N */
-	for (n = from ? atol(from) : 1; n <= max; n += (n < 200 ? 1 : stride)) {
+	const char *from = getenv(op->seed ? "ALLOCFAIL_FROM" : "ALLOCFAIL_OFFSET");   /* start at N */
+	if (op->seed) {   /* the result where nothing fails (ops that leave a digest) */
+		memset(shared->digest, 0, 32);
+		if (run_one(op, &in, 0, errfd) != C_OK) {
+			printf("not ok - %s: the run without a failing allocation did not succeed\n", op->name);
+			close(errfd);
+			return 1;
+		}
+		memcpy(want, shared->digest, 32);
+	} else {
+		/* a whole run first: how many allocations, and what a success leaks */
+		memset(shared->digest, 0, 32);
+		shared->result = -1;
+		int c = run_one(op, &in, 0, errfd);
+		total = *shared_nalloc;
+		memcpy(want, shared->digest, 32);
+		char msg[16384] = "";
+		ssize_t k = pread(errfd, msg, sizeof msg - 1, 0);
+		if (k > 0) msg[k] = 0;
+		if (c == C_LEAK || c == -3) {
+			baseline_leaks = leak_count(msg);
+			if (!baseline_leak(msg)) baseline_leaks = 0;
+		}
+		if (c != C_OK && !baseline_leaks) {
+			printf("not ok - %s: the run without a failing allocation did not succeed (class %d)\n", op->name, c);
+			close(errfd);
+			return 1;
+		}
+		max = total;
+		until = time(NULL) + (e ? atol(e) : 15);   /* the failure points have the whole time */
+	}
+	long n;
+	for (n = from ? atol(from) : 1; n <= max; n = next_n(n, op->stride, total)) {
 		if (time(NULL) > until) { timed_out = true; break; }
+		memset(shared->digest, 0, 32);
+		shared->result = -1;
+		shared->failed_in[0] = 0;
 		int c = run_one(op, &in, n, errfd);
 		if (c == C_NOFAIL) break;
+		/* a run that succeeded although an allocation failed must have
+		 * produced what the run without a failure did (the library
+		 * recovered), not something else (a detail lost to the failure) */
+		bool succeeded = c == C_OK || (c == -4 && shared->result == 0);
+		bool same = op->fn == op_convert ? out_same == 1 : !memcmp(shared->digest, want, 32);
+		if (succeeded && !same && strcmp(shared->failed_in, "gen2prep") && !getenv("ALLOCFAIL_STRICT")) {
+			/* a library went on past its own failed allocation and
+			 * told nobody (errno reset, no error): counted, named */
+			printf("# %s: allocation %ld failed in %s, which went on without an error: a different result\n",
+			       op->name, n, shared->failed_in);
+			lib_diff++;
+		} else if (succeeded && !same) {
+			fprintf(stderr, "%s: allocation %ld failed and the run succeeded with a different result (class %d, result %d)\n", op->name, n, c, shared->result);
+			char msg[8192] = "";
+			ssize_t k = pread(errfd, msg, sizeof msg - 1, 0);
+			if (k > 0) { msg[k] = 0; fprintf(stderr, "%s\n", msg); }
+			c = C_DIFFERENT;
+		} else if (!op->seed && c == C_OK) {
+			printf("# %s: allocation %ld failed, the run recovered to the same result\n", op->name, n);
+		}
 		points++;
-		if (c == C_ERR) errors++;
-		else if (c == C_OK) recovered++;
-		else if (c == -1) by_design++;
+		bool error_run = c == C_ERR || (c == -4 && shared->result == 1);
+		/* the error of a run out of memory says so (exit 1), it is not
+		 * a damaged input (exit 3) or a blocker (exit 4) */
+		if (error_run && shared->code != E_NOMEM) {
+			not_nomem++;
+			if (getenv("ALLOCFAIL_VERBOSE"))
+				printf("# %s: allocation %ld: error code %d: %s\n", op->name, n, shared->code, shared->msg);
+		}
+		if (c == -4) base++;   /* counted besides its error or success */
+		if (error_run) errors++;
+		else if (succeeded && c != C_DIFFERENT) recovered++;   /* (lib_diff ones included) */
 		else if (c == -3 && !getenv("ALLOCFAIL_STRICT")) lib++;
 		else {
 			bad++;
-			fprintf(stderr, "%s: allocation %ld: %s\n", name, n,
+			fprintf(stderr, "%s: allocation %ld: %s\n", op->name, n,
 				c == C_LEAK ? "leak" : c == C_MODIFIED ? "input modified" :
-				c == C_BROKEN ? "output left after an error" : "crash");
+				c == C_BROKEN ? "output left after an error" : c == C_LEFT ? "file left in OUT's folder" :
+				c == C_DIFFERENT ? "a different result" :
+				c == -1 ? "abort" : "crash");
 			if (bad > 5) break;
 		}
 	}
-	printf("%s %s: %ld failure points (%s%ld allocations%s): %ld error returned, %ld recovered, "
-	       "%ld xmalloc abort by design, %ld library defect, %ld bad\n", bad ? "not ok -" : "ok -", name, points,
-	       timed_out ? "time limit reached at allocation " : "of ", n - 1,
-	       stride > 1 ? ", every Nth past 200" : "", errors, recovered, by_design, lib, bad);
+	if (!op->seed) unlink(baseline_out);
+	printf("%s %s: %ld failure points (%s%ld allocations%s) in %ld s: %ld error returned, %ld recovered, "
+	       "%ld library defect, %ld leaking only as the baseline run does, %ld bad; %ld errors not E_NOMEM; "
+	       "%ld recovered by a library to a different result\n",
+	       bad ? "not ok -" : "ok -",
+	       op->name, points, timed_out ? "time limit reached at allocation " : "of ",
+	       timed_out ? n : op->seed ? n - 1 : total, op->seed ? (op->stride > 1 ? ", every Nth past 200" : "") : ", spread evenly",
+	       (long)(time(NULL) - start), errors, recovered, lib, base, bad, not_nomem, lib_diff);
+	if (baseline_leaks) printf("# %s: a successful run leaks %ld libntfs-3g allocations (baseline)\n", op->name, baseline_leaks);
+	baseline_leaks = 0;
 	close(errfd);
-	real_free(in.data);
+	if (in.data) real_free(in.data);
 	return bad ? 1 : 0;
 }
 
 int main(int argc, char **argv)
 {
 	resolve();
+	shared = mmap(NULL, sizeof *shared, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (shared == MAP_FAILED) return 99;
 	/* LeakSanitizer must be on in the children; `make check` runs with
 	 * detect_leaks=0 (ASAN_OPTIONS in Makefile.am): re-run once with it on. */
 	if (__lsan_do_recoverable_leak_check && !getenv("ALLOCFAIL_LSAN")) {
 		const char *o = getenv("ASAN_OPTIONS");
 		char *opts = NULL;
-		/* full stacks of allocations: library_leak() reads them */
-		if (asprintf(&opts, "%s%sdetect_leaks=1:fast_unwind_on_malloc=0", o ? o : "", o && *o ? ":" : "") < 0)
+		/* full stacks of allocations: library_leak() reads them; not for
+		 * the whole-image ops alone (tens of thousands of allocations a
+		 * run: slow unwinding would triple the time of each) */
+		bool seeded = argc < 2;
+		for (int a = 1; a < argc; a++) seeded |= strcmp(argv[a], "convert") && strcmp(argv[a], "inspect-image");
+		if (asprintf(&opts, "%s%sdetect_leaks=1%s", o ? o : "", o && *o ? ":" : "",
+			     seeded ? ":fast_unwind_on_malloc=0" : "") < 0)
 			return 99;
 		setenv("ASAN_OPTIONS", opts, 1);
 		setenv("ALLOCFAIL_LSAN", "1", 1);
@@ -420,8 +725,7 @@ int main(int argc, char **argv)
 	}
 	if (!__lsan_do_recoverable_leak_check)
 		printf("# no LeakSanitizer in this build: leaks are not checked (the ASan build checks them)\n");
-	const char *only = argc > 1 ? argv[1] : NULL;
-	struct { const char *name; int (*op)(const struct input *); const char *seed; long stride; } ops[] = {
+	static const struct op ops[] = {
 		{ "pe", op_pe, "pe/ntoskrnl-x64", 1 },
 		{ "bcd", op_bcd, "bcd/bios-win7.BCD", 3 },
 		{ "partition-mbr", op_partition, "partition/mbr-logicals", 1 },
@@ -430,10 +734,27 @@ int main(int argc, char **argv)
 		{ "disk-vhd", op_disk, "disk/vhd-dynamic", 1 },
 		{ "disk-vhdx", op_disk, "disk/vhdx-dynamic", 1 },
 		{ "inspect", op_inspect, "inspect/win7-sp1", 61 },
+		{ "inspect-image", op_inspect_image, NULL, 0 },
+		{ "convert", op_convert, NULL, 0 },
 	};
 	int rc = 0;
-	for (size_t i = 0; i < sizeof ops / sizeof *ops; i++)
-		if (!only || !strcmp(only, ops[i].name))
-			rc |= loop(ops[i].name, ops[i].op, ops[i].seed, ops[i].stride, 1000000);
+	for (size_t i = 0; i < sizeof ops / sizeof *ops; i++) {
+		bool named = argc < 2;
+		for (int a = 1; a < argc; a++) named |= !strcmp(argv[a], ops[i].name);
+		if (!named || (!ops[i].seed && argc < 2)) continue;   /* whole-image ops: only when named */
+		if (!ops[i].seed) {
+			image_path = getenv("ALLOCFAIL_IMAGE");
+			const char *tmp = getenv("ALLOCFAIL_OUTDIR");
+			if (!image_path || !tmp) {
+				printf("not ok - %s: needs ALLOCFAIL_IMAGE and ALLOCFAIL_OUTDIR\n", ops[i].name);
+				rc = 1;
+				continue;
+			}
+			snprintf(out_dir, sizeof out_dir, "%s", tmp);
+			snprintf(baseline_out, sizeof baseline_out, "%s.baseline.vhdx", tmp);
+		}
+		rc |= loop(&ops[i], 1000000);
+		image_path = NULL;
+	}
 	return rc;
 }
