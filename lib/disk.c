@@ -653,22 +653,26 @@ static void vhdi_close_only(libvhdi_file_t *f)
 	if (e) libvhdi_error_free(&e);
 }
 
-/* The locator and where it leads, for a file libvhdi opened as a child. */
-static void linkage_parent(const char *path, libvhdi_file_t *child, const struct vhdmeta *m, struct disk_linkage *l)
+/* The locator and where it leads, for a file libvhdi opened as a child;
+ * -1 only when out of memory (E_NOMEM). */
+static int linkage_parent(const char *path, libvhdi_file_t *child, const struct vhdmeta *m, struct disk_linkage *l)
 {
 	char *name = parent_name(child, m);
 	if (!name) {
+		if (err_code() == E_NOMEM) return -1;
 		err_clear();
-		return;
+		return 0;
 	}
 	snprintf(l->locator, sizeof l->locator, "%s", name);
-	l->parent_path = resolve_parent(path, name);
+	int rc = resolve_parent(path, name, &l->parent_path);
 	free(name);
+	if (rc < 0) return -1;
 	libvhdi_file_t *parent = l->parent_path ? vhdi_open_only(l->parent_path) : NULL;
 	l->parent_found = parent != NULL;
 	if (parent && linkage_ids(child, parent, &l->linkage, &l->parent_id) == 0)
 		l->match = guid_eq(&l->linkage, &l->parent_id);
 	vhdi_close_only(parent);
+	return 0;
 }
 
 int disk_linkage(const char *path, struct disk_linkage *l)
@@ -682,16 +686,17 @@ int disk_linkage(const char *path, struct disk_linkage *l)
 	err_clear();
 	libvhdi_file_t *child = f == DISK_RAW ? NULL : vhdi_open_only(path);
 	uint32_t type = 0;
+	int rc = 0;
 	libvhdi_error_t *e = NULL;
 	if (child && libvhdi_file_get_disk_type(child, &type, &e) == 1 && type == LIBVHDI_DISK_TYPE_DIFFERENTIAL) {
 		l->differencing = true;
-		linkage_parent(path, child, m, l);
+		rc = linkage_parent(path, child, m, l);
 	}
 	if (e) libvhdi_error_free(&e);
 	vhdi_close_only(child);
 	vhdmeta_free(m);
 	close(fd);
-	return 0;
+	return rc;
 }
 
 void disk_linkage_free(struct disk_linkage *l)

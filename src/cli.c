@@ -105,6 +105,10 @@ static void option_name(int argc, char **argv, const char *shortopts, char *buf,
 static bool json_option_taken(int argc, char **argv, const char *opts, const struct option *longopts)
 {
 	char **copy = xcalloc((size_t)argc + 1, sizeof *copy);
+	if (!copy) {   /* out of memory: the error prints as text; the command reports it */
+		err_clear();
+		return false;
+	}
 	memcpy(copy, argv, (size_t)argc * sizeof *copy);
 	bool seen = false;
 	int c, idx;
