@@ -624,6 +624,7 @@ static void version_string(const uint8_t *buf, const struct vblock *s, struct pe
 		return;
 	size_t end = s->off + s->len, i = 0;
 	char *text = xmalloc(end > s->value_off ? (end - s->value_off) / 2 + 1 : 1);
+	if (!text) return;   /* E_NOMEM set: pe_parse fails (err_nomem_count) */
 	for (size_t p = s->value_off; p + 2 <= end; p += 2) {
 		uint16_t c = get_le16(buf + p);
 		if (!c)
@@ -746,7 +747,13 @@ struct pe *pe_parse(const uint8_t *data, size_t len)
 		pe_free(pe);
 		return NULL;
 	}
-	parse_version(&ps);
+	unsigned long nomem = err_nomem_count();
+	parse_version(&ps);   /* a version string lost to a failed allocation fails the parse */
+	if (err_nomem_count() != nomem) {
+		pe_free(pe);
+		err_prefix("PE version resource");
+		return NULL;
+	}
 	parse_security(&ps);
 	return pe;
 }
