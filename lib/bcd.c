@@ -1017,6 +1017,7 @@ static char *elem_value_text(const struct view *v, const struct pelem *e, bcd_de
 		return xstrdup(e->raw[0] ? "Yes" : "No");
 	case F_INTLIST: {
 		char *t = xmalloc(e->len / 8 * 20 + 1);   /* " 0x" + 16 digits each */
+		if (!t) return NULL;   /* E_NOMEM set: bcd_print fails */
 		size_t o = 0;
 		t[0] = 0;
 		for (size_t i = 0; i + 8 <= e->len; i += 8)

@@ -515,6 +515,8 @@ static int vhd_read_dynamic(const struct rd *r, const struct vhd_footer *f, stru
 	m->info.differencing = diff;
 	m->info.block_size = bs;
 	if (!diff && nblocks) {
+		/* a cache only: without it (out of memory) blocks are not
+		 * mapped in place and read through libvhdi */
 		m->vhd_full = xcalloc(nblocks, 1);
 		m->vhd_bitmap = (uint32_t)bitmap;
 	}
