@@ -470,9 +470,10 @@ static int read_vhdi(struct disk *d, uint8_t *buf, size_t len, uint64_t off)
 }
 
 /* Blocks stored plainly in the file (vhdmeta_map) are read with pread,
- * straight into buf; libvhdi reads the rest (unallocated, differencing,
- * dynamic VHD), one block at a time. Same bytes, one copy less: the output
- * stream reads every allocated block this way. */
+ * straight into buf, the never-written sectors of a dynamic VHD block
+ * (vhdmeta_zero_run) are zeros; libvhdi reads the rest (unallocated,
+ * differencing), one block at a time. Same bytes, one copy less: the
+ * output stream reads every allocated block this way. */
 static int read_vhdi_mapped(struct disk *d, uint8_t *buf, size_t len, uint64_t off)
 {
 	uint64_t bs = d->info.block_size ? d->info.block_size : (64u << 20);
@@ -481,6 +482,9 @@ static int read_vhdi_mapped(struct disk *d, uint8_t *buf, size_t len, uint64_t o
 		int r;
 		if (m) {
 			r = read_raw(d, buf, (size_t)m, foff);
+		} else if (!d->parent && (m = vhdmeta_zero_run(d->meta, off, len)) != 0) {
+			memset(buf, 0, (size_t)m);   /* clear bits of a dynamic VHD block */
+			r = 0;
 		} else {
 			m = bs - off % bs < len ? bs - off % bs : len;
 			r = read_vhdi(d, buf, (size_t)m, off);

@@ -25,6 +25,11 @@ struct vhdmeta {
 	 * set (enum full; looked up once, when the block is first mapped) */
 	uint8_t *vhd_full;
 	uint32_t vhd_bitmap;   /* bytes of a block's sector bitmap, padded */
+	struct vhd_bm {        /* the bits of the last block looked at */
+		uint64_t block;    /* UINT64_MAX: none */
+		size_t len;        /* bs / 4096: one bit per sector */
+		uint8_t bits[];
+	} *bm;
 };
 
 enum full { FULL_UNKNOWN = 0, FULL_YES = 1, FULL_NO = 2 };
@@ -519,6 +524,9 @@ static int vhd_read_dynamic(const struct rd *r, const struct vhd_footer *f, stru
 		 * mapped in place and read through libvhdi */
 		m->vhd_full = xcalloc(nblocks, 1);
 		m->vhd_bitmap = (uint32_t)bitmap;
+		m->bm = xmalloc(sizeof *m->bm + bs / 4096);
+		m->bm->block = UINT64_MAX;
+		m->bm->len = bs / 4096;
 	}
 	*out = m;
 	return 0;
@@ -699,30 +707,74 @@ int vhdmeta_maybe_allocated(const struct vhdmeta *m, uint64_t off, uint64_t len)
 }
 
 /* Dynamic VHD (VHD, "Block Allocation Table and Data Blocks"): a block is
- * its sector bitmap, padded to 512 bytes, then its data; a set bit means
- * the sector holds data, a clear one that it was never written and reads
- * as zeros (libvhdi returns zeros there too). A block whose bits are all
- * set is therefore its data, plainly, in the file - as every block qemu-img
- * and Hyper-V allocate is. Anything else, or a bitmap that cannot be read,
- * is left to libvhdi (the reader that reports the error). The answer is
- * kept per block: one read of bs / 4096 bytes per block. */
+ * its sector bitmap, padded to 512 bytes, then its data; a set bit (the
+ * block's first sector is the high bit of byte 0) means the sector holds
+ * data, a clear one that it was never written and reads as zeros. So the
+ * set runs are the data, plainly, in the file, and the clear runs zeros;
+ * a block whose bits are all set (every block qemu-img allocates) is one
+ * plain run. Read here rather than by libvhdi, which makes one range per
+ * sector of a 0xff byte and searches them linearly on every read
+ * (doc/notes-speed.md). A bitmap that cannot be read is left to libvhdi
+ * (the reader that then reports the error). */
+
+/* The bits of block b's sectors (bs / 4096 bytes; the last block read is
+ * kept), or NULL when they cannot be read. */
+static const uint8_t *vhd_bits(const struct vhdmeta *m, uint64_t b)
+{
+	struct vhd_bm *c = m->bm;
+	if (!c || m->fd < 0) return NULL;
+	if (c->block == b) return c->bits;
+	c->block = UINT64_MAX;
+	ssize_t r = pread(m->fd, c->bits, c->len, (off_t)(m->block_off[b] - m->vhd_bitmap));
+	if (r != (ssize_t)c->len) return NULL;
+	c->block = b;
+	return c->bits;
+}
+
 static bool vhd_block_full(const struct vhdmeta *m, uint64_t b)
 {
-	if (!m->vhd_full || m->fd < 0) return false;
+	if (!m->vhd_full) return false;
 	if (m->vhd_full[b] == FULL_UNKNOWN) {
-		size_t need = m->info.block_size / 512 / 8;   /* bits of the block's sectors */
-		uint8_t chunk[4096];
-		uint64_t at = m->block_off[b] - m->vhd_bitmap;
-		bool full = true;
-		for (size_t i = 0; i < need && full; i += sizeof chunk) {
-			size_t n = need - i < sizeof chunk ? need - i : sizeof chunk;
-			ssize_t r = pread(m->fd, chunk, n, (off_t)(at + i));
-			full = r == (ssize_t)n;
-			for (size_t k = 0; k < n && full; k++) full = chunk[k] == 0xff;
-		}
-		m->vhd_full[b] = full ? FULL_YES : FULL_NO;
+		const uint8_t *bits = vhd_bits(m, b);
+		bool full = bits != NULL;
+		for (size_t k = 0; full && k < m->bm->len; k++) full = bits[k] == 0xff;
+		if (bits) m->vhd_full[b] = full ? FULL_YES : FULL_NO;
+		return full;
 	}
 	return m->vhd_full[b] == FULL_YES;
+}
+
+/* Bytes from offset in of block b (at most len, inside the block) whose
+ * sectors' bits all equal want; 0 when the first differs or the bitmap
+ * cannot be read. */
+static uint64_t vhd_bit_run(const struct vhdmeta *m, uint64_t b, uint64_t in, uint64_t len, int want)
+{
+	const uint8_t *bits = vhd_bits(m, b);
+	if (!bits) return 0;
+	uint64_t end = in + len, s = in / 512, send = (end + 511) / 512;
+	while (s < send && ((bits[s / 8] >> (7 - s % 8)) & 1) == want) s++;
+	uint64_t stop = s * 512 < end ? s * 512 : end;
+	return stop > in ? stop - in : 0;
+}
+
+/* The dynamic VHD block holding off, with data (BLK_DATA); UINT64_MAX
+ * otherwise. *in: the offset in the block, *n: len clipped to it. */
+static uint64_t vhd_dyn_block(const struct vhdmeta *m, uint64_t off, uint64_t len, uint64_t *in, uint64_t *n)
+{
+	uint64_t bs = m->info.block_size, b = off / bs;
+	if (m->info.vhdx || !m->vhd_full || off >= m->info.virtual_size || !len) return UINT64_MAX;
+	if (b >= m->info.payload_blocks || m->block_state[b] != BLK_DATA) return UINT64_MAX;
+	if (len > m->info.virtual_size - off) len = m->info.virtual_size - off;
+	*in = off - b * bs;
+	*n = bs - *in < len ? bs - *in : len;
+	return b;
+}
+
+uint64_t vhdmeta_zero_run(const struct vhdmeta *m, uint64_t off, uint64_t len)
+{
+	uint64_t in, n, b = vhd_dyn_block(m, off, len, &in, &n);
+	if (b == UINT64_MAX || vhd_block_full(m, b)) return 0;
+	return vhd_bit_run(m, b, in, n, 0);
 }
 
 uint64_t vhdmeta_map(const struct vhdmeta *m, uint64_t off, uint64_t len, uint64_t *file_off)
@@ -736,8 +788,8 @@ uint64_t vhdmeta_map(const struct vhdmeta *m, uint64_t off, uint64_t len, uint64
 	}
 	uint64_t bs = m->info.block_size, b = off / bs;
 	if (b >= m->info.payload_blocks || m->block_state[b] != BLK_DATA) return 0;
-	if (!m->info.vhdx && !vhd_block_full(m, b)) return 0;
 	uint64_t in = off - b * bs, n = bs - in < len ? bs - in : len;
+	if (!m->info.vhdx && !vhd_block_full(m, b)) n = vhd_bit_run(m, b, in, n, 1);
 	*file_off = m->block_off[b] + in;
 	return n;
 }
@@ -749,5 +801,6 @@ void vhdmeta_free(struct vhdmeta *m)
 	free(m->block_off);
 	free(m->block_state);
 	free(m->vhd_full);
+	free(m->bm);
 	free(m);
 }

@@ -51,13 +51,17 @@ int vhdmeta_maybe_allocated(const struct vhdmeta *m, uint64_t off, uint64_t len)
 /* Where the bytes of virtual offset off lie in the file, when they lie
  * there as they are: a VHDX payload block in state FULLY_PRESENT ([MS-VHDX]
  * 2.5.1.1: every sector of the block is in the file, at FileOffsetMB +
- * the offset in the block) of a file without a parent, a dynamic VHD
- * block whose sector bitmap has every bit set (its first mapping reads
- * the bitmap: bs / 4096 bytes), or a fixed VHD (identity). Returns the
+ * the offset in the block) of a file without a parent, the sectors of a
+ * dynamic VHD block whose sector bitmap bits are set (the bitmap is read:
+ * bs / 4096 bytes, once per block), or a fixed VHD (identity). Returns the
  * length of that run (up to len, within one block) and *file_off; 0 when
- * off is not stored plainly (differencing VHD, a dynamic VHD block with
- * clear bits; unallocated; out of range). */
+ * off is not stored plainly (differencing VHD; a clear bitmap bit: see
+ * vhdmeta_zero_run; unallocated; out of range). */
 uint64_t vhdmeta_map(const struct vhdmeta *m, uint64_t off, uint64_t len, uint64_t *file_off);
+/* Bytes from off (up to len, within one block) that read as zeros because
+ * their dynamic VHD block's bitmap bits are clear (VHD, "Block Allocation
+ * Table and Data Blocks"); 0 when off is anything else. */
+uint64_t vhdmeta_zero_run(const struct vhdmeta *m, uint64_t off, uint64_t len);
 void vhdmeta_free(struct vhdmeta *m);
 
 /* For a file that has neither a VHDX identifier nor a VHD footer: does it

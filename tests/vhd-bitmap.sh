@@ -18,9 +18,11 @@ import random
 open('in.raw', 'wb').write(random.Random(12).randbytes(16 << 20))" || die "in.raw"
 qemu-img convert -q -f raw -O vpc -o subformat=dynamic,force_size=on in.raw full.vhd || die "qemu-img vpc"
 
-# part.vhd: block 1's bitmap says sector 0 and sectors 8-15 were never
-# written (bytes 0x7f, 0x00; the data area still holds non-zero bytes
-# there); exp.raw is what the spec says it reads as
+# part.vhd: block 1's bitmap says sectors 0, 8-15 and 19 were never
+# written (bytes 0x7f, 0x00, 0xef; the data area still holds non-zero
+# bytes there); exp.raw is what the spec says it reads as. libvhdi 20210425
+# reads sector 19 (a clear bit after set ones in its byte) as written
+# (doc/notes-speed.md): gen2prep reads the bitmap itself.
 python3 - <<'PY' || die "cannot edit the bitmap"
 import shutil, struct
 shutil.copy('full.vhd', 'part.vhd')
@@ -37,11 +39,11 @@ assert all(e != 0xffffffff for e in entries), entries
 bitmap_at = entries[1] * 512
 f.seek(bitmap_at); bm = bytearray(f.read(512))
 assert all(b == 0xff for b in bm), 'qemu-img writes full bitmaps'
-bm[0], bm[1] = 0x7f, 0x00
+bm[0], bm[1], bm[2] = 0x7f, 0x00, 0xef
 f.seek(bitmap_at); f.write(bm); f.close()
 raw = bytearray(open('in.raw', 'rb').read())
 base = 1 * bs
-for s in [0] + list(range(8, 16)):
+for s in [0] + list(range(8, 16)) + [16 + 3]:
     raw[base + s * 512: base + (s + 1) * 512] = bytes(512)
 open('exp.raw', 'wb').write(raw)
 PY
@@ -49,7 +51,7 @@ PY
 check "full bitmaps: raw output equals the input" "$G" -O raw full.vhd full.out.raw
 check "full bitmaps: bytes" cmp in.raw full.out.raw
 check "partial bitmap: raw output written" "$G" -O raw part.vhd part.out.raw
-check "partial bitmap: clear sectors read as zeros, the rest as stored" cmp exp.raw part.out.raw
+check "partial bitmap: clear sectors (0, 8-15, 19) read as zeros, the rest as stored" cmp exp.raw part.out.raw
 check "partial bitmap -> vhdx" "$G" -O vhdx part.vhd part.out.vhdx
 check "partial bitmap -> vhdx: qemu-img reads the expected bytes" qemu-img compare -q -f raw -F vhdx exp.raw part.out.vhdx
 
@@ -59,20 +61,21 @@ n=$(grep -c 'copy_file_range(.*= [1-9]' full.trace || true)
 if [ "${n:-0}" -ge 1 ]; then ok "full bitmaps: copied file to file ($n copy_file_range calls)"
 else fail "full bitmaps: no copy_file_range (the block was not mapped)"; fi
 check "full bitmaps -> vhdx: qemu-img compare" qemu-img compare -q -f raw -F vhdx in.raw full.out.vhdx
-# the partial block is not mapped: only the 7 full ones may be copied
-# file to file (merged runs: fewer calls), and never block 1's range
+# the stored bytes of the clear sectors are never copied file to file
+# (the set runs of block 1 may be); the bytes above already say they are
+# not in the output either
 strace -f -qq -e trace=copy_file_range -o part.trace "$G" -O vhdx part.vhd part.out2.vhdx >/dev/null 2>&1
 check "partial bitmap: output the same on a second run" cmp part.out.vhdx part.out2.vhdx
-python3 - part.vhd part.trace <<'PY' && ok "partial bitmap: block 1 not copied file to file" || fail "partial bitmap: block 1 copied file to file"
+python3 - part.vhd part.trace <<'PY' && ok "partial bitmap: clear sectors not copied file to file" || fail "partial bitmap: clear sectors copied file to file"
 import re, struct, sys
 f = open(sys.argv[1], 'rb'); footer = f.read(512)
 dyn = struct.unpack('>Q', footer[16:24])[0]; f.seek(dyn); h = f.read(1024)
 bat = struct.unpack('>Q', h[16:24])[0]; f.seek(bat)
-e1 = struct.unpack('>I', f.read(8)[4:8])[0] * 512
-lo, hi = e1, e1 + 512 + (2 << 20)
+data = struct.unpack('>I', f.read(8)[4:8])[0] * 512 + 512
+clear = [data + s * 512 for s in [0] + list(range(8, 16)) + [19]]
 for m in re.finditer(r'copy_file_range\(\d+, \[(\d+)\], \d+, \[\d+\], (\d+)', open(sys.argv[2]).read()):
     s, n = int(m.group(1)), int(m.group(2))
-    if s < hi and s + n > lo:
+    if any(s < c + 512 and s + n > c for c in clear):
         sys.exit(1)
 PY
 
