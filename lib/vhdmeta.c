@@ -761,8 +761,9 @@ static uint64_t vhd_bit_run(const struct vhdmeta *m, uint64_t b, uint64_t in, ui
  * otherwise. *in: the offset in the block, *n: len clipped to it. */
 static uint64_t vhd_dyn_block(const struct vhdmeta *m, uint64_t off, uint64_t len, uint64_t *in, uint64_t *n)
 {
-	uint64_t bs = m->info.block_size, b = off / bs;
+	/* vhd_full: a dynamic VHD (block_size >= 4096) */
 	if (m->info.vhdx || !m->vhd_full || off >= m->info.virtual_size || !len) return UINT64_MAX;
+	uint64_t bs = m->info.block_size, b = off / bs;
 	if (b >= m->info.payload_blocks || m->block_state[b] != BLK_DATA) return UINT64_MAX;
 	if (len > m->info.virtual_size - off) len = m->info.virtual_size - off;
 	*in = off - b * bs;
