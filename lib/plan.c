@@ -61,7 +61,9 @@ __attribute__((format(printf, 3, 0)))
 static void vadd(struct plan_blocker *b, const char *id, const char *fmt, va_list ap)
 {
 	snprintf(b->id, sizeof b->id, "%s", id);
-	vsnprintf(b->message, sizeof b->message, fmt, ap);
+	/* a message longer than its field (a long path from the image) ends
+	 * in "..." so the cut is visible, never silent */
+	msg_vprintf(b->message, sizeof b->message, fmt, ap);
 }
 
 void plan_add_blocker(struct plan *p, const char *id, const char *fmt, ...)

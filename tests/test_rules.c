@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "partition.h"
+#include "plan.h"
 #include "rules.h"
 #include "util.h"
 
@@ -113,12 +114,29 @@ static void test_geometry(void **state)
 	assert_true(rules_esp_geometry(rules_esp_min_size(4096), 4096, NULL, NULL, why, sizeof why));
 }
 
+/* a blocker message longer than its field ends in "...", never cut silently */
+static void test_long_message(void **state)
+{
+	(void)state;
+	struct plan *p = calloc(1, sizeof *p);
+	char name[400];
+	memset(name, 'a', sizeof name - 1);
+	name[sizeof name - 1] = 0;
+	plan_add_blocker(p, "boot-file-not-pe", "\\Windows\\Boot\\EFI\\%s.efi is not an x64 EFI application", name);
+	size_t n = strlen(p->blockers[0].message);
+	assert_int_equal(n, sizeof p->blockers[0].message - 1);
+	assert_string_equal(p->blockers[0].message + n - 3, "...");
+	plan_add_blocker(p, "esp-too-small", "short");
+	assert_string_equal(p->blockers[1].message, "short");
+	free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_table),          cmocka_unit_test(test_arc_and_mounted),
 		cmocka_unit_test(test_versions),       cmocka_unit_test(test_efi_application),
-		cmocka_unit_test(test_geometry),
+		cmocka_unit_test(test_geometry),       cmocka_unit_test(test_long_message),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
