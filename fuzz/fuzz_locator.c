@@ -1,7 +1,8 @@
 /* fuzz_locator - libFuzzer harness for lib/vhdx_locator.c, the parse of a
  * VHDX Parent Locator metadata item (MS-VHDX 2.6.2.6: 20-byte header,
  * KeyValueCount 12-byte entries, UTF-16LE keys and values addressed by
- * offsets from the item's start) that a differencing child carries.
+ * offsets from the item's start; doc/formats.md, VHDX parent locator) that
+ * a differencing child carries.
  *
  * The input is the item itself, as vhdmeta.c hands it over after reading
  * it from the metadata region (at most 64 KiB there; any length here). The

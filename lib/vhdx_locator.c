@@ -1,4 +1,5 @@
-/* vhdx_locator.c - see vhdx_format.h, vhdx_locator_parse. */
+/* vhdx_locator.c - see vhdx_format.h, vhdx_locator_parse; the layout and
+ * the keys in doc/formats.md, VHDX parent locator. */
 #include "vhdx_format.h"
 #include "util.h"
 

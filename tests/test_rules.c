@@ -1,9 +1,10 @@
 /* test_rules.c - lib/rules: the one table of rules verify checks and the
  * plan enforces (ids unique and in verify's order, each saying how the
  * plan enforces it), and the predicates both use: ARC name, MountedDevices
- * value in both table styles (bytes per doc/formats.md), boot-start
- * services per kernel version, patch need, the x64 EFI application rule
- * on hand-made PE headers, the ESP geometry on both sector sizes. */
+ * value in both table styles (bytes per doc/formats.md, MountedDevices),
+ * boot-start services per kernel version, patch need, the x64 EFI
+ * application rule on hand-made PE headers, the ESP geometry on both
+ * sector sizes. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
