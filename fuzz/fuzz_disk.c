@@ -11,7 +11,8 @@
  *
  * The input is a sparse file (sparse_disk.h, sparse_image_open: u32 size in
  * sectors, then records); seeds are the headers of qemu-img made VHD and
- * VHDX images of each subformat (fuzz/mkcorpus). */
+ * VHDX images of each subformat and the structures of a `gen2prep convert
+ * --differencing` child, whose parent is then not found (fuzz/mkcorpus). */
 #include "config.h"
 #include "sparse_disk.h"
 

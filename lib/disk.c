@@ -259,7 +259,8 @@ static int check_linkage(struct disk *d, const char *ppath)
 }
 
 /* The parent's name as the child records it (malloc'd UTF-8): for VHDX
- * our parse of the Parent Locator (vhdx_locator.c: relative_path first, as
+ * our parse of the Parent Locator (doc/formats.md, VHDX parent locator;
+ * vhdx_locator.c: relative_path first, as
  * MS-VHDX 2.6.2.6.3 orders them; libvhdi looks for "relative_path" with a
  * 12-character key and so finds only absolute_win32_path and volume_path),
  * for VHD libvhdi's reading of the header's locators. NULL with err set. */

@@ -38,7 +38,8 @@
 #define LFN_MAX 255
 /* a long-name set is at most 20 entries (fatgen103 "Long Directory
  * Entries": 255 characters); read back, its units become at most 3 bytes
- * of UTF-8 each (a surrogate pair: 4 bytes for 2 units) */
+ * of UTF-8 each (a surrogate pair: 4 bytes for 2 units); doc/formats.md,
+ * FAT long names */
 #define LFN_UNITS_MAX (20 * LFN_CHARS)
 #define LFN_UTF8_MAX (LFN_UNITS_MAX * 3)
 #define MAX_DEPTH 64            /* directory nesting followed by reader/check */

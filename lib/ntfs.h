@@ -15,7 +15,8 @@ struct overlay;
 /* $VOLUME_NAME is at most 256 bytes, 128 UTF-16 units ($AttrDef of
  * volumes Windows formats; the ntfs crate's VOLUME_NAME_MAX_SIZE), so at
  * most 384 bytes of UTF-8: every valid label fits; a longer one from a
- * crafted volume is refused by ntfs_probe, never cut. */
+ * crafted volume is refused by ntfs_probe, never cut (doc/formats.md,
+ * NTFS volume label). */
 #define NTFS_LABEL_MAX_UTF8 (128 * 3)
 
 struct ntfs_vol;

@@ -609,8 +609,8 @@ static bool vblock_read(const uint8_t *buf, size_t size, size_t off, struct vblo
 	return true;
 }
 
-/* A String's value, whole (as long as its block: never cut), non-ASCII
- * characters as '?'. */
+/* A String's value, whole (as long as its block: never cut; doc/formats.md,
+ * PE), non-ASCII characters as '?'. */
 static void version_string(const uint8_t *buf, const struct vblock *s, struct pe_version *v)
 {
 	char **dst = NULL;

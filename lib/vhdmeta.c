@@ -207,7 +207,8 @@ static int vhdx_item(const struct rd *r, const struct vhdx_regions *reg, const s
 	return rd_at(r, val, len, reg->meta_off + off, "VHDX metadata item");
 }
 
-/* The Parent Locator item (2.6.2.6; lib/vhdx_locator.c): at most 64 KiB
+/* The Parent Locator item (2.6.2.6; lib/vhdx_locator.c; doc/formats.md,
+ * VHDX parent locator): at most 64 KiB
  * (its offsets and lengths are 16 and 32 bits; Hyper-V's are a few hundred
  * bytes). */
 static int vhdx_take_locator(const struct rd *r, const struct vhdx_regions *reg, const struct vhdx_meta_entry *e,

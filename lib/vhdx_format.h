@@ -129,7 +129,8 @@ struct vhdx_locator {
 };
 /* Parses a Parent Locator item of len bytes (2.6.2.6): 0, or -1 with
  * E_FORMAT (malformed, no parent_linkage or no path) / E_UNSUPPORTED (a
- * locator type other than VHDX). out->path is freed by the caller. */
+ * locator type other than VHDX). On success out->path is the caller's to
+ * free; on -1 it is NULL and nothing is left allocated. */
 int vhdx_locator_parse(const uint8_t *item, size_t len, struct vhdx_locator *out);
 
 /* 2.5 BAT entry (u64): State bits 0-2, FileOffsetMB bits 20-63.

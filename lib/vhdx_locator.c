@@ -1,4 +1,5 @@
-/* vhdx_locator.c - see vhdx_format.h, vhdx_locator_parse. */
+/* vhdx_locator.c - see vhdx_format.h, vhdx_locator_parse; the layout and
+ * the keys in doc/formats.md, VHDX parent locator. */
 #include "vhdx_format.h"
 #include "util.h"
 
@@ -44,10 +45,11 @@ static int take_value(struct vhdx_locator *out, const uint8_t *k, uint16_t kn, c
 	return 0;
 }
 
-int vhdx_locator_parse(const uint8_t *item, size_t len, struct vhdx_locator *out)
+/* The header and every key-value entry of the item into out; on -1 out->path
+ * may hold an earlier entry's path (vhdx_locator_parse frees it). */
+static int parse_entries(const uint8_t *item, size_t len, struct vhdx_locator *out)
 {
 	struct vhdx_locator_header h;
-	memset(out, 0, sizeof *out);
 	if (len < sizeof h) return err_set(E_FORMAT, "VHDX parent locator shorter than its 20-byte header");
 	memcpy(&h, item, sizeof h);
 	if (!guid_eq(&h.locator_type, &VHDX_LOCATOR_TYPE))
@@ -66,11 +68,18 @@ int vhdx_locator_parse(const uint8_t *item, size_t len, struct vhdx_locator *out
 			return err_set(E_FORMAT, "VHDX parent locator entry %zu outside the item", i);
 		if (take_value(out, item + ko, kn, item + vo, vn, &best) < 0) return -1;
 	}
-	if (!out->has_linkage || !out->path) {
-		bool linkage = out->has_linkage;
-		free(out->path);
-		out->path = NULL;
-		return err_set(E_FORMAT, "VHDX parent locator without %s", linkage ? "a path" : "parent_linkage");
-	}
+	if (!out->has_linkage || !out->path)
+		return err_set(E_FORMAT, "VHDX parent locator without %s", out->has_linkage ? "a path" : "parent_linkage");
 	return 0;
+}
+
+int vhdx_locator_parse(const uint8_t *item, size_t len, struct vhdx_locator *out)
+{
+	memset(out, 0, sizeof *out);
+	if (parse_entries(item, len, out) == 0) return 0;
+	/* a failure after a path was taken (an entry past the end, a bad
+	 * parent_linkage) leaves nothing for the caller to free (fuzz_locator) */
+	free(out->path);
+	out->path = NULL;
+	return -1;
 }

@@ -1,7 +1,7 @@
 /* writer_diff.c - convert --differencing: a differencing VHDX whose parent
  * is the input, holding only what the conversion wrote (issue 12, 2).
- * [MS-VHDX] v20240423 section numbers; doc/notes-diff.md says the same in
- * prose.
+ * [MS-VHDX] v20240423 section numbers; doc/formats.md, Differencing VHDX
+ * output says the same in prose.
  *
  * The child has the layout of writer_vhdx.c (header section, log, metadata,
  * BAT at 3 MB) and then, chunk by chunk in virtual order, the payload
@@ -308,7 +308,8 @@ static int diff_check(const struct wctx *w, uint32_t bs, uint32_t lss, uint32_t 
 	if (!vhdx_sector_size_ok(lss) || !vhdx_sector_size_ok(pss))
 		return err_set(E_UNSUPPORTED, "VHDX sector sizes must be 512 or 4096 (got %u/%u)", lss, pss);
 	/* the plan refuses a grown disk (output-differencing-grows): the
-	 * child keeps its parent's Virtual Disk Size (doc/notes-diff.md) */
+	 * child keeps its parent's Virtual Disk Size (doc/formats.md,
+	 * Differencing VHDX output) */
 	if (w->size != w->opts->parent->size || !vhdx_size_ok(w->size, lss))
 		return err_set(E_INTERNAL, "differencing child of %llu bytes over a parent of %llu bytes",
 			       (unsigned long long)w->size, (unsigned long long)w->opts->parent->size);

@@ -92,12 +92,33 @@ static void refusals(void **st)
 	assert_int_equal(err_code(), E_UNSUPPORTED);
 }
 
+/* A failure after the path was taken leaves nothing allocated (found by
+ * fuzz/fuzz_locator: the path of entry 1 was kept when entry 2 lay past the
+ * item's end). */
+static void failure_after_path(void **st)
+{
+	uint8_t b[4096];
+	struct vhdx_locator l;
+	const struct kv ok[] = { { "parent_linkage", LINK }, { "relative_path", "p.vhdx" } };
+	size_t n = build(b, ok, 2);
+	b[18] = 3;   /* a third entry: the first 12 bytes of "parent_linkage", offsets past the item */
+	assert_int_equal(vhdx_locator_parse(b, n, &l), -1);
+	assert_int_equal(err_code(), E_FORMAT);
+	assert_string_equal(err_msg(), "VHDX parent locator entry 2 outside the item");
+	assert_null(l.path);
+	const struct kv badlink[] = { { "relative_path", "p.vhdx" }, { "parent_linkage", "{not-a-guid}" } };
+	assert_int_equal(vhdx_locator_parse(b, build(b, badlink, 2), &l), -1);
+	assert_string_equal(err_msg(), "VHDX parent locator: parent_linkage is not a GUID");
+	assert_null(l.path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest t[] = {
 		cmocka_unit_test(relative_first),
 		cmocka_unit_test(volume_then_absolute),
 		cmocka_unit_test(refusals),
+		cmocka_unit_test(failure_after_path),
 	};
 	return cmocka_run_group_tests(t, NULL, NULL);
 }
