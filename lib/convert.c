@@ -345,7 +345,7 @@ static void job_free(struct job *j)
 	free(j->ins);
 }
 
-/* --differencing (doc/notes-diff.md): the parent must be a VHDX, since a
+/* --differencing (doc/formats.md, Differencing VHDX output): the parent must be a VHDX, since a
  * VHDX child names its parent by the parent's DataWriteGuid (MS-VHDX
  * 2.6.2.6.3 parent_linkage), which only a VHDX header has (2.2.2), and the
  * one locator type the specification defines is VHDX's; and the child keeps
