@@ -949,14 +949,32 @@ struct new_entry {
 	bool created;
 };
 
-static void new_entry_close(struct new_entry *e)
+/* The entry is closed with ntfs_inode_close_in_dir while its parent is
+ * still open: closing a written inode syncs its $FILE_NAME into the
+ * parent's index, and plain ntfs_inode_close would open the parent a second
+ * time for that (ntfs_inode_sync_file_name, inode.c 2022.10.3). libntfs-3g
+ * must never have one inode open twice ("NEVER REOPEN", ntfs_inode_open):
+ * both copies go into its inode cache on close, ntfs_enter_cache (cache.c)
+ * keeps the first and loses the second - one inode leaked per write, and
+ * the index update made through the second copy overwritten by the first.
+ * rc is the caller's result so far; returns it, or -1 (E_IO, set only when
+ * rc was 0) when the entry's or its parent's record could not be written. */
+static int new_entry_close(struct new_entry *e, const char *path, int rc)
 {
-	if (e->ni) ntfs_inode_close(e->ni);
+	if (e->ni && e->dir && ntfs_inode_close_in_dir(e->ni, e->dir)) {
+		if (!rc) rc = err_set(NTFS_ERR(E_IO), "%s: cannot write its MFT record: %s", path, strerror(errno));
+		/* still open: closed below, after its parent (no second copy) */
+	} else if (e->dir) {
+		e->ni = NULL;
+	}
 	if (e->dir) {
 		if (e->created) pin_times(e->dir);
-		ntfs_inode_close(e->dir);
+		if (ntfs_inode_close(e->dir) && !rc)
+			rc = err_set(NTFS_ERR(E_IO), "%s: cannot write its parent directory: %s", path, strerror(errno));
 	}
+	if (e->ni) ntfs_inode_close(e->ni);
 	free(e->leaf);
+	return rc;
 }
 
 /* Opens path (type S_IFREG or S_IFDIR), creating it when missing; on
@@ -967,7 +985,7 @@ static int new_entry_open(struct ntfs_vol *v, const char *path, mode_t type, str
 	if (check_rw(v, path) || open_parent(v, path, &e->dir, &e->leaf)) return -1;
 	if (open_or_create(v, &e->dir, path, e->leaf, type, &e->ni, &e->created) == 0) return 0;
 	e->ni = NULL;
-	new_entry_close(e);
+	new_entry_close(e, path, -1);
 	return -1;
 }
 
@@ -978,8 +996,7 @@ int ntfs_write_file(struct ntfs_vol *v, const char *path, const void *data, size
 	int rc = e.created ? 0 : unback_wof(e.ni, path);
 	if (!rc) rc = write_data(e.ni, path, data, len);
 	pin_times(e.ni);
-	new_entry_close(&e);
-	return rc;
+	return new_entry_close(&e, path, rc);
 }
 
 int ntfs_mkdir(struct ntfs_vol *v, const char *path)
@@ -987,8 +1004,7 @@ int ntfs_mkdir(struct ntfs_vol *v, const char *path)
 	struct new_entry e;
 	if (new_entry_open(v, path, S_IFDIR, &e)) return -1;
 	if (e.created) pin_times(e.ni);
-	new_entry_close(&e);
-	return 0;
+	return new_entry_close(&e, path, 0);
 }
 
 /* ---------------------------------------------------------------- hard links */

@@ -4,8 +4,9 @@
 # operations on the mkfixture win7-sp1 VHDX. For N spread over the M
 # allocations of a whole run, the Nth fails: the run returns an error
 # (E_NOMEM) or succeeds with the very result of the run where nothing
-# failed; nothing crashes or aborts, LeakSanitizer finds no leak beyond the
-# libntfs-3g one a successful convert already has; OUT's folder is empty
+# failed; nothing crashes or aborts, LeakSanitizer finds no leak (nor in
+# the first, whole run without a failure: a convert leaks nothing); OUT's
+# folder is empty
 # after a failed run (no OUT, no temporary file), the image unchanged.
 # ALLOCFAIL_POINTS (default 12 for convert, 20 for inspect-image) and
 # ALLOCFAIL_SECONDS (default 25 each) bound the time in `make check`; the
