@@ -526,8 +526,10 @@ static int vhd_read_dynamic(const struct rd *r, const struct vhd_footer *f, stru
 		m->vhd_full = xcalloc(nblocks, 1);
 		m->vhd_bitmap = (uint32_t)bitmap;
 		m->bm = xmalloc(sizeof *m->bm + bs / 4096);
-		m->bm->block = UINT64_MAX;
-		m->bm->len = bs / 4096;
+		if (m->bm) {
+			m->bm->block = UINT64_MAX;
+			m->bm->len = bs / 4096;
+		}
 	}
 	*out = m;
 	return 0;
