@@ -175,6 +175,24 @@ static bool file_exists(const char *p)
 	return stat(p, &st) == 0 && (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode));
 }
 
+/* cand (malloc'd, an existing file) as an absolute path with "..", "." and
+ * symbolic links resolved by the kernel (realpath), so that it names the
+ * same file from any current folder: libvhdi shortens ".." lexically, so
+ * "disks/../../p.vhdx" (".." above the current folder) fails there though
+ * the file is there. cand is freed; NULL with E_NOMEM when out of memory. */
+static char *canonical(char *cand)
+{
+	char *abs = realpath(cand, NULL);
+	if (!abs && errno == ENOMEM) {
+		free(cand);
+		err_set(E_NOMEM, "out of memory");
+		return NULL;
+	}
+	if (!abs) return cand;   /* gone meanwhile: the open says so */
+	free(cand);
+	return abs;
+}
+
 /* Resolves a differencing parent the way a user moving the chain between
  * hosts expects: a relative locator is taken relative to the child's folder;
  * an absolute POSIX path is used when it exists; anything else (drive
@@ -213,6 +231,10 @@ static int resolve_parent(const char *child, const char *locator, char **found_o
 	}
 	free(posix);
 	free(dircopy);
+	if (found && !oom) {
+		found = canonical(found);
+		oom |= !found;
+	}
 	*found_out = found;
 	return oom ? err_prefix("'%s': parent path", child) : 0;
 }

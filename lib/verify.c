@@ -499,19 +499,23 @@ static int check_parent(const char *path, struct verify_check *k, bool *diff)
 	k->id = rules_parent_linkage.id;   /* rules.h: the plan's differencing blockers enforce it */
 	k->what = rules_parent_linkage.what;
 	if (!l.differencing) return 0;
+	/* A missing or changed parent makes the disk unreadable: exit 3 as
+	 * for inspect, convert and bcd, and as for a grandparent (image_open,
+	 * disk.c open_parent) - one cause, one status (man page EXIT STATUS). */
+	int rc = 0;
 	if (!l.parent_found)
-		snprintf(k->detail, sizeof k->detail, "needs its parent '%.160s', not found%s%.160s (keep the parent beside it, or where the path leads)",
-			 l.locator, l.parent_path ? ": cannot open " : "", l.parent_path ? l.parent_path : "");
+		rc = err_set(E_NOTFOUND, "%s: needs its parent '%s', not found%s%s (keep the parent beside it, or where the path leads)",
+			     path, l.locator, l.parent_path ? ": cannot open " : "", l.parent_path ? l.parent_path : "");
 	else if (!l.match)
-		snprintf(k->detail, sizeof k->detail, "parent '%.200s' has changed since this disk was made from it (DataWriteGuid {%s}, this disk needs {%s}): "
-			 "its machine was started or it was written to; the child no longer reads as converted",
-			 l.parent_path, guid_to_str(&l.parent_id, hs), guid_to_str(&l.linkage, ws));
+		rc = err_set(E_FORMAT, "%s: parent '%s' has changed since this disk was made from it (DataWriteGuid {%s}, this disk needs {%s}): "
+			     "its machine was started or it was written to; the child no longer reads as converted",
+			     path, l.parent_path, guid_to_str(&l.parent_id, hs), guid_to_str(&l.linkage, ws));
 	else
 		snprintf(k->detail, sizeof k->detail, "parent '%.300s' (DataWriteGuid {%s}); it must stay unchanged", l.parent_path,
 			 guid_to_str(&l.parent_id, hs));
-	k->pass = l.parent_found && l.match;
+	k->pass = rc == 0;
 	disk_linkage_free(&l);
-	return 0;
+	return rc;
 }
 
 static void vctx_free(struct vctx *c)
@@ -531,11 +535,6 @@ int verify_image(const char *path, struct verify_result *r)
 	struct verify_check parent = { 0 };
 	bool diff = false;
 	if (check_parent(path, &parent, &diff) < 0) return -1;
-	if (diff && !parent.pass) {   /* nothing of the disk reads right without it */
-		r->n = 1;
-		r->checks[0] = parent;
-		return 0;
-	}
 	c.ov = image_open(path, &c.disk);   /* the one way to open an image (image.h) */
 	if (!c.ov) return -1;
 	r->n = C_COUNT;

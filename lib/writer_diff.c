@@ -25,6 +25,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <strings.h>
 
 /* Hyper-V makes differencing VHDX files with 2 MiB blocks (doc/formats.md,
  * VHDX BAT); a small block keeps a changed sector's block small. */
@@ -193,6 +194,55 @@ static size_t split_names(char *p, char **names, size_t max)
 	return n;
 }
 
+/* Why NAME cannot be a file or folder name on Windows, or NULL: Hyper-V
+ * opens the parent by relative_path (2.6.2.6.3) through the Win32 file
+ * API, whose names ([MS-FSCC] 2.1.5.2 "Filename"; Win32 "Naming Files,
+ * Paths, and Namespaces") exclude the characters < > : " / \ | ? * and
+ * 0x01-0x1F, end neither in a period nor a space, and are not a device
+ * name CON, PRN, AUX, NUL, COM1-9, LPT1-9, even with an extension
+ * ("NUL.vhdx"), in any case. why is filled with the reason. */
+static const char *win32_name_bad(const char *name, char *why, size_t n)
+{
+	static const char *const dev[] = { "CON", "PRN", "AUX", "NUL" };
+	for (const unsigned char *c = (const unsigned char *)name; *c; c++) {
+		if (*c < 0x20) {
+			snprintf(why, n, "control character 0x%02x", *c);
+			return why;
+		}
+		if (strchr("<>:\"|?*\\", *c)) {
+			snprintf(why, n, "character '%c'", *c);
+			return why;
+		}
+	}
+	size_t len = strlen(name), stem = strcspn(name, ".");
+	if (len && (name[len - 1] == '.' || name[len - 1] == ' ') && strcmp(name, "..")) {
+		snprintf(why, n, "trailing %s", name[len - 1] == '.' ? "period" : "space");
+		return why;
+	}
+	bool reserved = false;
+	for (size_t i = 0; i < 4; i++)
+		reserved |= stem == 3 && !strncasecmp(name, dev[i], 3);
+	if (stem == 4 && (!strncasecmp(name, "COM", 3) || !strncasecmp(name, "LPT", 3)) && name[3] >= '1' && name[3] <= '9')
+		reserved = true;
+	if (reserved) {
+		snprintf(why, n, "reserved device name %.*s", (int)stem, name);
+		return why;
+	}
+	return NULL;
+}
+
+/* E_USAGE naming parent and the character when a name of the path that
+ * relative_path spells cannot be used on Windows. */
+static int check_win32_names(const char *parent, char *const *names, size_t n)
+{
+	char why[64];
+	for (size_t i = 0; i < n; i++)
+		if (win32_name_bad(names[i], why, sizeof why))
+			return err_set(E_USAGE, "'%s': the name '%s' has a %s, which Windows does not allow in a file or folder "
+				       "name: Hyper-V could not open the parent (rename it)", parent, names[i], why);
+	return 0;
+}
+
 /* OUT's folder to IN, as 2.6.2.6.3 relative_path wants it: "\" between
  * names, ".." for a parent folder (".\NAME" in the same folder). IN is
  * taken with symbolic links resolved: the file that holds the data. NULL
@@ -223,6 +273,8 @@ static char *relative_path(const char *child, const char *parent)
 	}
 	size_t nc = split_names(cr, cn, PATH_MAX / 2), np = split_names(pr, pn, PATH_MAX / 2), k = 0;
 	while (k < nc && k < np && !strcmp(cn[k], pn[k])) k++;
+	if (check_win32_names(parent, pn + k, np - k) < 0 || check_win32_names(parent, (char *const[]){ (char *)base }, 1) < 0)
+		goto done;
 	out = xcalloc(1, 3 * (nc - k) + PATH_MAX + strlen(base) + 4);
 	if (!out) goto done;   /* E_NOMEM set */
 	for (size_t i = k; i < nc; i++) strcat(out, "..\\");
@@ -316,11 +368,8 @@ static int diff_check(const struct wctx *w, uint32_t bs, uint32_t lss, uint32_t 
 	return 0;
 }
 
-static int write_structures(struct wctx *w, const struct dctx *d, uint64_t bat_len, uint32_t pss)
+static int write_structures(struct wctx *w, const struct dctx *d, uint64_t bat_len, uint32_t pss, uint8_t *loc, uint32_t loc_len)
 {
-	uint32_t loc_len = 0;
-	uint8_t *loc = parent_locator(w, &loc_len);
-	if (!loc) return -1;
 	/* 2.6.2.1 HasParent; LeaveBlockAllocated is ignored with it: 0.
 	 * 2.6.1.2 IsVirtualDisk: "when forking, an implementation MUST copy
 	 * all metadata items with this field set" - size, Virtual Disk ID,
@@ -330,7 +379,6 @@ static int write_structures(struct wctx *w, const struct dctx *d, uint64_t bat_l
 				       .size = w->size, .disk_id = &w->opts->parent->disk_id,
 				       .parent_locator = loc, .parent_locator_len = loc_len };
 	int rc = vhdx_write_metadata(w, &mv);
-	free(loc);
 	if (!rc) rc = vhdx_write_region_tables(w, bat_len);
 	if (!rc) rc = vhdx_write_headers(w);
 	if (!rc) rc = vhdx_write_identifier(w);
@@ -356,11 +404,16 @@ int writer_diff_write(struct wctx *w)
 	d.bat_page = xcalloc(1, BAT_PAGE);
 	d.bitmap = xmalloc(SB_BLOCK_SIZE);
 	int rc = !w->buf || !d.bat_page || !d.bitmap ? err_prefix("differencing VHDX buffers") : 0;
+	/* the locator first: a parent path it cannot spell is refused before
+	 * any payload is written */
+	uint32_t loc_len = 0;
+	uint8_t *loc = rc ? NULL : parent_locator(w, &loc_len);
+	if (!loc) rc = -1;
 	if (!rc) rc = overlay_foreach_written(w->src, add_range, &d);
 	if (!rc) rc = write_payload(&d);
 	/* the BAT region and the last block reach the file's end (holes) */
 	if (!rc) rc = wctx_truncate(w, d.next);
-	if (!rc) rc = write_structures(w, &d, bat_len, pss);
-	free(d.r), free(d.bat_page), free(d.bitmap);
+	if (!rc) rc = write_structures(w, &d, bat_len, pss, loc, loc_len);
+	free(loc), free(d.r), free(d.bat_page), free(d.bitmap);
 	return rc;
 }
