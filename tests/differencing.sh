@@ -196,8 +196,14 @@ rm -f "$TMP/a/bad.vhdx"
 # ---- a broken link ----
 mkdir -p "$TMP/moved"
 cp "$TMP/a/child.vhdx" "$TMP/moved/"
-assert_exit "child moved without its parent: verify fails (exit 6)" 6 "$GEN2PREP" verify "$TMP/moved/child.vhdx"
-assert_match "says which parent it needs" "FAIL +parent-linkage +needs its parent '\.\\\\in\.vhdx', not found" "$OUT"
+# a missing or changed parent is exit 3 from every command, verify
+# included, at any depth of the chain (man page EXIT STATUS)
+assert_exit "child moved without its parent: verify exit 3 (unreadable input)" 3 "$GEN2PREP" verify "$TMP/moved/child.vhdx"
+assert_match "says which parent it needs" "child\.vhdx: needs its parent '\.\\\\in\.vhdx', not found" "$ERR"
+assert_exit "verify --json: exit 3 too" 3 "$GEN2PREP" verify --json "$TMP/moved/child.vhdx"
+for cmd in inspect bcd; do
+	assert_exit "child moved without its parent: $cmd exit 3" 3 "$GEN2PREP" $cmd "$TMP/moved/child.vhdx"
+done
 # a copy of the parent written to after the child was made: its
 # DataWriteGuid changes (MS-VHDX 2.2.2); done here on a COPY, CRC kept valid
 cp "$IN" "$TMP/moved/in.vhdx"
@@ -215,8 +221,118 @@ with open(sys.argv[1], 'r+b') as f:
         f.seek(off)
         f.write(h)
 EOF
-assert_exit "parent changed: verify fails (exit 6)" 6 "$GEN2PREP" verify "$TMP/moved/child.vhdx"
-assert_match "says the parent changed, with both GUIDs" "FAIL +parent-linkage +parent '.*in\.vhdx' has changed since this disk was made.*DataWriteGuid \{.*\}, this disk needs \{$(kv data_write "$TMP/pinfo")\}" "$OUT"
+assert_exit "parent changed: verify exit 3" 3 "$GEN2PREP" verify "$TMP/moved/child.vhdx"
+assert_match "says the parent changed, with both GUIDs" "parent '.*in\.vhdx' has changed since this disk was made.*DataWriteGuid \{.*\}, this disk needs \{$(kv data_write "$TMP/pinfo")\}" "$ERR"
 assert_exit "parent changed: inspect refuses the chain (exit 3)" 3 "$GEN2PREP" inspect "$TMP/moved/child.vhdx"
 assert_match "inspect: names the parent and parent_linkage" "is not the disk this differencing disk was made from.*parent_linkage" "$ERR"
 assert_eq "input unchanged at the end (sha256)" "$in_sha" "$(sha "$IN")"
+
+# ---- the parent from any current folder (".." above the current folder) ----
+# in_dir DIR CMD...: CMD run with DIR as the current folder
+in_dir() { local d=$1; shift; (cd "$d" && "$@"); }
+mkdir -p "$TMP/vms/gen1" "$TMP/vms/new/disks" "$TMP/elsewhere"
+cp "$IN" "$TMP/vms/gen1/p.vhdx"
+assert_exit "cd vms/new; convert --differencing ../gen1/p.vhdx disks/c.vhdx" 0 \
+	in_dir "$TMP/vms/new" "$GEN2PREP" convert -q --differencing --layout mbr ../gen1/p.vhdx disks/c.vhdx
+assert_eq "relative_path climbs from disks/ to gen1/" '..\..\gen1\p.vhdx' "$(kv relative_path <($CHAIN info "$TMP/vms/new/disks/c.vhdx"))"
+assert_exit "verify disks/c.vhdx from vms/new" 0 in_dir "$TMP/vms/new" "$GEN2PREP" verify disks/c.vhdx
+assert_match "verify: the parent named by its absolute path" "ok +parent-linkage +parent '$TMP/vms/gen1/p\.vhdx'" "$OUT"
+# (inspect: exit 4, blocker already-gen2 - it read the whole chain)
+for cmd in inspect:4 bcd:0; do
+	assert_exit "${cmd%:*} disks/c.vhdx from vms/new: the chain opens" "${cmd#*:}" in_dir "$TMP/vms/new" "$GEN2PREP" ${cmd%:*} disks/c.vhdx
+	assert_eq "${cmd%:*}: no libvhdi filename error" "" "$(printf '%s' "$ERR" | grep -i 'filename')"
+done
+assert_exit "inspect of the chain from vms/new (exit 4: already Generation 2)" 4 in_dir "$TMP/vms/new" "$GEN2PREP" inspect disks/c.vhdx
+assert_match "inspect read the converted chain" "already-gen2" "$OUT$ERR"
+assert_exit "verify from the child's own folder" 0 in_dir "$TMP/vms/new/disks" "$GEN2PREP" verify c.vhdx
+assert_exit "verify from an unrelated folder (relative path)" 0 in_dir "$TMP/elsewhere" "$GEN2PREP" verify ../vms/new/disks/c.vhdx
+check "g2p-stream reads the chain from vms/new" in_dir "$TMP/vms/new" "$STREAM" -O raw disks/c.vhdx "$TMP/vmc.raw"
+rm -rf "$TMP/vms" "$TMP/elsewhere" "$TMP/vmc.raw"
+
+# ---- parent names Windows cannot open: refused (exit 2), nothing written ----
+mkdir -p "$TMP/w"
+names=('col:on.vhdx' 'a?b.vhdx' 'st*r.vhdx' 'pi|pe.vhdx' 'lt<.vhdx' 'q".vhdx' "$(printf 'c\001.vhdx')" 'NUL.vhdx' 'com1.vhdx' 'dot.' 'sp ')
+whys=("character ':'" "character '\?'" "character '\*'" "character '\|'" "character '<'" "character '\"'" 'control character 0x01'
+	'reserved device name NUL' 'reserved device name com1' 'trailing period' 'trailing space')
+for k in "${!names[@]}"; do
+	name=${names[$k]} why=${whys[$k]}
+	cp "$IN" "$TMP/w/$name"
+	assert_exit "parent '$name': usage (exit 2)" 2 "$GEN2PREP" convert -q --differencing --layout mbr "$TMP/w/$name" "$TMP/w/c.vhdx"
+	assert_match "parent '$name': names the name and the $why" "the name .* has a $why, which Windows does not allow" "$ERR"
+	rm -f "$TMP/w/$name"
+done
+mkdir -p "$TMP/w/bad:dir"
+cp "$IN" "$TMP/w/bad:dir/p.vhdx"
+assert_exit "a folder on the way with ':': exit 2" 2 "$GEN2PREP" convert -q --differencing --layout mbr "$TMP/w/bad:dir/p.vhdx" "$TMP/w/c.vhdx"
+assert_match "names the folder" "the name 'bad:dir' has a character ':'" "$ERR"
+assert_eq "refused names left nothing" "bad:dir" "$(ls -A "$TMP/w" | tr '\n' ' ' | sed 's/ $//')"
+rm -rf "$TMP/w"
+
+# ---- DataWriteGuid/FileWriteGuid follow the output's content (MS-VHDX 2.2.2) ----
+dwg() { kv data_write <($CHAIN parent "$1"); }
+fwg() { python3 - "$1" <<'PY'
+import struct, sys, uuid
+f = open(sys.argv[1], 'rb'); f.seek(64 * 1024); h = f.read(4096)
+print(uuid.UUID(bytes_le=h[16:32]))
+PY
+}
+mkdir -p "$TMP/g"
+assert_exit "output A: --layout mbr" 0 "$GEN2PREP" convert -q --layout mbr "$IN" "$TMP/g/A.vhdx"
+assert_exit "output B: gpt (other options)" 0 "$GEN2PREP" convert -q "$IN" "$TMP/g/B.vhdx"
+assert_exit "output A again, same options" 0 "$GEN2PREP" convert -q --layout mbr "$IN" "$TMP/g/A2.vhdx"
+assert_ne "other options: other DataWriteGuid" "$(dwg "$TMP/g/A.vhdx")" "$(dwg "$TMP/g/B.vhdx")"
+assert_ne "other options: other FileWriteGuid" "$(fwg "$TMP/g/A.vhdx")" "$(fwg "$TMP/g/B.vhdx")"
+assert_ne "the child's DataWriteGuid is not the full output's" "$(dwg "$TMP/a/child.vhdx")" "$(dwg "$TMP/g/A.vhdx")"
+assert_eq "same input and options: same DataWriteGuid" "$(dwg "$TMP/g/A.vhdx")" "$(dwg "$TMP/g/A2.vhdx")"
+assert_eq "same input and options: same bytes" "$(sha "$TMP/g/A.vhdx")" "$(sha "$TMP/g/A2.vhdx")"
+assert_exit "--debug serial:1:115200: yet another DataWriteGuid" 0 "$GEN2PREP" convert -q --layout mbr --debug serial:1:115200 "$IN" "$TMP/g/E.vhdx"
+assert_ne "with --debug vs without" "$(dwg "$TMP/g/A.vhdx")" "$(dwg "$TMP/g/E.vhdx")"
+rm -f "$TMP/g/A2.vhdx" "$TMP/g/E.vhdx"
+# a child of output A; A re-converted with other options: the child must fail
+assert_exit "a child over output A (--force: A is Generation 2 already)" 0 \
+	"$GEN2PREP" convert -q --force --differencing --layout mbr "$TMP/g/A.vhdx" "$TMP/g/C.vhdx"
+assert_exit "the child of A verifies" 0 "$GEN2PREP" verify "$TMP/g/C.vhdx"
+assert_exit "A re-converted with other options (gpt)" 0 "$GEN2PREP" convert -q --overwrite "$IN" "$TMP/g/A.vhdx"
+assert_exit "the child of A now fails verify (exit 3)" 3 "$GEN2PREP" verify "$TMP/g/C.vhdx"
+assert_match "verify: A has changed" "A\.vhdx' has changed since this disk was made" "$ERR"
+
+# ---- a missing or changed grandparent: exit 3 everywhere, as a parent ----
+mv "$TMP/g/A.vhdx" "$TMP/g/A.old"
+assert_exit "a child of the child in a/ (grandparent in.vhdx)" 0 \
+	"$GEN2PREP" convert -q --force --differencing --layout mbr "$TMP/a/child.vhdx" "$TMP/a/gc.vhdx"
+assert_exit "grandchild verifies" 0 "$GEN2PREP" verify "$TMP/a/gc.vhdx"
+mv "$IN" "$TMP/a/in.away"
+for cmd in verify inspect bcd; do
+	assert_exit "grandparent missing: $cmd exit 3" 3 "$GEN2PREP" $cmd "$TMP/a/gc.vhdx"
+	assert_match "grandparent missing: $cmd names it" "parent disk '\.\\\\in\.vhdx' not found" "$ERR"
+done
+assert_exit "grandparent missing: verify --json exit 3" 3 "$GEN2PREP" verify --json "$TMP/a/gc.vhdx"
+mv "$TMP/a/in.away" "$IN"
+cp "$TMP/moved/in.vhdx" "$TMP/a/in.changed"   # the copy with another DataWriteGuid
+mv "$IN" "$TMP/a/in.away" && mv "$TMP/a/in.changed" "$IN"
+for cmd in verify inspect bcd; do
+	assert_exit "grandparent changed: $cmd exit 3" 3 "$GEN2PREP" $cmd "$TMP/a/gc.vhdx"
+	assert_match "grandparent changed: $cmd says so" "is not the disk this differencing disk was made from" "$ERR"
+done
+mv "$TMP/a/in.away" "$IN"
+assert_eq "input unchanged after the chain tests (sha256)" "$in_sha" "$(sha "$IN")"
+
+# ---- space: the child's allocation and the free-space estimate ----
+# the child is sparse: its present 2 MiB blocks' zeroed and unwritten
+# parts are holes, so its apparent size (~119 MiB here) is far above what
+# it allocates (~0.9 MiB); the estimate counts what is allocated
+ls -ls "$TMP/a/child.vhdx" | sed 's/^/# ls -ls: /'
+if [ "$(id -u)" = 0 ] && mkdir -p "$TMP/small" && mount -t tmpfs -o size=8m tmpfs "$TMP/small" 2>/dev/null; then
+	assert_exit "an 8 MiB file system holds the child (the estimate was 67 MiB)" 0 \
+		"$GEN2PREP" convert -q --differencing --layout mbr "$IN" "$TMP/small/c.vhdx"
+	used=$(du -k "$TMP/small/c.vhdx" | cut -f1)
+	if [ "$used" -lt 2048 ]; then ok "child on tmpfs allocates $used KiB"; else fail "child on tmpfs allocates $used KiB"; fi
+	umount "$TMP/small"
+	mount -t tmpfs -o size=1m tmpfs "$TMP/small"
+	assert_exit "a 1 MiB file system: refused before any work (exit 7)" 7 \
+		"$GEN2PREP" convert -q --differencing --layout mbr "$IN" "$TMP/small/c.vhdx"
+	assert_match "says how much it needs" "not enough free space, [0-9]+ MiB free.*needs about [2-9] MiB" "$ERR"
+	umount "$TMP/small"
+else
+	echo "# SKIP: free-space estimate needs root (tmpfs mount)"
+fi
