@@ -292,7 +292,8 @@ rm -f "$TMP/g/A2.vhdx" "$TMP/g/E.vhdx"
 assert_exit "a child over output A (--force: A is Generation 2 already)" 0 \
 	"$GEN2PREP" convert -q --force --differencing --layout mbr "$TMP/g/A.vhdx" "$TMP/g/C.vhdx"
 assert_exit "the child of A verifies" 0 "$GEN2PREP" verify "$TMP/g/C.vhdx"
-assert_exit "A re-converted with other options (gpt)" 0 "$GEN2PREP" convert -q --overwrite "$IN" "$TMP/g/A.vhdx"
+# (same size and layout, so only the DataWriteGuid can tell)
+assert_exit "A re-converted with other options (--debug)" 0 "$GEN2PREP" convert -q --overwrite --layout mbr --debug serial:1:115200 "$IN" "$TMP/g/A.vhdx"
 assert_exit "the child of A now fails verify (exit 3)" 3 "$GEN2PREP" verify "$TMP/g/C.vhdx"
 assert_match "verify: A has changed" "A\.vhdx' has changed since this disk was made" "$ERR"
 
