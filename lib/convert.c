@@ -335,7 +335,8 @@ static int write_output(struct job *j)
 		.parent = j->opts->differencing ? &parent : NULL,
 	};
 	/* FileWriteGuid/DataWriteGuid from the output's content (MS-VHDX 2.2.2) */
-	if (output_write_guid(j->ov, &di->data_write_guid, &wo) < 0) return err_prefix("%s", j->opts->in);
+	if (wo.format == OUT_VHDX && output_write_guid(j->ov, &di->data_write_guid, &wo) < 0)
+		return err_prefix("%s", j->opts->in);
 	int r = writer_stream(j->ov, j->opts->out, &wo);
 	if (r == -2) j->r->input_error = true;   /* the message names the input */
 	if (r < 0) return r == -2 ? -1 : err_prefix("%s", j->opts->out);
