@@ -295,6 +295,20 @@ int bcd_device_encode(const struct bcd_device *d, uint8_t out[BCD_DEVICE_PARTITI
 
 /* ---- store open / new --------------------------------------------------- */
 
+/* The store over h, which it then owns (closed here when the store
+ * cannot be allocated). */
+static struct bcd *bcd_of_hive(struct hive *h)
+{
+	struct bcd *b = xcalloc(1, sizeof *b);
+	if (!b) {
+		hive_close(h);
+		err_prefix("BCD");
+		return NULL;
+	}
+	b->h = h;
+	return b;
+}
+
 struct bcd *bcd_new(void)
 {
 	/* Root name as on stores created by bcdedit /createstore ("NewStoreRoot"
@@ -308,14 +322,7 @@ struct bcd *bcd_new(void)
 		hive_close(h);
 		return NULL;
 	}
-	struct bcd *b = xcalloc(1, sizeof *b);
-	if (!b) {
-		hive_close(h);
-		err_prefix("BCD");
-		return NULL;
-	}
-	b->h = h;
-	return b;
+	return bcd_of_hive(h);
 }
 
 struct bcd *bcd_open(const uint8_t *data, size_t len)
@@ -330,14 +337,7 @@ struct bcd *bcd_open(const uint8_t *data, size_t len)
 			err_set(E_FORMAT, "BCD: registry hive without an Objects key: not a BCD store");
 		return NULL;
 	}
-	struct bcd *b = xcalloc(1, sizeof *b);
-	if (!b) {
-		hive_close(h);
-		err_prefix("BCD");
-		return NULL;
-	}
-	b->h = h;
-	return b;
+	return bcd_of_hive(h);
 }
 
 void bcd_free(struct bcd *b)

@@ -62,10 +62,15 @@ const struct part *ptable_find(const struct ptable *t, int number)
 	return NULL;
 }
 
-bool part_is_extended(const struct part *p)
+bool mbr_type_is_extended(uint8_t type)
 {
 	/* DOS extended (CHS), Windows extended (LBA), Linux extended. */
-	return !p->logical && (p->mbr_type == 0x05 || p->mbr_type == 0x0F || p->mbr_type == 0x85);
+	return type == 0x05 || type == 0x0F || type == 0x85;
+}
+
+bool part_is_extended(const struct part *p)
+{
+	return !p->logical && mbr_type_is_extended(p->mbr_type);
 }
 
 bool part_is_esp(const struct ptable *t, const struct part *p)
@@ -112,10 +117,6 @@ static int shadow_read_sector(struct shadow *s, uint64_t lba, uint8_t *buf)
 	return 0;
 }
 
-static bool is_extended_type(uint8_t t)
-{
-	return t == 0x05 || t == 0x0F || t == 0x85;
-}
 
 /* The record of an EBR that libfdisk (dos.c read_extended, like fdisk
  * before it) follows as the link: the first of the four with a size and
@@ -130,7 +131,7 @@ static const struct mbr_record *ebr_link(const struct mbr_sector *sec)
 		const struct mbr_record *e = q + i;
 		if (le32_get(&e->size_in_lba) == 0)
 			continue;
-		if (is_extended_type(e->os_type))
+		if (mbr_type_is_extended(e->os_type))
 			link = link ? link : e;
 		else if (e->os_type)
 			table = table ? table : e;
@@ -173,7 +174,7 @@ static int shadow_copy_ebr_chain(struct shadow *s, struct overlay *o, uint64_t e
 		if (ebr.signature[0] != 0x55 || ebr.signature[1] != 0xAA)
 			break;
 		const struct mbr_record *link = ebr_link(&ebr);
-		if (!is_extended_type(link->os_type))
+		if (!mbr_type_is_extended(link->os_type))
 			break; /* end of chain */
 		rel = le32_get(&link->starting_lba);
 	}
@@ -267,7 +268,7 @@ static int shadow_open(struct shadow *s, struct overlay *o)
 	if (mbr.signature[0] == 0x55 && mbr.signature[1] == 0xAA) {
 		for (int i = 0; i < 4; i++) {
 			const struct mbr_record *e = &mbr.partition_record[i];
-			if (is_extended_type(e->os_type) &&
+			if (mbr_type_is_extended(e->os_type) &&
 			    shadow_copy_ebr_chain(s, o, le32_get(&e->starting_lba), le32_get(&e->size_in_lba)) < 0) {
 				free(sec);
 				goto fail;

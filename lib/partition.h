@@ -71,6 +71,9 @@ const struct part *ptable_find(const struct ptable *t, int number);
  * container itself as a primary entry (like sfdisk does); its logical
  * partitions follow with logical = true and numbers from 5. */
 bool part_is_extended(const struct part *p);
+/* Is an MBR/EBR record's OSType an extended container (0x05, 0x0F, 0x85),
+ * wherever the record stands? The one test of that question. */
+bool mbr_type_is_extended(uint8_t type);
 /* Is p of t the EFI System Partition by its type: GPT type
  * C12A7328-F81F-11D2-BA4B-00A0C93EC93B, or MBR type 0xEF in a primary slot
  * (firmware reads only those, UEFI 5.2.1)? doc/formats.md, Partition

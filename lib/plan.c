@@ -116,8 +116,6 @@ const char *plan_blockers_text(const struct plan *p, char *buf, size_t n)
 
 static uint64_t align_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
 
-static bool is_extended_type(uint8_t t) { return t == 0x05 || t == 0x0F || t == 0x85; }
-
 /* UEFI spec 2.10, 5.3: a GPT needs LBA 0 (protective MBR), LBA 1 (header)
  * and the partition entry array (128 entries x 128 bytes = 16 KiB) before
  * the first usable LBA, and the entry array + backup header in the last
@@ -130,7 +128,7 @@ static uint64_t table_end(const struct ptable *t)
 	uint64_t end = 0;
 	for (size_t i = 0; i < t->count; i++) {
 		const struct part *q = &t->parts[i];
-		if (t->type == PT_MBR && is_extended_type(q->mbr_type)) continue;
+		if (t->type == PT_MBR && mbr_type_is_extended(q->mbr_type)) continue;
 		if (q->start + q->size > end) end = q->start + q->size;
 	}
 	return end;
@@ -192,7 +190,7 @@ static int free_number(const struct ptable *t, enum plan_layout layout)
 			const struct part *q = &t->parts[i];
 			if (q->number != n) continue;
 			/* the MBR extended container is dropped in a GPT */
-			if (layout == LAYOUT_GPT && t->type == PT_MBR && is_extended_type(q->mbr_type)) continue;
+			if (layout == LAYOUT_GPT && t->type == PT_MBR && mbr_type_is_extended(q->mbr_type)) continue;
 			used = true;
 		}
 		if (!used) return n;
@@ -209,7 +207,7 @@ static bool layout_fits(const struct plan *p, const struct ptable *old, uint64_t
 		uint64_t front = gpt_front_bytes(ss), back = gpt_back_bytes(ss);
 		for (size_t i = 0; i < old->count; i++) {
 			const struct part *q = &old->parts[i];
-			if (old->type == PT_MBR && is_extended_type(q->mbr_type)) continue;
+			if (old->type == PT_MBR && mbr_type_is_extended(q->mbr_type)) continue;
 			if (q->start < front) {
 				snprintf(why, n, "partition %d starts at sector %llu, inside the %llu sectors a GPT needs at the front",
 					 q->number, (unsigned long long)(q->start / ss), (unsigned long long)(front / ss));
@@ -245,17 +243,24 @@ static uint64_t size_for_backup(const struct plan *p, const struct ptable *old)
 	return need > p->old_size ? align_up(need, PLAN_ALIGN) : p->old_size;
 }
 
+/* The ESP is an existing partition (its entry kept): the disk grows only
+ * for the GPT backup. */
+static bool esp_in_place(struct plan *p, const struct inspection *ins, const struct part *part, char *why, size_t n)
+{
+	p->esp_number = part->number;
+	p->esp_start = part->start;
+	p->esp_size = part->size;
+	p->esp_new_entry = false;
+	p->new_size = size_for_backup(p, &ins->table);
+	return layout_fits(p, &ins->table, p->new_size, why, n);
+}
+
 static bool try_existing(struct plan *p, const struct inspection *ins, char *why, size_t n)
 {
 	const struct part_info *pi = find_existing_esp(ins, p->layout);
 	if (!pi) { snprintf(why, n, "there is no FAT32 partition or ESP to use"); return false; }
 	if (!rules_esp_geometry(pi->part->size, p->sector_size, NULL, NULL, why, n)) return false;
-	p->esp_number = pi->part->number;
-	p->esp_start = pi->part->start;
-	p->esp_size = pi->part->size;
-	p->esp_new_entry = false;
-	p->new_size = size_for_backup(p, &ins->table);
-	if (!layout_fits(p, &ins->table, p->new_size, why, n)) return false;
+	if (!esp_in_place(p, ins, pi->part, why, n)) return false;
 	snprintf(p->esp_why, sizeof p->esp_why, "partition %d already holds FAT32: it becomes the ESP (its content is replaced by the boot files)", p->esp_number);
 	return true;
 }
@@ -269,12 +274,7 @@ static bool try_reuse(struct plan *p, const struct inspection *ins, char *why, s
 		snprintf(why, n, "the System Reserved partition %d is too small: %s", pi->part->number, fat_why);
 		return false;
 	}
-	p->esp_number = pi->part->number;
-	p->esp_start = pi->part->start;
-	p->esp_size = pi->part->size;
-	p->esp_new_entry = false;
-	p->new_size = size_for_backup(p, &ins->table);
-	if (!layout_fits(p, &ins->table, p->new_size, why, n)) return false;
+	if (!esp_in_place(p, ins, pi->part, why, n)) return false;
 	snprintf(p->esp_why, sizeof p->esp_why, "the System Reserved partition %d holds only boot files: reformatted as the FAT32 ESP", p->esp_number);
 	return true;
 }
@@ -379,7 +379,7 @@ static int build_gpt_table(struct plan *p, const struct inspection *ins, const s
 		if (plan_id(opts, "gpt disk", &t->disk_guid) < 0) return -1;
 		for (size_t i = 0; i < old->count && t->count < PART_MAX; i++) {
 			const struct part *q = &old->parts[i];
-			if (is_extended_type(q->mbr_type)) continue;
+			if (mbr_type_is_extended(q->mbr_type)) continue;
 			struct part *np = &t->parts[t->count++];
 			memset(np, 0, sizeof *np);
 			np->number = q->number;

@@ -362,16 +362,36 @@ fail:
 	return -1;
 }
 
+/* What every boot application object of the store begins with, in this
+ * order (bcdboot's objects in the samples): its type, the device and path
+ * of its .efi, a description, the store's locale and the one settings
+ * object it inherits. */
+struct g_app {
+	uint32_t type;
+	const struct bcd_device *device;
+	const char *path, *description;
+	const char *inherit;            /* the settings object's alias ("{globalsettings}") */
+};
+
+static int g_application(struct plan_bcd_graph *b, const struct guid *id, const struct plan_bcd *pb, const struct g_app *a)
+{
+	struct guid inherit = alias(a->inherit);
+	TRY(g_add_object(b, id, a->type));
+	TRY(g_set_device(b, id, BCDE_LIB_APPLICATION_DEVICE, a->device));
+	TRY(g_set_string(b, id, BCDE_LIB_APPLICATION_PATH, a->path));
+	TRY(g_set_string(b, id, BCDE_LIB_DESCRIPTION, a->description));
+	TRY(g_set_string(b, id, BCDE_LIB_PREFERRED_LOCALE, pb->locale));
+	TRY(g_set_objects(b, id, BCDE_LIB_INHERITED_OBJECTS, &inherit, 1));
+	return 0;
+fail:
+	return -1;
+}
+
 static int bcd_loader_object(struct plan_bcd_graph *b, const struct plan_bcd *pb)
 {
 	const struct guid *id = &pb->loader_id;
-	struct guid bls = alias("{bootloadersettings}");
-	TRY(g_add_object(b, id, BCD_TYPE_OSLOADER));
-	TRY(g_set_device(b, id, BCDE_LIB_APPLICATION_DEVICE, &pb->windows));
-	TRY(g_set_string(b, id, BCDE_LIB_APPLICATION_PATH, pb->loader_path));
-	TRY(g_set_string(b, id, BCDE_LIB_DESCRIPTION, pb->description));
-	TRY(g_set_string(b, id, BCDE_LIB_PREFERRED_LOCALE, pb->locale));
-	TRY(g_set_objects(b, id, BCDE_LIB_INHERITED_OBJECTS, &bls, 1));
+	TRY(g_application(b, id, pb, &(struct g_app){ BCD_TYPE_OSLOADER, &pb->windows, pb->loader_path, pb->description,
+						      "{bootloadersettings}" }));
 	TRY(g_set_device(b, id, BCDE_OS_DEVICE, &pb->windows));
 	TRY(g_set_string(b, id, BCDE_OS_SYSTEM_ROOT, "\\Windows"));
 	TRY(g_set_object(b, id, BCDE_OS_RESUME_OBJECT, &pb->resume_id));
@@ -391,13 +411,8 @@ fail:
 static int bcd_resume_object(struct plan_bcd_graph *b, const struct plan_bcd *pb)
 {
 	const struct guid *id = &pb->resume_id;
-	struct guid rls = alias("{resumeloadersettings}");
-	TRY(g_add_object(b, id, BCD_TYPE_RESUME));
-	TRY(g_set_device(b, id, BCDE_LIB_APPLICATION_DEVICE, &pb->windows));
-	TRY(g_set_string(b, id, BCDE_LIB_APPLICATION_PATH, "\\Windows\\system32\\winresume.efi"));
-	TRY(g_set_string(b, id, BCDE_LIB_DESCRIPTION, "Windows Resume Application"));
-	TRY(g_set_string(b, id, BCDE_LIB_PREFERRED_LOCALE, pb->locale));
-	TRY(g_set_objects(b, id, BCDE_LIB_INHERITED_OBJECTS, &rls, 1));
+	TRY(g_application(b, id, pb, &(struct g_app){ BCD_TYPE_RESUME, &pb->windows, "\\Windows\\system32\\winresume.efi",
+						      "Windows Resume Application", "{resumeloadersettings}" }));
 	TRY(g_set_device(b, id, BCDE_RESUME_FILE_DEVICE, &pb->windows));
 	TRY(g_set_string(b, id, BCDE_RESUME_FILE_PATH, "\\hiberfil.sys"));
 	if (bcd_is_win8_or_later(pb)) TRY(g_set_integer(b, id, BCDE_RESUME_BOOTMENU_POLICY, 1));   /* Standard */
@@ -409,25 +424,17 @@ fail:
 
 static int bcd_bootmgr_object(struct plan_bcd_graph *b, const struct plan_bcd *pb, bool memdiag)
 {
-	struct guid bm = alias("{bootmgr}"), gs = alias("{globalsettings}"), md = alias("{memdiag}");
-	TRY(g_add_object(b, &bm, BCD_TYPE_BOOTMGR));
-	TRY(g_set_device(b, &bm, BCDE_LIB_APPLICATION_DEVICE, &pb->esp));
-	TRY(g_set_string(b, &bm, BCDE_LIB_APPLICATION_PATH, "\\EFI\\Microsoft\\Boot\\bootmgfw.efi"));
-	TRY(g_set_string(b, &bm, BCDE_LIB_DESCRIPTION, "Windows Boot Manager"));
-	TRY(g_set_string(b, &bm, BCDE_LIB_PREFERRED_LOCALE, pb->locale));
-	TRY(g_set_objects(b, &bm, BCDE_LIB_INHERITED_OBJECTS, &gs, 1));
+	struct guid bm = alias("{bootmgr}"), md = alias("{memdiag}");
+	TRY(g_application(b, &bm, pb, &(struct g_app){ BCD_TYPE_BOOTMGR, &pb->esp, "\\EFI\\Microsoft\\Boot\\bootmgfw.efi",
+						       "Windows Boot Manager", "{globalsettings}" }));
 	TRY(g_set_object(b, &bm, BCDE_BOOTMGR_DEFAULT, &pb->loader_id));
 	TRY(g_set_object(b, &bm, BCDE_BOOTMGR_RESUME_OBJECT, &pb->resume_id));
 	TRY(g_set_objects(b, &bm, BCDE_BOOTMGR_DISPLAY_ORDER, &pb->loader_id, 1));
 	TRY(g_set_integer(b, &bm, BCDE_BOOTMGR_TIMEOUT, 30));
 	if (!memdiag) return 0;
 	TRY(g_set_objects(b, &bm, BCDE_BOOTMGR_TOOLS_ORDER, &md, 1));
-	TRY(g_add_object(b, &md, BCD_TYPE_MEMDIAG));
-	TRY(g_set_device(b, &md, BCDE_LIB_APPLICATION_DEVICE, &pb->esp));
-	TRY(g_set_string(b, &md, BCDE_LIB_APPLICATION_PATH, "\\EFI\\Microsoft\\Boot\\memtest.efi"));
-	TRY(g_set_string(b, &md, BCDE_LIB_DESCRIPTION, "Windows Memory Diagnostic"));
-	TRY(g_set_string(b, &md, BCDE_LIB_PREFERRED_LOCALE, pb->locale));
-	TRY(g_set_objects(b, &md, BCDE_LIB_INHERITED_OBJECTS, &gs, 1));
+	TRY(g_application(b, &md, pb, &(struct g_app){ BCD_TYPE_MEMDIAG, &pb->esp, "\\EFI\\Microsoft\\Boot\\memtest.efi",
+						       "Windows Memory Diagnostic", "{globalsettings}" }));
 	TRY(g_set_boolean(b, &md, BCDE_LIB_ALLOW_BAD_MEMORY_ACCESS, true));
 	return 0;
 fail:

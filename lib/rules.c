@@ -44,30 +44,19 @@ bool rules_control_set_boots_gen2(int vmbus_start, int storvsc_start)
 }
 
 const struct rule rules_table[RULE_COUNT] = {
-	[RULE_PARTITION_TABLE] = { "partition-table", "partition table valid (GPT headers, CRCs and backup, or MBR)",
-				   "writes the table it planned (partition-past-end, partition-overlap, no-room, ... block a table it cannot write)" },
-	[RULE_ESP] = { "esp", "exactly one EFI system partition", "places one ESP (esp-exists, esp-no-room)" },
-	[RULE_ESP_FILESYSTEM] = { "esp-filesystem", "FAT32 structure of the ESP sane, its size holds FAT32 for the sector size",
-				  "rules_esp_geometry on the planned size (esp-too-small, usage error for --esp-size)" },
-	[RULE_BOOT_FILES] = { "boot-files", "\\EFI\\Boot\\bootx64.efi and \\EFI\\Microsoft\\Boot\\bootmgfw.efi are x64 EFI applications",
-			      "both in the ESP file list, every .efi checked (no-boot-files, boot-file-not-pe, boot-file-unreadable)" },
-	[RULE_BCD] = { "bcd", "BCD store present, parseable, {bootmgr} on the ESP with a default entry",
-		       "the BCD object graph: {bootmgr} device = the ESP, default = the loader" },
-	[RULE_BCD_LOADER] = { "bcd-loader", "default loader's device and osdevice are a partition of this disk holding its path",
-			      "the graph's loader device/osdevice = the Windows partition, path from the volume" },
-	[RULE_SYSTEM_HIVE] = { "system-hive", "SYSTEM hive present and clean", "writes the hive back clean (hive-dirty blocks a dirty one)" },
-	[RULE_BOOT_START] = { "boot-start", "vmbus, storvsc (and for 6.0/6.1 Ntfs) start at boot in every control set that has them, the current one among them",
-			      "Start 0 edits per control set that boots Generation 2 (no-integration-services)" },
-	[RULE_FIRMWARE_BOOT_DEVICE] = { "firmware-boot-device", "FirmwareBootDevice names the ESP in every control set with vmbus and storvsc",
-					"FirmwareBootDevice edit per such control set (rules_arc_name)" },
-	[RULE_MOUNTED_DEVICES] = { "mounted-devices", "MountedDevices names the Windows volume as this layout does",
-				   "MountedDevices edits to the new layout's form (rules_mounted_device_value)" },
-	[RULE_PATCHES] = { "patches", "6.0/6.1: every required kernel, HAL and ACPI patch applied",
-			   "patch targets applied in memory first (patch-site, unsupported-version)" },
-	[RULE_CHECKSUMS] = { "checksums", "PE checksums of the kernel, HAL, ACPI driver and loader valid", "patch_apply rewrites each checksum" },
-	[RULE_LOADER_INTEGRITY] = { "loader-integrity", "6.0/6.1: loader entry names the patched winload copy with nointegritychecks",
-				    "winload copy patched, loader path and nointegritychecks in the graph" },
+#define RULE(e, id, what, how) [RULE_##e] = { id, what, how },
+#include "rules_table.def"
+#undef RULE
 };
+
+/* every rule of the enum has its row (a missing one would be NULL) */
+enum {
+	RULES_DEF_ROWS = 0
+#define RULE(e, id, what, how) + 1
+#include "rules_table.def"
+#undef RULE
+};
+_Static_assert((int)RULES_DEF_ROWS == (int)RULE_COUNT, "rules_table.def: one row per rule");
 
 const struct rule rules_parent_linkage = {
 	"parent-linkage", "differencing disk: its parent found, and unchanged since the child was made (DataWriteGuid = parent_linkage)",

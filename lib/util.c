@@ -255,19 +255,30 @@ char *utf16le_to_utf8(const uint8_t *p, size_t n)
 	return out;
 }
 
-/* The decoding below, counting only: nothing to allocate. */
+/* One code point from *p (not NUL), *p moved past it: a lead byte takes
+ * the continuation bytes that follow it, up to its count; a stray
+ * continuation byte stands for itself. */
+static uint32_t utf8_next(const unsigned char **pp)
+{
+	const unsigned char *p = *pp;
+	uint32_t c = *p++;
+	int extra = 0;
+	if (c >= 0xF0) { c &= 0x07; extra = 3; }
+	else if (c >= 0xE0) { c &= 0x0F; extra = 2; }
+	else if (c >= 0xC0) { c &= 0x1F; extra = 1; }
+	for (; extra && (*p & 0xC0) == 0x80; extra--)
+		c = (c << 6) | (*p++ & 0x3F);
+	*pp = p;
+	return c;
+}
+
+/* utf8_to_utf16le's decoding, counting only: nothing to allocate. */
 size_t utf8_utf16_units(const char *s)
 {
 	const unsigned char *p = (const unsigned char *)s;
 	size_t n = 0;
 	while (*p) {
-		uint32_t c = *p++;
-		int extra = 0;
-		if (c >= 0xF0) { c &= 0x07; extra = 3; }
-		else if (c >= 0xE0) { c &= 0x0F; extra = 2; }
-		else if (c >= 0xC0) { c &= 0x1F; extra = 1; }
-		for (; extra && (*p & 0xC0) == 0x80; extra--)
-			c = (c << 6) | (*p++ & 0x3F);
+		uint32_t c = utf8_next(&p);
 		n += c >= 0x10000 ? 2 : 1;
 	}
 	return n;
@@ -280,13 +291,7 @@ uint8_t *utf8_to_utf16le(const char *s, size_t *n_units_out)
 	if (!out) return NULL;
 	const unsigned char *p = (const unsigned char *)s;
 	while (*p) {
-		uint32_t c = *p++;
-		int extra = 0;
-		if (c >= 0xF0) { c &= 0x07; extra = 3; }
-		else if (c >= 0xE0) { c &= 0x0F; extra = 2; }
-		else if (c >= 0xC0) { c &= 0x1F; extra = 1; }
-		for (; extra && (*p & 0xC0) == 0x80; extra--)
-			c = (c << 6) | (*p++ & 0x3F);
+		uint32_t c = utf8_next(&p);
 		if (c >= 0x10000) {
 			c -= 0x10000;
 			put_le16(out + 2 * n++, 0xD800 | (c >> 10));
