@@ -107,7 +107,8 @@ struct job {
 	struct inspection *ins;
 	struct ntfs_vol *vol;
 	struct fat32_builder *fat;
-	struct pe *pes[PLAN_MAX_PATCHES];
+	struct pe **pes;               /* one per plan.patches (xcalloc'd by compute_patches) */
+	size_t npes;
 };
 
 static int stage(struct job *j, enum convert_stage s, const char *phase)
@@ -189,6 +190,13 @@ static int compute_patches(struct job *j)
 {
 	stage(j, STAGE_PATCH, "patching kernel files");
 	const struct plan *p = &j->r->plan;
+	if (!p->npatches) return 0;
+	/* one report (171 KB each: patch.h's fixed results) and one PE per
+	 * target, as many as the plan has */
+	j->r->patches = xcalloc(p->npatches, sizeof *j->r->patches);
+	j->pes = xcalloc(p->npatches, sizeof *j->pes);
+	if (!j->r->patches || !j->pes) return err_prefix("patch reports");
+	j->npes = p->npatches;
 	for (size_t i = 0; i < p->npatches; i++) {
 		const struct plan_patch_target *t = &p->patches[i];
 		struct convert_patch *cp = &j->r->patches[j->r->npatches++];
@@ -345,7 +353,8 @@ static int write_output(struct job *j)
 
 static void job_free(struct job *j)
 {
-	for (size_t i = 0; i < PLAN_MAX_PATCHES; i++) pe_free(j->pes[i]);
+	for (size_t i = 0; i < j->npes; i++) pe_free(j->pes[i]);
+	free(j->pes);
 	if (j->fat) fat32_free(j->fat);
 	if (j->vol) ntfs_close(j->vol);
 	if (j->opts->keep_input && j->r->disk) return;   /* the report owns them */
@@ -389,7 +398,7 @@ static uint64_t differencing_bytes(const struct job *j)
 	bool dir = false;
 	if (j->vol && ntfs_stat(j->vol, SYSTEM_HIVE_PATH, &dir, &hive) == 0) n += hive;
 	err_clear();
-	for (size_t i = 0; i < PLAN_MAX_PATCHES; i++)
+	for (size_t i = 0; i < j->npes; i++)
 		if (j->pes[i]) n += j->pes[i]->len;
 	return n;
 }
@@ -430,6 +439,8 @@ static int plan_all(struct job *j)
 		if (plan_ok(p) && compute_patches(j) < 0) return -1;
 	}
 	plan_output(j);
+	/* a blocker lost to a failed allocation: no verdict rather than a wrong one */
+	if (p->nomem) return err_set(E_NOMEM, "out of memory (plan tables)");
 	return 0;
 }
 
@@ -479,6 +490,9 @@ void convert_report_free(struct convert_report *r)
 	r->ov = NULL;
 	r->disk = NULL;
 	r->ins = NULL;
+	free(r->patches);
+	r->patches = NULL;
+	r->npatches = 0;
 	plan_free(&r->plan);
 }
 

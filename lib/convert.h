@@ -47,7 +47,7 @@ struct convert_report {
 	char product_name[128];
 	bool memdiag;                 /* = plan.memdiag */
 	size_t npatches;
-	struct convert_patch patches[PLAN_MAX_PATCHES];
+	struct convert_patch *patches;  /* malloc'd, one per plan.patches (freed by convert_report_free) */
 	uint64_t overlay_bytes;
 	/* with keep_input: the input as opened (freed by convert_report_free) */
 	struct disk *disk;

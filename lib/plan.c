@@ -57,6 +57,28 @@ int plan_id(const struct plan_opts *opts, const char *name, struct guid *out)
 	return 0;
 }
 
+/* One more entry of a heap table (*arr, *n used, *cap allocated, size
+ * bytes each), zeroed: the table doubles when full. NULL with E_NOMEM and
+ * p->nomem set (the table as it was). */
+static void *table_add(struct plan *p, void *arr, size_t *n, size_t *cap, size_t size)
+{
+	void **a = arr;
+	if (*n == *cap) {
+		size_t c = *cap ? *cap * 2 : 8;
+		void *g = c <= SIZE_MAX / size / 2 ? xrealloc(*a, c * size) : NULL;
+		if (!g) {
+			if (c > SIZE_MAX / size / 2) err_set(E_NOMEM, "out of memory (%zu plan entries)", c);
+			p->nomem = true;
+			return NULL;
+		}
+		*a = g;
+		*cap = c;
+	}
+	char *e = (char *)*a + (*n)++ * size;
+	memset(e, 0, size);
+	return e;
+}
+
 __attribute__((format(printf, 3, 0)))
 static void vadd(struct plan_blocker *b, const char *id, const char *fmt, va_list ap)
 {
@@ -66,28 +88,32 @@ static void vadd(struct plan_blocker *b, const char *id, const char *fmt, va_lis
 	msg_vprintf(b->message, sizeof b->message, fmt, ap);
 }
 
-void plan_add_blocker(struct plan *p, const char *id, const char *fmt, ...)
+int plan_add_blocker(struct plan *p, const char *id, const char *fmt, ...)
 {
-	if (p->nblockers >= PLAN_MAX_BLOCKERS) return;
+	struct plan_blocker *b = table_add(p, &p->blockers, &p->nblockers, &p->cap_blockers, sizeof *b);
+	if (!b) return -1;
 	va_list ap;
 	va_start(ap, fmt);
-	vadd(&p->blockers[p->nblockers++], id, fmt, ap);
+	vadd(b, id, fmt, ap);
 	va_end(ap);
+	return 0;
 }
 
-void plan_add_warning(struct plan *p, const char *id, const char *fmt, ...)
+int plan_add_warning(struct plan *p, const char *id, const char *fmt, ...)
 {
-	if (p->nwarnings >= PLAN_MAX_WARNINGS) return;
+	struct plan_blocker *w = table_add(p, &p->warnings, &p->nwarnings, &p->cap_warnings, sizeof *w);
+	if (!w) return -1;
 	va_list ap;
 	va_start(ap, fmt);
-	vadd(&p->warnings[p->nwarnings++], id, fmt, ap);
+	vadd(w, id, fmt, ap);
 	va_end(ap);
+	return 0;
 }
 
 #define add_blocker plan_add_blocker
 #define add_warning plan_add_warning
 
-bool plan_ok(const struct plan *p) { return p->nblockers == 0; }
+bool plan_ok(const struct plan *p) { return p->nblockers == 0 && !p->nomem; }
 
 bool plan_has_blocker(const struct plan *p, const char *id)
 {
@@ -98,6 +124,7 @@ bool plan_has_blocker(const struct plan *p, const char *id)
 
 int plan_err_code(const struct plan *p)
 {
+	if (p->nomem) return E_NOMEM;
 	if (!p->nblockers) return E_OK;
 	for (size_t i = 0; i < p->nblockers; i++)
 		if (!strncmp(p->blockers[i].id, "output-", 7)) return E_OUTPUT;
@@ -442,12 +469,8 @@ _Static_assert(sizeof(((struct plan_value_edit *)0)->key) >= sizeof(((struct con
 
 static struct plan_value_edit *new_edit(struct plan *p, const char *key, const char *value, const char *why)
 {
-	if (p->nedits >= PLAN_MAX_EDITS) {
-		add_blocker(p, "too-many-edits", "more than %d registry edits: unexpected SYSTEM hive layout", PLAN_MAX_EDITS);
-		return NULL;
-	}
-	struct plan_value_edit *e = &p->edits[p->nedits++];
-	memset(e, 0, sizeof *e);
+	struct plan_value_edit *e = table_add(p, &p->edits, &p->nedits, &p->cap_edits, sizeof *e);
+	if (!e) return NULL;
 	snprintf(e->key, sizeof e->key, "%s", key);
 	snprintf(e->value, sizeof e->value, "%s", value);
 	snprintf(e->why, sizeof e->why, "%s", why);
@@ -546,8 +569,8 @@ static const char *file_path(const struct inspection *ins, enum winfile f)
 
 static void add_patch(struct plan *p, enum pe_kind kind, const char *path, const char *copy_from, const char *skip)
 {
-	struct plan_patch_target *t = &p->patches[p->npatches++];
-	memset(t, 0, sizeof *t);
+	struct plan_patch_target *t = table_add(p, &p->patches, &p->npatches, &p->cap_patches, sizeof *t);
+	if (!t) return;
 	t->kind = kind;
 	snprintf(t->path, sizeof t->path, "%s", path);
 	snprintf(t->copy_from, sizeof t->copy_from, "%s", copy_from ? copy_from : "");
@@ -647,6 +670,7 @@ static void copy_rules(struct plan *p)
 		{ "\\Windows\\Boot\\Fonts", "EFI/Microsoft/Boot/Fonts", true, false },
 		{ "\\Windows\\Boot\\EFI\\bootmgfw.efi", "EFI/Boot/bootx64.efi", false, true },
 	};
+	_Static_assert(sizeof rules <= sizeof p->rules, "plan_copy_rule table fits PLAN_MAX_RULES");
 	p->nrules = sizeof rules / sizeof *rules;
 	memcpy(p->rules, rules, sizeof rules);
 }
@@ -688,9 +712,8 @@ static int choose_format(struct plan *p, const struct plan_opts *opts)
 	return 0;
 }
 
-int plan_build(const struct inspection *ins, const struct plan_opts *opts, struct plan *p)
+static int build(const struct inspection *ins, const struct plan_opts *opts, struct plan *p)
 {
-	memset(p, 0, sizeof *p);
 	p->layout = opts->layout;
 	p->sector_size = opts->sector_size ? opts->sector_size : 512;
 	p->old_size = p->new_size = opts->disk_size;
@@ -731,6 +754,17 @@ int plan_build(const struct inspection *ins, const struct plan_opts *opts, struc
 	build_patches(p, ins, opts);
 	if (build_bcd(p, ins, opts) < 0) return -1;
 	build_edits(p, ins);
+	return 0;
+}
+
+int plan_build(const struct inspection *ins, const struct plan_opts *opts, struct plan *p)
+{
+	plan_free(p);
+	memset(p, 0, sizeof *p);
+	if (build(ins, opts, p) < 0) return -1;
+	/* an entry lost to a failed allocation: no plan, rather than one
+	 * missing a blocker or an edit */
+	if (p->nomem) return err_set(E_NOMEM, "out of memory (plan tables)");
 	return 0;
 }
 

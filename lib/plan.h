@@ -131,11 +131,14 @@ struct plan_bcd {
 	unsigned windows_version;     /* (major << 8) | minor: which objects bcdboot of that generation writes */
 };
 
-#define PLAN_MAX_EDITS 96
-#define PLAN_MAX_BLOCKERS 24
-#define PLAN_MAX_WARNINGS 16
 #define PLAN_MAX_RULES 4
-#define PLAN_MAX_PATCHES 4
+
+/* The plan's tables (blockers, warnings, registry edits, patch targets)
+ * are arrays on the heap, grown as entries are added: as long as the disk
+ * needs, never cut. An entry that cannot be allocated sets nomem; the
+ * plan is then not ok (plan_ok false, plan_err_code E_NOMEM) and
+ * plan_build / plan_build_volume fail with E_NOMEM, so a lost blocker can
+ * never let a conversion through. */
 
 struct plan {
 	enum plan_layout layout;
@@ -155,18 +158,19 @@ struct plan {
 	size_t nrules;
 	struct plan_copy_rule rules[PLAN_MAX_RULES];
 	struct plan_bcd bcd;
-	size_t nedits;
-	struct plan_value_edit edits[PLAN_MAX_EDITS];
-	size_t npatches;
-	struct plan_patch_target patches[PLAN_MAX_PATCHES];
+	size_t nedits, cap_edits;
+	struct plan_value_edit *edits;          /* malloc'd, nedits used */
+	size_t npatches, cap_patches;
+	struct plan_patch_target *patches;      /* malloc'd, npatches used */
 	enum out_format format;
 	bool format_known;
 	bool fixed;
 	struct guid out_disk_id, out_write_guid;
-	size_t nblockers;
-	struct plan_blocker blockers[PLAN_MAX_BLOCKERS];
-	size_t nwarnings;
-	struct plan_blocker warnings[PLAN_MAX_WARNINGS];
+	size_t nblockers, cap_blockers;
+	struct plan_blocker *blockers;          /* malloc'd, nblockers used */
+	size_t nwarnings, cap_warnings;
+	struct plan_blocker *warnings;          /* malloc'd, nwarnings used */
+	bool nomem;                             /* an entry was lost to a failed allocation */
 	/* FAT32 geometry of the ESP (rules.h): checked here, not when built */
 	uint32_t esp_clusters, esp_cluster_bytes;
 	/* read from the Windows volume (plan_build_volume): the ESP file list
@@ -180,9 +184,12 @@ struct plan {
 	struct plan_bcd_graph *bcd_graph;
 };
 
-/* Builds the plan. Returns 0 (even with blockers: see p->nblockers) or -1
- * on invalid options (E_USAGE; e.g. --esp-size below rules_esp_min_size()
- * for the disk's sector size, the message stating the minimum). */
+/* Builds the plan into p, which is zeroed or a plan from an earlier
+ * plan_build (whose heap tables are freed first). Returns 0 (even with
+ * blockers: see p->nblockers) or -1 on invalid options (E_USAGE; e.g.
+ * --esp-size below rules_esp_min_size() for the disk's sector size, the
+ * message stating the minimum) or out of memory (E_NOMEM). Free with
+ * plan_free. */
 int plan_build(const struct inspection *ins, const struct plan_opts *opts, struct plan *p);
 /* The rest of the plan, read from the Windows volume v (read only; the
  * partition p->windows_number of the inspected disk): the ESP file list
@@ -195,24 +202,27 @@ int plan_build_volume(struct plan *p, struct ntfs_vol *v);
 /* "11 objects, 61 elements, 28672 bytes" of the BCD graph into buf; NULL
  * when the plan has none (not read from the volume). */
 const char *plan_bcd_summary(const struct plan *p, char *buf, size_t n);
-/* Frees what plan_build_volume allocated (the plan itself is the caller's). */
+/* Frees what plan_build and plan_build_volume allocated (the plan itself
+ * is the caller's); the plan is then empty (no blocker, no table). */
 void plan_free(struct plan *p);
 /* The BCD store of p->bcd_graph, as convert writes it (bcd.h); NULL + err. */
 struct bcd *plan_bcd_store(const struct plan *p);
 
 /* Adds a blocker / a warning found after plan_build (the ESP file list
- * and its fit, patch dry runs, the output side). */
-void plan_add_blocker(struct plan *p, const char *id, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-void plan_add_warning(struct plan *p, const char *id, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+ * and its fit, patch dry runs, the output side). 0, or -1 with E_NOMEM
+ * set and p->nomem (the plan is then not ok: plan_err_code E_NOMEM). */
+int plan_add_blocker(struct plan *p, const char *id, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int plan_add_warning(struct plan *p, const char *id, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Whether a blocker with this id is in the plan. */
 bool plan_has_blocker(const struct plan *p, const char *id);
-/* The err_code that stands for the plan's blockers: output-side blockers
+/* The err_code that stands for the plan's blockers: E_NOMEM when an entry
+ * was lost (p->nomem), else output-side blockers
  * ("output-...") E_OUTPUT, else patch-site blockers ("patch-site") E_PATCH,
  * else E_BLOCKED; E_OK without one. The CLI maps it to an exit status like
  * any other error (7, 5, 4): inspect, convert --dry-run and convert give
  * the same for the same plan. */
 int plan_err_code(const struct plan *p);
-bool plan_ok(const struct plan *p);   /* no blocker */
+bool plan_ok(const struct plan *p);   /* no blocker, nothing lost (nomem) */
 /* "a; b; c" of every blocker message into buf. */
 const char *plan_blockers_text(const struct plan *p, char *buf, size_t n);
 /* JSON object (jansson json_t *, as void *). */

@@ -515,7 +515,7 @@ int plan_build_volume(struct plan *p, struct ntfs_vol *v)
 	struct file_list l = { 0 };
 	if (expand_files(p, v, &l.v, &l.n) < 0) {
 		if (err_code() != E_NOTFOUND) return -1;
-		plan_add_blocker(p, "no-boot-files", "%s", err_msg());
+		if (plan_add_blocker(p, "no-boot-files", "%s", err_msg()) < 0) return -1;
 		err_clear();
 		return 0;
 	}
@@ -542,6 +542,7 @@ int plan_build_volume(struct plan *p, struct ntfs_vol *v)
 		plan_add_blocker(p, "esp-too-small", "the boot files need %llu clusters of %u bytes, the %llu MiB ESP has %u: use --esp append with a larger --esp-size",
 				 (unsigned long long)p->esp_files_clusters, p->esp_cluster_bytes,
 				 (unsigned long long)(p->esp_size >> 20), p->esp_clusters);
+	if (p->nomem) return err_set(E_NOMEM, "out of memory (plan tables)");
 	return 0;
 }
 
@@ -560,8 +561,19 @@ void plan_free(struct plan *p)
 {
 	free(p->files);
 	free(p->bcd_graph);
+	free(p->blockers);
+	free(p->warnings);
+	free(p->edits);
+	free(p->patches);
 	p->files = NULL;
 	p->bcd_graph = NULL;
 	p->nfiles = 0;
 	p->files_known = false;
+	p->blockers = p->warnings = NULL;
+	p->nblockers = p->cap_blockers = p->nwarnings = p->cap_warnings = 0;
+	p->edits = NULL;
+	p->nedits = p->cap_edits = 0;
+	p->patches = NULL;
+	p->npatches = p->cap_patches = 0;
+	p->nomem = false;
 }

@@ -265,7 +265,7 @@ static int op_partition(const struct input *in)
 static int op_hive(const struct input *in)
 {
 	static struct inspection ins;
-	static struct plan p;
+	static struct plan_value_edit edits[2];
 	memset(&ins, 0, sizeof ins);
 	/* windows_inspect fails when E_NOMEM was set on the way (a value
 	 * read as absent); windows_read_hives is its reading of the hives */
@@ -276,18 +276,18 @@ static int op_hive(const struct input *in)
 	bool lost = err_nomem_count() != nomem;
 	/* edits the plan would make for this hive (pure computation) */
 	ins.table.type = PT_MBR;
-	snprintf(p.edits[0].key, sizeof p.edits[0].key, "ControlSet001\\Services\\Ntfs");
-	snprintf(p.edits[0].value, sizeof p.edits[0].value, "Start");
-	p.edits[0].type = REG_DWORD_;
-	snprintf(p.edits[1].key, sizeof p.edits[1].key, "MountedDevices");
-	snprintf(p.edits[1].value, sizeof p.edits[1].value, "\\DosDevices\\C:");
-	p.edits[1].type = REG_BINARY_;
-	memcpy(p.edits[1].bin, "DMIO:ID:0123456789abcdef", 24);
-	p.edits[1].bin_len = 24;
+	snprintf(edits[0].key, sizeof edits[0].key, "ControlSet001\\Services\\Ntfs");
+	snprintf(edits[0].value, sizeof edits[0].value, "Start");
+	edits[0].type = REG_DWORD_;
+	snprintf(edits[1].key, sizeof edits[1].key, "MountedDevices");
+	snprintf(edits[1].value, sizeof edits[1].value, "\\DosDevices\\C:");
+	edits[1].type = REG_BINARY_;
+	memcpy(edits[1].bin, "DMIO:ID:0123456789abcdef", 24);
+	edits[1].bin_len = 24;
 	uint8_t *out = (uint8_t *)1;
 	size_t out_len = 1;
 	arm();
-	int r = system_hive_apply(in->data, in->len, p.edits, 2, &out, &out_len);
+	int r = system_hive_apply(in->data, in->len, edits, 2, &out, &out_len);
 	disarm();
 	if (r < 0 && out) return 2;    /* a failed apply leaves no output */
 	/* what was read, against the run where nothing failed. Not the bytes
@@ -357,8 +357,9 @@ static int op_inspect_image(const struct input *in)
 		free(text);
 		json_decref(j);
 	}
+	bool ok = rc == 0 && plan_ok(&r.plan);
 	convert_report_free(&r);
-	return rc < 0 || !plan_ok(&r.plan) ? 1 : 0;
+	return ok ? 0 : 1;
 }
 
 static int op_convert(const struct input *in)

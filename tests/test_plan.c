@@ -152,7 +152,9 @@ static void test_win7_gpt_reuse(void **st)
 	o.fingerprint[0] ^= 1;
 	assert_int_equal(plan_build(ins, &o, q), 0);
 	assert_false(guid_eq(&q->table.disk_guid, &p->table.disk_guid));
+	plan_free(q);
 	free(q);
+	plan_free(p);
 	free(p);
 	free(ins);
 }
@@ -185,6 +187,7 @@ static void test_mbr_and_append(void **st)
 	assert_int_equal(plan_build(ins, &o, p), 0);
 	assert_int_equal(p->new_size, (1024 + 64 + 1) * MIB);
 	assert_true(guid_eq(&ptable_find(&p->table, 1)->type_guid, &GPT_TYPE_BASIC_DATA));
+	plan_free(p);
 	free(p);
 	free(ins);
 }
@@ -248,6 +251,7 @@ static void test_blockers(void **st)
 	assert_int_equal(plan_build(ins, &o, p), 0);
 	assert_true(has_blocker(p, blocker_id[BLK_BITLOCKER]));
 	free(ins);
+	plan_free(p);
 	free(p);
 }
 
@@ -278,6 +282,7 @@ static void test_4kn(void **st)
 	assert_true(has_blocker(p, "esp-no-room"));
 	assert_non_null(strstr(p->blockers[0].message, "65525"));
 	free(ins);
+	plan_free(p);
 	free(p);
 }
 
@@ -310,6 +315,7 @@ static void test_control_sets(void **st)
 	assert_non_null(strstr(p->blockers[0].message, "ControlSet002"));
 	assert_int_equal(plan_err_code(p), E_BLOCKED);
 	free(ins);
+	plan_free(p);
 	free(p);
 }
 
@@ -368,6 +374,7 @@ static void test_versions_and_options(void **st)
 	assert_int_equal(plan_layout_parse("mbr", &l), 0);
 	assert_int_equal(plan_layout_parse("apm", &l), -1);
 	free(ins);
+	plan_free(p);
 	free(p);
 }
 

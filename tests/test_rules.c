@@ -128,6 +128,7 @@ static void test_long_message(void **state)
 	assert_string_equal(p->blockers[0].message + n - 3, "...");
 	plan_add_blocker(p, "esp-too-small", "short");
 	assert_string_equal(p->blockers[1].message, "short");
+	plan_free(p);
 	free(p);
 }
 
