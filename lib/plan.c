@@ -88,26 +88,32 @@ static void vadd(struct plan_blocker *b, const char *id, const char *fmt, va_lis
 	msg_vprintf(b->message, sizeof b->message, fmt, ap);
 }
 
+__attribute__((format(printf, 4, 0)))
+static int vadd_to(struct plan *p, bool warning, const char *id, const char *fmt, va_list ap)
+{
+	struct plan_blocker *b = warning ? table_add(p, &p->warnings, &p->nwarnings, &p->cap_warnings, sizeof *b)
+					 : table_add(p, &p->blockers, &p->nblockers, &p->cap_blockers, sizeof *b);
+	if (!b) return -1;
+	vadd(b, id, fmt, ap);
+	return 0;
+}
+
 int plan_add_blocker(struct plan *p, const char *id, const char *fmt, ...)
 {
-	struct plan_blocker *b = table_add(p, &p->blockers, &p->nblockers, &p->cap_blockers, sizeof *b);
-	if (!b) return -1;
 	va_list ap;
 	va_start(ap, fmt);
-	vadd(b, id, fmt, ap);
+	int r = vadd_to(p, false, id, fmt, ap);
 	va_end(ap);
-	return 0;
+	return r;
 }
 
 int plan_add_warning(struct plan *p, const char *id, const char *fmt, ...)
 {
-	struct plan_blocker *w = table_add(p, &p->warnings, &p->nwarnings, &p->cap_warnings, sizeof *w);
-	if (!w) return -1;
 	va_list ap;
 	va_start(ap, fmt);
-	vadd(w, id, fmt, ap);
+	int r = vadd_to(p, true, id, fmt, ap);
 	va_end(ap);
-	return 0;
+	return r;
 }
 
 #define add_blocker plan_add_blocker
