@@ -41,6 +41,7 @@ const char *const blocker_id[BLK_COUNT] = {
 	"hibernated", "ntfs-dirty", "bitlocker", "hive-dirty", "no-integration-services",
 	"partition-past-end", "partition-outside-extended", "partition-overlap", "dynamic-disk",
 	"system-drive-elsewhere", "ntfs-unclean", "hive-needs-recovery", "system-hive-unreadable",
+	"mounted-devices-too-many",
 };
 /* Warnings share the findings list; their codes follow the blockers'. */
 enum { WARN_OLD_IS = BLK_COUNT, WARN_HIVE_UNREADABLE, WARN_NO_BOOT_FILES, WARN_PATCH_NOT_FOUND, WARN_ALREADY_GEN2,
@@ -396,31 +397,60 @@ static void decode_mounted(struct mounted_device *m, const uint8_t *d, size_t le
 	}
 }
 
+/* A value convert may edit or the system-drive check reads: one naming a
+ * drive letter, or a volume of this disk (doc/formats.md, MountedDevices).
+ * Values of other disks (USB sticks seen once) are listed only. */
+static bool mounted_relevant(const struct mounted_device *m, const struct inspection *ins)
+{
+	return !strncasecmp(m->name, "\\DosDevices\\", 12) ||
+	       (m->kind == MD_MBR && m->signature == ins->table.disk_signature) || m->kind == MD_GPT;
+}
+
+/* The slot for a decoded value: the next free one, or when the table is
+ * full and m is relevant, the last one holding an irrelevant value; NULL
+ * when none (the value is dropped). */
+static struct mounted_device *mounted_slot(struct inspection *ins, const struct mounted_device *m)
+{
+	const size_t cap = sizeof ins->mounted / sizeof *ins->mounted;
+	if (ins->nmounted < cap) return &ins->mounted[ins->nmounted++];
+	if (!mounted_relevant(m, ins)) return NULL;
+	for (size_t i = cap; i-- > 0;)
+		if (!mounted_relevant(&ins->mounted[i], ins)) return &ins->mounted[i];
+	return NULL;
+}
+
 static void read_mounted_devices(struct hive *h, struct inspection *ins)
 {
 	char **names = NULL;
-	size_t n = 0;
+	size_t n = 0, lost = 0;
 	if (hive_values(h, "MountedDevices", &names, &n)) { err_clear(); return; }
-	for (size_t i = 0; i < n && ins->nmounted < sizeof ins->mounted / sizeof *ins->mounted; i++) {
+	for (size_t i = 0; i < n; i++) {
 		uint8_t *d = NULL;
 		size_t len = 0;
 		uint32_t type;
 		if (hive_get_binary(h, "MountedDevices", names[i], &d, &len, &type)) { err_clear(); continue; }
-		struct mounted_device *m = &ins->mounted[ins->nmounted];
-		memset(m, 0, sizeof *m);
+		struct mounted_device m;
+		memset(&m, 0, sizeof m);
 		/* A value name is what convert rewrites: one that does not fit is
 		 * left out whole (never edited under a cut name). Names of this
 		 * disk's volumes ("\\DosDevices\\C:", "\\??\\Volume{guid}") fit. */
-		if (str_copy(m->name, sizeof m->name, names[i], "MountedDevices value name") < 0) {
+		if (str_copy(m.name, sizeof m.name, names[i], "MountedDevices value name") < 0) {
 			err_clear();
 			free(d);
 			continue;
 		}
-		ins->nmounted++;
-		decode_mounted(m, d, len, &ins->table);
+		decode_mounted(&m, d, len, &ins->table);
 		free(d);
+		struct mounted_device *slot = mounted_slot(ins, &m);
+		if (slot) *slot = m;
+		else if (mounted_relevant(&m, ins)) lost++;
 	}
 	hive_free_names(names, n);
+	/* never plan without a value that names this disk or a drive letter */
+	if (lost)
+		add_finding(ins, BLK_MOUNTED_TOO_MANY, false,
+			    "MountedDevices holds %zu more drive-letter or this-disk values than the %zu gen2prep reads",
+			    lost, sizeof ins->mounted / sizeof *ins->mounted);
 }
 
 /* LCID → locale name for the languages Windows 7 shipped boot files in

@@ -51,6 +51,23 @@ assert_ne "drive-elsewhere: hivex: C: is not on this disk's signature $sig" "$si
 blocked_everywhere drive-elsewhere "$img" system-drive-elsewhere \
 	"DosDevices.{1,2}C: \\(the system drive\\) in MountedDevices points to another disk \\(MBR signature 0x514DC0DE; this disk: 0x0B17C0DE\\), not to the Windows partition 2"
 
+# ---- MountedDevices longer than gen2prep's table (64 values) ----
+# mounted-many: 70 other disks' volumes come before this disk's values; the
+# values naming this disk must still be read and edited (hivexget counts them)
+img=$(bad_fixture mounted-many)
+extract_part "$img" 2 "$TMP/mm.ntfs"
+ntfscat "$TMP/mm.ntfs" /Windows/System32/config/SYSTEM >"$TMP/mm.SYSTEM"
+assert_eq "mounted-many: hivexget: 73 MountedDevices values" 73 "$(hivexget "$TMP/mm.SYSTEM" MountedDevices | grep -c '^"')"
+assert_exit "mounted-many: inspect --json exit 0" 0 "$GEN2PREP" inspect --json "$img"
+printf '%s\n' "$OUT" >"$TMP/mm.json"
+assert_eq "mounted-many: the C: and this disk's volume values are edited" \
+	'\??\Volume{1b2c3d4d-0000-11e0-a000-806e6f6e6963} \??\Volume{1b2c3d4e-0000-11e0-a000-806e6f6e6963} \DosDevices\C:' \
+	"$(jget "$TMP/mm.json" '" ".join(sorted(e["value"] for e in j["plan"]["registry"] if e["key"] == "MountedDevices"))')"
+# mounted-too-many: 73 values naming this disk or a letter: never planned with some left out
+img=$(bad_fixture mounted-too-many)
+blocked_everywhere mounted-too-many "$img" mounted-devices-too-many \
+	"MountedDevices holds 9 more drive-letter or this-disk values than the 64 gen2prep reads"
+
 # ---- $LogFile: not shut down cleanly, no dirty bit ----
 logfile_state() { # NTFS-IMAGE: "magic version in_use flags" of the first restart page (ntfscat)
 	ntfscat "$1" '$LogFile' | head -c 4096 | "$PY" -c '
