@@ -46,8 +46,19 @@ const char *cli_err_name(enum err_code c)
 	return (unsigned)c < sizeof err_names / sizeof *err_names && err_names[c] ? err_names[c] : "internal";
 }
 
+void cli_check_failure(int exit_code)
+{
+	if (exit_code == EXIT_OK || exit_code == EXIT_USAGE || err_code() != E_OK) return;
+	fprintf(stderr, "%s: internal error: exit status %d without an error recorded\n", progname, exit_code);
+#if defined(__SANITIZE_ADDRESS__)
+	abort();   /* the ASan/UBSan build the tests run: a test that reaches this fails */
+#endif
+	err_set(E_INTERNAL, "internal error: the run failed (exit status %d) without a reason recorded", exit_code);
+}
+
 void *cli_error_json(int exit_code)
 {
+	cli_check_failure(exit_code);
 	return json_pack("{s:i, s:{s:s, s:s, s:i}}", "schema", CLI_JSON_SCHEMA, "error", "code", cli_err_name(err_code()),
 			 "message", err_msg(), "exit_code", exit_code);
 }

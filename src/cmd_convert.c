@@ -392,6 +392,36 @@ static void make_steps(const struct args *a, const struct convert_report *r, str
 	free(name);
 }
 
+/* The JSON object of a run: the report, then (for a failure, or a dry run
+ * that would be refused) the error object. The report's builders may read
+ * on past a detail they cannot give (null) and clear the error on the way:
+ * the run's error is kept aside over them and set again, so that the error
+ * object and the message on stderr are the run's own (issue: --json
+ * printed "unknown error", code "ok"). */
+static json_t *result_json(const struct args *a, const struct convert_report *r, int rc, int code)
+{
+	enum err_code ec = err_code();
+	char *msg = xstrdup(err_msg());
+	json_t *j = json_pack("{s:i}", "schema", CLI_JSON_SCHEMA);
+	json_t *rep = convert_report_json(r);
+	json_object_update(j, rep);
+	json_decref(rep);
+	if (msg) err_set(ec, "%s", msg);
+	free(msg);
+	if (rc == 0 && a->co.dry_run && code != EXIT_OK) {
+		/* the same error object as the conversion's refusal (blocked, or
+		 * output for an output-side blocker), from the plan's blockers */
+		char buf[1024];
+		const struct plan *p = &r->plan;
+		err_set(plan_err_code(p), "%s%s", plan_err_code(p) == E_OUTPUT ? "" : "not convertible: ",
+			plan_blockers_text(p, buf, sizeof buf));
+	}
+	json_t *e = rc < 0 || code != EXIT_OK ? cli_error_json(code) : NULL;
+	if (e) json_object_update(j, e);
+	json_decref(e);
+	return j;
+}
+
 static int finish(struct args *a, struct convert_report *r, int rc, bool out_written)
 {
 	const struct plan *p = &r->plan;
@@ -400,12 +430,7 @@ static int finish(struct args *a, struct convert_report *r, int rc, bool out_wri
 	struct next_steps steps = { 0 };
 	if (rc == 0 && !a->co.dry_run) make_steps(a, r, &steps);
 	if (a->json) {
-		json_t *j = json_pack("{s:i}", "schema", CLI_JSON_SCHEMA);
-		json_t *rep = convert_report_json(r), *e = rc < 0 ? cli_error_json(code) : NULL;
-		json_object_update(j, rep);
-		json_decref(rep);
-		if (e) json_object_update(j, e);
-		json_decref(e);
+		json_t *j = result_json(a, r, rc, code);
 		if (!a->co.dry_run) json_object_set_new(j, "output_written", json_boolean(out_written));
 		json_object_set_new(j, "exit_code", json_integer(code));
 		vm_json(a, j);
@@ -418,6 +443,7 @@ static int finish(struct args *a, struct convert_report *r, int rc, bool out_wri
 		print_plan(p, r);
 	}
 	if (!a->quiet) print_warnings(p, rc == 0 || r->inspected);
+	if (code != EXIT_OK) cli_check_failure(code);
 	if (rc < 0) {
 		/* after the work began (patches, edits, stream), say on the same
 		 * line that none of it reached OUT; a refusal before it needs not */
@@ -457,9 +483,12 @@ int cmd_convert(int argc, char **argv)
 	if (convert_check_args(&a.co, a.nanabox.path, a.hyperv.path, a.quiet) < 0 || prepare_vm(&a) < 0) {
 		/* anything but a usage error is about an output file: exit 7 */
 		int code = EXIT_OUTPUT;
-		if (err_code() == E_USAGE) code = cli_usage("convert", "%s", err_msg());
-		else if (err_code() == E_NOMEM) code = cli_fail("convert");
-		else cli_fail("convert");
+		if (err_code() == E_USAGE) code = cli_usage("convert", "%s", err_msg());   /* JSON too with --json */
+		else if (err_code() == E_NOMEM) code = cli_fail_json("convert", a.json);
+		else {
+			cli_fail("convert");
+			if (a.json) cli_print_json(cli_error_json(code));   /* {schema, error}, as every refusal */
+		}
 		free_vm(&a);
 		return code;
 	}
