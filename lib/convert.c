@@ -339,7 +339,7 @@ static int write_output(struct job *j)
 		return err_prefix("%s", j->opts->in);
 	int r = writer_stream(j->ov, j->opts->out, &wo);
 	if (r == -2) j->r->input_error = true;   /* the message names the input */
-	if (r < 0) return r == -2 ? -1 : err_prefix("%s", j->opts->out);
+	if (r < 0) return r == -2 ? -1 : err_prefix_file(j->opts->out);   /* the file named once */
 	return 0;
 }
 
