@@ -425,6 +425,10 @@ static json_t *result_json(const struct args *a, const struct convert_report *r,
 static int finish(struct args *a, struct convert_report *r, int rc, bool out_written)
 {
 	const struct plan *p = &r->plan;
+	/* an option the plan refuses only once IN is read (--esp-size below
+	 * the minimum for IN's sector size) is a usage error like the
+	 * parser's: one message, one error object with --json */
+	if (rc < 0 && err_code() == E_USAGE) return cli_usage("convert", "%s", err_msg());
 	int code = rc < 0 ? exit_code_for(r) : EXIT_OK;
 	if (rc == 0 && a->co.dry_run && !plan_ok(p)) code = cli_exit_for(plan_err_code(p));
 	struct next_steps steps = { 0 };
@@ -448,9 +452,6 @@ static int finish(struct args *a, struct convert_report *r, int rc, bool out_wri
 		/* after the work began (patches, edits, stream), say on the same
 		 * line that none of it reached OUT; a refusal before it needs not */
 		next_steps_free(&steps);
-		/* options the plan refuses (--bootdebug without --debug, -o
-		 * subformat= with raw) are usage errors like the parser's */
-		if (err_code() == E_USAGE && !a->json) return cli_usage("convert", "%s", err_msg());
 		bool worked = !a->co.dry_run && !out_written && r->inspected && r->stage >= STAGE_PATCH;
 		fprintf(stderr, "%s: convert: %s%s\n", progname, err_msg(), worked ? "; nothing was written" : "");
 		if (plan_has_blocker(p, "patch-site")) print_patches(r, true);   /* which site is missing */
