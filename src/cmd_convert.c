@@ -193,6 +193,11 @@ static int parse_args(int argc, char **argv, struct args *a)
 		if (c == '?') return -1;
 		if (parse_one(c, optarg, a) < 0) { cli_usage("convert", "%s", err_msg()); return -1; }
 	}
+	/* -q asks for nothing but errors, -v for more: one of them (man page) */
+	if (a->quiet && opt_verbose) {
+		cli_usage("convert", "-q and -v contradict each other: give one of them");
+		return -1;
+	}
 	if (a->quiet) a->progress = 0;   /* -q wins over -p, in either order (man page) */
 	if (argc - optind != 2) {
 		cli_usage("convert", "expected IN and OUT, got %d argument%s", argc - optind, argc - optind == 1 ? "" : "s");
@@ -408,15 +413,7 @@ static json_t *result_json(const struct args *a, const struct convert_report *r,
 	json_decref(rep);
 	if (msg) err_set(ec, "%s", msg);
 	free(msg);
-	if (rc == 0 && a->co.dry_run && code != EXIT_OK) {
-		/* the same error object as the conversion's refusal (blocked, or
-		 * output for an output-side blocker), from the plan's blockers */
-		char buf[1024];
-		const struct plan *p = &r->plan;
-		err_set(plan_err_code(p), "%s%s", plan_err_code(p) == E_OUTPUT ? "" : "not convertible: ",
-			plan_blockers_text(p, buf, sizeof buf));
-	}
-	json_t *e = rc < 0 || code != EXIT_OK ? cli_error_json(code) : NULL;
+	json_t *e = code != EXIT_OK ? cli_error_json(code) : NULL;
 	if (e) json_object_update(j, e);
 	json_decref(e);
 	return j;
@@ -430,7 +427,15 @@ static int finish(struct args *a, struct convert_report *r, int rc, bool out_wri
 	 * parser's: one message, one error object with --json */
 	if (rc < 0 && err_code() == E_USAGE) return cli_usage("convert", "%s", err_msg());
 	int code = rc < 0 ? exit_code_for(r) : EXIT_OK;
-	if (rc == 0 && a->co.dry_run && !plan_ok(p)) code = cli_exit_for(plan_err_code(p));
+	if (rc == 0 && a->co.dry_run && !plan_ok(p)) {
+		/* a dry run that would be refused has the conversion's error
+		 * (blocked, or output for an output-side blocker; JSON error
+		 * object, -q's error line) */
+		char buf[1024];
+		code = cli_exit_for(plan_err_code(p));
+		err_set(plan_err_code(p), "%s%s", plan_err_code(p) == E_OUTPUT ? "" : "not convertible: ",
+			plan_blockers_text(p, buf, sizeof buf));
+	}
 	struct next_steps steps = { 0 };
 	if (rc == 0 && !a->co.dry_run) make_steps(a, r, &steps);
 	if (a->json) {
@@ -443,8 +448,8 @@ static int finish(struct args *a, struct convert_report *r, int rc, bool out_wri
 			json_object_set_new(j, "next_steps", next_steps_json(&steps));
 		}
 		cli_print_json(j);
-	} else if (a->co.dry_run && r->inspected) {
-		print_plan(p, r);
+	} else if (a->co.dry_run && r->inspected && !a->quiet) {
+		print_plan(p, r);   /* -q: the verdict line only (below) */
 	}
 	if (!a->quiet) print_warnings(p, rc == 0 || r->inspected);
 	if (code != EXIT_OK) cli_check_failure(code);
@@ -460,6 +465,8 @@ static int finish(struct args *a, struct convert_report *r, int rc, bool out_wri
 	if (a->co.dry_run) {
 		next_steps_free(&steps);
 		if (!a->json) printf(code == EXIT_OK ? "Dry run: nothing written.\n" : "Dry run: not convertible.\n");
+		/* -q: the reasons as the conversion's error line says them */
+		if (!a->json && a->quiet && code != EXIT_OK) fprintf(stderr, "%s: convert: %s\n", progname, err_msg());
 		return code;
 	}
 	if (!a->json && !a->quiet) {
