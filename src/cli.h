@@ -30,6 +30,9 @@ extern int opt_verbose;           /* -v */
  * error object on stdout too. */
 #include <signal.h>
 extern volatile sig_atomic_t cli_json_seen;
+/* Set by convert: the interrupt handler's JSON object is convert's (the
+ * report keys null, empty or false, then the error) */
+extern volatile sig_atomic_t cli_json_report;
 
 /* Prints "gen2prep: <what>: <err_msg()>" on stderr (one line) and returns
  * the exit code that err_code() maps to. */

@@ -500,6 +500,7 @@ int cmd_convert(int argc, char **argv)
 		free_vm(&a);
 		return code;
 	}
+	cli_json_report = 1;   /* from here an interrupt prints convert's JSON object */
 	struct progress *prog = a.json && a.progress < 0 ? NULL : cli_progress(a.co.dry_run ? 0 : a.progress);
 	a.co.progress = prog;
 	struct convert_report *r = xcalloc(1, sizeof *r);
