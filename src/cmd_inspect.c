@@ -271,7 +271,7 @@ static void print_windows(const struct inspection *ins)
 	if (ins->npatches) {
 		printf("Kernel patches (dry run):\n");
 		for (size_t i = 0; i < ins->npatches; i++)
-			printf("  %-12s %-24s %s%s%s\n", ins->patches[i].file, ins->patches[i].id,
+			printf("  %-16s %-24s %s%s%s\n", ins->patches[i].file, ins->patches[i].id,
 			       patch_status_name(ins->patches[i].status), ins->patches[i].message[0] ? ": " : "",
 			       ins->patches[i].message);
 	}
