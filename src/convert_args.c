@@ -102,7 +102,9 @@ static int check_plan_options(const struct plan_opts *po, const char *out)
 int convert_check_args(const struct convert_opts *co, const char *nanabox, const char *hyperv, bool quiet)
 {
 	const struct plan_opts *po = &co->plan;
-	if (check_plan_options(po, co->out) < 0) return -1;
+	/* OUT that can never be an image file (/dev/null, a directory) first:
+	 * that is what is wrong, whatever its name says of the format */
+	if (check_regular(co->out, "the output") < 0 || check_plan_options(po, co->out) < 0) return -1;
 	if (check_differencing(co) < 0) return -1;
 	if (check_format(po, co->out, quiet) < 0 || check_hyperv_format(po, co->out, hyperv) < 0) return -1;
 	if (po->debug && po->debug_port > 2)
