@@ -457,7 +457,7 @@ static int finish(struct args *a, struct convert_report *r, int rc, bool out_wri
 		/* after the work began (patches, edits, stream), say on the same
 		 * line that none of it reached OUT; a refusal before it needs not */
 		next_steps_free(&steps);
-		bool worked = !a->co.dry_run && !out_written && r->inspected && r->stage >= STAGE_PATCH;
+		bool worked = !a->co.dry_run && !out_written && r->inspected && r->stage >= STAGE_PATCH && plan_ok(p);
 		fprintf(stderr, "%s: convert: %s%s\n", progname, err_msg(), worked ? "; nothing was written" : "");
 		if (plan_has_blocker(p, "patch-site")) print_patches(r, true);   /* which site is missing */
 		return code;

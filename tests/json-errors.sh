@@ -58,6 +58,7 @@ both diff-vhd-parent 7 output "output-differencing-parent: --differencing needs 
 both diff-grows 7 output "output-differencing-grows: --differencing keeps the parent's size" --differencing "$W7" d.vhdx
 both 4kn-to-vhd 7 output "output-sector-size: the input has 4096-byte sectors" "$K4" k4.vhd
 check "refusals leave no output" test ! -e d.vhdx -a ! -e k4.vhd
+check_fails "a refusal by a blocker: no '; nothing was written' (nothing was begun)" grep -q 'nothing was written' <<<"$ERR"
 # a dry run with a blocker: the same error object as the conversion
 assert_exit "dry run, VHD parent: exit 7" 7 "$GEN2PREP" convert --dry-run --json --differencing "$W7VHD" d.vhdx
 printf '%s' "$OUT" >dry.json
