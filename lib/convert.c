@@ -347,7 +347,7 @@ static int write_output(struct job *j)
 		return err_prefix("%s", j->opts->in);
 	int r = writer_stream(j->ov, j->opts->out, &wo);
 	if (r == -2) j->r->input_error = true;   /* the message names the input */
-	if (r < 0) return r == -2 ? -1 : err_prefix("%s", j->opts->out);
+	if (r < 0) return r == -2 ? -1 : err_prefix_file(j->opts->out);   /* the file named once */
 	return 0;
 }
 
@@ -497,19 +497,21 @@ void convert_report_free(struct convert_report *r)
 }
 
 /* a dry run applies the patches in memory only: to the reader that is
- * "would-apply", as inspect says */
-static json_t *patch_report_json(const struct convert_patch *cp, bool dry_run)
+ * "would-apply", as inspect says. So is a run that failed before OUT was
+ * complete (unapplied: no file holds the edit; written false), as its
+ * text output lists only the failed sites. */
+static json_t *patch_report_json(const struct convert_patch *cp, bool unapplied)
 {
 	json_t *res = json_array();
 	for (size_t i = 0; i < cp->report.nresults; i++) {
 		const struct patch_result *pr = &cp->report.results[i];
-		enum patch_status st = dry_run && pr->status == PATCH_APPLIED ? PATCH_WOULD_APPLY : pr->status;
+		enum patch_status st = unapplied && pr->status == PATCH_APPLIED ? PATCH_WOULD_APPLY : pr->status;
 		json_t *o = json_pack("{s:s, s:s}", "id", pr->id ? pr->id : "", "status", patch_status_name(st));
 		json_object_set_new(o, "message", pr->message[0] ? json_string(pr->message) : json_null());
 		json_array_append_new(res, o);
 	}
 	return json_pack("{s:s, s:s, s:b, s:o}", "path", cp->path, "binary", pe_kind_name(cp->report.kind),
-			 "written", cp->written, "results", res);
+			 "written", cp->written && !unapplied, "results", res);
 }
 
 void *convert_report_json(const struct convert_report *r)
@@ -530,7 +532,8 @@ void *convert_report_json(const struct convert_report *r)
 	json_object_set_new(o, "esp_files", files);
 	json_object_set_new(o, "memdiag", json_boolean(r->memdiag));
 	json_t *pa = json_array();
-	for (size_t i = 0; i < r->npatches; i++) json_array_append_new(pa, patch_report_json(&r->patches[i], r->dry_run));
+	bool unapplied = r->dry_run || r->stage != STAGE_DONE;
+	for (size_t i = 0; i < r->npatches; i++) json_array_append_new(pa, patch_report_json(&r->patches[i], unapplied));
 	json_object_set_new(o, "patch_results", pa);
 	/* done: the output was written (a dry run writes nothing) */
 	json_object_set_new(o, "done", json_boolean(r->stage == STAGE_DONE && !r->dry_run));

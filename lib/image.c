@@ -13,7 +13,7 @@ struct overlay *image_open(const char *path, struct disk **disk)
 		/* disk.c leaves naming the file to this, its one caller (issue 13:
 		 * "gen2prep: t1.vhdx: cannot open: ..."); it reports a failed
 		 * open/stat/read as E_IO: that is about the input */
-		err_prefix("%s", path);
+		err_prefix_file(path);
 		if (err_code() == E_IO) err_recode(E_FORMAT);
 		return NULL;
 	}

@@ -143,7 +143,9 @@ const char *plan_blockers_text(const struct plan *p, char *buf, size_t n)
 	size_t used = 0;
 	buf[0] = 0;
 	for (size_t i = 0; i < p->nblockers && used < n; i++)
-		used += snprintf(buf + used, n - used, "%s%s", i ? "; " : "", p->blockers[i].message);
+		/* each blocker's stable code in front of its message (man page,
+		 * BLOCKERS: "inspect's JSON, convert's message") */
+		used += snprintf(buf + used, n - used, "%s%s: %s", i ? "; " : "", p->blockers[i].id, p->blockers[i].message);
 	return buf;
 }
 

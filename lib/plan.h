@@ -223,7 +223,8 @@ bool plan_has_blocker(const struct plan *p, const char *id);
  * the same for the same plan. */
 int plan_err_code(const struct plan *p);
 bool plan_ok(const struct plan *p);   /* no blocker, nothing lost (nomem) */
-/* "a; b; c" of every blocker message into buf. */
+/* "code: message; code: message" of every blocker into buf (each with its
+ * stable code, as convert's message shows them). */
 const char *plan_blockers_text(const struct plan *p, char *buf, size_t n);
 /* JSON object (jansson json_t *, as void *). */
 void *plan_to_json(const struct plan *p);

@@ -79,6 +79,17 @@ int err_prefix(const char *fmt, ...)
 	return -1;
 }
 
+int err_prefix_file(const char *path)
+{
+	char quoted[512];
+	msg_printf(quoted, sizeof quoted, "'%s'", path);
+	if (strstr(err_buf, quoted)) {
+		if (err_cur == E_OK) err_cur = E_INTERNAL;
+		return -1;
+	}
+	return err_prefix("%s", path);
+}
+
 const char *err_msg(void) { return err_buf[0] ? err_buf : "unknown error"; }
 enum err_code err_code(void) { return err_cur; }
 int err_recode(enum err_code code) { err_cur = code; if (code == E_NOMEM) nomem_seen++; return -1; }

@@ -40,6 +40,9 @@ int err_set(enum err_code code, const char *fmt, ...) __attribute__((format(prin
 int err_errno(enum err_code code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Prepends "context: " to the current message; returns -1. */
 int err_prefix(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* err_prefix("%s", path) unless the message names the file already (as
+ * 'path', quoted): a message names its file once. Returns -1. */
+int err_prefix_file(const char *path);
 const char *err_msg(void);
 enum err_code err_code(void);
 /* Keeps the message, changes the code (e.g. a read error of the input is

@@ -491,7 +491,7 @@ static int check_parent(const char *path, struct verify_check *k, bool *diff)
 	struct disk_linkage l;
 	char ws[GUID_STR_LEN + 1], hs[GUID_STR_LEN + 1];
 	if (disk_linkage(path, &l) < 0) {
-		err_prefix("%s", path);   /* as image_open: unreadable input, exit 3 */
+		err_prefix_file(path);   /* as image_open: unreadable input, exit 3 */
 		if (err_code() == E_IO) err_recode(E_FORMAT);
 		return -1;
 	}

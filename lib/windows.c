@@ -660,17 +660,61 @@ static int version_cmp(const char *a, const char *b)
 	return 0;
 }
 
-static void dry_run_patches(struct pe *pe, enum pe_kind kind, enum winfile f, struct inspection *ins)
+static void dry_run(struct pe *pe, enum pe_kind kind, const struct inspection *ins, struct patch_report *rep)
 {
 	struct patch_opts opts = { .dry_run = true, .force_version = ins->kernel_version };
-	struct patch_report rep;
-	memset(&rep, 0, sizeof rep);
-	patch_apply(pe, kind, &opts, &rep);
+	memset(rep, 0, sizeof *rep);
+	patch_apply(pe, kind, &opts, rep);
 	err_clear();
+}
+
+/* Whether every site of the report carries the edit already (or does not
+ * apply to this kernel): a file patched by an earlier conversion. */
+static bool all_applied(const struct patch_report *rep)
+{
+	for (size_t i = 0; i < rep->nresults; i++)
+		if (rep->results[i].status != PATCH_ALREADY_APPLIED && rep->results[i].status != PATCH_NOT_APPLICABLE) return false;
+	return rep->nresults > 0;
+}
+
+/* convert patches winload.efi as a copy beside it, winload-gen2.efi
+ * (lib/plan.c, build_patches; the BCD loader entry names the copy). On a
+ * disk converted already that copy holds the edit: its dry run, when every
+ * site is already applied, is what the loader's patch status is, as verify's
+ * loader-integrity reads the loader the BCD names. Otherwise (no copy, or
+ * one without the edit, which convert writes anew from winload.efi) the
+ * original's. Returns the name of the file reported. */
+static const char *winload_report(struct ntfs_vol *v, struct pe *orig, const struct inspection *ins, struct patch_report *rep)
+{
+	const char *path = ins->files[WF_WINLOAD_EFI].path, *slash = strrchr(path, '\\');
+	char copy[sizeof ins->files[0].path + 32];
+	uint8_t *data = NULL;
+	size_t len = 0;
+	struct pe *pe = NULL;
+	if (slash && snprintf(copy, sizeof copy, "%.*s\\winload-gen2.efi", (int)(slash - path), path) < (int)sizeof copy &&
+	    ntfs_read_file(v, copy, PE_MAX, &data, &len) == 0)
+		pe = pe_parse(data, len);
+	free(data);
+	err_clear();   /* no copy, or an unreadable one: the original is reported */
+	if (pe) {
+		dry_run(pe, KIND_WINLOAD, ins, rep);
+		pe_free(pe);
+		if (all_applied(rep)) return "winload-gen2.efi";
+	}
+	dry_run(orig, KIND_WINLOAD, ins, rep);
+	return winfile_name[WF_WINLOAD_EFI];
+}
+
+static void dry_run_patches(struct ntfs_vol *v, struct pe *pe, enum pe_kind kind, enum winfile f, struct inspection *ins)
+{
+	struct patch_report rep;
+	const char *name = winfile_name[f];
+	if (kind == KIND_WINLOAD) name = winload_report(v, pe, ins, &rep);
+	else dry_run(pe, kind, ins, &rep);
 	for (size_t i = 0; i < rep.nresults && ins->npatches < sizeof ins->patches / sizeof *ins->patches; i++) {
 		struct patch_status_info *p = &ins->patches[ins->npatches++];
 		snprintf(p->id, sizeof p->id, "%s", rep.results[i].id ? rep.results[i].id : "");
-		snprintf(p->file, sizeof p->file, "%s", winfile_name[f]);
+		snprintf(p->file, sizeof p->file, "%s", name);
 		p->status = rep.results[i].status;
 		_Static_assert(sizeof p->message == sizeof rep.results[i].message, "patch message fits whole");
 		memcpy(p->message, rep.results[i].message, sizeof p->message);
@@ -704,7 +748,7 @@ static void read_files(struct ntfs_vol *v, struct inspection *ins)
 			{WF_NTOSKRNL, KIND_NTOSKRNL}, {WF_HAL, KIND_HAL}, {WF_ACPI, KIND_ACPI}, {WF_WINLOAD_EFI, KIND_WINLOAD},
 		};
 		for (size_t i = 0; i < sizeof bins / sizeof *bins; i++)
-			if (pes[bins[i].f]) dry_run_patches(pes[bins[i].f], bins[i].k, bins[i].f, ins);
+			if (pes[bins[i].f]) dry_run_patches(v, pes[bins[i].f], bins[i].k, bins[i].f, ins);
 	}
 	for (int f = 0; f < WF_COUNT; f++) pe_free(pes[f]);
 }

@@ -15,6 +15,7 @@
 const char *progname = "gen2prep";
 int opt_verbose;
 volatile sig_atomic_t cli_json_seen;
+volatile sig_atomic_t cli_json_report;
 
 /* The one mapping from an error to an exit status (issue 8): the same
  * cause gives the same status in every command. E_NOTFOUND is a missing
@@ -46,8 +47,19 @@ const char *cli_err_name(enum err_code c)
 	return (unsigned)c < sizeof err_names / sizeof *err_names && err_names[c] ? err_names[c] : "internal";
 }
 
+void cli_check_failure(int exit_code)
+{
+	if (exit_code == EXIT_OK || exit_code == EXIT_USAGE || err_code() != E_OK) return;
+	fprintf(stderr, "%s: internal error: exit status %d without an error recorded\n", progname, exit_code);
+#if defined(__SANITIZE_ADDRESS__)
+	abort();   /* the ASan/UBSan build the tests run: a test that reaches this fails */
+#endif
+	err_set(E_INTERNAL, "internal error: the run failed (exit status %d) without a reason recorded", exit_code);
+}
+
 void *cli_error_json(int exit_code)
 {
+	cli_check_failure(exit_code);
 	return json_pack("{s:i, s:{s:s, s:s, s:i}}", "schema", CLI_JSON_SCHEMA, "error", "code", cli_err_name(err_code()),
 			 "message", err_msg(), "exit_code", exit_code);
 }
@@ -326,7 +338,15 @@ static void on_signal(int sig)
 	 * cli_error_json(), doc/schema.json error_object */
 	static const char js[] = "{\n  \"schema\": 1,\n  \"error\": {\n    \"code\": \"interrupted\",\n"
 				 "    \"message\": \"interrupted; no output written\",\n    \"exit_code\": 130\n  }\n}\n";
-	if (cli_json_seen) r = write(STDOUT_FILENO, js, sizeof js - 1);
+	/* convert's object has its report keys too (man page, JSON OUTPUT:
+	 * "convert adds the report keys"): none is known to the handler, so
+	 * each is null, empty or false, as before anything was read */
+	static const char jc[] = "{\n  \"schema\": 1,\n  \"windows\": null,\n  \"plan\": null,\n  \"esp_files\": [],\n"
+				 "  \"memdiag\": false,\n  \"patch_results\": [],\n  \"done\": false,\n  \"error\": {\n"
+				 "    \"code\": \"interrupted\",\n    \"message\": \"interrupted; no output written\",\n"
+				 "    \"exit_code\": 130\n  },\n  \"output_written\": false,\n  \"exit_code\": 130\n}\n";
+	if (cli_json_seen && cli_json_report) r = write(STDOUT_FILENO, jc, sizeof jc - 1);
+	else if (cli_json_seen) r = write(STDOUT_FILENO, js, sizeof js - 1);
 	(void)r;
 	_exit(EXIT_INTERRUPTED);
 }

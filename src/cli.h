@@ -30,6 +30,9 @@ extern int opt_verbose;           /* -v */
  * error object on stdout too. */
 #include <signal.h>
 extern volatile sig_atomic_t cli_json_seen;
+/* Set by convert: the interrupt handler's JSON object is convert's (the
+ * report keys null, empty or false, then the error) */
+extern volatile sig_atomic_t cli_json_report;
 
 /* Prints "gen2prep: <what>: <err_msg()>" on stderr (one line) and returns
  * the exit code that err_code() maps to. */
@@ -41,6 +44,11 @@ int cli_exit_for(enum err_code c);
 #define CLI_JSON_SCHEMA 1
 const char *cli_err_name(enum err_code c);
 void *cli_error_json(int exit_code);   /* json_t * of the current error */
+/* The internal check that a failing exit carries its error: exit_code not
+ * 0 (nor 2, which cli_usage reports without err_set) while err_code() is
+ * E_OK is a bug (an error cleared on the way): the ASan/UBSan build aborts,
+ * the release build reports it as E_INTERNAL. cli_error_json calls it. */
+void cli_check_failure(int exit_code);
 /* cli_fail, and with json the error object on stdout too. */
 int cli_fail_json(const char *what, bool json);
 /* Usage error: prints "gen2prep CMD: msg" and "Try 'gen2prep CMD --help'." */

@@ -174,7 +174,7 @@ static int read_store_from_image(const char *image, int partno, struct image_ctx
 		return -1;
 	int rc = -1;
 	if (partition_read(o, &ctx->table) < 0) {
-		err_prefix("%s", image);
+		err_prefix_file(image);
 		goto out;
 	}
 	if (ctx->table.type == PT_NONE) {
@@ -203,7 +203,7 @@ static int read_store_from_image(const char *image, int partno, struct image_ctx
 		rc = read_from_part(o, p, path, data, len);
 	}
 	if (rc < 0)
-		err_prefix("%s", image);   /* every message of this path names the image once */
+		err_prefix_file(image);   /* every message of this path names the image once */
 	if (rc == 1)
 		rc = err_set(E_NOTFOUND, "%s: partition %d holds no BCD store (\\EFI\\Microsoft\\Boot\\BCD or \\Boot\\BCD)",
 			     image, p->number);
@@ -261,14 +261,14 @@ int cmd_bcd(int argc, char **argv)
 	size_t len = 0;
 	int partno;
 	char *image = split_partition(arg, &partno);
-	if (!image) return cli_fail_json(NULL, json);
+	if (!image) return cli_fail_json("bcd", json);
 	struct image_ctx ctx = { .label = image };
 	bool is_image = !(partno == 0 && file_starts_with_regf(image));
 	int r = is_image ? read_store_from_image(image, partno, &ctx, &data, &len) : read_file(image, &data, &len);
 	if (r < 0) {
 		/* an input that cannot be read is exit 3, as in every command */
 		if (err_code() == E_IO) err_recode(E_FORMAT);
-		int ex = cli_fail_json(NULL, json);   /* the message names the file already */
+		int ex = cli_fail_json("bcd", json);   /* the message names the file already */
 		free(image);
 		return ex;
 	}
@@ -276,7 +276,8 @@ int cmd_bcd(int argc, char **argv)
 	free(data);
 	if (!b) {
 		free(image);
-		return cli_fail_json(arg, json);
+		err_prefix_file(arg);
+		return cli_fail_json("bcd", json);
 	}
 	bcd_device_namer namer = is_image ? name_device : NULL;
 	int ex = EXIT_OK;
@@ -285,7 +286,7 @@ int cmd_bcd(int argc, char **argv)
 		if (j)
 			cli_print_json(j);
 		else
-			ex = cli_fail(arg);
+			ex = (err_prefix_file(arg), cli_fail("bcd"));
 	} else {
 		/* Render to memory first: a malformed element fails the whole
 		 * store without half a listing on stdout. */
@@ -294,12 +295,12 @@ int cmd_bcd(int argc, char **argv)
 		FILE *mf = open_memstream(&buf, &blen);
 		if (!mf) {
 			err_errno(E_IO, "open_memstream");
-			ex = cli_fail(arg);
+			ex = (err_prefix_file(arg), cli_fail("bcd"));
 		} else {
 			int pr = bcd_print(b, mf, namer, &ctx);
 			fclose(mf);
 			if (pr < 0)
-				ex = cli_fail(arg);
+				ex = (err_prefix_file(arg), cli_fail("bcd"));
 			else
 				fwrite(buf, 1, blen, stdout);
 			free(buf);

@@ -193,6 +193,11 @@ static int parse_args(int argc, char **argv, struct args *a)
 		if (c == '?') return -1;
 		if (parse_one(c, optarg, a) < 0) { cli_usage("convert", "%s", err_msg()); return -1; }
 	}
+	/* -q asks for nothing but errors, -v for more: one of them (man page) */
+	if (a->quiet && opt_verbose) {
+		cli_usage("convert", "-q and -v contradict each other: give one of them");
+		return -1;
+	}
 	if (a->quiet) a->progress = 0;   /* -q wins over -p, in either order (man page) */
 	if (argc - optind != 2) {
 		cli_usage("convert", "expected IN and OUT, got %d argument%s", argc - optind, argc - optind == 1 ? "" : "s");
@@ -392,20 +397,49 @@ static void make_steps(const struct args *a, const struct convert_report *r, str
 	free(name);
 }
 
+/* The JSON object of a run: the report, then (for a failure, or a dry run
+ * that would be refused) the error object. The report's builders may read
+ * on past a detail they cannot give (null) and clear the error on the way:
+ * the run's error is kept aside over them and set again, so that the error
+ * object and the message on stderr are the run's own (issue: --json
+ * printed "unknown error", code "ok"). */
+static json_t *result_json(const struct args *a, const struct convert_report *r, int rc, int code)
+{
+	enum err_code ec = err_code();
+	char *msg = xstrdup(err_msg());
+	json_t *j = json_pack("{s:i}", "schema", CLI_JSON_SCHEMA);
+	json_t *rep = convert_report_json(r);
+	json_object_update(j, rep);
+	json_decref(rep);
+	if (msg) err_set(ec, "%s", msg);
+	free(msg);
+	json_t *e = code != EXIT_OK ? cli_error_json(code) : NULL;
+	if (e) json_object_update(j, e);
+	json_decref(e);
+	return j;
+}
+
 static int finish(struct args *a, struct convert_report *r, int rc, bool out_written)
 {
 	const struct plan *p = &r->plan;
+	/* an option the plan refuses only once IN is read (--esp-size below
+	 * the minimum for IN's sector size) is a usage error like the
+	 * parser's: one message, one error object with --json */
+	if (rc < 0 && err_code() == E_USAGE) return cli_usage("convert", "%s", err_msg());
 	int code = rc < 0 ? exit_code_for(r) : EXIT_OK;
-	if (rc == 0 && a->co.dry_run && !plan_ok(p)) code = cli_exit_for(plan_err_code(p));
+	if (rc == 0 && a->co.dry_run && !plan_ok(p)) {
+		/* a dry run that would be refused has the conversion's error
+		 * (blocked, or output for an output-side blocker; JSON error
+		 * object, -q's error line) */
+		char buf[1024];
+		code = cli_exit_for(plan_err_code(p));
+		err_set(plan_err_code(p), "%s%s", plan_err_code(p) == E_OUTPUT ? "" : "not convertible: ",
+			plan_blockers_text(p, buf, sizeof buf));
+	}
 	struct next_steps steps = { 0 };
 	if (rc == 0 && !a->co.dry_run) make_steps(a, r, &steps);
 	if (a->json) {
-		json_t *j = json_pack("{s:i}", "schema", CLI_JSON_SCHEMA);
-		json_t *rep = convert_report_json(r), *e = rc < 0 ? cli_error_json(code) : NULL;
-		json_object_update(j, rep);
-		json_decref(rep);
-		if (e) json_object_update(j, e);
-		json_decref(e);
+		json_t *j = result_json(a, r, rc, code);
 		if (!a->co.dry_run) json_object_set_new(j, "output_written", json_boolean(out_written));
 		json_object_set_new(j, "exit_code", json_integer(code));
 		vm_json(a, j);
@@ -414,18 +448,16 @@ static int finish(struct args *a, struct convert_report *r, int rc, bool out_wri
 			json_object_set_new(j, "next_steps", next_steps_json(&steps));
 		}
 		cli_print_json(j);
-	} else if (a->co.dry_run && r->inspected) {
-		print_plan(p, r);
+	} else if (a->co.dry_run && r->inspected && !a->quiet) {
+		print_plan(p, r);   /* -q: the verdict line only (below) */
 	}
 	if (!a->quiet) print_warnings(p, rc == 0 || r->inspected);
+	if (code != EXIT_OK) cli_check_failure(code);
 	if (rc < 0) {
 		/* after the work began (patches, edits, stream), say on the same
 		 * line that none of it reached OUT; a refusal before it needs not */
 		next_steps_free(&steps);
-		/* options the plan refuses (--bootdebug without --debug, -o
-		 * subformat= with raw) are usage errors like the parser's */
-		if (err_code() == E_USAGE && !a->json) return cli_usage("convert", "%s", err_msg());
-		bool worked = !a->co.dry_run && !out_written && r->inspected && r->stage >= STAGE_PATCH;
+		bool worked = !a->co.dry_run && !out_written && r->inspected && r->stage >= STAGE_PATCH && plan_ok(p);
 		fprintf(stderr, "%s: convert: %s%s\n", progname, err_msg(), worked ? "; nothing was written" : "");
 		if (plan_has_blocker(p, "patch-site")) print_patches(r, true);   /* which site is missing */
 		return code;
@@ -433,6 +465,8 @@ static int finish(struct args *a, struct convert_report *r, int rc, bool out_wri
 	if (a->co.dry_run) {
 		next_steps_free(&steps);
 		if (!a->json) printf(code == EXIT_OK ? "Dry run: nothing written.\n" : "Dry run: not convertible.\n");
+		/* -q: the reasons as the conversion's error line says them */
+		if (!a->json && a->quiet && code != EXIT_OK) fprintf(stderr, "%s: convert: %s\n", progname, err_msg());
 		return code;
 	}
 	if (!a->json && !a->quiet) {
@@ -457,12 +491,16 @@ int cmd_convert(int argc, char **argv)
 	if (convert_check_args(&a.co, a.nanabox.path, a.hyperv.path, a.quiet) < 0 || prepare_vm(&a) < 0) {
 		/* anything but a usage error is about an output file: exit 7 */
 		int code = EXIT_OUTPUT;
-		if (err_code() == E_USAGE) code = cli_usage("convert", "%s", err_msg());
-		else if (err_code() == E_NOMEM) code = cli_fail("convert");
-		else cli_fail("convert");
+		if (err_code() == E_USAGE) code = cli_usage("convert", "%s", err_msg());   /* JSON too with --json */
+		else if (err_code() == E_NOMEM) code = cli_fail_json("convert", a.json);
+		else {
+			cli_fail("convert");
+			if (a.json) cli_print_json(cli_error_json(code));   /* {schema, error}, as every refusal */
+		}
 		free_vm(&a);
 		return code;
 	}
+	cli_json_report = 1;   /* from here an interrupt prints convert's JSON object */
 	struct progress *prog = a.json && a.progress < 0 ? NULL : cli_progress(a.co.dry_run ? 0 : a.progress);
 	a.co.progress = prog;
 	struct convert_report *r = xcalloc(1, sizeof *r);

@@ -271,7 +271,7 @@ static void print_windows(const struct inspection *ins)
 	if (ins->npatches) {
 		printf("Kernel patches (dry run):\n");
 		for (size_t i = 0; i < ins->npatches; i++)
-			printf("  %-12s %-24s %s%s%s\n", ins->patches[i].file, ins->patches[i].id,
+			printf("  %-16s %-24s %s%s%s\n", ins->patches[i].file, ins->patches[i].id,
 			       patch_status_name(ins->patches[i].status), ins->patches[i].message[0] ? ": " : "",
 			       ins->patches[i].message);
 	}
@@ -348,10 +348,10 @@ int cmd_inspect(int argc, char **argv)
 	 * opening of the image and the same plan as convert (issue 8) */
 	struct convert_opts co = { .in = path, .dry_run = true, .keep_input = true };
 	struct convert_report *r = xcalloc(1, sizeof *r);
-	if (!r) return cli_fail_json(NULL, json);
+	if (!r) return cli_fail_json("inspect", json);
 	int rc;
 	if (convert_run(&co, r) < 0 || !r->ins) {
-		rc = cli_fail_json(NULL, json);
+		rc = cli_fail_json("inspect", json);
 	} else {
 		if (json) cli_print_json(inspection_json(path, disk_info(r->disk), r->ins, r));
 		else print_text(path, disk_info(r->disk), r->ins, r);

@@ -313,7 +313,7 @@ static int run(const struct patch_cli *o)
 	struct pe *pe = pe_parse(data, len);
 	free(data);
 	if (!pe) {
-		err_prefix("%s", o->file);
+		err_prefix_file(o->file);
 		return cli_fail_json("patch", o->json);
 	}
 	if (!o->kind)

@@ -84,9 +84,27 @@ static int check_differencing(const struct convert_opts *co)
 	return 0;
 }
 
+/* The options plan_build refuses (lib/plan.c choose_format, plan_build),
+ * with its messages, checked here before IN is opened: a usage error
+ * costs no reading of IN and prints nothing of it. The library keeps its
+ * own check for its other callers. */
+static int check_plan_options(const struct plan_opts *po, const char *out)
+{
+	enum out_format f = po->format;
+	if (!po->format_given && out_format_from_path(out, &f) < 0)
+		return err_set(E_USAGE, "cannot tell the output format from '%s': use -O vhdx, vhd or raw", out);
+	if (po->fixed && f == OUT_RAW) return err_set(E_USAGE, "-o subformat=fixed applies to vhdx and vhd outputs only");
+	if (po->bootdebug && !po->debug)
+		return err_set(E_USAGE, "--bootdebug needs --debug serial:PORT:BAUD (the port the boot debugger waits on)");
+	return 0;
+}
+
 int convert_check_args(const struct convert_opts *co, const char *nanabox, const char *hyperv, bool quiet)
 {
 	const struct plan_opts *po = &co->plan;
+	/* OUT that can never be an image file (/dev/null, a directory) first:
+	 * that is what is wrong, whatever its name says of the format */
+	if (check_regular(co->out, "the output") < 0 || check_plan_options(po, co->out) < 0) return -1;
 	if (check_differencing(co) < 0) return -1;
 	if (check_format(po, co->out, quiet) < 0 || check_hyperv_format(po, co->out, hyperv) < 0) return -1;
 	if (po->debug && po->debug_port > 2)

@@ -5,7 +5,9 @@
 
 #include "convert.h"
 
-/* -O vhd for OUT.vhdx, -O vhdx for OUT.vhd, -O raw for either (E_USAGE;
+/* No output format (none given, OUT's extension unknown), -o
+ * subformat=fixed for a raw output, --bootdebug without --debug (E_USAGE,
+ * plan_build's messages); -O vhd for OUT.vhdx, -O vhdx for OUT.vhd, -O raw for either (E_USAGE;
  * -O vhd/vhdx for OUT.img/.raw/.bin: a warning on stderr unless quiet);
  * --debug on COM3/COM4 (E_USAGE: Hyper-V and NanaBox have COM1 and COM2
  * only); --hyperv-script for a VHD output (E_USAGE: Hyper-V boots a

@@ -287,7 +287,7 @@ for c in inspect verify bcd; do
 	run e$c $c nope.vhdx
 	assert_eq "$c: nope.vhdx appears once" 1 "$(grep -o nope.vhdx e$c.err | wc -l)"
 done
-assert_eq "inspect: the exact line" "gen2prep: nope.vhdx: cannot open: No such file or directory" "$(cat einspect.err)"
+assert_eq "inspect: the exact line (gen2prep: CMD: as every command)" "gen2prep: inspect: nope.vhdx: cannot open: No such file or directory" "$(cat einspect.err)"
 run ec convert nope.vhdx out.vhdx
 assert_eq "convert: the exact line" "gen2prep: convert: nope.vhdx: cannot open: No such file or directory" "$(cat ec.err)"
 head -c 100000 "$W7" >trunc.vhdx

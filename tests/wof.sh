@@ -202,7 +202,7 @@ SUM=$(sha "$TMP/corrupt.raw")
 # inspect, the dry run and convert all exit 4 (issue 8, one verdict)
 assert_exit "corrupt WofCompressedData: exit 4" 4 "$GEN2PREP" convert "$TMP/corrupt.raw" "$TMP/oc.raw"
 assert_match "... one line naming bootmgfw.efi and the corrupt chunk" \
-	'^gen2prep: convert: not convertible: \\Windows\\Boot\\EFI\\bootmgfw\.efi: WofCompressedData chunk 0 of [0-9]+ is corrupt' "$ERR"
+	'^gen2prep: convert: not convertible: boot-file-unreadable: \\Windows\\Boot\\EFI\\bootmgfw\.efi: WofCompressedData chunk 0 of [0-9]+ is corrupt' "$ERR"
 assert_eq "... on one line" 1 "$(printf '%s\n' "$ERR" | wc -l)"
 check "... nothing written" test ! -e "$TMP/oc.raw"
 check "... no temporary file left" no_temp_left "$TMP"
@@ -226,7 +226,7 @@ assert_match "... whose message names the file and the corrupt chunk" \
 
 mkfix notpe --os win81 --wof --bad boot-not-pe
 assert_exit "bootmgfw.efi not a PE: exit 4" 4 "$GEN2PREP" convert "$TMP/notpe.raw" "$TMP/on.raw"
-assert_match "... blocker naming the file" 'not convertible: \\Windows\\Boot\\EFI\\bootmgfw\.efi is not an x64 EFI application \(not a PE file' "$ERR"
+assert_match "... blocker naming the file" 'not convertible: boot-file-not-pe: \\Windows\\Boot\\EFI\\bootmgfw\.efi is not an x64 EFI application \(not a PE file' "$ERR"
 check "... nothing written" test ! -e "$TMP/on.raw"
 check "... no temporary file left" no_temp_left "$TMP"
 assert_exit "dry run: exit 4" 4 "$GEN2PREP" convert --dry-run --json "$TMP/notpe.raw" "$TMP/on.raw"
