@@ -199,8 +199,9 @@ static char *canonical(char *cand)
  * letters, UNC paths, or an absolute path that is not here) falls back to
  * the parent's basename in the child's folder. *found_out NULL: not there;
  * -1 with E_NOMEM set when out of memory. */
-static int resolve_parent(const char *child, const char *locator, char **found_out)
+static int resolve_parent(const char *child, const char *locator, char **found_out, bool *by_name)
 {
+	*by_name = false;
 	char *dircopy = xstrdup(child);
 	const char *base;
 	char *posix = dircopy ? to_posix(locator, &base) : NULL;
@@ -227,7 +228,7 @@ static int resolve_parent(const char *child, const char *locator, char **found_o
 	if (!found && !oom && *base) {
 		char *cand = xasprintf("%s/%s", dir, base);
 		oom |= !cand;
-		if (cand && file_exists(cand)) found = cand; else free(cand);
+		if (cand && file_exists(cand)) found = cand, *by_name = true; else free(cand);
 	}
 	free(posix);
 	free(dircopy);
@@ -317,7 +318,8 @@ static int open_parent(struct disk *d, int depth)
 	char *name = parent_name(d->vf, d->meta);
 	if (!name) return -1;
 	char *ppath = NULL;
-	if (resolve_parent(d->path, (const char *)name, &ppath) < 0) {
+	bool by_name;
+	if (resolve_parent(d->path, (const char *)name, &ppath, &by_name) < 0) {
 		free(name);
 		return -1;
 	}
@@ -691,7 +693,7 @@ static int linkage_parent(const char *path, libvhdi_file_t *child, const struct 
 		return 0;
 	}
 	snprintf(l->locator, sizeof l->locator, "%s", name);
-	int rc = resolve_parent(path, name, &l->parent_path);
+	int rc = resolve_parent(path, name, &l->parent_path, &l->by_name);
 	free(name);
 	if (rc < 0) return -1;
 	libvhdi_file_t *parent = l->parent_path ? vhdi_open_only(l->parent_path) : NULL;

@@ -247,6 +247,14 @@ assert_match "inspect read the converted chain" "already-gen2" "$OUT$ERR"
 assert_exit "verify from the child's own folder" 0 in_dir "$TMP/vms/new/disks" "$GEN2PREP" verify c.vhdx
 assert_exit "verify from an unrelated folder (relative path)" 0 in_dir "$TMP/elsewhere" "$GEN2PREP" verify ../vms/new/disks/c.vhdx
 check "g2p-stream reads the chain from vms/new" in_dir "$TMP/vms/new" "$STREAM" -O raw disks/c.vhdx "$TMP/vmc.raw"
+# the parent moved away and a copy of it put beside the child: gen2prep
+# could read the chain, Hyper-V (relative_path, MS-VHDX 2.6.2.6) cannot
+mv "$TMP/vms/gen1/p.vhdx" "$TMP/vms/gen1/p.hold"
+cp "$TMP/vms/gen1/p.hold" "$TMP/vms/new/disks/p.vhdx"
+assert_exit "parent only beside the child: verify exit 3" 3 "$GEN2PREP" verify "$TMP/vms/new/disks/c.vhdx"
+assert_match "verify says the recorded path leads nowhere" "records its parent as '\.\.\\\\\.\.\\\\gen1\\\\p\.vhdx' and nothing is there .*Hyper-V follows the recorded path" "$ERR"
+assert_exit "verify --json: exit 3, code notfound" 3 "$GEN2PREP" verify --json "$TMP/vms/new/disks/c.vhdx"
+assert_eq "verify --json error code" notfound "$(printf '%s' "$OUT" | python3 -c 'import json,sys; print(json.load(sys.stdin)["error"]["code"])')"
 rm -rf "$TMP/vms" "$TMP/elsewhere" "$TMP/vmc.raw"
 
 # ---- parent names Windows cannot open: refused (exit 2), nothing written ----
