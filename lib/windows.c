@@ -41,7 +41,7 @@ const char *const blocker_id[BLK_COUNT] = {
 	"hibernated", "ntfs-dirty", "bitlocker", "hive-dirty", "no-integration-services",
 	"partition-past-end", "partition-outside-extended", "partition-overlap", "dynamic-disk",
 	"system-drive-elsewhere", "ntfs-unclean", "hive-needs-recovery", "system-hive-unreadable",
-	"mounted-devices-too-many",
+	"mounted-devices-too-many", "control-sets-too-many",
 };
 /* Warnings share the findings list; their codes follow the blockers'. */
 enum { WARN_OLD_IS = BLK_COUNT, WARN_HIVE_UNREADABLE, WARN_NO_BOOT_FILES, WARN_PATCH_NOT_FOUND, WARN_ALREADY_GEN2,
@@ -355,7 +355,12 @@ static void read_control_sets(struct hive *h, struct inspection *ins)
 	if (hive_subkeys(h, "", &names, &n)) { err_clear(); return; }
 	for (size_t i = 0; i < n; i++) {
 		if (!is_control_set_name(names[i])) continue;
-		if (ins->ncontrol_sets == sizeof ins->control_sets / sizeof *ins->control_sets) break;
+		if (ins->ncontrol_sets == sizeof ins->control_sets / sizeof *ins->control_sets) {
+			/* never plan with a set left unedited (Windows keeps 2-3) */
+			add_finding(ins, BLK_CONTROL_SETS_TOO_MANY, false, "SYSTEM holds more than the %zu control sets gen2prep reads (%s is one more)",
+				    sizeof ins->control_sets / sizeof *ins->control_sets, names[i]);
+			break;
+		}
 		struct control_set *cs = &ins->control_sets[ins->ncontrol_sets++];
 		snprintf(cs->name, sizeof cs->name, "%s", names[i]);
 		cs->ntfs_start = start_of(h, names[i], "Ntfs");

@@ -68,6 +68,14 @@ img=$(bad_fixture mounted-too-many)
 blocked_everywhere mounted-too-many "$img" mounted-devices-too-many \
 	"MountedDevices holds 9 more drive-letter or this-disk values than the 64 gen2prep reads"
 
+# control-sets-many: nine ControlSetNNN keys (hivexget lists them), one more than read
+img=$(bad_fixture control-sets-many)
+extract_part "$img" 2 "$TMP/cs.ntfs"
+ntfscat "$TMP/cs.ntfs" /Windows/System32/config/SYSTEM >"$TMP/cs.SYSTEM"
+assert_eq "control-sets-many: hivexsh: nine control sets" 9 "$(printf 'ls\n' | hivexsh "$TMP/cs.SYSTEM" | grep -c '^ControlSet00')"
+blocked_everywhere control-sets-many "$img" control-sets-too-many \
+	"SYSTEM holds more than the 8 control sets gen2prep reads \(ControlSet009 is one more\)"
+
 # ---- $LogFile: not shut down cleanly, no dirty bit ----
 logfile_state() { # NTFS-IMAGE: "magic version in_use flags" of the first restart page (ntfscat)
 	ntfscat "$1" '$LogFile' | head -c 4096 | "$PY" -c '
