@@ -87,7 +87,7 @@ int cli_usage(const char *cmd, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "%s %s: %s\nTry '%s %s --help'.\n", progname, cmd, msg, progname, cmd);
+	fprintf(stderr, "%s: %s: %s\nTry '%s %s --help'.\n", progname, cmd, msg, progname, cmd);
 	/* --json on the command line: the error object on stdout too (man
 	 * page, JSON OUTPUT), even when the options around it were wrong */
 	if (cli_json_seen)

@@ -143,7 +143,7 @@ assert_match "debug: the windbg line with the baud rate" 'port=\\\\\.\\pipe\\dbg
 for port in 3 4; do
 	run d$port convert --debug serial:$port:115200 win81.vhdx d$port.vhdx
 	assert_eq "--debug serial:$port: usage error" 2 "$(cat d$port.rc)"
-	assert_eq "--debug serial:$port: says why" "gen2prep convert: --debug serial:$port: Hyper-V and NanaBox machines have COM1 and COM2 only
+	assert_eq "--debug serial:$port: says why" "gen2prep: convert: --debug serial:$port: Hyper-V and NanaBox machines have COM1 and COM2 only
 Try 'gen2prep convert --help'." "$(cat d$port.err)"
 	check "--debug serial:$port: nothing written" test ! -e d$port.vhdx
 done
@@ -216,7 +216,7 @@ assert_eq "--force-version 6.1 on 6.1: no warning" "" "$(cat fv2.err)"
 # ---- options that disagree ----
 run of convert -O vhd win7.vhdx of.vhdx
 assert_eq "-O vhd with OUT .vhdx: usage error" 2 "$(cat of.rc)"
-assert_eq "-O vhd with OUT .vhdx: how to confirm" "gen2prep convert: -O vhd, but 'of.vhdx' is named as a vhdx image: name it .vhd to confirm (or leave -O out)
+assert_eq "-O vhd with OUT .vhdx: how to confirm" "gen2prep: convert: -O vhd, but 'of.vhdx' is named as a vhdx image: name it .vhd to confirm (or leave -O out)
 Try 'gen2prep convert --help'." "$(cat of.err)"
 check "-O vhd with OUT .vhdx: nothing written" test ! -e of.vhdx
 run of3 convert -O raw win7.vhdx of3.vhd
@@ -249,33 +249,33 @@ assert_eq "--nanabox onto a symlink: exit 7" 7 "$(cat ons.rc)"
 check "... nothing converted" test ! -e ons.vhdx
 run hs convert win7.vhdx hs.vhd --hyperv-script hs.ps1
 assert_eq "--hyperv-script with a VHD output: usage error" 2 "$(cat hs.rc)"
-assert_match "--hyperv-script with a VHD output: why" "^gen2prep convert: --hyperv-script needs a VHDX output: Hyper-V boots a Generation 2 machine from a VHDX only" "$(cat hs.err)"
+assert_match "--hyperv-script with a VHD output: why" "^gen2prep: convert: --hyperv-script needs a VHDX output: Hyper-V boots a Generation 2 machine from a VHDX only" "$(cat hs.err)"
 check "--hyperv-script with a VHD output: nothing written" test ! -e hs.vhd -a ! -e hs.ps1
 run nbv convert -q win7.vhdx nbv.vhd --nanabox nbv.7b
 assert_eq "--nanabox with a VHD output: accepted (NanaBox attaches VHD)" 0 "$(cat nbv.rc)"
 run pt patch "$W7"
 assert_eq "patch FILE without -o/--in-place: usage error" 2 "$(cat pt.rc)"
-assert_match "patch: says to choose" "^gen2prep patch: choose where the patched file goes: -o OUT, or --in-place" "$(cat pt.err)"
+assert_match "patch: says to choose" "^gen2prep: patch: choose where the patched file goes: -o OUT, or --in-place" "$(cat pt.err)"
 check "patch: no 'refusing to overwrite'" bash -c '! grep -q refusing pt.err'
 
 # ---- unknown options, help COMMAND ----
 for c in inspect convert verify patch bcd; do
 	run u$c $c -x a b
-	assert_eq "$c -x: one line + Try" "gen2prep $c: unknown option '-x'
+	assert_eq "$c -x: one line + Try" "gen2prep: $c: unknown option '-x'
 Try 'gen2prep $c --help'." "$(cat u$c.err)"
 	assert_eq "$c -x: exit 2" 2 "$(cat u$c.rc)"
 	run l$c $c --no-such-option a
-	assert_eq "$c --no-such-option: one line + Try" "gen2prep $c: unknown option '--no-such-option'
+	assert_eq "$c --no-such-option: one line + Try" "gen2prep: $c: unknown option '--no-such-option'
 Try 'gen2prep $c --help'." "$(cat l$c.err)"
 	run h$c help $c
 	assert_eq "help $c: exit 0" 0 "$(cat h$c.rc)"
 	check "help $c = $c --help" cmp h$c.out <("$GEN2PREP" $c --help)
 done
 run vi inspect -v win7.vhdx
-assert_eq "inspect does not take -v (it has nothing more to show)" "gen2prep inspect: unknown option '-v'
+assert_eq "inspect does not take -v (it has nothing more to show)" "gen2prep: inspect: unknown option '-v'
 Try 'gen2prep inspect --help'." "$(cat vi.err)"
 run ma convert win7.vhdx x.vhdx --layout
-assert_eq "a missing argument" "gen2prep convert: option '--layout' needs an argument
+assert_eq "a missing argument" "gen2prep: convert: option '--layout' needs an argument
 Try 'gen2prep convert --help'." "$(cat ma.err)"
 run hx help frobnicate
 assert_eq "help of an unknown command: exit 2" 2 "$(cat hx.rc)"
@@ -337,10 +337,10 @@ assert_eq "-q -p: nothing on stdout" "" "$(cat qp.out)"
 # ---- option conflicts the plan finds are usage errors with the Try line ----
 run bd convert --bootdebug win7.vhdx bd.vhdx
 assert_eq "--bootdebug without --debug: exit 2" 2 "$(cat bd.rc)"
-assert_eq "--bootdebug without --debug: one line + Try" "gen2prep convert: --bootdebug needs --debug serial:PORT:BAUD (the port the boot debugger waits on)
+assert_eq "--bootdebug without --debug: one line + Try" "gen2prep: convert: --bootdebug needs --debug serial:PORT:BAUD (the port the boot debugger waits on)
 Try 'gen2prep convert --help'." "$(cat bd.err)"
 run sf convert -o subformat=fixed -O raw win7.vhdx sf.raw
 assert_eq "-o subformat=fixed -O raw: exit 2" 2 "$(cat sf.rc)"
-assert_eq "-o subformat=fixed -O raw: one line + Try" "gen2prep convert: -o subformat=fixed applies to vhdx and vhd outputs only
+assert_eq "-o subformat=fixed -O raw: one line + Try" "gen2prep: convert: -o subformat=fixed applies to vhdx and vhd outputs only
 Try 'gen2prep convert --help'." "$(cat sf.err)"
 check "no output left by the refusals" test ! -e bd.vhdx -a ! -e sf.raw
