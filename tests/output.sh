@@ -102,7 +102,9 @@ changed() {
 	local img=$1 fmt=$2 action=$3 d
 	d=chg-$(basename "$img")-$fmt
 	mkdir "$d"
-	slow 4 "$GEN2PREP" convert "$img" "$d/out.$fmt" >"$d.out" 2>"$d.err" &
+	# 10 s held in the first sync_file_range: the poll below must see it even
+	# when make check -j2 loads the machine (a 4 s hold was missed once, CI)
+	slow 10 "$GEN2PREP" convert "$img" "$d/out.$fmt" >"$d.out" 2>"$d.err" &
 	spid=$!
 	pid=$(child_of "$spid")
 	wait_nameless "$pid" "$PWD/$d" >/dev/null || fail "$d: output never opened"
