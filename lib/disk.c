@@ -228,7 +228,15 @@ static int resolve_parent(const char *child, const char *locator, char **found_o
 	if (!found && !oom && *base) {
 		char *cand = xasprintf("%s/%s", dir, base);
 		oom |= !cand;
-		if (cand && file_exists(cand)) found = cand, *by_name = true; else free(cand);
+		if (cand && file_exists(cand)) {
+			found = cand;
+			/* a relative path that led nowhere; for a Windows
+			 * absolute path beside the child is the only place a
+			 * Linux run can look */
+			*by_name = !has_drive && !absolute;
+		} else {
+			free(cand);
+		}
 	}
 	free(posix);
 	free(dircopy);

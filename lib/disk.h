@@ -76,8 +76,9 @@ struct disk_linkage {
 	char locator[1024];         /* the parent path as the child records it (UTF-8), "" if none */
 	char *parent_path;          /* where it was found, NULL when not found */
 	bool parent_found;          /* parent_path opened as VHD/VHDX */
-	bool by_name;               /* found only as the locator's file name beside
-				     * the child, not where its path leads */
+	bool by_name;               /* a relative locator path led nowhere and the
+				     * parent was found by its file name beside
+				     * the child instead */
 	struct guid linkage;        /* what the child names (parent_found only) */
 	struct guid parent_id;      /* what the parent is (parent_found only) */
 	bool match;                 /* linkage == parent_id */

@@ -899,13 +899,18 @@ static json_t *esp_contents_json(const struct plan *p)
 static json_t *bcd_objects_json(const struct plan *p)
 {
 	if (!p->files_known || !p->bcd_graph) return json_null();
+	/* a serializer leaves the caller's error as it was: building the
+	 * store starts from a clear error state (bcd_new), and a failed run
+	 * prints its plan with the error that ended it (--json) */
+	enum err_code ec = err_code();
+	char *msg = ec != E_OK ? xstrdup(err_msg()) : NULL;
 	struct bcd *b = plan_bcd_store(p);
 	json_t *j = b ? bcd_to_json(b, NULL, NULL) : NULL;
 	bcd_free(b);
-	if (!j) {
-		err_clear();
-		return json_null();
-	}
+	if (ec == E_OK) err_clear();
+	else if (msg) err_set(ec, "%s", msg);
+	free(msg);
+	if (!j) return json_null();
 	json_t *objs = json_incref(json_object_get(j, "objects"));
 	json_decref(j);
 	return objs;

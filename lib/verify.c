@@ -487,15 +487,6 @@ static void check_loader_integrity(struct vctx *c)
 _Static_assert(C_COUNT + 1 <= VERIFY_MAX_CHECKS, "room for the parent-linkage check");
 
 
-/* A locator path without a drive letter or a leading backslash: what
- * gen2prep's own children record (relative_path, doc/formats.md,
- * Differencing VHDX output). */
-static bool locator_is_relative(const char *loc)
-{
-	bool drive = ((loc[0] | 0x20) >= 'a' && (loc[0] | 0x20) <= 'z' && loc[1] == ':');
-	return !drive && loc[0] != '\\' && loc[0] != '/';
-}
-
 static int check_parent(const char *path, struct verify_check *k, bool *diff)
 {
 	struct disk_linkage l;
@@ -516,7 +507,7 @@ static int check_parent(const char *path, struct verify_check *k, bool *diff)
 	if (!l.parent_found)
 		rc = err_set(E_NOTFOUND, "%s: needs its parent '%s', not found%s%s (keep the parent beside it, or where the path leads)",
 			     path, l.locator, l.parent_path ? ": cannot open " : "", l.parent_path ? l.parent_path : "");
-	else if (l.by_name && locator_is_relative(l.locator))
+	else if (l.by_name)
 		/* MS-VHDX 2.6.2.6: Hyper-V opens the parent where relative_path
 		 * (then volume_path, absolute_win32_path) leads; a same-named file
 		 * beside the child is read by gen2prep, never by Hyper-V */

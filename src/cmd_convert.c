@@ -405,14 +405,10 @@ static void make_steps(const struct args *a, const struct convert_report *r, str
  * printed "unknown error", code "ok"). */
 static json_t *result_json(const struct args *a, const struct convert_report *r, int rc, int code)
 {
-	enum err_code ec = err_code();
-	char *msg = xstrdup(err_msg());
 	json_t *j = json_pack("{s:i}", "schema", CLI_JSON_SCHEMA);
 	json_t *rep = convert_report_json(r);
 	json_object_update(j, rep);
 	json_decref(rep);
-	if (msg) err_set(ec, "%s", msg);
-	free(msg);
 	json_t *e = code != EXIT_OK ? cli_error_json(code) : NULL;
 	if (e) json_object_update(j, e);
 	json_decref(e);

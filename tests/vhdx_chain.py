@@ -31,23 +31,10 @@ import uuid
 MB = 1 << 20
 
 
-def crc32c(data):
-    t = crc32c.t
-    if t is None:
-        t = []
-        for i in range(256):
-            c = i
-            for _ in range(8):
-                c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
-            t.append(c)
-        crc32c.t = t
-    c = 0xFFFFFFFF
-    for b in data:
-        c = t[(c ^ b) & 0xFF] ^ (c >> 8)
-    return c ^ 0xFFFFFFFF
-
-
-crc32c.t = None
+# CRC-32C (RFC 3720 B.4), as MS-VHDX 2.2.2 uses it: the one Python copy the
+# test tools share (fixtures/mkdiff.py, also used by tests/io.sh)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'fixtures'))
+from mkdiff import crc32c  # noqa: E402
 G = lambda s: uuid.UUID(s).bytes_le
 BAT = G('2DC27766-F623-4200-9D64-115E9BFD4A08')
 META = G('8B7CA206-4790-4B9A-B8FE-575F050F886E')
