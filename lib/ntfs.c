@@ -756,6 +756,71 @@ static void pin_times(ntfs_inode *ni)
 	NInoFileNameSetDirty(ni);
 }
 
+/* ntfs_attr_find's collation of two resident values (see sort_file_names);
+ * values outside their attribute compare as empty. */
+static int file_name_cmp(const ATTR_RECORD *a, const ATTR_RECORD *b)
+{
+	u32 la = le32_to_cpu(a->value_length), lb = le32_to_cpu(b->value_length);
+	u32 oa = le16_to_cpu(a->value_offset), ob = le16_to_cpu(b->value_offset);
+	if (oa > le32_to_cpu(a->length) || la > le32_to_cpu(a->length) - oa) la = 0;
+	if (ob > le32_to_cpu(b->length) || lb > le32_to_cpu(b->length) - ob) lb = 0;
+	int rc = memcmp((const u8 *)a + oa, (const u8 *)b + ob, la < lb ? la : lb);
+	return rc ? rc : (la > lb) - (la < lb);
+}
+
+/* A resident value is followed by padding up to the attribute's 8-byte
+ * aligned length; libntfs-3g leaves there whatever the record held before,
+ * which depends on the order of the edits. Zeroed, as Windows writes it. */
+static void zero_padding(ATTR_RECORD *a)
+{
+	u32 len = le32_to_cpu(a->length), off = le16_to_cpu(a->value_offset), vl = le32_to_cpu(a->value_length);
+	if (off <= len && vl <= len - off) memset((u8 *)a + off + vl, 0, len - off - vl);
+}
+
+/* libntfs-3g keeps a record's $FILE_NAME attributes in the order of their
+ * values -- memcmp over the shorter length, then the shorter first -- and
+ * its lookups by value stop at the first value that sorts after the one
+ * sought (ntfs_attr_find, attrib.c 2022.10.3). That order is fixed when a
+ * name is added, by the name's timestamps at that moment: set_dos_name adds
+ * the DOS name with the pinned times, then the long name after ntfs_delete
+ * gave the inode (kept in libntfs-3g's inode cache) the clock's ctime. So
+ * the order followed the clock's low byte: about one run in 500 wrote the
+ * long name first (a CI run's determinism check caught it; tests/clock.sh
+ * freezes the clock on such a value). Called after pin_times made every
+ * time equal, this puts the attributes back in the order of their values,
+ * which then depends on the names only (and zeroes their padding, which
+ * the swaps would otherwise move around); doc/formats.md, "Order of a
+ * record's $FILE_NAME attributes". A new file's names are all in its
+ * base record (no attribute list); other records are left as they are. */
+static void sort_file_names(ntfs_inode *ni)
+{
+	if (NInoAttrList(ni)) return;
+	u8 *rec = (u8 *)ni->mrec, tmp[1024];
+	u32 used = le32_to_cpu(ni->mrec->bytes_in_use);
+	for (bool swapped = true; swapped;) {
+		swapped = false;
+		u32 pos = le16_to_cpu(ni->mrec->attrs_offset);
+		while (pos + 16 <= used) {
+			ATTR_RECORD *a = (ATTR_RECORD *)(rec + pos);
+			u32 alen = le32_to_cpu(a->length);
+			if (a->type == AT_END || alen < 24 || alen > used - pos) break;
+			ATTR_RECORD *b = (ATTR_RECORD *)(rec + pos + alen);
+			bool pair = pos + alen + 16 <= used && a->type == AT_FILE_NAME && b->type == AT_FILE_NAME;
+			u32 blen = pair ? le32_to_cpu(b->length) : 0;
+			if (pair && (blen < 24 || blen > used - pos - alen || alen > sizeof tmp ||
+				     a->non_resident || b->non_resident)) break;
+			if (pair) { zero_padding(a); zero_padding(b); }
+			if (!pair || file_name_cmp(a, b) <= 0) { pos += alen; continue; }
+			memcpy(tmp, a, alen);
+			memmove(a, b, blen);
+			memcpy(rec + pos + blen, tmp, alen);
+			swapped = true;
+			pos += blen;
+		}
+	}
+	ntfs_inode_mark_dirty(ni);
+}
+
 static bool short_char_ok(unsigned char c)
 {
 	return c > 0x20 && c < 0x7f && !strchr("\"*+,/:;<=>?[\\]|. ", c);
@@ -842,6 +907,8 @@ static int create_win32(ntfs_volume *vol, ntfs_inode **dirp, const char *leaf, m
 		ntfs_inode_close(*out);
 		return err_set(E_IO, "cannot set the 8.3 name of '%s'", leaf);
 	}
+	pin_times(*out);
+	sort_file_names(*out);
 	return 0;
 }
 
