@@ -74,6 +74,11 @@ rm -f "$TMP/merged.raw"
 check "g2p-stream reads the chain" "$STREAM" -O raw "$TMP/a/child.vhdx" "$TMP/chain.raw"
 check "gen2prep's reading of the chain = full convert output" qemu-img compare -f raw -F vhdx "$TMP/chain.raw" "$TMP/full.vhdx"
 rm -f "$TMP/chain.raw" "$TMP/in.raw"
+# libyal's libvhdi (python3-libvhdi), parent attached by hand (set_parent)
+assert_exit "libvhdi (pyvhdi) reads the chain" 0 /usr/bin/python3 "$top_srcdir/tests/vhdi_chain.py" "$TMP/a/child.vhdx" "$IN" "$TMP/vhdi.raw"
+assert_match "libvhdi: a differencing disk (type 4)" "disk_type=4" "$OUT"
+check "libvhdi's reading of parent + child = full convert output (qemu-img compare)" qemu-img compare -f raw -F vhdx "$TMP/vhdi.raw" "$TMP/full.vhdx"
+rm -f "$TMP/vhdi.raw"
 
 # the child's fields, by others' readings
 $CHAIN info "$TMP/a/child.vhdx" >"$TMP/info" || fail "vhdx_chain.py info"
