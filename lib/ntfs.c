@@ -789,8 +789,8 @@ static void zero_padding(ATTR_RECORD *a)
  * freezes the clock on such a value). Called after pin_times made every
  * time equal, this puts the attributes back in the order of their values,
  * which then depends on the names only (and zeroes their padding, which
- * the swaps would otherwise move around); doc/formats.md, "Order of a
- * record's $FILE_NAME attributes". A new file's names are all in its
+ * the swaps would otherwise move around); doc/formats.md, Order of a
+ * record's $FILE_NAME attributes. A new file's names are all in its
  * base record (no attribute list); other records are left as they are. */
 static void sort_file_names(ntfs_inode *ni)
 {

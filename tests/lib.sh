@@ -89,26 +89,20 @@ fixture() {
 
 sha() { sha256sum "$1" | cut -d' ' -f1; }
 
-# sigint_mid_stream ARGS...: runs "$GEN2PREP" ARGS held in its first
-# sync_file_range (a delay strace injects, as output.sh does) and sends it
-# SIGINT there, so the signal lands mid-stream however fast the machine
-# copies; returns its exit status. Without strace: SIGINT after 1 s.
+# sigint_mid_stream ARGS...: runs "$GEN2PREP" ARGS and has strace deliver
+# SIGINT to it as it enters its first sync_file_range (strace's
+# inject=...:signal=INT), which it calls only while streaming the output:
+# the signal lands mid-stream whatever the machine's speed or load. (It was
+# a 20 s delay injected there and a poll of /proc/PID/syscall before the
+# kill; a fresh-clone CI run saw the poll miss it and the convert finish.)
+# Returns gen2prep's exit status. Without strace: SIGINT after 1 s.
 sigint_mid_stream() {
 	if ! command -v strace >/dev/null; then
 		timeout --preserve-status -s INT 1 "$GEN2PREP" "$@"
 		return
 	fi
-	strace -f -qq -o /dev/null -e trace=sync_file_range -e inject=sync_file_range:delay_enter=20000000:when=1 \
-		"$GEN2PREP" "$@" &
-	local spid=$! pid= _
-	for _ in $(seq 200); do pid=$(pgrep -P "$spid" | head -1); [ -n "$pid" ] && break; sleep 0.05; done
-	for _ in $(seq 600); do   # 277: sync_file_range on x86_64
-		[ "$(cut -d' ' -f1 "/proc/$pid/syscall" 2>/dev/null)" = 277 ] && break
-		[ "$(uname -m)" = x86_64 ] || { sleep 1; break; }
-		sleep 0.05
-	done
-	kill -INT "$pid"
-	wait "$spid"
+	strace -f -qq -o /dev/null -e trace=sync_file_range \
+		-e inject=sync_file_range:signal=INT:when=1 "$GEN2PREP" "$@"
 }
 
 # variant OS FORMAT VARIANT: a cached fixture made with mkfixture --variant

@@ -7,33 +7,39 @@
 # while it is read is an input error (exit 3 naming the input), and a
 # failed run prints no "applied" line and says that nothing was written.
 #
-# To stop a run at a known point of the stream, it runs under strace with a
-# delay injected into the first sync_file_range: the writer calls it only
-# while streaming, once 32 MiB or more of the output are written, to start
-# their writeback (lib/writer_copy.c); the allocation table, metadata and
-# headers come after the stream, the name after fsync.
+# To stop a run at a known point of the stream, it runs under strace, which
+# sends it SIGSTOP as it enters its first sync_file_range: the writer calls
+# it only while streaming, once 32 MiB or more of the output are written, to
+# start their writeback (lib/writer_copy.c); the allocation table, metadata
+# and headers come after the stream, the name after fsync. The run stays
+# stopped there until the test sends SIGCONT (or SIGKILL), so nothing here
+# depends on timing (a delay injected there, with a poll that had to see it
+# in time, was missed under load in CI runs).
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 need qemu-img strace
 [ -x "$top_srcdir/scripts/mkfixture" ] || skip "scripts/mkfixture not there yet"
 IN=$(fixture win7-sp1 vhdx)
 cd "$TMP" || die "no tmp"
 
-# slow SECONDS CMD...: CMD with SECONDS of delay in its first sync_file_range
-slow() { local s=$1; shift; exec strace -f -qq -o /dev/null -e trace=sync_file_range -e inject=sync_file_range:delay_enter=$((s * 1000000)):when=1 "$@"; }
+# held CMD...: CMD stopped (SIGSTOP) as it enters its first sync_file_range
+held() { exec strace -f -qq -o /dev/null -e trace=sync_file_range -e inject=sync_file_range:signal=STOP:when=1 "$@"; }
 # child_of PID: the traced gen2prep under strace PID
 child_of() { local c; for _ in $(seq 100); do c=$(pgrep -P "$1" | head -1); [ -n "$c" ] && { echo "$c"; return; }; sleep 0.05; done; }
 # nameless_fd PID DIR: the fd of PID open on a nameless file in DIR
 nameless_fd() { ls -l "/proc/$1/fd" 2>/dev/null | sed -n "s|.* \([0-9]*\) -> $2/#[0-9]* (deleted)\$|\1|p" | head -1; }
 # sync_file_range's number (/proc/PID/syscall), to know the run stands in it
 case $(uname -m) in x86_64) NR_SFR=277 ;; aarch64) NR_SFR=84 ;; *) NR_SFR= ;; esac
-# wait_nameless PID DIR: waits until PID stands in sync_file_range with its output open
+# wait_nameless PID DIR: waits (up to 5 min: PID stays stopped once there)
+# until PID is stopped in sync_file_range with its output open
 wait_nameless() {
-	local fd nr
-	for _ in $(seq 600); do
+	local fd nr st
+	for _ in $(seq 3000); do
 		fd=$(nameless_fd "$1" "$2")
 		nr=$(cut -d' ' -f1 "/proc/$1/syscall" 2>/dev/null)
-		[ -n "$fd" ] && [ -z "$NR_SFR" -o "$nr" = "$NR_SFR" ] && { echo "$fd"; return 0; }
-		sleep 0.05
+		st=$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)
+		[ -n "$fd" ] && [ -z "$NR_SFR" -o "$nr" = "$NR_SFR" ] && [ "$st" = t -o "$st" = T ] && { echo "$fd"; return 0; }
+		[ -d "/proc/$1" ] || return 1
+		sleep 0.1
 	done
 	return 1
 }
@@ -41,7 +47,7 @@ wait_nameless() {
 # --- SIGKILL in the middle of the stream: OUT's folder stays empty -------------
 for fmt in vhdx raw; do
 	mkdir "kill-$fmt"
-	slow 20 "$GEN2PREP" convert -q "$IN" "kill-$fmt/out.$fmt" >/dev/null 2>"kill-$fmt.err" &
+	held "$GEN2PREP" convert -q "$IN" "kill-$fmt/out.$fmt" >/dev/null 2>"kill-$fmt.err" &
 	spid=$!
 	pid=$(child_of "$spid")
 	fd=$(wait_nameless "$pid" "$PWD/kill-$fmt") || fail "$fmt: the output never opened"
@@ -62,7 +68,7 @@ done
 # --- two converts to one OUT ------------------------------------------------------
 mkdir two
 ln -s two alias
-slow 6 "$GEN2PREP" convert -q "$IN" two/out.vhdx >first.out 2>first.err &
+held "$GEN2PREP" convert -q "$IN" two/out.vhdx >first.out 2>first.err &
 spid=$!
 pid=$(child_of "$spid")
 wait_nameless "$pid" "$PWD/two" >/dev/null || fail "first convert never opened its output"
@@ -80,6 +86,7 @@ assert_match "other path: same reason" "being written by another gen2prep" "$ERR
 assert_exit "a JSON run says it too" 7 "$GEN2PREP" convert --json "$IN" two/out.vhdx
 assert_eq "JSON: output_written false" false "$(printf '%s' "$OUT" | python3 -c 'import json,sys; print(str(json.load(sys.stdin)["output_written"]).lower())')"
 check "another OUT in the same folder is not blocked" "$GEN2PREP" convert -q "$IN" two/other.vhdx
+kill -CONT "$pid"
 wait "$spid"
 assert_eq "the first convert completes" 0 "$?"
 check "first output is a sound VHDX (qemu-img check)" qemu-img check -q -f vhdx two/out.vhdx
@@ -87,11 +94,12 @@ check "first output verifies" "$GEN2PREP" verify two/out.vhdx
 assert_eq "no lock file, no temporary left" "other.vhdx out.vhdx" "$(ls -A two | tr '\n' ' ' | sed 's/ $//')"
 
 # two --overwrite runs of an existing OUT: the second refused, OUT replaced once
-slow 5 "$GEN2PREP" convert -q --overwrite "$IN" two/out.vhdx >/dev/null 2>&1 &
+held "$GEN2PREP" convert -q --overwrite "$IN" two/out.vhdx >/dev/null 2>&1 &
 spid=$!
 pid=$(child_of "$spid")
 wait_nameless "$pid" "$PWD/two" >/dev/null || fail "overwrite run never opened its output"
 assert_exit "two --overwrite runs: the second refused" 7 "$GEN2PREP" convert -q --overwrite "$IN" two/out.vhdx
+kill -CONT "$pid"
 wait "$spid"
 assert_eq "the first --overwrite run completes" 0 "$?"
 assert_eq "after --overwrite: OUT and the other only" "other.vhdx out.vhdx" "$(ls -A two | tr '\n' ' ' | sed 's/ $//')"
@@ -102,13 +110,12 @@ changed() {
 	local img=$1 fmt=$2 action=$3 d
 	d=chg-$(basename "$img")-$fmt
 	mkdir "$d"
-	# 10 s held in the first sync_file_range: the poll below must see it even
-	# when make check -j2 loads the machine (a 4 s hold was missed once, CI)
-	slow 10 "$GEN2PREP" convert "$img" "$d/out.$fmt" >"$d.out" 2>"$d.err" &
+	held "$GEN2PREP" convert "$img" "$d/out.$fmt" >"$d.out" 2>"$d.err" &
 	spid=$!
 	pid=$(child_of "$spid")
 	wait_nameless "$pid" "$PWD/$d" >/dev/null || fail "$d: output never opened"
 	eval "$action"
+	kill -CONT "$pid"
 	wait "$spid"
 	RC=$? ERR=$(cat "$d.err") DIR=$d
 }
