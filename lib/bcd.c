@@ -426,7 +426,7 @@ int bcd_set_object(struct bcd *b, const struct guid *obj, uint32_t elem, const s
 	if (check_format(elem, F_OBJECT) < 0)
 		return -1;
 	char s[GUID_STR_LEN + 1], t[GUID_STR_LEN + 3];
-	snprintf(t, sizeof t, "{%s}", guid_to_str(v, s));
+	snprintf(t, sizeof t, "{%s}", guid_to_str(v, s));   /* fits: {GUID} */
 	char *k = elem_key(obj, elem);
 	int r = hive_set_string(b->h, k, "Element", t);
 	free(k);
@@ -697,7 +697,7 @@ static const char *object_heading(const struct guid *g, uint32_t type, char *buf
 	case 0x20200004: return "Resume Loader Settings";
 	case 0x30000000: return "Device options";
 	}
-	snprintf(buf, n, "Object of type %08x", type);
+	snprintf(buf, n, "Object of type %08x", type);   /* fits: 23 chars, callers pass 64 */
 	return buf;
 }
 
@@ -886,17 +886,19 @@ static int load_view(struct bcd *b, struct view *v)
 	return 0;
 }
 
-/* "{bootmgr}", "{default}" or "{guid}". */
+/* "{bootmgr}", "{default}" or "{guid}" into out[n], n >= ID_TEXT_MAX:
+ * the longest alias ("{resumeloadersettings}", 22) is shorter than {guid}. */
+#define ID_TEXT_MAX (GUID_STR_LEN + 3)
 static void id_text(const struct view *v, const struct guid *g, char *out, size_t n)
 {
 	const char *a = bcd_guid_alias(g);
 	char s[GUID_STR_LEN + 1];
 	if (a)
-		snprintf(out, n, "%s", a);
+		snprintf(out, n, "%s", a);   /* fits: n >= ID_TEXT_MAX, aliases[] are shorter */
 	else if (v->has_def && guid_eq(g, &v->def))
-		snprintf(out, n, "{default}");
+		snprintf(out, n, "{default}");   /* fits: n >= ID_TEXT_MAX */
 	else
-		snprintf(out, n, "{%s}", guid_to_str(g, s));
+		snprintf(out, n, "{%s}", guid_to_str(g, s));   /* fits: n >= ID_TEXT_MAX */
 }
 
 /* An object reference as text, whole (malloc'd): id_text of a GUID, else
@@ -904,7 +906,7 @@ static void id_text(const struct view *v, const struct guid *g, char *out, size_
 static char *id_text_alloc(const struct view *v, const char *s)
 {
 	struct guid g;
-	char buf[GUID_STR_LEN + 3];
+	char buf[ID_TEXT_MAX];
 	if (guid_from_str(s, &g) < 0)
 		return xstrdup(s);
 	id_text(v, &g, buf, sizeof buf);
@@ -939,15 +941,16 @@ void bcd_partition_identity_text(const struct bcd_device *d, char *out, size_t n
 	char a[GUID_STR_LEN + 1], b[GUID_STR_LEN + 1];
 	if (d->gpt)
 		snprintf(out, n, "partition=GPT disk {%s} partition {%s}", guid_to_str(&d->disk_guid, a),
-			 guid_to_str(&d->part_guid, b));
+			 guid_to_str(&d->part_guid, b));   /* fits: 106 chars, n >= BCD_IDENTITY_TEXT_MAX */
 	else
 		snprintf(out, n, "partition=MBR disk 0x%08" PRIx32 " offset %" PRIu64, d->disk_signature,
-			 d->part_offset);
+			 d->part_offset);   /* fits: at most 58 chars, n >= BCD_IDENTITY_TEXT_MAX */
 }
 
 /* The namer's (or the identity) text of a partition fits here: the
  * namer names the image by its path (PATH_MAX). */
 #define PARTITION_TEXT_MAX (4096 + 64)
+_Static_assert(PARTITION_TEXT_MAX >= BCD_IDENTITY_TEXT_MAX, "a namer's buffer holds the identity text");
 
 /* Device element text, whole (malloc'd): "partition=...", "boot",
  * "ramdisk=[...]path,{opt}", or "unknown (hex)". */
@@ -962,7 +965,7 @@ static char *device_text(const struct view *v, const uint8_t *raw, size_t len, b
 	}
 	if (d.kind == BCD_DEV_BOOT)
 		return xstrdup("boot");
-	char *parent = xmalloc(PARTITION_TEXT_MAX), opt[64];
+	char *parent = xmalloc(PARTITION_TEXT_MAX), opt[ID_TEXT_MAX];
 	if (!parent) return NULL;   /* E_NOMEM set, bcd_print / bcd_to_json fail */
 	if (d.kind == BCD_DEV_PARTITION) {
 		partition_text(&d, parent, PARTITION_TEXT_MAX, namer, ctx);
@@ -977,7 +980,7 @@ static char *device_text(const struct view *v, const uint8_t *raw, size_t len, b
 		if (!strncmp(parent, "partition=", 10))
 			memmove(parent, parent + 10, strlen(parent + 10) + 1);
 	} else {
-		strcpy(parent, d.parent_kind == BCD_DEV_BOOT ? "boot" : "unknown");
+		strcpy(parent, d.parent_kind == BCD_DEV_BOOT ? "boot" : "unknown");   /* fits: PARTITION_TEXT_MAX */
 	}
 	id_text(v, &d.options, opt, sizeof opt);
 	char *t = xasprintf("ramdisk=[%s]%s,%s", parent, d.path, opt);
@@ -985,12 +988,14 @@ static char *device_text(const struct view *v, const uint8_t *raw, size_t len, b
 	return t;
 }
 
+/* An element's bcdedit name into out[n], n >= NAME_TEXT_MAX. */
+#define NAME_TEXT_MAX 32
 static void name_text(const struct pelem *e, char *out, size_t n)
 {
 	if (e->name)
-		snprintf(out, n, "%s", e->name);
+		snprintf(out, n, "%s", e->name);   /* fits: n >= NAME_TEXT_MAX, bcd_names.def's longest is 25 */
 	else
-		snprintf(out, n, "custom:%08x", e->type);
+		snprintf(out, n, "custom:%08x", e->type);   /* fits: 15 chars */
 }
 
 #define NAME_COL 24
@@ -1021,7 +1026,7 @@ static char *elem_value_text(const struct view *v, const struct pelem *e, bcd_de
 		size_t o = 0;
 		t[0] = 0;
 		for (size_t i = 0; i + 8 <= e->len; i += 8)
-			o += (size_t)sprintf(t + o, "%s0x%" PRIx64, i ? " " : "", get_le64(e->raw + i));
+			o += (size_t)sprintf(t + o, "%s0x%" PRIx64, i ? " " : "", get_le64(e->raw + i));   /* fits: 19 of the 20 a value has */
 		return t;
 	}
 	default:
@@ -1031,7 +1036,7 @@ static char *elem_value_text(const struct view *v, const struct pelem *e, bcd_de
 
 static void print_elem(FILE *f, const struct view *v, const struct pelem *e, bcd_device_namer namer, void *ctx)
 {
-	char name[32];
+	char name[NAME_TEXT_MAX];
 	name_text(e, name, sizeof name);
 	if (e->fmt == F_OBJLIST) {
 		for (size_t i = 0; i < e->count; i++) {
@@ -1058,7 +1063,7 @@ int bcd_print(struct bcd *b, FILE *f, bcd_device_namer namer, void *ctx)
 		return -1;
 	for (size_t i = 0; i < v.n; i++) {
 		const struct pobj *o = &v.objs[i];
-		char buf[64], id[64];
+		char buf[64], id[ID_TEXT_MAX];
 		const char *h = object_heading(&o->id, o->type, buf, sizeof buf);
 		size_t hl = strlen(h);
 		fprintf(f, "%s%s\n", i ? "\n" : "", h);
@@ -1123,8 +1128,8 @@ static json_t *json_string_whole(char *text)
 static json_t *elem_json(const struct view *v, const struct pelem *e, bcd_device_namer namer, void *ctx)
 {
 	json_t *j = json_object();
-	char buf[64], name[32];
-	snprintf(buf, sizeof buf, "0x%08x", e->type);
+	char buf[64], name[NAME_TEXT_MAX];
+	snprintf(buf, sizeof buf, "0x%08x", e->type);   /* fits: 10 chars */
 	name_text(e, name, sizeof name);
 	json_object_set_new(j, "type", json_string(buf));
 	json_object_set_new(j, "name", json_string(name));
@@ -1176,14 +1181,14 @@ void *bcd_to_json(struct bcd *b, bcd_device_namer namer, void *ctx)
 	for (size_t i = 0; i < v.n; i++) {
 		const struct pobj *o = &v.objs[i];
 		json_t *jo = json_object(), *els = json_array();
-		char s[GUID_STR_LEN + 1], buf[64], id[64];
+		char s[GUID_STR_LEN + 1], buf[64], id[ID_TEXT_MAX];
 		const char *a = bcd_guid_alias(&o->id);
-		snprintf(buf, sizeof buf, "{%s}", guid_to_str(&o->id, s));
+		snprintf(buf, sizeof buf, "{%s}", guid_to_str(&o->id, s));   /* fits: {GUID} in 64 */
 		json_object_set_new(jo, "id", json_string(buf));
 		id_text(&v, &o->id, id, sizeof id);
 		json_object_set_new(jo, "identifier", json_string(id));
 		json_object_set_new(jo, "alias", a ? json_string(a) : json_null());
-		snprintf(buf, sizeof buf, "0x%08x", o->type);
+		snprintf(buf, sizeof buf, "0x%08x", o->type);   /* fits: 10 chars */
 		json_object_set_new(jo, "type", json_string(buf));
 		char hb[64];
 		json_object_set_new(jo, "type_name", json_string(object_heading(&o->id, o->type, hb, sizeof hb)));

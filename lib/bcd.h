@@ -94,7 +94,9 @@ struct ptable;
 struct part;
 const struct part *bcd_device_partition(const struct bcd_device *d, const struct ptable *t);
 /* "partition=GPT disk {..} partition {..}" / "partition=MBR disk 0x.. offset N":
- * a partition device named by its identity, for namers that find no match. */
+ * a partition device named by its identity, for namers that find no match.
+ * n >= BCD_IDENTITY_TEXT_MAX (the GPT form is 106 chars): never cut. */
+#define BCD_IDENTITY_TEXT_MAX 128
 void bcd_partition_identity_text(const struct bcd_device *d, char *out, size_t n);
 
 /* Well-known object aliases ("{bootmgr}", ...) <-> GUIDs. */

@@ -126,11 +126,17 @@ static int input_error(const char *fmt, ...)
 	char ctx[512];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(ctx, sizeof ctx, fmt, ap);
+	msg_vprintf(ctx, sizeof ctx, fmt, ap);   /* a message: an overlong one ends in "..." */
 	va_end(ap);
 	err_prefix("%s", ctx);
 	return err_code() == E_IO ? err_recode(E_FORMAT) : -1;
 }
+
+/* The report's copies of inspection and plan names are at least as large
+ * as their sources, which bound what they read from the image. */
+FIELD_FITS(struct convert_report, windows_version, struct inspection, version);
+FIELD_FITS(struct convert_report, product_name, struct inspection, product_name);
+FIELD_FITS(struct convert_patch, path, struct plan_patch_target, path);
 
 static int open_input(struct job *j)
 {
@@ -141,8 +147,8 @@ static int open_input(struct job *j)
 	if (!j->ins) return err_prefix("inspecting %s", j->opts->in);
 	if (windows_inspect(j->ov, j->ins) < 0) return input_error("inspecting %s", j->opts->in);
 	j->r->inspected = true;
-	snprintf(j->r->windows_version, sizeof j->r->windows_version, "%s", j->ins->version);
-	snprintf(j->r->product_name, sizeof j->r->product_name, "%s", j->ins->product_name);
+	snprintf(j->r->windows_version, sizeof j->r->windows_version, "%s", j->ins->version);   /* fits: FIELD_FITS above */
+	snprintf(j->r->product_name, sizeof j->r->product_name, "%s", j->ins->product_name);   /* fits: FIELD_FITS above */
 	return 0;
 }
 
@@ -200,7 +206,7 @@ static int compute_patches(struct job *j)
 	for (size_t i = 0; i < p->npatches; i++) {
 		const struct plan_patch_target *t = &p->patches[i];
 		struct convert_patch *cp = &j->r->patches[j->r->npatches++];
-		snprintf(cp->path, sizeof cp->path, "%s", t->path);
+		snprintf(cp->path, sizeof cp->path, "%s", t->path);   /* fits: FIELD_FITS above */
 		const char *src = t->copy_from[0] ? t->copy_from : t->path;
 		uint8_t *data = NULL;
 		size_t len = 0;

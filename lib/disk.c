@@ -698,12 +698,11 @@ static int linkage_parent(const char *path, libvhdi_file_t *child, const struct 
 	if (!name) {
 		if (err_code() == E_NOMEM) return -1;
 		err_clear();
-		return 0;
+		l->locator = xstrdup("");
+		return l->locator ? 0 : -1;
 	}
-	snprintf(l->locator, sizeof l->locator, "%s", name);
-	int rc = resolve_parent(path, name, &l->parent_path, &l->by_name);
-	free(name);
-	if (rc < 0) return -1;
+	l->locator = name;   /* the whole path, however long the child records it */
+	if (resolve_parent(path, name, &l->parent_path, &l->by_name) < 0) return -1;
 	libvhdi_file_t *parent = l->parent_path ? vhdi_open_only(l->parent_path) : NULL;
 	l->parent_found = parent != NULL;
 	if (parent && linkage_ids(child, parent, &l->linkage, &l->parent_id) == 0)
@@ -733,11 +732,13 @@ int disk_linkage(const char *path, struct disk_linkage *l)
 	vhdi_close_only(child);
 	vhdmeta_free(m);
 	close(fd);
+	if (rc < 0) disk_linkage_free(l);
 	return rc;
 }
 
 void disk_linkage_free(struct disk_linkage *l)
 {
+	free(l->locator);
 	free(l->parent_path);
-	l->parent_path = NULL;
+	l->locator = l->parent_path = NULL;
 }

@@ -73,7 +73,8 @@ void disk_close(struct disk *d);
  * Id. */
 struct disk_linkage {
 	bool differencing;          /* false: a base disk (or raw), nothing else set */
-	char locator[1024];         /* the parent path as the child records it (UTF-8), "" if none */
+	char *locator;              /* the parent path as the child records it (UTF-8,
+				     * malloc'd, whole), "" if none */
 	char *parent_path;          /* where it was found, NULL when not found */
 	bool parent_found;          /* parent_path opened as VHD/VHDX */
 	bool by_name;               /* a relative locator path led nowhere and the

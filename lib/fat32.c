@@ -256,25 +256,31 @@ uint64_t fat32_min_size(uint32_t ss)
 	return (RESERVED_SECTORS + NUM_FATS * fatsz + MIN_CLUSTERS) * ss;
 }
 
-static void set_label(uint8_t out[11], const char *label)
+/* fatgen103 BS_VolLab: 11 bytes, space-padded. A longer label is
+ * E_USAGE, never cut. */
+static int set_label(uint8_t out[11], const char *label)
 {
 	memset(out, ' ', 11);
 	if (!label || !*label) {
 		memcpy(out, "NO NAME    ", 11);
-		return;
+		return 0;
 	}
+	if (strlen(label) > 11)
+		return err_set(E_USAGE, "FAT32 volume label '%s' is %zu bytes, longer than the 11 a label holds", label, strlen(label));
 	for (size_t i = 0; i < 11 && label[i]; i++) {
 		unsigned char c = (unsigned char)label[i];
 		if (c >= 'a' && c <= 'z')
 			c = (unsigned char)(c - 'a' + 'A');
 		out[i] = (short_char_ok(c) || c == ' ') ? c : '_';
 	}
+	return 0;
 }
 
 struct fat32_builder *fat32_new(uint64_t size, uint32_t sector_size, uint32_t volume_id, const char *label)
 {
 	struct fat32_geom g;
-	if (compute_geometry(size, sector_size, &g) < 0)
+	uint8_t lab[11];
+	if (set_label(lab, label) < 0 || compute_geometry(size, sector_size, &g) < 0)
 		return NULL;
 	struct fat32_builder *b = xcalloc(1, sizeof(*b));
 	if (!b) {
@@ -283,7 +289,7 @@ struct fat32_builder *fat32_new(uint64_t size, uint32_t sector_size, uint32_t vo
 	}
 	b->g = g;
 	b->volume_id = volume_id;
-	set_label(b->label, label);
+	memcpy(b->label, lab, sizeof lab);
 	b->root.is_dir = true;
 	return b;
 }

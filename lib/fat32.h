@@ -15,8 +15,9 @@ struct overlay;
 struct fat32_builder;
 
 /* A builder for a volume of size bytes (>= the FAT32 minimum of 65525
- * clusters) with the given sector size, volume id and label; timestamps are
- * taken from build_epoch(). NULL with err (E_NOSPACE: too small). */
+ * clusters) with the given sector size, volume id and label (at most 11
+ * bytes); timestamps are taken from build_epoch(). NULL with err
+ * (E_NOSPACE: too small; E_USAGE: a longer label). */
 struct fat32_builder *fat32_new(uint64_t size, uint32_t sector_size, uint32_t volume_id, const char *label);
 /* Paths are '/'-separated from the root; long names kept (LFN entries with
  * an 8.3 alias); parents must exist. */

@@ -12,7 +12,7 @@ char *guid_to_str(const struct guid *g, char *out)
 	snprintf(out, GUID_STR_LEN + 1,
 		 "%08x-%04x-%04x-%02x%02x-%02x%02x%02x%02x%02x%02x",
 		 get_le32(b), get_le16(b + 4), get_le16(b + 6), b[8], b[9],
-		 b[10], b[11], b[12], b[13], b[14], b[15]);
+		 b[10], b[11], b[12], b[13], b[14], b[15]);   /* fits: 36 chars, GUID_STR_LEN */
 	return out;
 }
 

@@ -152,7 +152,7 @@ struct hive *hive_open(const uint8_t *data, size_t len, bool writable, const cha
 	if (fd < 0)
 		return NULL;
 	char path[64];
-	snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+	snprintf(path, sizeof path, "/proc/self/fd/%d", fd);   /* fits: 25 chars at most */
 	errno = 0;
 	hive_h *h = hivex_open(path, writable ? HIVEX_OPEN_WRITE : 0);
 	int e = errno;
@@ -717,7 +717,7 @@ int hive_serialize(struct hive *h, uint8_t **data, size_t *len)
 	if (fd < 0)
 		return err_errno(E_IO, "memfd_create");
 	char path[64];
-	snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+	snprintf(path, sizeof path, "/proc/self/fd/%d", fd);   /* fits: 25 chars at most */
 	errno = 0;
 	if (hivex_commit(h->h, path, 0) < 0 || HIVEX_RECOVERED()) {
 		err_errno(HIVEX_ERR(E_IO), "%s: committing hive", h->name);

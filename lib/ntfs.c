@@ -856,13 +856,13 @@ static int make_short_name(ntfs_volume *vol, ntfs_inode *dir, const char *longna
 		for (const char *p = dot + 1; *p && ne < 3; p++)
 			if (short_char_ok((unsigned char)*p)) ext[ne++] = *p;
 	ext[ne] = 0;
-	if (!nb) { strcpy(base, "FILE"); nb = 4; }
+	if (!nb) { strcpy(base, "FILE"); nb = 4; }   /* fits: base[9] */
 	upper_ascii(base); upper_ascii(ext);
 	for (unsigned n = 1; n < 100000; n++) {
 		char num[8];
-		int nl = snprintf(num, sizeof num, "~%u", n);
+		int nl = snprintf(num, sizeof num, "~%u", n);   /* fits: n < 100000, "~99999" */
 		int keep = (int)nb < 8 - nl ? (int)nb : 8 - nl;
-		snprintf(out, 13, "%.*s%s%s%s", keep, base, num, ne ? "." : "", ext);
+		snprintf(out, 13, "%.*s%s%s%s", keep, base, num, ne ? "." : "", ext);   /* fits: keep + nl <= 8, ".EXT" 4 */
 		ntfs_inode *ni = NULL;
 		int r = lookup_child(vol, dir, out, &ni, NULL);
 		if (r < 0) return -1;
@@ -882,7 +882,7 @@ static int create_win32(ntfs_volume *vol, ntfs_inode **dirp, const char *leaf, m
 	char shortname[13];
 	if (to_uname(leaf, &u)) return -1;
 	if (is_short_name(leaf)) {
-		snprintf(shortname, sizeof shortname, "%s", leaf);
+		snprintf(shortname, sizeof shortname, "%s", leaf);   /* fits: an 8.3 name is at most 12 */
 		upper_ascii(shortname);
 	} else if (make_short_name(vol, dir, leaf, shortname)) {
 		free(u.s);

@@ -249,7 +249,7 @@ static int shadow_open(struct shadow *s, struct overlay *o)
 	s->fd = memfd_create("gen2prep-ptable", MFD_CLOEXEC);
 	if (s->fd < 0)
 		return err_errno(E_IO, "memfd_create");
-	snprintf(s->path, sizeof(s->path), "/proc/self/fd/%d", s->fd);
+	snprintf(s->path, sizeof(s->path), "/proc/self/fd/%d", s->fd);   /* fits: 25 chars at most */
 	if (ftruncate(s->fd, (off_t)s->size) < 0) {
 		shadow_close(s);
 		return err_errno(E_IO, "partition table shadow of %llu bytes", (unsigned long long)s->size);
@@ -683,7 +683,7 @@ static int write_gpt(struct fdisk_context *cxt, const struct ptable *t, uint32_t
 	 * script header says "first-lba"; the layout we must keep may start
 	 * right after the entry array (LBA 34), as UEFI 5.3.2 allows. */
 	char first[32];
-	snprintf(first, sizeof(first), "%u", 2 + (GPT_ENTRIES * GPT_ENTRY_SIZE + ss - 1) / ss);
+	snprintf(first, sizeof(first), "%u", 2 + (GPT_ENTRIES * GPT_ENTRY_SIZE + ss - 1) / ss);   /* fits: a u32 is 10 digits */
 	struct fdisk_script *sc = fdisk_new_script(cxt);
 	if (!sc || fdisk_script_set_header(sc, "first-lba", first) < 0 || fdisk_set_script(cxt, sc) < 0) {
 		fdisk_unref_script(sc);
@@ -732,7 +732,7 @@ static int write_mbr(struct fdisk_context *cxt, const struct ptable *t, uint32_t
 			return err_set(E_INTERNAL, "libfdisk cannot create an MBR");
 	}
 	char id[16];
-	snprintf(id, sizeof(id), "0x%08x", t->disk_signature);
+	snprintf(id, sizeof(id), "0x%08x", t->disk_signature);   /* fits: 10 chars */
 	if (fdisk_set_disklabel_id_from_string(cxt, id) < 0)
 		return err_set(E_INTERNAL, "libfdisk cannot set the disk signature");
 	for (size_t n = 0; n < 4; n++) {
@@ -841,7 +841,7 @@ static int gpt_header_verify(struct overlay *o, uint64_t lba, uint64_t want_alt,
 	int rc = -1;
 	if (!h) {
 		err_prefix("GPT header at LBA %llu", (unsigned long long)lba);
-		snprintf(why, n, "%s", err_msg());
+		msg_printf(why, n, "%s", err_msg());
 		return -1;
 	}
 	if (overlay_read(o, h, ss, lba * ss) < 0) {
@@ -881,7 +881,7 @@ static int gpt_header_verify(struct overlay *o, uint64_t lba, uint64_t want_alt,
 	e = xmalloc(bytes ? bytes : 1);
 	if (!e) {
 		err_prefix("GPT entry array at LBA %llu", (unsigned long long)elba);
-		snprintf(why, n, "%s", err_msg());
+		msg_printf(why, n, "%s", err_msg());
 		goto out;
 	}
 	*entries_crc = le32_get(&gh.partition_entry_array_crc32);

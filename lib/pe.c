@@ -925,6 +925,6 @@ const char *pe_version_str(const struct pe *pe, char *buf, size_t n)
 		buf[0] = 0;
 	else
 		snprintf(buf, n, "%u.%u.%u.%u", pe->version.v[0], pe->version.v[1], pe->version.v[2],
-			 pe->version.v[3]);
+			 pe->version.v[3]);   /* fits: 4 u16 are 23 chars, n >= PE_VERSION_STR_MAX */
 	return buf;
 }

@@ -114,7 +114,9 @@ bool pe_checksum_valid(const struct pe *pe);
 /* Recomputes and stores the checksum in pe->data. */
 void pe_checksum_update(struct pe *pe);
 
-/* "6.1.7601.17514" into buf; "" when there is no version resource. */
+/* "6.1.7601.17514" into buf[n], n >= PE_VERSION_STR_MAX (four 16-bit
+ * numbers: never cut); "" when there is no version resource. */
+#define PE_VERSION_STR_MAX 24
 const char *pe_version_str(const struct pe *pe, char *buf, size_t n);
 
 #endif

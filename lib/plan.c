@@ -82,7 +82,7 @@ static void *table_add(struct plan *p, void *arr, size_t *n, size_t *cap, size_t
 __attribute__((format(printf, 3, 0)))
 static void vadd(struct plan_blocker *b, const char *id, const char *fmt, va_list ap)
 {
-	snprintf(b->id, sizeof b->id, "%s", id);
+	b->id = id;
 	/* a message longer than its field (a long path from the image) ends
 	 * in "..." so the cut is visible, never silent */
 	msg_vprintf(b->message, sizeof b->message, fmt, ap);
@@ -142,10 +142,11 @@ const char *plan_blockers_text(const struct plan *p, char *buf, size_t n)
 {
 	size_t used = 0;
 	buf[0] = 0;
-	for (size_t i = 0; i < p->nblockers && used < n; i++)
-		/* each blocker's stable code in front of its message (man page,
-		 * BLOCKERS: "inspect's JSON, convert's message") */
-		used += snprintf(buf + used, n - used, "%s%s: %s", i ? "; " : "", p->blockers[i].id, p->blockers[i].message);
+	/* each blocker's stable code in front of its message (man page,
+	 * BLOCKERS: "inspect's JSON, convert's message"); a list longer than
+	 * buf ends in " ..." */
+	for (size_t i = 0; i < p->nblockers; i++)
+		if (text_append(buf, n, &used, "%s%s: %s", i ? "; " : "", p->blockers[i].id, p->blockers[i].message) < 0) break;
 	return buf;
 }
 
@@ -202,17 +203,17 @@ static const struct part_info *find_reusable(const struct inspection *ins, enum 
 		if (!pi->part || pi->role != ROLE_SYSTEM_RESERVED) continue;
 		if (pi->part->number == ins->windows_partition) continue;
 		if (!pi->reusable_as_esp) {
-			snprintf(why, n, "the System Reserved partition %d is not reusable: %s", pi->part->number,
-				 pi->not_reusable_why[0] ? pi->not_reusable_why : "it holds more than boot files");
+			msg_printf(why, n, "the System Reserved partition %d is not reusable: %s", pi->part->number,
+				   pi->not_reusable_why[0] ? pi->not_reusable_why : "it holds more than boot files");
 			continue;
 		}
 		if (layout == LAYOUT_MBR && pi->part->logical) {
-			snprintf(why, n, "the System Reserved partition %d is a logical partition", pi->part->number);
+			msg_printf(why, n, "the System Reserved partition %d is a logical partition", pi->part->number);
 			continue;
 		}
 		return pi;
 	}
-	if (!why[0]) snprintf(why, n, "there is no System Reserved partition");
+	if (!why[0]) msg_printf(why, n, "there is no System Reserved partition");
 	return NULL;
 }
 
@@ -244,16 +245,16 @@ static bool layout_fits(const struct plan *p, const struct ptable *old, uint64_t
 			const struct part *q = &old->parts[i];
 			if (old->type == PT_MBR && mbr_type_is_extended(q->mbr_type)) continue;
 			if (q->start < front) {
-				snprintf(why, n, "partition %d starts at sector %llu, inside the %llu sectors a GPT needs at the front",
-					 q->number, (unsigned long long)(q->start / ss), (unsigned long long)(front / ss));
+				msg_printf(why, n, "partition %d starts at sector %llu, inside the %llu sectors a GPT needs at the front",
+					   q->number, (unsigned long long)(q->start / ss), (unsigned long long)(front / ss));
 				return false;
 			}
 		}
 		uint64_t end = table_end(old);
 		if (p->esp_new_entry && p->esp_start + p->esp_size > end) end = p->esp_start + p->esp_size;
 		if (end + back > new_size) {
-			snprintf(why, n, "the partitions reach into the last %llu sectors, where the GPT backup must go",
-				 (unsigned long long)(back / ss));
+			msg_printf(why, n, "the partitions reach into the last %llu sectors, where the GPT backup must go",
+				   (unsigned long long)(back / ss));
 			return false;
 		}
 		return true;
@@ -261,8 +262,8 @@ static bool layout_fits(const struct plan *p, const struct ptable *old, uint64_t
 	/* MBR partition records hold 32-bit LBAs (start and count): 2 TiB with 512-byte sectors */
 	uint64_t limit = (1ULL << 32) * ss;
 	if (p->esp_start + p->esp_size > limit) {
-		snprintf(why, n, "the ESP would end beyond %llu GiB, past what an MBR can address",
-			 (unsigned long long)(limit >> 30));
+		msg_printf(why, n, "the ESP would end beyond %llu GiB, past what an MBR can address",
+			   (unsigned long long)(limit >> 30));
 		return false;
 	}
 	return true;
@@ -293,10 +294,10 @@ static bool esp_in_place(struct plan *p, const struct inspection *ins, const str
 static bool try_existing(struct plan *p, const struct inspection *ins, char *why, size_t n)
 {
 	const struct part_info *pi = find_existing_esp(ins, p->layout);
-	if (!pi) { snprintf(why, n, "there is no FAT32 partition or ESP to use"); return false; }
+	if (!pi) { msg_printf(why, n, "there is no FAT32 partition or ESP to use"); return false; }
 	if (!rules_esp_geometry(pi->part->size, p->sector_size, NULL, NULL, why, n)) return false;
 	if (!esp_in_place(p, ins, pi->part, why, n)) return false;
-	snprintf(p->esp_why, sizeof p->esp_why, "partition %d already holds FAT32: it becomes the ESP (its content is replaced by the boot files)", p->esp_number);
+	snprintf(p->esp_why, sizeof p->esp_why, "partition %d already holds FAT32: it becomes the ESP (its content is replaced by the boot files)", p->esp_number);   /* fits: 105 chars for any int */
 	return true;
 }
 
@@ -306,11 +307,11 @@ static bool try_reuse(struct plan *p, const struct inspection *ins, char *why, s
 	if (!pi) return false;
 	char fat_why[200];
 	if (!rules_esp_geometry(pi->part->size, p->sector_size, NULL, NULL, fat_why, sizeof fat_why)) {
-		snprintf(why, n, "the System Reserved partition %d is too small: %s", pi->part->number, fat_why);
+		msg_printf(why, n, "the System Reserved partition %d is too small: %s", pi->part->number, fat_why);
 		return false;
 	}
 	if (!esp_in_place(p, ins, pi->part, why, n)) return false;
-	snprintf(p->esp_why, sizeof p->esp_why, "the System Reserved partition %d holds only boot files: reformatted as the FAT32 ESP", p->esp_number);
+	snprintf(p->esp_why, sizeof p->esp_why, "the System Reserved partition %d holds only boot files: reformatted as the FAT32 ESP", p->esp_number);   /* fits: 93 chars for any int */
 	return true;
 }
 
@@ -318,7 +319,7 @@ static bool try_append(struct plan *p, const struct inspection *ins, uint64_t si
 {
 	int num = free_number(&ins->table, p->layout);
 	if (!num) {
-		snprintf(why, n, p->layout == LAYOUT_MBR ? "all four primary MBR slots are in use" : "all 128 GPT entries are in use");
+		msg_printf(why, n, "%s", p->layout == LAYOUT_MBR ? "all four primary MBR slots are in use" : "all 128 GPT entries are in use");
 		return false;
 	}
 	uint64_t start = align_up(p->old_size > table_end(&ins->table) ? p->old_size : table_end(&ins->table), PLAN_ALIGN);
@@ -330,7 +331,7 @@ static bool try_append(struct plan *p, const struct inspection *ins, uint64_t si
 	p->new_size = start + size + (p->layout == LAYOUT_GPT ? PLAN_ALIGN : 0);
 	if (!layout_fits(p, &ins->table, p->new_size, why, n)) return false;
 	snprintf(p->esp_why, sizeof p->esp_why, "the disk grows by %llu MiB and the ESP is added at its end as partition %d",
-		 (unsigned long long)((p->new_size - p->old_size) >> 20), num);
+		 (unsigned long long)((p->new_size - p->old_size) >> 20), num);   /* fits: 99 chars for any integers */
 	return true;
 }
 
@@ -382,11 +383,11 @@ static void gpt_type_for(const struct part *q, struct part *out, struct plan *p)
 	case 0x27:
 		out->type_guid = GPT_TYPE_RECOVERY;
 		out->attrs = GPT_ATTR_RECOVERY;
-		snprintf(out->name, sizeof out->name, "Basic data partition");
+		snprintf(out->name, sizeof out->name, "Basic data partition");   /* fits: constant */
 		return;
 	case 0xEF:
 		out->type_guid = GPT_TYPE_ESP;
-		snprintf(out->name, sizeof out->name, "EFI system partition");
+		snprintf(out->name, sizeof out->name, "EFI system partition");   /* fits: constant */
 		return;
 	case 0x07: case 0x06: case 0x0B: case 0x0C: case 0x0E:
 		break;
@@ -394,7 +395,7 @@ static void gpt_type_for(const struct part *q, struct part *out, struct plan *p)
 		add_warning(p, "mbr-type", "partition %d has MBR type 0x%02x: it becomes a Microsoft basic data partition", q->number, q->mbr_type);
 	}
 	out->type_guid = GPT_TYPE_BASIC_DATA;
-	snprintf(out->name, sizeof out->name, "Basic data partition");
+	snprintf(out->name, sizeof out->name, "Basic data partition");   /* fits: constant */
 }
 
 static int build_gpt_table(struct plan *p, const struct inspection *ins, const struct plan_opts *opts)
@@ -422,7 +423,7 @@ static int build_gpt_table(struct plan *p, const struct inspection *ins, const s
 			np->size = q->size;
 			gpt_type_for(q, np, p);
 			char name[32];
-			snprintf(name, sizeof name, "gpt partition %d", q->number);
+			snprintf(name, sizeof name, "gpt partition %d", q->number);   /* fits: 25 chars for any int */
 			if (plan_id(opts, name, &np->part_guid) < 0) return -1;
 		}
 	}
@@ -439,7 +440,7 @@ static int build_gpt_table(struct plan *p, const struct inspection *ins, const s
 	esp->size = p->esp_size;
 	esp->type_guid = GPT_TYPE_ESP;
 	esp->attrs = 0;
-	snprintf(esp->name, sizeof esp->name, "EFI system partition");
+	snprintf(esp->name, sizeof esp->name, "EFI system partition");   /* fits: constant */
 	return 0;
 }
 
@@ -466,29 +467,49 @@ static void build_mbr_table(struct plan *p, const struct inspection *ins)
 /* Names read from the image reach the plan only through the inspection's
  * fields; each plan field they are copied into is at least as large, so a
  * copy never cuts a name (the inspection refuses or bounds what it reads). */
-#define FITS(dst_type, dst, src_type, src) \
-	_Static_assert(sizeof(((dst_type *)0)->dst) >= sizeof(((src_type *)0)->src), #dst " holds any " #src)
+#define FITS FIELD_FITS
 FITS(struct plan_value_edit, value, struct mounted_device, name);
 FITS(struct plan_patch_target, path, struct winfile_info, path);
 FITS(struct plan_bcd, description, struct inspection, product_name);
 FITS(struct plan_bcd, locale, struct inspection, locale);
+FITS(struct plan_value_edit, str, struct plan, arc_esp);
 /* key = control set name + "\\Services\\" + the longest service name ("storvsc") */
 _Static_assert(sizeof(((struct plan_value_edit *)0)->key) >= sizeof(((struct control_set *)0)->name) + 16, "edit key holds any control set key");
+
+/* A name from the image formatted into dst[n] whole, or the blocker
+ * name-too-long naming it and its length (-1): never a cut name in an
+ * edit, a patch target or the BCD. The FITS asserts above say it cannot
+ * happen today; this keeps it so when a size changes. */
+__attribute__((format(printf, 5, 6)))
+static int fit_name(struct plan *p, char *dst, size_t n, const char *what, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int r = fmt_vfit(dst, n, what, fmt, ap);
+	va_end(ap);
+	if (r >= 0) return 0;
+	add_blocker(p, "name-too-long", "%s", err_msg());
+	err_clear();
+	return -1;
+}
 
 static struct plan_value_edit *new_edit(struct plan *p, const char *key, const char *value, const char *why)
 {
 	struct plan_value_edit *e = table_add(p, &p->edits, &p->nedits, &p->cap_edits, sizeof *e);
 	if (!e) return NULL;
-	snprintf(e->key, sizeof e->key, "%s", key);
-	snprintf(e->value, sizeof e->value, "%s", value);
-	snprintf(e->why, sizeof e->why, "%s", why);
+	if (fit_name(p, e->key, sizeof e->key, "registry key", "%s", key) < 0
+	    || fit_name(p, e->value, sizeof e->value, "registry value name", "%s", value) < 0) {
+		p->nedits--;
+		return NULL;
+	}
+	msg_printf(e->why, sizeof e->why, "%s", why);
 	return e;
 }
 
 static void edit_start(struct plan *p, const struct control_set *cs, const char *svc, int old, const char *why)
 {
-	char key[160];
-	snprintf(key, sizeof key, "%s\\Services\\%s", cs->name, svc);
+	char key[sizeof p->edits->key];
+	if (fit_name(p, key, sizeof key, "registry key", "%s\\Services\\%s", cs->name, svc) < 0) return;
 	struct plan_value_edit *e = new_edit(p, key, "Start", why);
 	if (!e) return;
 	e->type = REG_DWORD_;
@@ -550,12 +571,12 @@ static void build_edits(struct plan *p, const struct inspection *ins)
 			"storvsc is the Generation 2 boot disk controller" };
 		const int old[RULES_NBOOT_SERVICES] = { cs->ntfs_start, cs->vmbus_start, cs->storvsc_start };
 		for (size_t k = 0; k < RULES_NBOOT_SERVICES; k++) edit_start(p, cs, rules_boot_services[k], old[k], why[k]);
-		char key[160];
-		snprintf(key, sizeof key, "%s\\Control", cs->name);
+		char key[sizeof p->edits->key];
+		if (fit_name(p, key, sizeof key, "registry key", "%s\\Control", cs->name) < 0) return;
 		struct plan_value_edit *e = new_edit(p, key, "FirmwareBootDevice", "ARC name of the partition the firmware boots from: the ESP");
 		if (!e) return;
 		e->type = REG_SZ_;
-		snprintf(e->str, sizeof e->str, "%s", p->arc_esp);
+		snprintf(e->str, sizeof e->str, "%s", p->arc_esp);   /* fits: FITS(str, arc_esp) above */
 	}
 	if (p->layout == LAYOUT_GPT && ins->table.type == PT_MBR)
 		edit_mounted_devices(p, ins);
@@ -563,11 +584,12 @@ static void build_edits(struct plan *p, const struct inspection *ins)
 
 /* ---- patches ---- */
 
-static void path_dir(const char *path, char *out, size_t n)
+static int path_dir(struct plan *p, const char *path, char *out, size_t n)
 {
-	snprintf(out, n, "%s", path);
+	if (fit_name(p, out, n, "file path", "%s", path) < 0) return -1;
 	char *s = strrchr(out, '\\');
 	if (s) *s = 0;
+	return 0;
 }
 
 static const char *file_path(const struct inspection *ins, enum winfile f)
@@ -580,9 +602,12 @@ static void add_patch(struct plan *p, enum pe_kind kind, const char *path, const
 	struct plan_patch_target *t = table_add(p, &p->patches, &p->npatches, &p->cap_patches, sizeof *t);
 	if (!t) return;
 	t->kind = kind;
-	snprintf(t->path, sizeof t->path, "%s", path);
-	snprintf(t->copy_from, sizeof t->copy_from, "%s", copy_from ? copy_from : "");
-	snprintf(t->skip, sizeof t->skip, "%s", skip ? skip : "");
+	if (fit_name(p, t->path, sizeof t->path, "patch target path", "%s", path) < 0
+	    || fit_name(p, t->copy_from, sizeof t->copy_from, "patch source path", "%s", copy_from ? copy_from : "") < 0) {
+		p->npatches--;
+		return;
+	}
+	snprintf(t->skip, sizeof t->skip, "%s", skip ? skip : "");   /* fits: a catalog id or "" */
 }
 
 /* doc/patches.md "Versions": kernels 6.0 and 6.1 need the catalog (ntoskrnl, hal, acpi)
@@ -591,7 +616,7 @@ static void build_patches(struct plan *p, const struct inspection *ins, const st
 {
 	unsigned v = opts->force_version ? opts->force_version : ins->kernel_version;
 	p->version = v;
-	snprintf(p->bcd.loader_path, sizeof p->bcd.loader_path, "\\Windows\\system32\\winload.efi");
+	snprintf(p->bcd.loader_path, sizeof p->bcd.loader_path, "\\Windows\\system32\\winload.efi");   /* fits: constant */
 	if (opts->force_version && ins->kernel_version >= 0x602)
 		add_warning(p, "force-version", "--force-version %u.%u on a %u.%u kernel: %s", v >> 8, v & 0xFF, ins->kernel_version >> 8,
 			    ins->kernel_version & 0xFF, v < 0x602 ? "the catalog patches a kernel it was not made for"
@@ -617,7 +642,7 @@ static void build_patches(struct plan *p, const struct inspection *ins, const st
 	add_patch(p, KIND_HAL, file_path(ins, WF_HAL), NULL, NULL);
 	add_patch(p, KIND_ACPI, file_path(ins, WF_ACPI), NULL, NULL);
 	char dir[256], copy[256];
-	path_dir(file_path(ins, WF_WINLOAD_EFI), dir, sizeof dir);
+	if (path_dir(p, file_path(ins, WF_WINLOAD_EFI), dir, sizeof dir) < 0) return;
 	if (snprintf(copy, sizeof copy, "%s\\winload-gen2.efi", dir) >= (int)sizeof copy) {
 		add_blocker(p, "path-too-long", "%s: the directory name is too long for the patched loader's copy", dir);
 		return;
@@ -625,7 +650,7 @@ static void build_patches(struct plan *p, const struct inspection *ins, const st
 	add_patch(p, KIND_WINLOAD, copy, file_path(ins, WF_WINLOAD_EFI), NULL);
 	/* doc/patches.md, loader-integrity: the boot manager starts a modified
 	 * winload only with nointegritychecks on its entry */
-	snprintf(p->bcd.loader_path, sizeof p->bcd.loader_path, "%s", copy);
+	if (fit_name(p, p->bcd.loader_path, sizeof p->bcd.loader_path, "BCD loader path", "%s", copy) < 0) return;
 	p->bcd.nointegritychecks = true;
 }
 
@@ -654,8 +679,10 @@ static int build_bcd(struct plan *p, const struct inspection *ins, const struct 
 	device_for(p, p->windows_number, &b->windows);
 	if (plan_id(opts, "bcd loader", &b->loader_id) < 0) return -1;
 	if (plan_id(opts, "bcd resume", &b->resume_id) < 0) return -1;
-	snprintf(b->description, sizeof b->description, "%s", ins->product_name[0] ? ins->product_name : "Windows");
-	snprintf(b->locale, sizeof b->locale, "%s", ins->locale[0] ? ins->locale : "en-US");
+	if (fit_name(p, b->description, sizeof b->description, "BCD description (ProductName)", "%s",
+		     ins->product_name[0] ? ins->product_name : "Windows") < 0
+	    || fit_name(p, b->locale, sizeof b->locale, "BCD locale", "%s", ins->locale[0] ? ins->locale : "en-US") < 0)
+		return 0;
 	b->debug = opts->debug;
 	b->debug_port = opts->debug_port;
 	b->debug_baud = opts->debug_baud;
@@ -726,7 +753,7 @@ static int build(const struct inspection *ins, const struct plan_opts *opts, str
 	p->sector_size = opts->sector_size ? opts->sector_size : 512;
 	p->old_size = p->new_size = opts->disk_size;
 	p->windows_number = ins->windows_partition;
-	snprintf(p->esp_label, sizeof p->esp_label, "SYSTEM");
+	snprintf(p->esp_label, sizeof p->esp_label, "SYSTEM");   /* fits: constant */
 	if (choose_format(p, opts) < 0) return -1;
 	if (opts->bootdebug && !opts->debug)
 		return err_set(E_USAGE, "--bootdebug needs --debug serial:PORT:BAUD (the port the boot debugger waits on)");
@@ -785,7 +812,7 @@ static json_t *device_json(const struct bcd_device *d)
 	if (d->gpt)
 		return json_pack("{s:s, s:s, s:s, s:n, s:n}", "style", "gpt", "partition_guid", guid_to_str(&d->part_guid, a),
 				 "disk_guid", guid_to_str(&d->disk_guid, b), "partition_offset", "disk_signature");
-	snprintf(a, sizeof a, "0x%08x", d->disk_signature);
+	snprintf(a, sizeof a, "0x%08x", d->disk_signature);   /* fits: 10 chars */
 	return json_pack("{s:s, s:n, s:n, s:I, s:s}", "style", "mbr", "partition_guid", "disk_guid", "partition_offset",
 			 (json_int_t)d->part_offset, "disk_signature", a);
 }
@@ -800,7 +827,7 @@ static json_t *table_json(const struct ptable *t)
 		/* GPT keys null on MBR and the other way round: every key always there */
 		bool gpt = t->type == PT_GPT;
 		char ty[8];
-		snprintf(ty, sizeof ty, "0x%02x", q->mbr_type);
+		snprintf(ty, sizeof ty, "0x%02x", q->mbr_type);   /* fits: a byte, 4 chars */
 		json_object_set_new(o, "type_guid", gpt ? json_string(guid_to_str(&q->type_guid, g)) : json_null());
 		json_object_set_new(o, "partition_guid", gpt ? json_string(guid_to_str(&q->part_guid, g)) : json_null());
 		json_object_set_new(o, "attributes", gpt ? json_integer((json_int_t)q->attrs) : json_null());
@@ -811,7 +838,7 @@ static json_t *table_json(const struct ptable *t)
 	}
 	json_t *o = json_pack("{s:s, s:o}", "type", ptable_type_name(t->type), "partitions", arr);
 	char sig[16];
-	snprintf(sig, sizeof sig, "0x%08x", t->disk_signature);
+	snprintf(sig, sizeof sig, "0x%08x", t->disk_signature);   /* fits: 10 chars */
 	json_object_set_new(o, "disk_guid", t->type == PT_GPT ? json_string(guid_to_str(&t->disk_guid, g)) : json_null());
 	json_object_set_new(o, "disk_signature", t->type == PT_GPT ? json_null() : json_string(sig));
 	return o;
@@ -833,7 +860,7 @@ static json_t *edits_json(const struct plan *p)
 			json_object_set_new(o, "old", json_null());
 		} else {
 			char hex[2 * sizeof e->bin + 1];
-			for (size_t k = 0; k < e->bin_len; k++) snprintf(hex + 2 * k, 3, "%02x", e->bin[k]);
+			for (size_t k = 0; k < e->bin_len; k++) snprintf(hex + 2 * k, 3, "%02x", e->bin[k]);   /* fits: a byte */
 			hex[2 * e->bin_len] = 0;
 			json_object_set_new(o, "type", json_string("REG_BINARY"));
 			json_object_set_new(o, "data", json_string(hex));
@@ -961,7 +988,7 @@ void *plan_to_json(const struct plan *p)
 	json_object_set_new(o, "bcd_objects", bcd_objects_json(p));
 	json_object_set_new(o, "registry", edits_json(p));
 	char v[16];
-	snprintf(v, sizeof v, "%u.%u", p->version >> 8, p->version & 0xFF);
+	snprintf(v, sizeof v, "%u.%u", p->version >> 8, p->version & 0xFF);   /* fits: 14 chars for any unsigned */
 	json_object_set_new(o, "kernel_version", json_string(v));
 	json_object_set_new(o, "patches", patches_json(p));
 	return o;

@@ -57,7 +57,8 @@ int plan_parse_debug(const char *s, unsigned *port, unsigned *baud);
 
 /* A blocker or a warning: JSON {"code": id, "message": message}. */
 struct plan_blocker {
-	char id[32];                  /* stable: inspect's blocker ids, "esp-no-room", ... */
+	const char *id;               /* stable: inspect's blocker ids, "esp-no-room", ...:
+				       * a static string (a literal, blocker_id[]), not copied */
 	char message[256];
 };
 

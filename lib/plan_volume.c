@@ -44,8 +44,12 @@ static int list_add(struct file_list *l, const char *src, const char *dst, uint6
 	}
 	struct plan_file *f = &l->v[l->n++];
 	memset(f, 0, sizeof *f);
-	snprintf(f->src, sizeof f->src, "%s", src ? src : "");
-	snprintf(f->dst, sizeof f->dst, "%s", dst);
+	/* a boot file's path is whole or the ESP plan fails, never cut */
+	if (str_copy(f->src, sizeof f->src, src ? src : "", "boot file path") < 0
+	    || str_copy(f->dst, sizeof f->dst, dst, "ESP path") < 0) {
+		l->n--;
+		return -1;
+	}
 	f->size = size;
 	f->dir = dir;
 	return 0;
@@ -55,7 +59,7 @@ static int list_add(struct file_list *l, const char *src, const char *dst, uint6
 static int list_add_parents(struct file_list *l, const char *dst)
 {
 	char buf[256];
-	snprintf(buf, sizeof buf, "%s", dst);
+	if (str_copy(buf, sizeof buf, dst, "ESP path") < 0) return -1;
 	for (char *s = strchr(buf, '/'); s; s = strchr(s + 1, '/')) {
 		*s = 0;
 		if (list_add(l, NULL, buf, 0, true) < 0) return -1;
@@ -552,8 +556,8 @@ const char *plan_bcd_summary(const struct plan *p, char *buf, size_t n)
 	if (!g || !p->files_known) return NULL;
 	size_t nel = 0;
 	for (size_t i = 0; i < g->nobjects; i++) nel += g->objects[i].nelements;
-	snprintf(buf, n, "%zu objects, %zu elements, %llu bytes", g->nobjects, nel,
-		 (unsigned long long)p->files[p->nfiles - 1].size);
+	msg_printf(buf, n, "%zu objects, %zu elements, %llu bytes", g->nobjects, nel,
+		   (unsigned long long)p->files[p->nfiles - 1].size);
 	return buf;
 }
 

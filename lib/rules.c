@@ -68,15 +68,15 @@ bool rules_efi_application(const uint8_t *d, size_t n, char *why, size_t wn)
 {
 	struct pe *pe = pe_parse(d, n);
 	if (!pe) {
-		snprintf(why, wn, "%s", err_msg());
+		msg_printf(why, wn, "%s", err_msg());
 		err_clear();
 		return false;
 	}
 	bool ok = false;
 	if (!pe->pe32plus || pe->machine != PE_MACHINE_AMD64)
-		snprintf(why, wn, "a %s image for machine 0x%04X, not x64", pe->pe32plus ? "PE32+" : "PE32", pe->machine);
+		msg_printf(why, wn, "a %s image for machine 0x%04X, not x64", pe->pe32plus ? "PE32+" : "PE32", pe->machine);
 	else if (pe->subsystem != PE_SUBSYSTEM_EFI_APPLICATION)
-		snprintf(why, wn, "subsystem %u, not an EFI application (10)", pe->subsystem);
+		msg_printf(why, wn, "subsystem %u, not an EFI application (10)", pe->subsystem);
 	else
 		ok = true;
 	pe_free(pe);
@@ -98,7 +98,7 @@ bool rules_boot_start_required(const char *service, unsigned version)
 
 void rules_arc_name(int esp_number, char *out, size_t n)
 {
-	snprintf(out, n, "multi(0)disk(0)rdisk(0)partition(%d)", esp_number);
+	snprintf(out, n, "multi(0)disk(0)rdisk(0)partition(%d)", esp_number);   /* fits: 45 chars for any int, n >= 64 */
 }
 
 size_t rules_mounted_device_value(const struct ptable *t, const struct part *p, uint8_t out[24])

@@ -80,7 +80,7 @@ extern const char *const rules_boot_services[RULES_NBOOT_SERVICES];   /* "Ntfs",
 bool rules_boot_start_required(const char *service, unsigned version);
 
 /* FirmwareBootDevice: the ARC name of the ESP, N = its 1-based number in
- * table order (doc/formats.md, SYSTEM hive values). */
+ * table order (doc/formats.md, SYSTEM hive values), into out[n], n >= 64. */
 void rules_arc_name(int esp_number, char *out, size_t n);
 
 /* The MountedDevices value that names partition p of table t in t's style

@@ -158,16 +158,22 @@ int str_copy(char *dst, size_t n, const char *src, const char *what)
 		       n ? n - 1 : 0);
 }
 
-int fmt_fit(char *dst, size_t n, const char *what, const char *fmt, ...)
+int fmt_vfit(char *dst, size_t n, const char *what, const char *fmt, va_list ap)
 {
-	va_list ap;
-	va_start(ap, fmt);
 	int len = vsnprintf(dst, n, fmt, ap);
-	va_end(ap);
 	if (len >= 0 && (size_t)len < n)
 		return len;
 	if (n) dst[0] = 0;
 	return err_set(E_FORMAT, "%s: %d bytes, longer than the %zu this field holds", what, len, n ? n - 1 : 0);
+}
+
+int fmt_fit(char *dst, size_t n, const char *what, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int r = fmt_vfit(dst, n, what, fmt, ap);
+	va_end(ap);
+	return r;
 }
 
 #define TEXT_MORE " ..."

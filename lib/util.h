@@ -77,12 +77,18 @@ int str_copy(char *dst, size_t n, const char *src, const char *what);
  * E_FORMAT "WHAT: N bytes, longer than the M this field holds" (dst "")
  * when the whole text does not fit. */
 int fmt_fit(char *dst, size_t n, const char *what, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+int fmt_vfit(char *dst, size_t n, const char *what, const char *fmt, va_list ap) __attribute__((format(printf, 4, 0)));
 /* Appends the text to a list being built in dst[n] (*used bytes so far,
  * dst[0] set to "" before the first call): 0 when it went in whole; when
  * it does not fit, dst ends with " ..." (room for it is always kept) and
  * -1 is returned, as for every later call: a list in a message is
  * shortened visibly, never cut inside a name. */
 int text_append(char *dst, size_t n, size_t *used, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* Compile-time proof that copying struct src_type's char array src into
+ * dst_type's dst never cuts: dst is at least as large. A copy it covers
+ * carries a "fits: FIELD_FITS" comment (tests/snprintf-audit.py). */
+#define FIELD_FITS(dst_type, dst, src_type, src) \
+	_Static_assert(sizeof(((dst_type *)0)->dst) >= sizeof(((src_type *)0)->src), #dst " holds any " #src)
 /* snprintf for a message (a reason, not a name to act on) into dst[n]:
  * 0 when it fits whole; else its start ending in "..." (visibly
  * shortened, never silently cut) and -1. err_set uses it too. */

@@ -43,10 +43,10 @@ struct vctx {
 	struct bcd *bcd;
 	struct guid loader;
 	bool have_loader;
-	char loader_path[256];
+	char *loader_path;             /* the loader entry's path and systemroot, */
 	const struct part *win;
 	struct ntfs_vol *vol;
-	char sysroot[128];
+	char *sysroot;                 /* whole as the store holds them (malloc'd), NULL none */
 	unsigned version;
 	struct hive *system;
 };
@@ -58,7 +58,7 @@ static void set(struct vctx *c, int id, bool pass, const char *fmt, ...)
 	k->pass = pass;
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(k->detail, sizeof k->detail, fmt, ap);
+	msg_vprintf(k->detail, sizeof k->detail, fmt, ap);   /* a detail longer than its field ends in "..." */
 	va_end(ap);
 }
 
@@ -165,17 +165,19 @@ static const struct part *loader_partition(struct vctx *c, uint32_t elem, char *
 {
 	struct bcd_device dev;
 	int r = bcd_get_device(c->bcd, &c->loader, elem, &dev);
-	if (r != 0) { snprintf(why, n, "the loader has no %s", elem == BCDE_OS_DEVICE ? "osdevice" : "device"); return NULL; }
+	if (r != 0) { msg_printf(why, n, "the loader has no %s", elem == BCDE_OS_DEVICE ? "osdevice" : "device"); return NULL; }
 	const struct part *p = resolve(c, &dev);
 	if (!p) {
 		char a[40], b[40];
-		if (dev.gpt) snprintf(why, n, "%s names GPT disk {%s} partition {%s}: not on this disk", elem == BCDE_OS_DEVICE ? "osdevice" : "device",
-				      guid_to_str(&dev.disk_guid, a), guid_to_str(&dev.part_guid, b));
-		else snprintf(why, n, "%s names MBR disk 0x%08x offset %llu: not on this disk", elem == BCDE_OS_DEVICE ? "osdevice" : "device",
-			      dev.disk_signature, (unsigned long long)dev.part_offset);
+		if (dev.gpt) msg_printf(why, n, "%s names GPT disk {%s} partition {%s}: not on this disk", elem == BCDE_OS_DEVICE ? "osdevice" : "device",
+					guid_to_str(&dev.disk_guid, a), guid_to_str(&dev.part_guid, b));
+		else msg_printf(why, n, "%s names MBR disk 0x%08x offset %llu: not on this disk", elem == BCDE_OS_DEVICE ? "osdevice" : "device",
+				dev.disk_signature, (unsigned long long)dev.part_offset);
 	}
 	return p;
 }
+
+static bool has_loader_path(const struct vctx *c) { return c->loader_path && c->loader_path[0]; }
 
 static void check_loader(struct vctx *c)
 {
@@ -187,8 +189,8 @@ static void check_loader(struct vctx *c)
 		return;
 	}
 	char *path = NULL, *root = NULL;
-	if (bcd_get_string(c->bcd, &c->loader, BCDE_LIB_APPLICATION_PATH, &path) == 0) snprintf(c->loader_path, sizeof c->loader_path, "%s", path);
-	if (bcd_get_string(c->bcd, &c->loader, BCDE_OS_SYSTEM_ROOT, &root) == 0) snprintf(c->sysroot, sizeof c->sysroot, "%s", root);
+	if (bcd_get_string(c->bcd, &c->loader, BCDE_LIB_APPLICATION_PATH, &path) == 0) c->loader_path = path, path = NULL;
+	if (bcd_get_string(c->bcd, &c->loader, BCDE_OS_SYSTEM_ROOT, &root) == 0) c->sysroot = root, root = NULL;
 	free(path);
 	free(root);
 	const struct part *dev = loader_partition(c, BCDE_LIB_APPLICATION_DEVICE, why, sizeof why);
@@ -196,7 +198,7 @@ static void check_loader(struct vctx *c)
 	const struct part *os = loader_partition(c, BCDE_OS_DEVICE, why, sizeof why);
 	if (!os) { set(c, C_LOADER, false, "%s", why); return; }
 	if (dev != os) { set(c, C_LOADER, false, "device (partition %d) and osdevice (partition %d) differ", dev->number, os->number); return; }
-	if (!c->loader_path[0]) { set(c, C_LOADER, false, "the loader has no path"); return; }
+	if (!has_loader_path(c)) { set(c, C_LOADER, false, "the loader has no path"); return; }
 	c->win = os;
 	c->vol = ntfs_open(c->ov, os->start, os->size, false);
 	if (!c->vol) { set(c, C_LOADER, false, "partition %d: %s", os->number, err_msg()); return; }
@@ -222,9 +224,12 @@ static void find_windows_fallback(struct vctx *c)
 
 /* ---- SYSTEM hive ---- */
 
-static void sys_path(const struct vctx *c, const char *rel, char *out, size_t n)
+/* rel under the loader's systemroot into out[n]; -1 (E_FORMAT naming the
+ * length) when that does not fit: the check fails, never reads a cut path. */
+static int sys_path(const struct vctx *c, const char *rel, char *out, size_t n)
 {
-	snprintf(out, n, "%s\\%s", c->sysroot[0] ? c->sysroot : "\\Windows", rel);
+	const char *root = c->sysroot && c->sysroot[0] ? c->sysroot : "\\Windows";
+	return fmt_fit(out, n, "systemroot path", "%s\\%s", root, rel) < 0 ? -1 : 0;
 }
 
 static void check_hive(struct vctx *c)
@@ -233,8 +238,8 @@ static void check_hive(struct vctx *c)
 	uint8_t *d = NULL;
 	size_t len = 0;
 	if (!c->vol) { set(c, C_HIVE, false, "no Windows volume found"); return; }
-	sys_path(c, "System32\\config\\SYSTEM", path, sizeof path);
-	if (ntfs_read_file(c->vol, path, MAX_HIVE, &d, &len) < 0) { set(c, C_HIVE, false, "%s", err_msg()); return; }
+	if (sys_path(c, "System32\\config\\SYSTEM", path, sizeof path) < 0
+	    || ntfs_read_file(c->vol, path, MAX_HIVE, &d, &len) < 0) { set(c, C_HIVE, false, "%s", err_msg()); return; }
 	int dirty = hive_is_dirty(d, len);
 	/* a dirty hive is still read for the other checks (hivex reads the
 	 * primary data); only this check reports it */
@@ -249,7 +254,7 @@ static int service_start(struct hive *h, const char *cs, const char *svc)
 {
 	char key[128];
 	uint32_t v;
-	snprintf(key, sizeof key, "%s\\Services\\%s", cs, svc);
+	snprintf(key, sizeof key, "%s\\Services\\%s", cs, svc);   /* fits: ControlSetNNN (13) + 10 + a service name */
 	return hive_get_dword(h, key, "Start", &v) == 0 ? (int)v : -1;
 }
 
@@ -269,8 +274,8 @@ static int control_sets(struct vctx *c, char ***names, size_t *n, char *skipped,
 			all[k++] = all[i];
 			continue;
 		}
-		if (cs && skipped && used < sn)
-			used += snprintf(skipped + used, sn - used, "%s%s", used ? ", " : "", all[i]);
+		if (cs && skipped)
+			text_append(skipped, sn, &used, "%s%s", used ? ", " : "", all[i]);
 		free(all[i]);
 	}
 	*names = all;
@@ -297,7 +302,7 @@ static void check_boot_start(struct vctx *c)
 			char key[128];
 			uint32_t v = 99;
 			if (!rules_boot_start_required(rules_boot_services[s], c->version)) continue;
-			snprintf(key, sizeof key, "%s\\Services\\%s", cs[i], rules_boot_services[s]);
+			snprintf(key, sizeof key, "%s\\Services\\%s", cs[i], rules_boot_services[s]);   /* fits: 13 + 10 + 7 */
 			int r = hive_get_dword(c->system, key, "Start", &v);
 			if (r != 0 || v != 0) {
 				ok = false;
@@ -309,7 +314,7 @@ static void check_boot_start(struct vctx *c)
 	uint32_t cur = 0;
 	char curname[16] = "";
 	if (ok && hive_get_dword(c->system, "Select", "Current", &cur) == 0) {
-		snprintf(curname, sizeof curname, "ControlSet%03u", cur % 1000);
+		snprintf(curname, sizeof curname, "ControlSet%03u", cur % 1000);   /* fits: 13 chars */
 		bool found = false;
 		for (size_t i = 0; i < n; i++) found |= !ascii_casecmp(cs[i], curname);
 		if (!found) {
@@ -334,7 +339,7 @@ static void check_fwdev(struct vctx *c)
 	bool ok = true;
 	for (size_t i = 0; i < n && ok; i++) {
 		char key[128], *v = NULL;
-		snprintf(key, sizeof key, "%s\\Control", cs[i]);
+		snprintf(key, sizeof key, "%s\\Control", cs[i]);   /* fits: ControlSetNNN (13) + 8 */
 		if (hive_get_string(c->system, key, "FirmwareBootDevice", &v) != 0 || ascii_casecmp(v, want)) {
 			set(c, C_FWDEV, false, "%s\\FirmwareBootDevice is '%s', expected '%s'", key, v ? v : "(missing)", want);
 			ok = false;
@@ -390,12 +395,11 @@ static struct pe *read_pe(struct vctx *c, const char *path)
 static void find_version(struct vctx *c)
 {
 	char path[256];
-	sys_path(c, "System32\\ntoskrnl.exe", path, sizeof path);
-	struct pe *pe = read_pe(c, path);
+	struct pe *pe = sys_path(c, "System32\\ntoskrnl.exe", path, sizeof path) < 0 ? NULL : read_pe(c, path);
 	if (pe && pe->version.present) c->version = (unsigned)pe->version.v[0] << 8 | (pe->version.v[1] & 0xFF);
 	pe_free(pe);
 	err_clear();
-	if (c->version) snprintf(c->r->kernel_version, sizeof c->r->kernel_version, "%u.%u", c->version >> 8, c->version & 0xFF);
+	if (c->version) snprintf(c->r->kernel_version, sizeof c->r->kernel_version, "%u.%u", c->version >> 8, c->version & 0xFF);   /* fits: 12 chars for any unsigned */
 }
 
 /* A patch counts as applied when the dry run finds our edit in place;
@@ -403,18 +407,22 @@ static void find_version(struct vctx *c)
 static bool patches_applied(struct pe *pe, enum pe_kind kind, unsigned version, char *why, size_t n)
 {
 	struct patch_opts po = { .dry_run = true, .force_version = version };
-	struct patch_report rep;
-	memset(&rep, 0, sizeof rep);
-	int rc = patch_apply(pe, kind, &po, &rep);
-	for (size_t i = 0; i < rep.nresults; i++) {
-		const struct patch_result *r = &rep.results[i];
+	/* on the heap: a patch_report is 171 KB (patch.h) */
+	struct patch_report *rep = xcalloc(1, sizeof *rep);
+	int rc = rep ? patch_apply(pe, kind, &po, rep) : -1;
+	bool ok = rc == 0;
+	for (size_t i = 0; rep && i < rep->nresults; i++) {
+		const struct patch_result *r = &rep->results[i];
 		if (r->status == PATCH_ALREADY_APPLIED || r->status == PATCH_NOT_APPLICABLE) continue;
 		if (r->status == PATCH_WOULD_APPLY && r->id && !strcmp(r->id, "crash-report")) continue;
-		snprintf(why, n, "%s: %s", r->id ? r->id : "?", r->status == PATCH_WOULD_APPLY ? "not applied" : patch_status_name(r->status));
-		return false;
+		msg_printf(why, n, "%s: %s", r->id ? r->id : "?", r->status == PATCH_WOULD_APPLY ? "not applied" : patch_status_name(r->status));
+		ok = false;
+		rc = 0;   /* this result is the reason */
+		break;
 	}
-	if (rc < 0) { snprintf(why, n, "%s", err_msg()); return false; }
-	return true;
+	if (rc < 0) msg_printf(why, n, "%s", err_msg());
+	free(rep);
+	return ok;
 }
 
 static const struct { const char *rel; enum pe_kind kind; } kernel_files[] = {
@@ -430,7 +438,7 @@ static void check_patches(struct vctx *c)
 	if (!rules_needs_patches(c->version)) { set(c, C_PATCHES, true, "kernel %s: no patch needed", c->r->kernel_version); return; }
 	for (size_t i = 0; i < 3; i++) {
 		char path[256], why[300];
-		sys_path(c, kernel_files[i].rel, path, sizeof path);
+		if (sys_path(c, kernel_files[i].rel, path, sizeof path) < 0) { set(c, C_PATCHES, false, "%s", err_msg()); return; }
 		struct pe *pe = read_pe(c, path);
 		if (!pe) { set(c, C_PATCHES, false, "%s: %s", path, err_msg()); return; }
 		bool ok = patches_applied(pe, kernel_files[i].kind, c->version, why, sizeof why);
@@ -443,10 +451,14 @@ static void check_patches(struct vctx *c)
 static void check_checksums(struct vctx *c)
 {
 	if (!c->vol) { set(c, C_CHECKSUMS, false, "no Windows volume"); return; }
-	char paths[4][256];
+	char kernel[3][256];
+	const char *paths[4];
 	size_t n = 0;
-	for (size_t i = 0; i < 3; i++) sys_path(c, kernel_files[i].rel, paths[n++], sizeof paths[0]);
-	if (c->loader_path[0] && c->win && c->vol) snprintf(paths[n++], sizeof paths[0], "%s", c->loader_path);
+	for (size_t i = 0; i < 3; i++, n++) {
+		if (sys_path(c, kernel_files[i].rel, kernel[i], sizeof kernel[i]) < 0) { set(c, C_CHECKSUMS, false, "%s", err_msg()); return; }
+		paths[n] = kernel[i];
+	}
+	if (has_loader_path(c) && c->win && c->vol) paths[n++] = c->loader_path;
 	for (size_t i = 0; i < n; i++) {
 		struct pe *pe = read_pe(c, paths[i]);
 		if (!pe) { set(c, C_CHECKSUMS, false, "%s: %s", paths[i], err_msg()); return; }
@@ -462,7 +474,7 @@ static void check_loader_integrity(struct vctx *c)
 {
 	char why[300];
 	if (!rules_needs_patches(c->version)) { set(c, C_LOADER_INTEGRITY, true, "kernel %s: the signed winload.efi is used", c->r->kernel_version); return; }
-	if (!c->have_loader || !c->loader_path[0]) { set(c, C_LOADER_INTEGRITY, false, "no loader entry"); return; }
+	if (!c->have_loader || !has_loader_path(c)) { set(c, C_LOADER_INTEGRITY, false, "no loader entry"); return; }
 	bool nic = false;
 	if (bcd_get_boolean(c->bcd, &c->loader, BCDE_LIB_NO_INTEGRITY_CHECKS, &nic) != 0 || !nic) {
 		set(c, C_LOADER_INTEGRITY, false, "nointegritychecks is not set on the loader entry: the boot manager refuses a patched winload");
@@ -519,8 +531,8 @@ static int check_parent(const char *path, struct verify_check *k, bool *diff)
 			     "its machine was started or it was written to; the child no longer reads as converted",
 			     path, l.parent_path, guid_to_str(&l.parent_id, hs), guid_to_str(&l.linkage, ws));
 	else
-		snprintf(k->detail, sizeof k->detail, "parent '%.300s' (DataWriteGuid {%s}); it must stay unchanged", l.parent_path,
-			 guid_to_str(&l.parent_id, hs));
+		msg_printf(k->detail, sizeof k->detail, "parent '%s' (DataWriteGuid {%s}); it must stay unchanged", l.parent_path,
+			   guid_to_str(&l.parent_id, hs));
 	k->pass = rc == 0;
 	disk_linkage_free(&l);
 	return rc;
@@ -534,6 +546,8 @@ static void vctx_free(struct vctx *c)
 	if (c->fat) fat32_close(c->fat);
 	if (c->ov) overlay_free(c->ov);
 	if (c->disk) disk_close(c->disk);
+	free(c->loader_path);
+	free(c->sysroot);
 }
 
 int verify_image(const char *path, struct verify_result *r)

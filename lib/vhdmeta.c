@@ -621,8 +621,8 @@ static size_t vhdx_remains(const struct rd *r, char *out, size_t n, size_t used)
 		}
 		if (memcmp(b, at[i].sig, 4)) continue;
 		bool ok = at[i].len == VHDX_HEADER_SIZE ? vhdx_header_valid(b) : vhdx_region_table_valid(b);
-		used += snprintf(out + used, n - used, "%s%s '%s' at %u KiB%s", used ? ", " : "", at[i].what, at[i].sig,
-				 at[i].off >> 10, ok ? " (CRC-32C valid)" : "");
+		text_append(out, n, &used, "%s%s '%s' at %u KiB%s", used ? ", " : "", at[i].what, at[i].sig,
+			    at[i].off >> 10, ok ? " (CRC-32C valid)" : "");
 	}
 	free(b);
 	return used;

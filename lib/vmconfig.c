@@ -159,7 +159,7 @@ static json_t *nanabox_com_ports(const struct vm_config *c)
 	for (unsigned port = 1; port <= 2; port++) {
 		if (port != c->debug_port && port != console) continue;
 		char key[16], *pipe = vmconfig_pipe_name(c->name, port);
-		snprintf(key, sizeof key, "ComPort%u", port);
+		snprintf(key, sizeof key, "ComPort%u", port);   /* fits: port 1 or 2 */
 		json_object_set_new(ports, key, json_string(pipe));
 		free(pipe);
 	}

@@ -41,13 +41,14 @@ const char *const blocker_id[BLK_COUNT] = {
 	"hibernated", "ntfs-dirty", "bitlocker", "hive-dirty", "no-integration-services",
 	"partition-past-end", "partition-outside-extended", "partition-overlap", "dynamic-disk",
 	"system-drive-elsewhere", "ntfs-unclean", "hive-needs-recovery", "system-hive-unreadable",
-	"mounted-devices-too-many", "control-sets-too-many",
+	"mounted-devices-too-many", "control-sets-too-many", "name-too-long",
 };
 /* Warnings share the findings list; their codes follow the blockers'. */
 enum { WARN_OLD_IS = BLK_COUNT, WARN_HIVE_UNREADABLE, WARN_NO_BOOT_FILES, WARN_PATCH_NOT_FOUND, WARN_ALREADY_GEN2,
-       WARN_NTFS_LARGER, WARN_HARD_LINKS };
+       WARN_NTFS_LARGER, WARN_HARD_LINKS, WARN_VALUE_TOO_LONG };
 static const char *const warning_id[] = { "old-integration-services", "hive-unreadable", "no-uefi-boot-files", "patch-site-not-found",
-					  "already-gen2", "ntfs-larger-than-partition", "patched-file-has-hard-links" };
+					  "already-gen2", "ntfs-larger-than-partition", "patched-file-has-hard-links",
+					  "registry-value-too-long" };
 
 const char *finding_id(const struct finding *f)
 {
@@ -284,13 +285,22 @@ static struct hive *open_hive(struct ntfs_vol *v, const char *path, const char *
 	return h;
 }
 
-/* A registry string into out[n]; one too long for it is left out ("") and
- * not cut. */
-static void copy_string(struct hive *h, const char *key, const char *value, char *out, size_t n)
+/* Where a registry string is read from and what leaving it out means. */
+struct reg_string { struct hive *h; const char *hive, *key; };
+
+/* A registry string into out[n]. One too long for it is left out ("",
+ * never cut) and named, with its length and what that means (effect), in
+ * the finding code: the warning registry-value-too-long, or the blocker
+ * name-too-long when a check depends on the value. */
+static void copy_string(struct inspection *ins, const struct reg_string *r, const char *value, char *out, size_t n,
+			int code, const char *effect)
 {
 	char *s = NULL;
-	if (hive_get_string(h, key, value, &s) == 0 && s && str_copy(out, n, s, value) < 0)
+	if (hive_get_string(r->h, r->key, value, &s) == 0 && s && str_copy(out, n, s, value) < 0) {
+		add_finding(ins, code, code != BLK_NAME_TOO_LONG, "%s\\%s\\%s is %zu bytes, longer than the %zu gen2prep keeps: %s",
+			    r->hive, r->key, value, strlen(s), n - 1, effect);
 		err_clear();
+	}
 	free(s);
 }
 
@@ -299,13 +309,18 @@ static void copy_string(struct hive *h, const char *key, const char *value, char
 static void software_from_hive(struct hive *h, struct inspection *ins)
 {
 	const char *k = "Microsoft\\Windows NT\\CurrentVersion";
-	copy_string(h, k, "ProductName", ins->product_name, sizeof ins->product_name);
-	copy_string(h, k, "EditionID", ins->edition, sizeof ins->edition);
-	copy_string(h, k, "CSDVersion", ins->service_pack, sizeof ins->service_pack);
-	copy_string(h, k, "CurrentVersion", ins->current_version, sizeof ins->current_version);
-	copy_string(h, k, "CurrentBuildNumber", ins->build, sizeof ins->build);
-	if (!ins->build[0]) copy_string(h, k, "CurrentBuild", ins->build, sizeof ins->build);
-	copy_string(h, k, "SystemRoot", ins->system_root, sizeof ins->system_root);
+	const struct reg_string r = { h, "SOFTWARE", k };
+	const int w = WARN_VALUE_TOO_LONG;
+	copy_string(ins, &r, "ProductName", ins->product_name, sizeof ins->product_name, w,
+		    "left out, the boot entry is named \"Windows\"");
+	copy_string(ins, &r, "EditionID", ins->edition, sizeof ins->edition, w, "left out");
+	copy_string(ins, &r, "CSDVersion", ins->service_pack, sizeof ins->service_pack, w, "left out");
+	copy_string(ins, &r, "CurrentVersion", ins->current_version, sizeof ins->current_version, w, "left out");
+	copy_string(ins, &r, "CurrentBuildNumber", ins->build, sizeof ins->build, w, "left out");
+	if (!ins->build[0]) copy_string(ins, &r, "CurrentBuild", ins->build, sizeof ins->build, w, "left out");
+	/* its drive letter is the system drive MountedDevices must name */
+	copy_string(ins, &r, "SystemRoot", ins->system_root, sizeof ins->system_root, BLK_NAME_TOO_LONG,
+		    "the system drive letter cannot be checked");
 	/* Windows 10+ keeps CurrentVersion at 6.3 and adds these DWORDs. */
 	uint32_t maj, min;
 	if (hive_get_dword(h, k, "CurrentMajorVersionNumber", &maj) == 0 &&
@@ -362,15 +377,19 @@ static void read_control_sets(struct hive *h, struct inspection *ins)
 			break;
 		}
 		struct control_set *cs = &ins->control_sets[ins->ncontrol_sets++];
-		snprintf(cs->name, sizeof cs->name, "%s", names[i]);
+		snprintf(cs->name, sizeof cs->name, "%s", names[i]);   /* fits: is_control_set_name, 13 chars */
 		cs->ntfs_start = start_of(h, names[i], "Ntfs");
 		cs->vmbus_start = start_of(h, names[i], "vmbus");
 		cs->storvsc_start = start_of(h, names[i], "storvsc");
 		cs->hyperkbd_start = start_of(h, names[i], "hyperkbd");
 		char *k = xasprintf("%s\\Control", names[i]);
 		if (!k) break;   /* E_NOMEM: windows_inspect fails (err_nomem_count) */
-		copy_string(h, k, "FirmwareBootDevice", cs->firmware_boot_device, sizeof cs->firmware_boot_device);
-		copy_string(h, k, "SystemBootDevice", cs->system_boot_device, sizeof cs->system_boot_device);
+		const struct reg_string r = { h, "SYSTEM", k };
+		/* shown only: convert writes FirmwareBootDevice anew */
+		copy_string(ins, &r, "FirmwareBootDevice", cs->firmware_boot_device, sizeof cs->firmware_boot_device,
+			    WARN_VALUE_TOO_LONG, "left out");
+		copy_string(ins, &r, "SystemBootDevice", cs->system_boot_device, sizeof cs->system_boot_device,
+			    WARN_VALUE_TOO_LONG, "left out");
 		free(k);
 	}
 	hive_free_names(names, n);
@@ -405,10 +424,15 @@ static void decode_mounted(struct mounted_device *m, const uint8_t *d, size_t le
 /* A value convert may edit or the system-drive check reads: one naming a
  * drive letter, or a volume of this disk (doc/formats.md, MountedDevices).
  * Values of other disks (USB sticks seen once) are listed only. */
+static bool relevant_as(const char *name, const struct mounted_device *m, const struct inspection *ins)
+{
+	return !strncasecmp(name, "\\DosDevices\\", 12) ||
+	       (m->kind == MD_MBR && m->signature == ins->table.disk_signature) || m->kind == MD_GPT;
+}
+
 static bool mounted_relevant(const struct mounted_device *m, const struct inspection *ins)
 {
-	return !strncasecmp(m->name, "\\DosDevices\\", 12) ||
-	       (m->kind == MD_MBR && m->signature == ins->table.disk_signature) || m->kind == MD_GPT;
+	return relevant_as(m->name, m, ins);
 }
 
 /* The slot for a decoded value: the next free one, or when the table is
@@ -436,16 +460,20 @@ static void read_mounted_devices(struct hive *h, struct inspection *ins)
 		if (hive_get_binary(h, "MountedDevices", names[i], &d, &len, &type)) { err_clear(); continue; }
 		struct mounted_device m;
 		memset(&m, 0, sizeof m);
-		/* A value name is what convert rewrites: one that does not fit is
-		 * left out whole (never edited under a cut name). Names of this
-		 * disk's volumes ("\\DosDevices\\C:", "\\??\\Volume{guid}") fit. */
-		if (str_copy(m.name, sizeof m.name, names[i], "MountedDevices value name") < 0) {
-			err_clear();
-			free(d);
-			continue;
-		}
 		decode_mounted(&m, d, len, &ins->table);
 		free(d);
+		/* A value name is what convert rewrites: one that does not fit is
+		 * never edited under a cut name. Names of this disk's volumes
+		 * ("\\DosDevices\\C:", "\\??\\Volume{guid}") fit; a longer one
+		 * naming a letter or this disk is the blocker name-too-long,
+		 * another disk's is left out. */
+		if (str_copy(m.name, sizeof m.name, names[i], "MountedDevices value name") < 0) {
+			if (relevant_as(names[i], &m, ins))
+				add_finding(ins, BLK_NAME_TOO_LONG, false, "%s, and it names a drive letter or a volume of this disk: "
+					    "convert would have to rewrite it", err_msg());
+			err_clear();
+			continue;
+		}
 		struct mounted_device *slot = mounted_slot(ins, &m);
 		if (slot) *slot = m;
 		else if (mounted_relevant(&m, ins)) lost++;
@@ -475,7 +503,7 @@ static void read_locale(struct hive *h, struct inspection *ins)
 {
 	char key[64];
 	int cs = ins->current_control_set > 0 ? ins->current_control_set : 1;
-	snprintf(key, sizeof key, "ControlSet%03d\\Control\\Nls\\Language", cs);
+	snprintf(key, sizeof key, "ControlSet%03d\\Control\\Nls\\Language", cs);   /* fits: 43 chars for any int */
 	char *s = NULL;
 	if (hive_get_string(h, key, "InstallLanguage", &s) != 0 || !s) {
 		free(s); s = NULL;
@@ -486,7 +514,7 @@ static void read_locale(struct hive *h, struct inspection *ins)
 	unsigned long lcid = strtoul(s, NULL, 16);
 	free(s);
 	for (size_t i = 0; i < sizeof lcids / sizeof *lcids; i++)
-		if (lcids[i].lcid == lcid) snprintf(ins->locale, sizeof ins->locale, "%s", lcids[i].name);
+		if (lcids[i].lcid == lcid) snprintf(ins->locale, sizeof ins->locale, "%s", lcids[i].name);   /* fits: lcids[] names <= 10 */
 }
 
 /* Otherwise: the language folder (xx-YY) next to bootmgfw.efi. */
@@ -497,7 +525,7 @@ static void locale_from_boot_files(struct ntfs_vol *v, struct inspection *ins)
 	int n = ntfs_list(v, "\\Windows\\Boot\\EFI", &e);
 	if (n < 0) { err_clear(); return; }
 	for (int i = 0; i < n && !ins->locale[0]; i++)
-		if (e[i].is_dir && !ascii_casecmp(e[i].name, "en-US")) snprintf(ins->locale, sizeof ins->locale, "en-US");
+		if (e[i].is_dir && !ascii_casecmp(e[i].name, "en-US")) snprintf(ins->locale, sizeof ins->locale, "en-US");   /* fits: 5 chars */
 	for (int i = 0; i < n && !ins->locale[0]; i++)
 		if (e[i].is_dir && strlen(e[i].name) == 5 && e[i].name[2] == '-')
 			memcpy(ins->locale, e[i].name, 6);   /* "ll-CC" and its NUL */
@@ -513,17 +541,16 @@ static void hive_logs(struct ntfs_vol *v, char *out, size_t n)
 	static const char *const logs[] = { ".LOG1", ".LOG2", ".LOG" };
 	size_t used = 0;
 	out[0] = 0;
-	if (!v) { snprintf(out, n, "log files not looked at"); return; }   /* windows_read_hives */
-	for (size_t i = 0; i < sizeof logs / sizeof *logs && used < n; i++) {
+	if (!v) { msg_printf(out, n, "log files not looked at"); return; }   /* windows_read_hives */
+	for (size_t i = 0; i < sizeof logs / sizeof *logs; i++) {
 		char path[64];
 		uint64_t size = 0;
-		snprintf(path, sizeof path, "%s%s", SYSTEM_HIVE, logs[i]);
+		snprintf(path, sizeof path, "%s%s", SYSTEM_HIVE, logs[i]);   /* fits: 34 + 5 chars */
 		if (ntfs_stat(v, path, NULL, &size) == 1 && size > 0)
-			used += snprintf(out + used, n - used, "%sSYSTEM%s (%llu bytes)", used ? ", " : "", logs[i],
-					 (unsigned long long)size);
+			text_append(out, n, &used, "%sSYSTEM%s (%llu bytes)", used ? ", " : "", logs[i], (unsigned long long)size);
 	}
 	err_clear();
-	if (!used) snprintf(out, n, "no SYSTEM.LOG1/LOG2 beside it");
+	if (!used) msg_printf(out, n, "no SYSTEM.LOG1/LOG2 beside it");
 }
 
 /* The base block's state (hive.h, hive_base_state) decides what can be
@@ -537,14 +564,14 @@ static bool system_hive_state(struct ntfs_vol *v, struct inspection *ins, const 
 	char logs[160];
 	hive_logs(v, logs, sizeof logs);
 	if (hive_base_state(data, len, &b) < 0) {
-		snprintf(ins->system_hive_state, sizeof ins->system_hive_state, "unreadable");
+		snprintf(ins->system_hive_state, sizeof ins->system_hive_state, "unreadable");   /* fits: a word in 16 */
 		add_finding(ins, BLK_SYSTEM_HIVE_UNREADABLE, false,
 			    "%s is not a registry hive (no \"regf\" base block; %s): boot Windows and shut it down cleanly",
 			    SYSTEM_HIVE, logs);
 		return false;
 	}
 	if (b.state == HIVE_TORN) {
-		snprintf(ins->system_hive_state, sizeof ins->system_hive_state, "torn");
+		snprintf(ins->system_hive_state, sizeof ins->system_hive_state, "torn");   /* fits: a word in 16 */
 		add_finding(ins, BLK_HIVE_NEEDS_RECOVERY, false,
 			    "%s needs recovery from its transaction logs: base block checksum 0x%08x, computed 0x%08x "
 			    "(sequence numbers %u/%u; %s): boot Windows so it recovers the hive, then shut it down cleanly",
@@ -552,14 +579,14 @@ static bool system_hive_state(struct ntfs_vol *v, struct inspection *ins, const 
 		return false;
 	}
 	if (b.state == HIVE_DIRTY) {
-		snprintf(ins->system_hive_state, sizeof ins->system_hive_state, "dirty");
+		snprintf(ins->system_hive_state, sizeof ins->system_hive_state, "dirty");   /* fits: a word in 16 */
 		ins->system_hive_dirty = true;
 		add_finding(ins, BLK_HIVE_DIRTY, false,
 			    "%s has unreplayed log data (sequence numbers %u/%u differ; %s): boot Windows and shut it down cleanly",
 			    SYSTEM_HIVE, b.seq1, b.seq2, logs);
 		return true;   /* readable, though not what Windows will load */
 	}
-	snprintf(ins->system_hive_state, sizeof ins->system_hive_state, "clean");
+	snprintf(ins->system_hive_state, sizeof ins->system_hive_state, "clean");   /* fits: a word in 16 */
 	return true;
 }
 
@@ -570,7 +597,7 @@ static void system_from_bytes(struct ntfs_vol *v, struct inspection *ins, const 
 	struct hive *h = system_hive_state(v, ins, data, len) ? hive_open(data, len, false, "SYSTEM") : NULL;
 	if (!h) {
 		if (!strcmp(ins->system_hive_state, "clean") || !strcmp(ins->system_hive_state, "dirty")) {
-			snprintf(ins->system_hive_state, sizeof ins->system_hive_state, "unreadable");
+			snprintf(ins->system_hive_state, sizeof ins->system_hive_state, "unreadable");   /* fits: a word in 16 */
 			add_finding(ins, BLK_SYSTEM_HIVE_UNREADABLE, false, "%s cannot be read: %s", SYSTEM_HIVE, err_msg());
 		}
 		err_clear();
@@ -588,7 +615,7 @@ static void read_system(struct ntfs_vol *v, struct inspection *ins)
 	uint8_t *data = NULL;
 	size_t len = 0;
 	if (ntfs_read_file(v, SYSTEM_HIVE, HIVE_MAX, &data, &len)) {
-		snprintf(ins->system_hive_state, sizeof ins->system_hive_state, "unreadable");
+		snprintf(ins->system_hive_state, sizeof ins->system_hive_state, "unreadable");   /* fits: a word in 16 */
 		add_finding(ins, BLK_SYSTEM_HIVE_UNREADABLE, false, "%s cannot be read: %s", SYSTEM_HIVE, err_msg());
 		err_clear();
 		return;
@@ -712,23 +739,26 @@ static const char *winload_report(struct ntfs_vol *v, struct pe *orig, const str
 
 static void dry_run_patches(struct ntfs_vol *v, struct pe *pe, enum pe_kind kind, enum winfile f, struct inspection *ins)
 {
-	struct patch_report rep;
+	/* on the heap: a patch_report is 171 KB (patch.h) */
+	struct patch_report *rep = xcalloc(1, sizeof *rep);
+	if (!rep) return;   /* E_NOMEM: windows_inspect fails (err_nomem_count) */
 	const char *name = winfile_name[f];
-	if (kind == KIND_WINLOAD) name = winload_report(v, pe, ins, &rep);
-	else dry_run(pe, kind, ins, &rep);
-	for (size_t i = 0; i < rep.nresults && ins->npatches < sizeof ins->patches / sizeof *ins->patches; i++) {
+	if (kind == KIND_WINLOAD) name = winload_report(v, pe, ins, rep);
+	else dry_run(pe, kind, ins, rep);
+	for (size_t i = 0; i < rep->nresults && ins->npatches < sizeof ins->patches / sizeof *ins->patches; i++) {
 		struct patch_status_info *p = &ins->patches[ins->npatches++];
-		snprintf(p->id, sizeof p->id, "%s", rep.results[i].id ? rep.results[i].id : "");
-		snprintf(p->file, sizeof p->file, "%s", name);
-		p->status = rep.results[i].status;
-		_Static_assert(sizeof p->message == sizeof rep.results[i].message, "patch message fits whole");
-		memcpy(p->message, rep.results[i].message, sizeof p->message);
+		snprintf(p->id, sizeof p->id, "%s", rep->results[i].id ? rep->results[i].id : "");   /* fits: patch_catalog.def ids <= 20 */
+		snprintf(p->file, sizeof p->file, "%s", name);   /* fits: winfile_name[] or "winload-gen2.efi" */
+		p->status = rep->results[i].status;
+		_Static_assert(sizeof p->message == sizeof rep->results[i].message, "patch message fits whole");
+		memcpy(p->message, rep->results[i].message, sizeof p->message);
 		/* convert would stop with exit 5 on these: say so up front. */
 		if (p->status == PATCH_NOT_FOUND || p->status == PATCH_AMBIGUOUS)
 			add_finding(ins, WARN_PATCH_NOT_FOUND, true,
 				    "kernel patch %s (%s) is %s: convert would stop (exit 5)", p->id, p->file,
-				    patch_status_name(rep.results[i].status));
+				    patch_status_name(rep->results[i].status));
 	}
+	free(rep);
 }
 
 static void read_files(struct ntfs_vol *v, struct inspection *ins)
@@ -810,7 +840,7 @@ static void system_drive_findings(struct inspection *ins)
 	if (!ins->system_hive_read) return;
 	const char *sr = ins->system_root;
 	char name[20], where[160];
-	snprintf(name, sizeof name, "\\DosDevices\\%c:", sr[0] && sr[1] == ':' ? toupper((unsigned char)sr[0]) : 'C');
+	snprintf(name, sizeof name, "\\DosDevices\\%c:", sr[0] && sr[1] == ':' ? toupper((unsigned char)sr[0]) : 'C');   /* fits: 14 chars */
 	for (size_t i = 0; i < ins->nmounted; i++) {
 		const struct mounted_device *m = &ins->mounted[i];
 		if (strcasecmp(m->name, name)) continue;

@@ -206,17 +206,17 @@ static const char *win32_name_bad(const char *name, char *why, size_t n)
 	static const char *const dev[] = { "CON", "PRN", "AUX", "NUL" };
 	for (const unsigned char *c = (const unsigned char *)name; *c; c++) {
 		if (*c < 0x20) {
-			snprintf(why, n, "control character 0x%02x", *c);
+			msg_printf(why, n, "control character 0x%02x", *c);
 			return why;
 		}
 		if (strchr("<>:\"|?*\\", *c)) {
-			snprintf(why, n, "character '%c'", *c);
+			msg_printf(why, n, "character '%c'", *c);
 			return why;
 		}
 	}
 	size_t len = strlen(name), stem = strcspn(name, ".");
 	if (len && (name[len - 1] == '.' || name[len - 1] == ' ') && strcmp(name, "..")) {
-		snprintf(why, n, "trailing %s", name[len - 1] == '.' ? "period" : "space");
+		msg_printf(why, n, "trailing %s", name[len - 1] == '.' ? "period" : "space");
 		return why;
 	}
 	bool reserved = false;
@@ -225,7 +225,7 @@ static const char *win32_name_bad(const char *name, char *why, size_t n)
 	if (stem == 4 && (!strncasecmp(name, "COM", 3) || !strncasecmp(name, "LPT", 3)) && name[3] >= '1' && name[3] <= '9')
 		reserved = true;
 	if (reserved) {
-		snprintf(why, n, "reserved device name %.*s", (int)stem, name);
+		msg_printf(why, n, "reserved device name %.*s", (int)stem, name);
 		return why;
 	}
 	return NULL;
@@ -277,10 +277,12 @@ static char *relative_path(const char *child, const char *parent)
 		goto done;
 	out = xcalloc(1, 3 * (nc - k) + PATH_MAX + strlen(base) + 4);
 	if (!out) goto done;   /* E_NOMEM set */
-	for (size_t i = k; i < nc; i++) strcat(out, "..\\");
-	if (k == nc) strcat(out, ".\\");
-	for (size_t i = k; i < np; i++) strcat(strcat(out, pn[i]), "\\");
-	strcat(out, base);
+	/* fits: 3 bytes a "..\\", the names of pr and a "\\" each within
+	 * PATH_MAX (pr's own length), ".\\" + base + NUL in the rest */
+	for (size_t i = k; i < nc; i++) strcat(out, "..\\");   /* fits: see above */
+	if (k == nc) strcat(out, ".\\");   /* fits: see above */
+	for (size_t i = k; i < np; i++) strcat(strcat(out, pn[i]), "\\");   /* fits: see above */
+	strcat(out, base);   /* fits: see above */
 done:
 	free(cd), free(pd), free(pb);
 	return out;
@@ -323,7 +325,7 @@ static uint8_t *parent_locator(const struct wctx *w, uint32_t *len)
 	char *rel = relative_path(w->path, p->path);
 	if (!rel) return NULL;
 	char gs[GUID_STR_LEN + 1], link[GUID_STR_LEN + 3];
-	snprintf(link, sizeof link, "{%s}", guid_to_str(&p->data_write_guid, gs));
+	snprintf(link, sizeof link, "{%s}", guid_to_str(&p->data_write_guid, gs));   /* fits: {GUID} */
 	size_t cap = sizeof(struct vhdx_locator_header) + 2 * sizeof(struct vhdx_locator_entry) +
 		     4 * (strlen("parent_linkage") + strlen(link) + strlen("relative_path") + strlen(rel)) + 16;
 	if (4 * strlen(rel) > UINT16_MAX) {

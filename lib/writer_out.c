@@ -89,7 +89,7 @@ static int create_named(const char *path)
 	if (strlen(path) + sizeof ".gen2prep-XXXXXX" > sizeof tmp_path)
 		return err_set(E_USAGE, "output path too long");
 	block_signals(&old);
-	snprintf(tmp_path, sizeof tmp_path, "%s.gen2prep-XXXXXX", path);
+	snprintf(tmp_path, sizeof tmp_path, "%s.gen2prep-XXXXXX", path);   /* fits: length checked above */
 	int fd = mkostemp(tmp_path, O_CLOEXEC);
 	int saved = errno;
 	if (fd >= 0) tmp_active = 1;
@@ -163,7 +163,7 @@ static int link_fd(int fd, const char *to)
 	if (linkat(fd, "", AT_FDCWD, to, AT_EMPTY_PATH) == 0) return 0;
 	if (errno != EPERM && errno != ENOENT && errno != EINVAL) return -1;
 	char proc[64];
-	snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+	snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);   /* fits: 25 chars at most */
 	return linkat(AT_FDCWD, proc, AT_FDCWD, to, AT_SYMLINK_FOLLOW);
 }
 
@@ -178,7 +178,7 @@ static int link_then_rename(int fd, const char *path)
 		if (getrandom(&r, sizeof r, 0) != sizeof r) r = (uint64_t)getpid() * 1000003u + (uint64_t)tries;
 		sigset_t old;
 		block_signals(&old);
-		snprintf(tmp_path, sizeof tmp_path, "%s.gen2prep-%06llx", path, (unsigned long long)(r & 0xffffff));
+		snprintf(tmp_path, sizeof tmp_path, "%s.gen2prep-%06llx", path, (unsigned long long)(r & 0xffffff));   /* fits: length checked above */
 		int l = link_fd(fd, tmp_path);
 		int saved = errno;
 		if (l == 0) tmp_active = 1;
@@ -273,7 +273,7 @@ static int lock_name(const char *path, char *out, size_t n)
 	}
 	free(b);
 	int k = snprintf(out, n, "gen2prep-out:%llx:%llx:", (unsigned long long)st.st_dev, (unsigned long long)st.st_ino);
-	for (int i = 0; i < 16 && k + 2 < (int)n; i++) k += snprintf(out + k, n - k, "%02x", h[i]);
+	for (int i = 0; i < 16 && k + 2 < (int)n; i++) k += snprintf(out + k, n - k, "%02x", h[i]);   /* fits: k + 2 < n */
 	return 0;
 }
 
@@ -326,7 +326,7 @@ int writer_lock(const char *path)
 	}
 	listen(s, 4);   /* only so that a refused run can name us */
 	lock_fd = s;
-	snprintf(lock_key, sizeof lock_key, "%s", key);
+	snprintf(lock_key, sizeof lock_key, "%s", key);   /* fits: key[sizeof lock_key] */
 	return 0;
 }
 

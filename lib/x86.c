@@ -244,13 +244,13 @@ static void format_zi(const ZydisDecodedInstruction *zi, const ZydisDecodedOpera
 	x86_init();
 	if (!ZYAN_SUCCESS(ZydisFormatterFormatInstruction(&g_fmt, zi, op, zi->operand_count_visible, out, outsz,
 							   rva, ZYAN_NULL)))
-		snprintf(out, outsz, "(bad)");
+		msg_printf(out, outsz, "(bad)");
 }
 
 void x86_format(const struct x86_insn *in, char *out, size_t outsz)
 {
 	if (!in->valid) {
-		snprintf(out, outsz, "(bad)");
+		msg_printf(out, outsz, "(bad)");
 		return;
 	}
 	format_zi(&in->zi, in->op, in->rva, out, outsz);
@@ -271,15 +271,12 @@ int x86_format_bytes(const uint8_t *p, size_t len, uint32_t rva, char *out, size
 			format_zi(&zi, op, rva + (uint32_t)off, one, sizeof one);
 			step = zi.length;
 		} else {
-			snprintf(one, sizeof one, "(bad %02x)", p[off]);
+			snprintf(one, sizeof one, "(bad %02x)", p[off]);   /* fits: 9 chars */
 			step = 1;
 			rc = -1;
 		}
-		int w = snprintf(out + used, used < outsz ? outsz - used : 0, "%s%s", count ? "; " : "", one);
-		if (w > 0 && used + (size_t)w < outsz)
-			used += (size_t)w;
-		else if (outsz)
-			used = outsz - 1;
+		/* text for a report: one that does not fit ends in " ..." */
+		text_append(out, outsz, &used, "%s%s", count ? "; " : "", one);
 		off += step;
 		count++;
 	}

@@ -85,7 +85,7 @@ int cli_usage(const char *cmd, const char *fmt, ...)
 	char msg[512];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
+	msg_vprintf(msg, sizeof msg, fmt, ap);   /* an overlong message ends in "..." */
 	va_end(ap);
 	fprintf(stderr, "%s: %s: %s\nTry '%s %s --help'.\n", progname, cmd, msg, progname, cmd);
 	/* --json on the command line: the error object on stdout too (man
@@ -102,7 +102,7 @@ static void option_name(int argc, char **argv, const char *shortopts, char *buf,
 {
 	const char *arg = optind - 1 < argc && optind >= 1 ? argv[optind - 1] : "";
 	if (optopt > 0 && optopt < 256 && strncmp(arg, "--", 2)) {
-		snprintf(buf, n, "-%c", optopt);
+		snprintf(buf, n, "-%c", optopt);   /* fits: 2 chars */
 		return;
 	}
 	int len = (int)strcspn(arg, "=");
@@ -136,7 +136,8 @@ int cli_getopt(const char *cmd, int argc, char **argv, const char *shortopts, co
 {
 	static bool scanned;   /* one command per process: its line is looked at once */
 	char opts[64], name[64];
-	snprintf(opts, sizeof opts, ":%s", shortopts);   /* ':' first: a missing argument returns ':' */
+	/* ':' first: a missing argument returns ':' */
+	snprintf(opts, sizeof opts, ":%s", shortopts);   /* fits: the commands' constant option strings are < 40 */
 	opterr = 0;
 	if (!scanned) {
 		/* before the first option is parsed: a usage error in front of
@@ -228,15 +229,18 @@ static int overall_pct(const struct tty_progress *t)
 static void format_line(const struct tty_progress *t, int pct, char *buf, size_t n)
 {
 	const char *name = t->stage >= 0 ? stages[t->stage].name : t->other;
-	int k = snprintf(buf, n, t->tty ? "%3d%% %s" : "%d%% %s", pct, name);
-	if (t->stage != STAGE_OUTPUT_IDX || t->total <= 1 || k < 0 || (size_t)k >= n) return;
-	k += snprintf(buf + k, n - k, "  %llu/%llu MiB", (unsigned long long)(t->done >> 20),
-		      (unsigned long long)(t->total >> 20));
+	/* a line for the terminal: one longer than buf ends in "..." */
+	if (msg_printf(buf, n, t->tty ? "%3d%% %s" : "%d%% %s", pct, name) < 0) return;
+	if (t->stage != STAGE_OUTPUT_IDX || t->total <= 1) return;
+	size_t k = strlen(buf);
+	if (msg_printf(buf + k, n - k, "  %llu/%llu MiB", (unsigned long long)(t->done >> 20),
+		       (unsigned long long)(t->total >> 20)) < 0) return;
+	k += strlen(buf + k);
 	double el = since(&t->stage_start);
-	if (el < 1 || !t->done || (size_t)k >= n) return;
+	if (el < 1 || !t->done) return;
 	double rate = t->done / el;
 	unsigned left = (unsigned)((t->total - t->done) / rate + 0.5);
-	snprintf(buf + k, n - k, "  %.1f MiB/s  %u:%02u left", rate / (1 << 20), left / 60, left % 60);
+	msg_printf(buf + k, n - k, "  %.1f MiB/s  %u:%02u left", rate / (1 << 20), left / 60, left % 60);
 }
 
 static int term_width(void)
@@ -283,7 +287,7 @@ static void update(void *ctx, const char *phase, uint64_t done, uint64_t total)
 	bool changed = s != t->stage || (s < 0 && strcmp(t->other, phase)) || (t->total <= 1 && total > 1);
 	if (changed) {
 		t->stage = s;
-		snprintf(t->other, sizeof t->other, "%s", phase);
+		msg_printf(t->other, sizeof t->other, "%s", phase);   /* a phase name, shown only */
 		clock_gettime(CLOCK_MONOTONIC, &t->stage_start);
 	}
 	t->done = done;

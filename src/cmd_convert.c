@@ -273,7 +273,7 @@ static int prepare_vm_out(const struct args *a, struct vm_out *o)
 		/* the conversion stops here; the dry run shows the plan with an
 		 * output-side blocker (vm_blockers), as for OUT itself */
 		if (!a->co.dry_run || err_code() == E_IO) return -1;
-		snprintf(o->refused, sizeof o->refused, "%s", err_msg());
+		msg_printf(o->refused, sizeof o->refused, "%s", err_msg());
 		err_clear();
 	}
 	o->disk_path = vmconfig_relative_path(o->path, a->co.out);

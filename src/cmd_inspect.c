@@ -54,7 +54,7 @@ static json_t *table_json(const struct ptable *t)
 	char buf[40];
 	json_object_set_new(j, "type", json_string(ptable_type_name(t->type)));
 	/* both keys always, the other style's null (absent values are null) */
-	snprintf(buf, sizeof buf, "0x%08x", t->disk_signature);
+	snprintf(buf, sizeof buf, "0x%08x", t->disk_signature);   /* fits: 10 chars */
 	json_object_set_new(j, "disk_signature", t->type == PT_MBR ? json_string(buf) : json_null());
 	json_object_set_new(j, "disk_guid", t->type == PT_GPT ? json_string(guid_to_str(&t->disk_guid, buf)) : json_null());
 	return j;
@@ -69,7 +69,7 @@ static json_t *partition_json(const struct ptable *t, const struct part_info *pi
 	json_object_set_new(j, "start", json_integer((json_int_t)p->start));
 	json_object_set_new(j, "size", json_integer((json_int_t)p->size));
 	bool mbr = t->type == PT_MBR;
-	if (mbr) snprintf(buf, sizeof buf, "0x%02x", p->mbr_type);
+	if (mbr) snprintf(buf, sizeof buf, "0x%02x", p->mbr_type);   /* fits: a byte */
 	else guid_to_str(&p->type_guid, buf);
 	json_object_set_new(j, "type", json_string(buf));
 	/* MBR keys null on GPT and the other way round: every key always there */
@@ -99,7 +99,7 @@ static json_t *files_json(const struct inspection *ins)
 		if (!fi->present) { json_object_set_new(j, winfile_name[f], json_null()); continue; }
 		json_t *e = json_object();
 		char m[8];
-		snprintf(m, sizeof m, "0x%04x", fi->machine);
+		snprintf(m, sizeof m, "0x%04x", fi->machine);   /* fits: a u16, 6 chars */
 		json_object_set_new(e, "path", json_string(fi->path));
 		json_object_set_new(e, "file_version", jstr_or_null(fi->version));
 		json_object_set_new(e, "machine", json_string(m));
@@ -140,7 +140,7 @@ static json_t *mounted_json(const struct inspection *ins)
 		json_object_set_new(j, "name", json_string(m->name));
 		json_object_set_new(j, "kind", json_string(m->kind == MD_MBR ? "mbr" : m->kind == MD_GPT ? "gpt" : "other"));
 		if (m->kind == MD_MBR) {
-			snprintf(buf, sizeof buf, "0x%08x", m->signature);
+			snprintf(buf, sizeof buf, "0x%08x", m->signature);   /* fits: 10 chars */
 			json_object_set_new(j, "signature", json_string(buf));
 			json_object_set_new(j, "offset", json_integer((json_int_t)m->offset));
 		} else if (m->kind == MD_GPT) {
@@ -172,7 +172,7 @@ static json_t *windows_json(const struct inspection *ins)
 	if (!ins->windows_found) return json_null();
 	json_t *j = json_object();
 	char kv[16];
-	snprintf(kv, sizeof kv, "%u.%u", ins->kernel_version >> 8, ins->kernel_version & 0xff);
+	snprintf(kv, sizeof kv, "%u.%u", ins->kernel_version >> 8, ins->kernel_version & 0xff);   /* fits: 12 chars for any unsigned */
 	json_object_set_new(j, "partition", json_integer(ins->windows_partition));
 	json_object_set_new(j, "product_name", json_string(ins->product_name));
 	json_object_set_new(j, "edition", json_string(ins->edition));

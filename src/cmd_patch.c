@@ -78,7 +78,7 @@ static bool id_lists_clash(const char *only, const char *skip, char *id, size_t 
 		for (const char *s = skip; *s;) {
 			size_t sl = strcspn(s, ",");
 			if (len && sl == len && !strncmp(p, s, len)) {
-				snprintf(id, n, "%.*s", (int)len, p);
+				msg_printf(id, n, "%.*s", (int)len, p);   /* named in a usage message */
 				return true;
 			}
 			s += sl + (s[sl] == ',');
@@ -176,7 +176,7 @@ static bool same_file(const char *a, const char *b)
 static void hex(char *out, const uint8_t *p, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		sprintf(out + 2 * i, "%02x", p[i]);
+		sprintf(out + 2 * i, "%02x", p[i]);   /* fits: out holds 2n + 1 */
 	out[2 * n] = 0;
 }
 
@@ -223,7 +223,7 @@ static void print_json(const struct patch_cli *o, const struct pe *pe, const str
 	json_object_set_new(j, "file", json_string(o->file));
 	json_object_set_new(j, "kind", json_string(pe_kind_name(rep->kind)));
 	json_object_set_new(j, "file_version", json_string(pe_version_str(pe, vbuf, sizeof vbuf)));
-	snprintf(vbuf, sizeof vbuf, "%u.%u", rep->version >> 8, rep->version & 0xFF);
+	snprintf(vbuf, sizeof vbuf, "%u.%u", rep->version >> 8, rep->version & 0xFF);   /* fits: 14 chars for any unsigned */
 	json_object_set_new(j, "kernel_version", json_string(vbuf));
 	json_object_set_new(j, "forced_version", json_boolean(o->force_version != 0));
 	json_object_set_new(j, "dry_run", json_boolean(o->dry_run));
@@ -232,7 +232,7 @@ static void print_json(const struct patch_cli *o, const struct pe *pe, const str
 		json_array_append_new(arr, result_json(&rep->results[i]));
 	json_object_set_new(j, "patches", arr);
 	json_object_set_new(j, "checksum_updated", json_boolean(rep->checksum_updated));
-	snprintf(cs, sizeof cs, "0x%08x", get_le32(pe->data + pe->checksum_off));
+	snprintf(cs, sizeof cs, "0x%08x", get_le32(pe->data + pe->checksum_off));   /* fits: 10 chars */
 	json_object_set_new(j, "checksum", json_string(cs));
 	json_object_set_new(j, "output", written ? json_string(written) : json_null());
 	json_object_set_new(j, "ok", json_boolean(rc == 0));

@@ -207,8 +207,8 @@ static void defs_steps(const struct next_input *in, struct next_steps *s)
 const char *next_steps_vhd_warning(const struct plan *p, char *buf, size_t n)
 {
 	if (p->format != OUT_VHD || p->new_size % MIB == 0) return NULL;
-	snprintf(buf, n, "the VHD's virtual size, %llu bytes, is not a whole number of MiB: Azure refuses such a VHD",
-		 (unsigned long long)p->new_size);
+	msg_printf(buf, n, "the VHD's virtual size, %llu bytes, is not a whole number of MiB: Azure refuses such a VHD",
+		   (unsigned long long)p->new_size);
 	return buf;
 }
 
