@@ -28,7 +28,7 @@ sig=$(sfdisk -d "$img" | sed -n 's/^label-id: 0x//p')
 sig_le=$(printf '%s' "$sig" | sed 's/\(..\)\(..\)\(..\)\(..\)/\4\3\2\1/')
 assert_eq "mounted-name-long: hivex: its data names this disk ($sig)" "$sig_le" "$(hive_val "$TMP/mn.SYSTEM" MountedDevices "$long" | head -c 8)"
 blocked_everywhere mounted-name-long "$img" name-too-long \
-	"MountedDevices value name '.{40}\\.\\.\\.' is 200 bytes, longer than the 127 this field holds, and it names a drive letter or a volume of this disk: convert would have to rewrite it"
+	"MountedDevices value name '.+SCSI#Disk&Ven_Msft&Prod_Virtual_Disk\\.\\.\\.' is 200 bytes, longer than the 127 this field holds, and it names a drive letter or a volume of this disk: convert would have to rewrite it"
 
 # ---- ProductName of 300 characters ----
 img=$(bad_fixture product-name-long)
