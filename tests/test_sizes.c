@@ -125,7 +125,7 @@ static void t_system_root_long(void **st)
 }
 
 /* MountedDevices: a 200-byte value name whose data names this disk's
- * Windows volume (MBR signature + offset, doc/formats.md) would have to be
+ * Windows volume (MBR signature + offset, doc/formats.md, MountedDevices) would have to be
  * rewritten by convert: the blocker name-too-long. The same long name for
  * another disk's volume is left out without a finding (never edited). */
 static void t_mounted_name_long(void **st)
