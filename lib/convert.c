@@ -12,6 +12,7 @@
 #include "rules.h"
 #include "system_hive.h"
 #include "util.h"
+#include "win32_name.h"
 #include "windows.h"
 #include "writer.h"
 
@@ -409,6 +410,23 @@ static uint64_t differencing_bytes(const struct job *j)
 	return n;
 }
 
+/* OUT's own name for Windows (win32_name.h): Hyper-V opens a VHDX or VHD
+ * by its name, so one it cannot open (CON.vhdx, a?.vhdx) is the warning
+ * output-name. Not a refusal, unlike a parent's name (writer_diff.c) or
+ * OUT's path in a --nanabox / --hyperv-script file (vmconfig.c): no file
+ * records OUT's own name, a differencing child included (its locator
+ * names the parent only, MS-VHDX 2.6.2.6.3), so renaming it on the
+ * Windows side breaks nothing. */
+static void plan_output_name(struct job *j)
+{
+	struct plan *p = &j->r->plan;
+	char why[64];
+	const char *slash = strrchr(j->opts->out, '/'), *name = slash ? slash + 1 : j->opts->out;
+	if (!p->format_known || p->format == OUT_RAW || !win32_name_why(name, why, sizeof why)) return;
+	plan_add_warning(p, "output-name", "'%s': the name has a %s, which Windows does not allow in a file name: Hyper-V "
+			 "cannot open it by this name; rename it when you copy it to Windows (nothing records it)", name, why);
+}
+
 /* The output side of the plan: OUT itself (exists, is IN, folder) and the
  * room on its file system. Checked by the dry run as by the conversion;
  * a refusal is an "output-refused" blocker (exit 7). */
@@ -430,6 +448,7 @@ static void plan_output(struct job *j)
 		plan_add_blocker(p, "output-sector-size", "the input has %u-byte sectors: VHD and raw outputs cannot record them (readers take 512); use -O vhdx",
 				 p->sector_size);
 	if (o->differencing) plan_differencing(j);
+	plan_output_name(j);
 }
 
 /* Everything that decides the outcome, read-only: the plan, then (when it

@@ -2,6 +2,7 @@
  * converted disk (vmconfig.h). */
 #include "vmconfig.h"
 #include "util.h"
+#include "win32_name.h"
 #include "writer.h"
 
 #include <errno.h>
@@ -68,6 +69,17 @@ static int check_disk_path(const char *p)
 		if (*s != '\\' && !windows_name_char_ok((unsigned char)*s))
 			return err_set(E_USAGE, "the disk path '%s' has a character Windows refuses in a file name "
 				       "(< > : \" | ? * or a control character)", p);
+	/* each name on it as Windows opens it (win32_name.h): no device
+	 * name (CON.vhdx), no trailing period or space */
+	char name[256], why[64];
+	for (const char *s = p; *s; s += *s == '\\') {
+		size_t n = strcspn(s, "\\");
+		msg_printf(name, sizeof name, "%.*s", (int)n, s);
+		if (n < sizeof name && win32_name_why(name, why, sizeof why))
+			return err_set(E_USAGE, "the disk path '%s' has the name '%s' with a %s, which Windows does not allow: "
+				       "the machine could not open the disk (rename it)", p, name, why);
+		s += n;
+	}
 	return 0;
 }
 

@@ -36,6 +36,17 @@ struct writer_parent {
 	uint64_t size;                /* the parent's virtual size: the child's must equal it */
 };
 
+/* The relative_path a differencing child at path child records for the
+ * parent file parent (MS-VHDX 2.6.2.6.3): from child's folder to parent,
+ * symbolic links resolved, "\" between names, ".." up (".\NAME" in the
+ * same folder); malloc'd. Reads no disk, only the folders' names
+ * (realpath). NULL with E_USAGE when Hyper-V could not open the parent by
+ * it: a name on the way (below the common folder) or the file's that
+ * Windows does not allow (win32_name.h), a "\" in a name, more than the
+ * 65535 bytes of UTF-16 a locator value holds (2.6.2.6.2); E_OUTPUT when
+ * parent or a folder cannot be resolved (missing); E_NOMEM. */
+char *writer_diff_relative_path(const char *child, const char *parent);
+
 struct writer_opts {
 	enum out_format format;
 	bool fixed;                   /* -o subformat=fixed (VHDX/VHD) */

@@ -20,12 +20,12 @@
 #include "overlay.h"
 #include "util.h"
 #include "vhdx_format.h"
+#include "win32_name.h"
 
 #include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <strings.h>
 
 /* Hyper-V makes differencing VHDX files with 2 MiB blocks (doc/formats.md,
  * VHDX BAT); a small block keeps a changed sector's block small. */
@@ -194,60 +194,23 @@ static size_t split_names(char *p, char **names, size_t max)
 	return n;
 }
 
-/* Why NAME cannot be a file or folder name on Windows, or NULL: Hyper-V
- * opens the parent by relative_path (2.6.2.6.3) through the Win32 file
- * API, whose names ([MS-FSCC] 2.1.5.2 "Filename"; Win32 "Naming Files,
- * Paths, and Namespaces") exclude the characters < > : " / \ | ? * and
- * 0x01-0x1F, end neither in a period nor a space, and are not a device
- * name CON, PRN, AUX, NUL, COM1-9, LPT1-9, even with an extension
- * ("NUL.vhdx"), in any case. why is filled with the reason. */
-static const char *win32_name_bad(const char *name, char *why, size_t n)
-{
-	static const char *const dev[] = { "CON", "PRN", "AUX", "NUL" };
-	for (const unsigned char *c = (const unsigned char *)name; *c; c++) {
-		if (*c < 0x20) {
-			msg_printf(why, n, "control character 0x%02x", *c);
-			return why;
-		}
-		if (strchr("<>:\"|?*\\", *c)) {
-			msg_printf(why, n, "character '%c'", *c);
-			return why;
-		}
-	}
-	size_t len = strlen(name), stem = strcspn(name, ".");
-	if (len && (name[len - 1] == '.' || name[len - 1] == ' ') && strcmp(name, "..")) {
-		msg_printf(why, n, "trailing %s", name[len - 1] == '.' ? "period" : "space");
-		return why;
-	}
-	bool reserved = false;
-	for (size_t i = 0; i < 4; i++)
-		reserved |= stem == 3 && !strncasecmp(name, dev[i], 3);
-	if (stem == 4 && (!strncasecmp(name, "COM", 3) || !strncasecmp(name, "LPT", 3)) && name[3] >= '1' && name[3] <= '9')
-		reserved = true;
-	if (reserved) {
-		msg_printf(why, n, "reserved device name %.*s", (int)stem, name);
-		return why;
-	}
-	return NULL;
-}
-
-/* E_USAGE naming parent and the character when a name of the path that
- * relative_path spells cannot be used on Windows. */
+/* E_USAGE naming parent and the name when a name of the path that
+ * relative_path spells cannot be used on Windows: Hyper-V opens the
+ * parent by relative_path (2.6.2.6.3) through the Win32 file API
+ * (win32_name.h: [MS-FSCC] 2.1.5.2). */
 static int check_win32_names(const char *parent, char *const *names, size_t n)
 {
 	char why[64];
 	for (size_t i = 0; i < n; i++)
-		if (win32_name_bad(names[i], why, sizeof why))
+		if (win32_name_why(names[i], why, sizeof why))
 			return err_set(E_USAGE, "'%s': the name '%s' has a %s, which Windows does not allow in a file or folder "
 				       "name: Hyper-V could not open the parent (rename it)", parent, names[i], why);
 	return 0;
 }
 
-/* OUT's folder to IN, as 2.6.2.6.3 relative_path wants it: "\" between
- * names, ".." for a parent folder (".\NAME" in the same folder). IN is
- * taken with symbolic links resolved: the file that holds the data. NULL
- * with E_USAGE when a name holds a "\" (it would read as two names). */
-static char *relative_path(const char *child, const char *parent)
+/* writer.h. IN is taken with symbolic links resolved: the file that holds
+ * the data. */
+char *writer_diff_relative_path(const char *child, const char *parent)
 {
 	char *cd = xstrdup(child), *pd = NULL, *pb = NULL, *out = NULL;
 	char cr[PATH_MAX], pr[PATH_MAX], pf[PATH_MAX], *cn[PATH_MAX / 2], *pn[PATH_MAX / 2];
@@ -283,6 +246,12 @@ static char *relative_path(const char *child, const char *parent)
 	if (k == nc) strcat(out, ".\\");   /* fits: see above */
 	for (size_t i = k; i < np; i++) strcat(strcat(out, pn[i]), "\\");   /* fits: see above */
 	strcat(out, base);   /* fits: see above */
+	/* 2.6.2.6.2: ValueLength is 16 bits (bytes of UTF-16LE) */
+	if (2 * utf8_utf16_units(out) > UINT16_MAX) {
+		err_set(E_USAGE, "the path from the output to '%s' is too long for a VHDX parent locator", parent);
+		free(out);
+		out = NULL;
+	}
 done:
 	free(cd), free(pd), free(pb);
 	return out;
@@ -322,17 +291,14 @@ static int locator_entry(uint8_t *item, size_t *used, size_t i, const char *key,
 static uint8_t *parent_locator(const struct wctx *w, uint32_t *len)
 {
 	const struct writer_parent *p = w->opts->parent;
-	char *rel = relative_path(w->path, p->path);
+	/* convert checked the same path before IN was read (convert_args.c);
+	 * checked again for other callers */
+	char *rel = writer_diff_relative_path(w->path, p->path);
 	if (!rel) return NULL;
 	char gs[GUID_STR_LEN + 1], link[GUID_STR_LEN + 3];
 	snprintf(link, sizeof link, "{%s}", guid_to_str(&p->data_write_guid, gs));   /* fits: {GUID} */
 	size_t cap = sizeof(struct vhdx_locator_header) + 2 * sizeof(struct vhdx_locator_entry) +
 		     4 * (strlen("parent_linkage") + strlen(link) + strlen("relative_path") + strlen(rel)) + 16;
-	if (4 * strlen(rel) > UINT16_MAX) {
-		free(rel);
-		err_set(E_USAGE, "the path from the output to '%s' is too long for a VHDX parent locator", p->path);
-		return NULL;
-	}
 	uint8_t *item = xcalloc(1, cap);
 	if (!item) {
 		free(rel);

@@ -16,6 +16,7 @@ const char *progname = "gen2prep";
 int opt_verbose;
 volatile sig_atomic_t cli_json_seen;
 volatile sig_atomic_t cli_json_report;
+void (*cli_error_report)(void *json, int exit_code);
 
 /* The one mapping from an error to an exit status (issue 8): the same
  * cause gives the same status in every command. E_NOTFOUND is a missing
@@ -90,9 +91,12 @@ int cli_usage(const char *cmd, const char *fmt, ...)
 	fprintf(stderr, "%s: %s: %s\nTry '%s %s --help'.\n", progname, cmd, msg, progname, cmd);
 	/* --json on the command line: the error object on stdout too (man
 	 * page, JSON OUTPUT), even when the options around it were wrong */
-	if (cli_json_seen)
-		cli_print_json(json_pack("{s:i, s:{s:s, s:s, s:i}}", "schema", CLI_JSON_SCHEMA, "error", "code",
-					 cli_err_name(E_USAGE), "message", msg, "exit_code", EXIT_USAGE));
+	if (cli_json_seen) {
+		json_t *j = json_pack("{s:i, s:{s:s, s:s, s:i}}", "schema", CLI_JSON_SCHEMA, "error", "code",
+				      cli_err_name(E_USAGE), "message", msg, "exit_code", EXIT_USAGE);
+		if (j && cli_error_report) cli_error_report(j, EXIT_USAGE);
+		cli_print_json(j);
+	}
 	return EXIT_USAGE;
 }
 

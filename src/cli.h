@@ -51,6 +51,11 @@ void *cli_error_json(int exit_code);   /* json_t * of the current error */
 void cli_check_failure(int exit_code);
 /* cli_fail, and with json the error object on stdout too. */
 int cli_fail_json(const char *what, bool json);
+/* Set by a command whose --json failures carry its report keys
+ * (convert): adds them to the error object json (a json_t *) of a
+ * failure with status exit_code, so a usage error has the shape of
+ * every other failure of that command (man page, JSON OUTPUT). */
+extern void (*cli_error_report)(void *json, int exit_code);
 /* Usage error: prints "gen2prep CMD: msg" and "Try 'gen2prep CMD --help'." */
 int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -415,13 +415,36 @@ static json_t *result_json(const struct args *a, const struct convert_report *r,
 	return j;
 }
 
+/* Every --json failure of convert has the report keys, a usage error or
+ * a refusal before the run too (cli.h cli_error_report): the run's report
+ * when there is one, else an empty one (null, empty or false, as the
+ * interrupted run's object, cli.c), then error, output_written (false:
+ * nothing was written) and exit_code. */
+static const struct convert_report *failed_report;
+
+static void error_report_keys(void *json, int exit_code)
+{
+	json_t *j = json, *o = NULL, *rep = NULL;
+	struct convert_report *empty = failed_report ? NULL : xcalloc(1, sizeof *empty);
+	if (failed_report || empty) rep = convert_report_json(failed_report ? failed_report : empty);
+	free(empty);
+	if (rep) o = json_pack("{s:O?, s:b, s:i}", "error", json_object_get(j, "error"), "output_written", 0,
+			       "exit_code", exit_code);
+	if (o && !json_object_update(rep, o) && !json_object_clear(j)) json_object_update(j, rep);
+	json_decref(o);
+	json_decref(rep);   /* out of memory on the way: the plain error object */
+}
+
 static int finish(struct args *a, struct convert_report *r, int rc, bool out_written)
 {
 	const struct plan *p = &r->plan;
 	/* an option the plan refuses only once IN is read (--esp-size below
 	 * the minimum for IN's sector size) is a usage error like the
 	 * parser's: one message, one error object with --json */
-	if (rc < 0 && err_code() == E_USAGE) return cli_usage("convert", "%s", err_msg());
+	if (rc < 0 && err_code() == E_USAGE) {
+		failed_report = r;
+		return cli_usage("convert", "%s", err_msg());
+	}
 	int code = rc < 0 ? exit_code_for(r) : EXIT_OK;
 	if (rc == 0 && a->co.dry_run && !plan_ok(p)) {
 		/* a dry run that would be refused has the conversion's error
@@ -482,6 +505,7 @@ int cmd_convert(int argc, char **argv)
 {
 	struct args a;
 	memset(&a, 0, sizeof a);
+	cli_error_report = error_report_keys;
 	int pr = parse_args(argc, argv, &a);
 	if (pr) return pr > 0 ? EXIT_OK : EXIT_USAGE;
 	if (convert_check_args(&a.co, a.nanabox.path, a.hyperv.path, a.quiet) < 0 || prepare_vm(&a) < 0) {
@@ -491,7 +515,11 @@ int cmd_convert(int argc, char **argv)
 		else if (err_code() == E_NOMEM) code = cli_fail_json("convert", a.json);
 		else {
 			cli_fail("convert");
-			if (a.json) cli_print_json(cli_error_json(code));   /* {schema, error}, as every refusal */
+			if (a.json) {   /* the error object with the report keys, as every refusal */
+				json_t *j = cli_error_json(code);
+				if (j) error_report_keys(j, code);
+				cli_print_json(j);
+			}
 		}
 		free_vm(&a);
 		return code;

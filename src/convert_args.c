@@ -1,10 +1,12 @@
 /* convert_args.c - see convert_args.h */
 #include "convert_args.h"
 #include "cli.h"
+#include "rules.h"
 #include "util.h"
 #include "writer.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -66,6 +68,24 @@ static int check_hyperv_format(const struct plan_opts *po, const char *out, cons
 	return err_set(E_USAGE, "--hyperv-script needs a VHDX output: Hyper-V boots a Generation 2 machine from a VHDX only");
 }
 
+/* The relative_path OUT will record for IN (writer_diff.c, the writer's
+ * own function): a name Hyper-V could not open the parent by is a usage
+ * error now, before IN is read, so dry run, --json and convert say the
+ * same (issue 8). It depends on the names given alone, like the checks
+ * above; folders or IN that are not there are left to the checks that
+ * say so (output-refused, IN not found). */
+static int check_parent_path(const char *out, const char *in)
+{
+	char *rel = writer_diff_relative_path(out, in);
+	if (rel) {
+		free(rel);
+		return 0;
+	}
+	if (err_code() != E_OUTPUT) return -1;
+	err_clear();
+	return 0;
+}
+
 /* --differencing writes a dynamic-style differencing VHDX (writer_diff.c):
  * a VHD or raw OUT, or a fixed one, cannot be a VHDX child. */
 static int check_differencing(const struct convert_opts *co)
@@ -81,7 +101,7 @@ static int check_differencing(const struct convert_opts *co)
 		return err_set(E_USAGE, "--differencing writes a VHDX child of IN: name OUT .vhdx (not %s)", out_format_name(f));
 	if (po->fixed)
 		return err_set(E_USAGE, "--differencing and -o subformat=fixed: a differencing VHDX holds only what changed");
-	return 0;
+	return check_parent_path(co->out, co->in);
 }
 
 /* The options plan_build refuses (lib/plan.c choose_format, plan_build),
@@ -96,6 +116,14 @@ static int check_plan_options(const struct plan_opts *po, const char *out)
 	if (po->fixed && f == OUT_RAW) return err_set(E_USAGE, "-o subformat=fixed applies to vhdx and vhd outputs only");
 	if (po->bootdebug && !po->debug)
 		return err_set(E_USAGE, "--bootdebug needs --debug serial:PORT:BAUD (the port the boot debugger waits on)");
+	/* the least an ESP is on any disk (rules.h: 512-byte sectors); the
+	 * more a 4096-byte-sector disk needs is known once IN's sector size is
+	 * read (plan.c choose_esp, the same message) */
+	uint64_t min = rules_esp_min_size(512);
+	if (po->esp_size && po->esp_size < min)
+		return err_set(E_USAGE, "--esp-size %llu MiB is below the minimum of %llu MiB for a disk with 512-byte sectors "
+			       "(%llu MiB with 4096-byte sectors)", (unsigned long long)(po->esp_size >> 20),
+			       (unsigned long long)(min >> 20), (unsigned long long)(rules_esp_min_size(4096) >> 20));
 	return 0;
 }
 
