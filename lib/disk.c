@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <libvhdi.h>
+#include <limits.h>
 #include <linux/fs.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -193,6 +194,44 @@ static char *canonical(char *cand)
 	return abs;
 }
 
+/* The places a parent locator path leads to from the child's folder:
+ * leads, where the recorded path itself leads (a relative path joined to
+ * the child's folder, an absolute POSIX path as it is; NULL for a Windows
+ * drive or UNC path, which has no place here), and beside, the parent's
+ * file name in the child's folder (NULL when the path has no name).
+ * relative: the path was relative. Free with places_free. */
+struct places { char *leads, *beside; bool relative; };
+
+static void places_free(struct places *pl)
+{
+	free(pl->leads), free(pl->beside);
+	pl->leads = pl->beside = NULL;
+}
+
+static int parent_places(const char *child, const char *locator, struct places *pl)
+{
+	memset(pl, 0, sizeof *pl);
+	char *dircopy = xstrdup(child);
+	const char *base;
+	char *posix = dircopy ? to_posix(locator, &base) : NULL;
+	bool oom = !posix;
+	if (posix) {
+		const char *dir = dirname(dircopy);
+		bool has_drive = ((posix[0] | 0x20) >= 'a' && (posix[0] | 0x20) <= 'z' && posix[1] == ':');
+		bool absolute = posix[0] == '/';
+		pl->relative = !has_drive && !absolute;
+		const char *rel = posix;
+		while (rel[0] == '.' && rel[1] == '/') rel += 2;   /* ".\parent.vhdx" */
+		if (pl->relative) oom |= !(pl->leads = xasprintf("%s/%s", dir, rel));
+		else if (!has_drive) oom |= !(pl->leads = xstrdup(posix));
+		if (*base) oom |= !(pl->beside = xasprintf("%s/%s", dir, base));
+	}
+	free(posix);
+	free(dircopy);
+	if (oom) places_free(pl);
+	return oom ? err_prefix("'%s': parent path", child) : 0;
+}
+
 /* Resolves a differencing parent the way a user moving the chain between
  * hosts expects: a relative locator is taken relative to the child's folder;
  * an absolute POSIX path is used when it exists; anything else (drive
@@ -202,50 +241,56 @@ static char *canonical(char *cand)
 static int resolve_parent(const char *child, const char *locator, char **found_out, bool *by_name)
 {
 	*by_name = false;
-	char *dircopy = xstrdup(child);
-	const char *base;
-	char *posix = dircopy ? to_posix(locator, &base) : NULL;
-	if (!posix) {
-		free(dircopy);
-		return err_prefix("'%s': parent path", child);
+	*found_out = NULL;
+	struct places pl;
+	if (parent_places(child, locator, &pl) < 0) return -1;
+	char **found = pl.leads && file_exists(pl.leads) ? &pl.leads : NULL;
+	if (!found && pl.beside && file_exists(pl.beside)) {
+		found = &pl.beside;
+		/* a relative path that led nowhere; for a Windows absolute
+		 * path beside the child is the only place a Linux run can look */
+		*by_name = pl.relative;
 	}
-	const char *dir = dirname(dircopy);
-	char *found = NULL;
-	bool oom = false;
-	bool has_drive = ((posix[0] | 0x20) >= 'a' && (posix[0] | 0x20) <= 'z' && posix[1] == ':');
-	bool absolute = posix[0] == '/';
+	if (found) {
+		*found_out = canonical(*found);   /* takes it */
+		*found = NULL;
+	}
+	places_free(&pl);
+	return found && !*found_out ? err_prefix("'%s': parent path", child) : 0;
+}
 
-	if (!has_drive && !absolute) {
-		const char *rel = posix;
-		while (rel[0] == '.' && rel[1] == '/') rel += 2;   /* ".\parent.vhdx" */
-		char *cand = xasprintf("%s/%s", dir, rel);
-		oom |= !cand;
-		if (cand && file_exists(cand)) found = cand; else free(cand);
-	} else if (absolute && !has_drive && file_exists(posix)) {
-		found = xstrdup(posix);
-		oom |= !found;
-	}
-	if (!found && !oom && *base) {
-		char *cand = xasprintf("%s/%s", dir, base);
-		oom |= !cand;
-		if (cand && file_exists(cand)) {
-			found = cand;
-			/* a relative path that led nowhere; for a Windows
-			 * absolute path beside the child is the only place a
-			 * Linux run can look */
-			*by_name = !has_drive && !absolute;
-		} else {
-			free(cand);
-		}
-	}
-	free(posix);
-	free(dircopy);
-	if (found && !oom) {
-		found = canonical(found);
-		oom |= !found;
-	}
-	*found_out = found;
-	return oom ? err_prefix("'%s': parent path", child) : 0;
+/* p as an absolute path when its folder exists (the file itself is not
+ * there): "disks/../gen1/p.vhdx" -> "/vms/gen1/p.vhdx"; else p. */
+static char *shown(const char *p)
+{
+	char *d = xstrdup(p), *b = xstrdup(p), *abs = d ? realpath(dirname(d), NULL) : NULL;
+	char *out = abs && b ? xasprintf("%s/%s", strcmp(abs, "/") ? abs : "", basename(b)) : xstrdup(p);
+	free(d), free(b), free(abs);
+	return out;
+}
+
+int disk_parent_missing(const char *child, const char *locator, const struct guid *linkage, bool vhdx)
+{
+	struct places pl;
+	if (parent_places(child, locator, &pl) < 0) return -1;
+	char *leads = pl.leads ? shown(pl.leads) : NULL, *beside = pl.beside ? shown(pl.beside) : NULL;
+	char where[2200], need[160] = "", gs[GUID_STR_LEN + 1];
+	if (leads && beside && !strcmp(leads, beside))
+		msg_printf(where, sizeof where, "nothing at '%s', where the recorded path leads (beside this disk)", leads);
+	else if (leads)
+		msg_printf(where, sizeof where, "nothing at '%s', where the recorded path leads%s%s%s", leads,
+			   beside ? ", nor at '" : "", beside ? beside : "", beside ? "', a file of that name beside this disk" : "");
+	else
+		msg_printf(where, sizeof where, "a Windows path, which leads nowhere here, and nothing at '%s', a file of that name "
+			   "beside this disk", beside ? beside : "?");
+	if (linkage)
+		msg_printf(need, sizeof need, "; it needs the disk whose %s is {%s} (%s)", vhdx ? "DataWriteGuid" : "unique id",
+			   guid_to_str(linkage, gs), vhdx ? "parent_linkage" : "the header's Parent Unique Id");
+	bool oom = (pl.leads && !leads) || (pl.beside && !beside);
+	free(leads), free(beside);
+	places_free(&pl);
+	if (oom) return err_prefix("'%s': parent path", child);
+	return err_set(E_NOTFOUND, "parent disk '%s' not found: %s%s", locator, where, need);
 }
 
 static struct disk *disk_open_depth(const char *path, int depth);
@@ -262,18 +307,39 @@ static void guid_from_be(struct guid *g, const uint8_t be[16])
  * MS-VHDX 2.6.2.6.3 parent_linkage against the parent's DataWriteGuid
  * (2.2.2), for a VHD the header's Parent Unique Id against the parent
  * footer's Unique Id. 0, or -1 when libvhdi cannot say. */
-static int linkage_ids(libvhdi_file_t *child, libvhdi_file_t *parent, struct guid *want, struct guid *have)
+static int child_linkage(libvhdi_file_t *child, struct guid *want)
 {
-	uint8_t a[16], b[16];
+	uint8_t a[16];
 	libvhdi_error_t *e = NULL;
-	if (libvhdi_file_get_parent_identifier(child, a, sizeof a, &e) != 1 ||
-	    libvhdi_file_get_identifier(parent, b, sizeof b, &e) != 1) {
+	if (libvhdi_file_get_parent_identifier(child, a, sizeof a, &e) != 1) {
 		if (e) libvhdi_error_free(&e);
 		return -1;
 	}
 	guid_from_be(want, a);
+	return 0;
+}
+
+static int linkage_ids(libvhdi_file_t *child, libvhdi_file_t *parent, struct guid *want, struct guid *have)
+{
+	uint8_t b[16];
+	libvhdi_error_t *e = NULL;
+	if (child_linkage(child, want) < 0) return -1;
+	if (libvhdi_file_get_identifier(parent, b, sizeof b, &e) != 1) {
+		if (e) libvhdi_error_free(&e);
+		return -1;
+	}
 	guid_from_be(have, b);
 	return 0;
+}
+
+/* The error of opening the parent ppath, naming it once: "parent
+ * '/vms/p.vhdx': VHDX metadata region ..." or, when the message names the
+ * file already, "parent disk: '/vms/p.vhdx' is empty ...". */
+static int parent_open_failed(const char *ppath)
+{
+	char quoted[PATH_MAX + 2];
+	msg_printf(quoted, sizeof quoted, "'%s'", ppath);
+	return strstr(err_msg(), quoted) ? err_prefix("parent disk") : err_prefix("parent '%s'", ppath);
 }
 
 /* A parent whose identity is not the one the child recorded was written
@@ -332,18 +398,9 @@ static int open_parent(struct disk *d, int depth)
 		return -1;
 	}
 	if (!ppath) {
-		const char *base;
-		char *posix = to_posix((const char *)name, &base);
-		char *dircopy = posix ? xstrdup(d->path) : NULL;
-		if (!dircopy) {
-			free(posix);
-			free(name);
-			return err_prefix("'%s': parent path", d->path);
-		}
-		err_set(E_NOTFOUND, "parent disk '%s' not found (looked for '%s/%s')", (const char *)name,
-			dirname(dircopy), base);
-		free(dircopy);
-		free(posix);
+		struct guid want;
+		bool known = child_linkage(d->vf, &want) == 0;
+		disk_parent_missing(d->path, name, known ? &want : NULL, d->info.format == DISK_VHDX);
 		free(name);
 		return -1;
 	}
@@ -355,7 +412,7 @@ static int open_parent(struct disk *d, int depth)
 	}
 	d->parent = disk_open_depth(ppath, depth + 1);
 	if (!d->parent) {
-		err_prefix("parent '%s'", ppath);
+		parent_open_failed(ppath);
 		free(ppath);
 		return -1;
 	}
@@ -439,6 +496,12 @@ static struct disk *disk_open_depth(const char *path, int depth)
 	}
 	if (file_size_of(d->fd, path, &d->file_size) < 0 || fstat(d->fd, &d->st) < 0)
 		goto fail;
+	/* an empty file (a copy that failed, a placeholder): that is the
+	 * cause, whatever its name says it should hold */
+	if (d->file_size == 0) {
+		err_set(E_FORMAT, "'%s' is empty (0 bytes): not a disk image", path);
+		goto fail;
+	}
 	d->info.format = detect_format(d->fd, d->file_size);
 	if (refuse_damaged(d) < 0)
 		goto fail;
@@ -690,6 +753,26 @@ static void vhdi_close_only(libvhdi_file_t *f)
 	if (e) libvhdi_error_free(&e);
 }
 
+/* Why the file l->parent_path, which is there, does not open as a disk:
+ * the opener's own message (disk_open_depth: empty, truncated, not a
+ * VHD/VHDX), naming it once (parent_open_failed), into l->parent_error.
+ * -1 only when out of memory. */
+static int parent_open_error(struct disk_linkage *l)
+{
+	struct disk *pd = disk_open_depth(l->parent_path, 1);
+	if (pd) {
+		disk_close(pd);
+		err_set(E_FORMAT, "libvhdi cannot open it");
+	}
+	if (err_code() == E_NOMEM) return -1;
+	parent_open_failed(l->parent_path);
+	l->parent_error_code = err_code() == E_IO || err_code() == E_OK ? E_FORMAT : err_code();
+	l->parent_error = xstrdup(err_msg());
+	if (!l->parent_error) return err_prefix("parent of a differencing disk");
+	err_clear();
+	return 0;
+}
+
 /* The locator and where it leads, for a file libvhdi opened as a child;
  * -1 only when out of memory (E_NOMEM). */
 static int linkage_parent(const char *path, libvhdi_file_t *child, const struct vhdmeta *m, struct disk_linkage *l)
@@ -703,11 +786,13 @@ static int linkage_parent(const char *path, libvhdi_file_t *child, const struct 
 	}
 	l->locator = name;   /* the whole path, however long the child records it */
 	if (resolve_parent(path, name, &l->parent_path, &l->by_name) < 0) return -1;
+	l->linkage_known = child_linkage(child, &l->linkage) == 0;
 	libvhdi_file_t *parent = l->parent_path ? vhdi_open_only(l->parent_path) : NULL;
 	l->parent_found = parent != NULL;
 	if (parent && linkage_ids(child, parent, &l->linkage, &l->parent_id) == 0)
 		l->match = guid_eq(&l->linkage, &l->parent_id);
 	vhdi_close_only(parent);
+	if (l->parent_path && !parent) return parent_open_error(l);
 	return 0;
 }
 
@@ -726,6 +811,7 @@ int disk_linkage(const char *path, struct disk_linkage *l)
 	libvhdi_error_t *e = NULL;
 	if (child && libvhdi_file_get_disk_type(child, &type, &e) == 1 && type == LIBVHDI_DISK_TYPE_DIFFERENTIAL) {
 		l->differencing = true;
+		l->vhdx = f == DISK_VHDX;
 		rc = linkage_parent(path, child, m, l);
 	}
 	if (e) libvhdi_error_free(&e);
@@ -740,5 +826,6 @@ void disk_linkage_free(struct disk_linkage *l)
 {
 	free(l->locator);
 	free(l->parent_path);
-	l->locator = l->parent_path = NULL;
+	free(l->parent_error);
+	l->locator = l->parent_path = l->parent_error = NULL;
 }

@@ -80,7 +80,12 @@ struct disk_linkage {
 	bool by_name;               /* a relative locator path led nowhere and the
 				     * parent was found by its file name beside
 				     * the child instead */
-	struct guid linkage;        /* what the child names (parent_found only) */
+	struct guid linkage;        /* what the child names (linkage_known) */
+	bool linkage_known;
+	bool vhdx;                  /* a VHDX child: linkage is parent_linkage */
+	char *parent_error;         /* parent_path there but not a disk: why, naming
+				     * it (malloc'd), else NULL */
+	int parent_error_code;      /* its err_code (E_FORMAT for a read error) */
 	struct guid parent_id;      /* what the parent is (parent_found only) */
 	bool match;                 /* linkage == parent_id */
 };
@@ -88,6 +93,14 @@ struct disk_linkage {
  * false); -1 when path cannot be opened (E_NOTFOUND / E_IO; the caller
  * names path, as for disk_open). Free with disk_linkage_free. */
 int disk_linkage(const char *path, struct disk_linkage *l);
+/* E_NOTFOUND: the differencing disk child records its parent as locator
+ * and no file is there. The message names where the recorded path leads
+ * (MS-VHDX 2.6.2.6.3 relative_path from child's folder: where Hyper-V
+ * looks), the fallback gen2prep also tries (the file's name beside child),
+ * and the disk it needs: linkage (may be NULL: unknown), the parent's
+ * DataWriteGuid for a VHDX (parent_linkage), its unique id for a VHD.
+ * Returns -1. */
+int disk_parent_missing(const char *child, const char *locator, const struct guid *linkage, bool vhdx);
 void disk_linkage_free(struct disk_linkage *l);
 
 #endif

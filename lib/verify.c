@@ -516,9 +516,11 @@ static int check_parent(const char *path, struct verify_check *k, bool *diff)
 	 * for inspect, convert and bcd, and as for a grandparent (image_open,
 	 * disk.c open_parent) - one cause, one status (man page EXIT STATUS). */
 	int rc = 0;
-	if (!l.parent_found)
-		rc = err_set(E_NOTFOUND, "%s: needs its parent '%s', not found%s%s (keep the parent beside it, or where the path leads)",
-			     path, l.locator, l.parent_path ? ": cannot open " : "", l.parent_path ? l.parent_path : "");
+	if (!l.parent_found && l.parent_path)   /* there, but no disk: why (empty, truncated), as inspect says it */
+		rc = err_set(l.parent_error_code, "%s: %s", path, l.parent_error);
+	else if (!l.parent_found)   /* the message inspect, bcd and convert give (disk.c) */
+		rc = disk_parent_missing(path, l.locator, l.linkage_known ? &l.linkage : NULL, l.vhdx) < 0 &&
+		     err_code() == E_NOTFOUND ? err_prefix("%s", path) : -1;
 	else if (l.by_name)
 		/* MS-VHDX 2.6.2.6: Hyper-V opens the parent where relative_path
 		 * (then volume_path, absolute_win32_path) leads; a same-named file

@@ -45,7 +45,7 @@ struct rd {
 static int rd_at(const struct rd *r, void *buf, size_t len, uint64_t off, const char *what)
 {
 	if (!range_ok(off, len, r->size))
-		return err_set(E_FORMAT, "%s at offset %llu is past the end of the file (%llu bytes)", what,
+		return err_set(E_FORMAT, "%s at offset %llu is past the end of the file (%llu bytes): the image is truncated", what,
 			       (unsigned long long)off, (unsigned long long)r->size);
 	return r->fn(r->ctx, buf, len, off);
 }
@@ -368,7 +368,8 @@ static int vhdx_read_bat(const struct rd *r, const struct vhdx_regions *reg,
 		return err_set(E_FORMAT, "VHDX BAT region (%u bytes) too small for %llu entries", reg->bat_len,
 			       (unsigned long long)total);
 	if (!range_ok(reg->bat_off, total * 8, r->size))
-		return err_set(E_FORMAT, "VHDX BAT extends past the end of the file");
+		return err_set(E_FORMAT, "VHDX BAT extends past the end of the file (%llu bytes): the image is truncated",
+			       (unsigned long long)r->size);
 
 	enum { CHUNK = 8192 };
 	le64 *buf = xmalloc(CHUNK * sizeof *buf);
@@ -414,7 +415,8 @@ static struct vhdmeta *vhdx_parse(const struct rd *r, int fd)
 	if (vhdx_pick_header(r, &data_write) < 0 || vhdx_read_regions(r, &reg) < 0)
 		return NULL;
 	if (!range_ok(reg.meta_off, reg.meta_len, r->size)) {
-		err_set(E_FORMAT, "VHDX metadata region lies past the end of the file");
+		err_set(E_FORMAT, "VHDX metadata region lies past the end of the file (%llu bytes): the image is truncated",
+			(unsigned long long)r->size);
 		return NULL;
 	}
 	if (vhdx_read_metadata(r, &reg, &it) < 0)
@@ -488,7 +490,8 @@ static int vhd_read_dynamic(const struct rd *r, const struct vhd_footer *f, stru
 	if (max_entries < nblocks)
 		return err_set(E_FORMAT, "VHD BAT has %u entries, %llu needed", max_entries, (unsigned long long)nblocks);
 	if (!range_ok(bat, nblocks * 4, r->size))
-		return err_set(E_FORMAT, "VHD BAT extends past the end of the file");
+		return err_set(E_FORMAT, "VHD BAT extends past the end of the file (%llu bytes): the image is truncated",
+			       (unsigned long long)r->size);
 
 	bool diff = be32_get(&f->disk_type) == VHD_DISK_DIFFERENCING;
 	uint64_t bitmap = ((uint64_t)bs / 512 / 8 + 511) / 512 * 512;
