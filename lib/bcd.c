@@ -15,6 +15,7 @@
  * bcdedit's own output (values checked against the two sample stores).
  */
 #include "bcd.h"
+#include "json_text.h"
 #include "bcd_format.h"
 #include "partition.h"
 #include "hive.h"
@@ -1092,35 +1093,35 @@ static json_t *device_json(const struct view *v, const struct pelem *e, bcd_devi
 {
 	json_t *j = json_object();
 	char s[GUID_STR_LEN + 1], *text = device_text(v, e->raw, e->len, namer, ctx);
-	json_object_set_new(j, "text", json_string(text));
+	json_object_set_new(j, "text", json_text(text));
 	free(text);
 	struct bcd_device d;
 	if (bcd_device_decode(e->raw, e->len, &d) < 0 || d.kind == BCD_DEV_UNKNOWN) {
 		err_clear();
-		json_object_set_new(j, "kind", json_string("unknown"));
+		json_object_set_new(j, "kind", json_text("unknown"));
 		return j;
 	}
 	static const char *const kinds[] = { "partition", "boot", "unknown", "ramdisk" };
-	json_object_set_new(j, "kind", json_string(kinds[d.kind]));
+	json_object_set_new(j, "kind", json_text(kinds[d.kind]));
 	if (d.kind == BCD_DEV_PARTITION || (d.kind == BCD_DEV_RAMDISK && d.parent_kind == BCD_DEV_PARTITION)) {
-		json_object_set_new(j, "style", json_string(d.gpt ? "gpt" : "mbr"));
+		json_object_set_new(j, "style", json_text(d.gpt ? "gpt" : "mbr"));
 		if (d.gpt) {
-			json_object_set_new(j, "disk_guid", json_string(guid_to_str(&d.disk_guid, s)));
-			json_object_set_new(j, "partition_guid", json_string(guid_to_str(&d.part_guid, s)));
+			json_object_set_new(j, "disk_guid", json_text(guid_to_str(&d.disk_guid, s)));
+			json_object_set_new(j, "partition_guid", json_text(guid_to_str(&d.part_guid, s)));
 		} else {
 			json_object_set_new(j, "disk_signature", json_integer(d.disk_signature));
 			json_object_set_new(j, "partition_offset", json_integer((json_int_t)d.part_offset));
 		}
 	}
 	if (d.kind == BCD_DEV_RAMDISK)
-		json_object_set_new(j, "path", json_string(d.path));
+		json_object_set_new(j, "path", json_text(d.path));
 	return j;
 }
 
 /* json_string of a malloc'd text, which it frees. */
 static json_t *json_string_whole(char *text)
 {
-	json_t *j = json_string(text);
+	json_t *j = json_text(text);
 	free(text);
 	return j;
 }
@@ -1131,16 +1132,16 @@ static json_t *elem_json(const struct view *v, const struct pelem *e, bcd_device
 	char buf[64], name[NAME_TEXT_MAX];
 	snprintf(buf, sizeof buf, "0x%08x", e->type);   /* fits: 10 chars */
 	name_text(e, name, sizeof name);
-	json_object_set_new(j, "type", json_string(buf));
-	json_object_set_new(j, "name", json_string(name));
-	json_object_set_new(j, "format", json_string(format_name(e->fmt)));
+	json_object_set_new(j, "type", json_text(buf));
+	json_object_set_new(j, "name", json_text(name));
+	json_object_set_new(j, "format", json_text(format_name(e->fmt)));
 	json_t *val;
 	switch (e->fmt) {
 	case F_DEVICE:
 		val = device_json(v, e, namer, ctx);
 		break;
 	case F_STRING:
-		val = json_string(e->list[0]);
+		val = json_text(e->list[0]);
 		break;
 	case F_OBJECT:
 		val = json_string_whole(id_text_alloc(v, e->list[0]));
@@ -1163,7 +1164,7 @@ static json_t *elem_json(const struct view *v, const struct pelem *e, bcd_device
 		break;
 	default: {
 		char *hex = hex_alloc(e->raw, e->len);
-		val = hex ? json_string(hex) : NULL;   /* NULL: the caller's json_object_set_new fails */
+		val = hex ? json_text(hex) : NULL;   /* NULL: the caller's json_object_set_new fails */
 		free(hex);
 	}
 	}
@@ -1184,14 +1185,14 @@ void *bcd_to_json(struct bcd *b, bcd_device_namer namer, void *ctx)
 		char s[GUID_STR_LEN + 1], buf[64], id[ID_TEXT_MAX];
 		const char *a = bcd_guid_alias(&o->id);
 		snprintf(buf, sizeof buf, "{%s}", guid_to_str(&o->id, s));   /* fits: {GUID} in 64 */
-		json_object_set_new(jo, "id", json_string(buf));
+		json_object_set_new(jo, "id", json_text(buf));
 		id_text(&v, &o->id, id, sizeof id);
-		json_object_set_new(jo, "identifier", json_string(id));
-		json_object_set_new(jo, "alias", a ? json_string(a) : json_null());
+		json_object_set_new(jo, "identifier", json_text(id));
+		json_object_set_new(jo, "alias", a ? json_text(a) : json_null());
 		snprintf(buf, sizeof buf, "0x%08x", o->type);   /* fits: 10 chars */
-		json_object_set_new(jo, "type", json_string(buf));
+		json_object_set_new(jo, "type", json_text(buf));
 		char hb[64];
-		json_object_set_new(jo, "type_name", json_string(object_heading(&o->id, o->type, hb, sizeof hb)));
+		json_object_set_new(jo, "type_name", json_text(object_heading(&o->id, o->type, hb, sizeof hb)));
 		for (size_t k = 0; k < o->nel; k++)
 			json_array_append_new(els, elem_json(&v, &o->el[k], namer, ctx));
 		json_object_set_new(jo, "elements", els);

@@ -1,5 +1,6 @@
 /* convert.c - see convert.h */
 #include "convert.h"
+#include "json_text.h"
 #include "bcd.h"
 #include "disk.h"
 #include "fat32.h"
@@ -532,26 +533,26 @@ static json_t *patch_report_json(const struct convert_patch *cp, bool unapplied)
 		const struct patch_result *pr = &cp->report.results[i];
 		enum patch_status st = unapplied && pr->status == PATCH_APPLIED ? PATCH_WOULD_APPLY : pr->status;
 		json_t *o = json_pack("{s:s, s:s}", "id", pr->id ? pr->id : "", "status", patch_status_name(st));
-		json_object_set_new(o, "message", pr->message[0] ? json_string(pr->message) : json_null());
+		json_object_set_new(o, "message", pr->message[0] ? json_text(pr->message) : json_null());
 		json_array_append_new(res, o);
 	}
-	return json_pack("{s:s, s:s, s:b, s:o}", "path", cp->path, "binary", pe_kind_name(cp->report.kind),
+	return json_pack("{s:o, s:s, s:b, s:o}", "path", json_text(cp->path), "binary", pe_kind_name(cp->report.kind),
 			 "written", cp->written && !unapplied, "results", res);
 }
 
 void *convert_report_json(const struct convert_report *r)
 {
 	json_t *o = json_object();
-	json_object_set_new(o, "windows", r->inspected && r->windows_version[0] ? json_pack("{s:s, s:s}", "product_name", r->product_name,
-								   "version", r->windows_version) : json_null());
+	json_object_set_new(o, "windows", r->inspected && r->windows_version[0] ? json_pack("{s:o, s:o}", "product_name", json_text(r->product_name),
+								   "version", json_text(r->windows_version)) : json_null());
 	json_object_set_new(o, "plan", r->inspected ? plan_to_json(&r->plan) : json_null());
 	json_t *files = json_array();
 	/* the plan's ESP file list, as build_esp writes it */
 	for (size_t i = 0; i < r->plan.nfiles; i++) {
 		const struct plan_file *f = &r->plan.files[i];
-		json_t *fo = json_pack("{s:s, s:b, s:o, s:o}", "path", f->dst, "dir", f->dir,
+		json_t *fo = json_pack("{s:o, s:b, s:o, s:o}", "path", json_text(f->dst), "dir", f->dir,
 				       "size", f->dir ? json_null() : json_integer((json_int_t)f->size),
-				       "from", f->src[0] ? json_string(f->src) : json_null());
+				       "from", f->src[0] ? json_text(f->src) : json_null());
 		json_array_append_new(files, fo);
 	}
 	json_object_set_new(o, "esp_files", files);

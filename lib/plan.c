@@ -1,5 +1,6 @@
 /* plan.c - see plan.h. Pure data: reads only the inspection and options. */
 #include "plan.h"
+#include "json_text.h"
 #include "fat32.h"
 #include "hive.h"
 #include "rules.h"
@@ -828,19 +829,19 @@ static json_t *table_json(const struct ptable *t)
 		bool gpt = t->type == PT_GPT;
 		char ty[8];
 		snprintf(ty, sizeof ty, "0x%02x", q->mbr_type);   /* fits: a byte, 4 chars */
-		json_object_set_new(o, "type_guid", gpt ? json_string(guid_to_str(&q->type_guid, g)) : json_null());
-		json_object_set_new(o, "partition_guid", gpt ? json_string(guid_to_str(&q->part_guid, g)) : json_null());
+		json_object_set_new(o, "type_guid", gpt ? json_text(guid_to_str(&q->type_guid, g)) : json_null());
+		json_object_set_new(o, "partition_guid", gpt ? json_text(guid_to_str(&q->part_guid, g)) : json_null());
 		json_object_set_new(o, "attributes", gpt ? json_integer((json_int_t)q->attrs) : json_null());
-		json_object_set_new(o, "name", gpt ? json_string(q->name) : json_null());
-		json_object_set_new(o, "mbr_type", gpt ? json_null() : json_string(ty));
+		json_object_set_new(o, "name", gpt ? json_text(q->name) : json_null());
+		json_object_set_new(o, "mbr_type", gpt ? json_null() : json_text(ty));
 		json_object_set_new(o, "logical", gpt ? json_null() : json_boolean(q->logical));
 		json_array_append_new(arr, o);
 	}
 	json_t *o = json_pack("{s:s, s:o}", "type", ptable_type_name(t->type), "partitions", arr);
 	char sig[16];
 	snprintf(sig, sizeof sig, "0x%08x", t->disk_signature);   /* fits: 10 chars */
-	json_object_set_new(o, "disk_guid", t->type == PT_GPT ? json_string(guid_to_str(&t->disk_guid, g)) : json_null());
-	json_object_set_new(o, "disk_signature", t->type == PT_GPT ? json_null() : json_string(sig));
+	json_object_set_new(o, "disk_guid", t->type == PT_GPT ? json_text(guid_to_str(&t->disk_guid, g)) : json_null());
+	json_object_set_new(o, "disk_signature", t->type == PT_GPT ? json_null() : json_text(sig));
 	return o;
 }
 
@@ -849,24 +850,24 @@ static json_t *edits_json(const struct plan *p)
 	json_t *arr = json_array();
 	for (size_t i = 0; i < p->nedits; i++) {
 		const struct plan_value_edit *e = &p->edits[i];
-		json_t *o = json_pack("{s:s, s:s}", "key", e->key, "value", e->value);
+		json_t *o = json_pack("{s:o, s:o}", "key", json_text(e->key), "value", json_text(e->value));
 		if (e->type == REG_DWORD_) {
-			json_object_set_new(o, "type", json_string("REG_DWORD"));
+			json_object_set_new(o, "type", json_text("REG_DWORD"));
 			json_object_set_new(o, "data", json_integer(e->dword));
 			json_object_set_new(o, "old", e->has_old ? json_integer(e->old_dword) : json_null());
 		} else if (e->type == REG_SZ_) {
-			json_object_set_new(o, "type", json_string("REG_SZ"));
-			json_object_set_new(o, "data", json_string(e->str));
+			json_object_set_new(o, "type", json_text("REG_SZ"));
+			json_object_set_new(o, "data", json_text(e->str));
 			json_object_set_new(o, "old", json_null());
 		} else {
 			char hex[2 * sizeof e->bin + 1];
 			for (size_t k = 0; k < e->bin_len; k++) snprintf(hex + 2 * k, 3, "%02x", e->bin[k]);   /* fits: a byte */
 			hex[2 * e->bin_len] = 0;
-			json_object_set_new(o, "type", json_string("REG_BINARY"));
-			json_object_set_new(o, "data", json_string(hex));
+			json_object_set_new(o, "type", json_text("REG_BINARY"));
+			json_object_set_new(o, "data", json_text(hex));
 			json_object_set_new(o, "old", json_null());
 		}
-		json_object_set_new(o, "why", json_string(e->why));
+		json_object_set_new(o, "why", json_text(e->why));
 		json_array_append_new(arr, o);
 	}
 	return arr;
@@ -875,10 +876,10 @@ static json_t *edits_json(const struct plan *p)
 static json_t *bcd_json(const struct plan_bcd *b)
 {
 	char g[40];
-	json_t *o = json_pack("{s:o, s:o, s:s, s:s, s:s, s:s, s:b, s:b, s:b}",
+	json_t *o = json_pack("{s:o, s:o, s:s, s:o, s:o, s:o, s:b, s:b, s:b}",
 			      "esp_device", device_json(&b->esp), "windows_device", device_json(&b->windows),
-			      "loader_id", guid_to_str(&b->loader_id, g), "description", b->description,
-			      "locale", b->locale, "loader_path", b->loader_path,
+			      "loader_id", guid_to_str(&b->loader_id, g), "description", json_text(b->description),
+			      "locale", json_text(b->locale), "loader_path", json_text(b->loader_path),
 			      "nointegritychecks", b->nointegritychecks, "debug", b->debug, "bootdebug", b->bootdebug);
 	json_object_set_new(o, "debug_port", b->debug ? json_integer(b->debug_port) : json_null());
 	json_object_set_new(o, "baudrate", b->debug ? json_integer(b->debug_baud) : json_null());
@@ -890,14 +891,14 @@ static json_t *patches_json(const struct plan *p)
 	json_t *arr = json_array();
 	for (size_t i = 0; i < p->npatches; i++) {
 		const struct plan_patch_target *t = &p->patches[i];
-		json_t *o = json_pack("{s:s, s:s}", "binary", pe_kind_name(t->kind), "path", t->path);
-		json_object_set_new(o, "copy_of", t->copy_from[0] ? json_string(t->copy_from) : json_null());
-		json_object_set_new(o, "skip", t->skip[0] ? json_string(t->skip) : json_null());
+		json_t *o = json_pack("{s:s, s:o}", "binary", pe_kind_name(t->kind), "path", json_text(t->path));
+		json_object_set_new(o, "copy_of", t->copy_from[0] ? json_text(t->copy_from) : json_null());
+		json_object_set_new(o, "skip", t->skip[0] ? json_text(t->skip) : json_null());
 		json_t *ids = json_array();
 		for (size_t k = 0; k < patch_catalog_count(); k++)
 			if (patch_catalog_binary(k) == t->kind && patch_catalog_applies(k, p->version)
 			    && !(t->skip[0] && !strcmp(t->skip, patch_catalog_id(k))))
-				json_array_append_new(ids, json_string(patch_catalog_id(k)));
+				json_array_append_new(ids, json_text(patch_catalog_id(k)));
 		json_object_set_new(o, "patches", ids);
 		json_array_append_new(arr, o);
 	}
@@ -913,9 +914,9 @@ static json_t *esp_contents_json(const struct plan *p)
 	json_t *a = json_array();
 	for (size_t i = 0; i < p->nfiles; i++) {
 		const struct plan_file *f = &p->files[i];
-		json_array_append_new(a, json_pack("{s:s, s:b, s:o, s:o}", "path", f->dst, "dir", f->dir, "size",
+		json_array_append_new(a, json_pack("{s:o, s:b, s:o, s:o}", "path", json_text(f->dst), "dir", f->dir, "size",
 						   f->dir ? json_null() : json_integer((json_int_t)f->size),
-						   "from", f->src[0] ? json_string(f->src) : json_null()));
+						   "from", f->src[0] ? json_text(f->src) : json_null()));
 	}
 	return a;
 }
@@ -947,7 +948,7 @@ void *plan_findings_json(const struct plan_blocker *f, size_t n)
 {
 	json_t *a = json_array();
 	for (size_t i = 0; i < n; i++)
-		json_array_append_new(a, json_pack("{s:s, s:s}", "code", f[i].id, "message", f[i].message));
+		json_array_append_new(a, json_pack("{s:s, s:o}", "code", f[i].id, "message", json_text(f[i].message)));
 	return a;
 }
 
@@ -957,11 +958,11 @@ void *plan_to_json(const struct plan *p)
 	json_object_set_new(o, "convertible", json_boolean(plan_ok(p)));
 	json_object_set_new(o, "blockers", plan_findings_json(p->blockers, p->nblockers));
 	json_object_set_new(o, "warnings", plan_findings_json(p->warnings, p->nwarnings));
-	json_object_set_new(o, "layout", json_string(plan_layout_name(p->layout)));
+	json_object_set_new(o, "layout", json_text(plan_layout_name(p->layout)));
 	/* an absent value is null, in every command's JSON (doc/schema.json) */
-	json_object_set_new(o, "output_format", p->format_known ? json_string(out_format_name(p->format)) : json_null());
+	json_object_set_new(o, "output_format", p->format_known ? json_text(out_format_name(p->format)) : json_null());
 	json_object_set_new(o, "subformat", !p->format_known ? json_null()
-				 : json_string(p->format == OUT_RAW ? "sparse" : p->fixed ? "fixed" : "dynamic"));
+				 : json_text(p->format == OUT_RAW ? "sparse" : p->fixed ? "fixed" : "dynamic"));
 	json_object_set_new(o, "virtual_size", json_integer((json_int_t)p->old_size));
 	json_object_set_new(o, "new_virtual_size", json_integer((json_int_t)p->new_size));
 	if (!p->esp_number) {
@@ -970,9 +971,9 @@ void *plan_to_json(const struct plan *p)
 		for (size_t i = 0; i < sizeof later / sizeof *later; i++) json_object_set_new(o, later[i], json_null());
 		return o;
 	}
-	json_t *esp = json_pack("{s:s, s:s, s:i, s:I, s:I, s:s, s:b, s:i, s:i}", "placement", esp_mode_name(p->esp_mode),
-				"why", p->esp_why, "partition", p->esp_number, "start", (json_int_t)p->esp_start,
-				"size", (json_int_t)p->esp_size, "arc_name", p->arc_esp, "new_entry", p->esp_new_entry,
+	json_t *esp = json_pack("{s:s, s:o, s:i, s:I, s:I, s:o, s:b, s:i, s:i}", "placement", esp_mode_name(p->esp_mode),
+				"why", json_text(p->esp_why), "partition", p->esp_number, "start", (json_int_t)p->esp_start,
+				"size", (json_int_t)p->esp_size, "arc_name", json_text(p->arc_esp), "new_entry", p->esp_new_entry,
 				"sector_size", (int)p->sector_size, "clusters", (int)p->esp_clusters);
 	json_object_set_new(esp, "cluster_size", json_integer(p->esp_cluster_bytes));
 	json_object_set_new(esp, "files_clusters", p->files_known ? json_integer((json_int_t)p->esp_files_clusters) : json_null());
@@ -981,7 +982,7 @@ void *plan_to_json(const struct plan *p)
 	json_object_set_new(o, "partition_table", table_json(&p->table));
 	json_t *files = json_array();
 	for (size_t i = 0; i < p->nrules; i++)
-		json_array_append_new(files, json_pack("{s:s, s:s, s:b}", "from", p->rules[i].src, "to", p->rules[i].dst, "tree", p->rules[i].tree));
+		json_array_append_new(files, json_pack("{s:o, s:o, s:b}", "from", json_text(p->rules[i].src), "to", json_text(p->rules[i].dst), "tree", p->rules[i].tree));
 	json_object_set_new(o, "esp_files", files);
 	json_object_set_new(o, "esp_contents", esp_contents_json(p));
 	json_object_set_new(o, "bcd", bcd_json(&p->bcd));
@@ -989,7 +990,7 @@ void *plan_to_json(const struct plan *p)
 	json_object_set_new(o, "registry", edits_json(p));
 	char v[16];
 	snprintf(v, sizeof v, "%u.%u", p->version >> 8, p->version & 0xFF);   /* fits: 14 chars for any unsigned */
-	json_object_set_new(o, "kernel_version", json_string(v));
+	json_object_set_new(o, "kernel_version", json_text(v));
 	json_object_set_new(o, "patches", patches_json(p));
 	return o;
 }

@@ -1,5 +1,6 @@
 /* verify.c - see verify.h */
 #include "verify.h"
+#include "json_text.h"
 #include "bcd.h"
 #include "disk.h"
 #include "fat32.h"
@@ -594,13 +595,13 @@ void *verify_to_json(const struct verify_result *r)
 {
 	json_t *arr = json_array();
 	for (size_t i = 0; i < r->n; i++)
-		json_array_append_new(arr, json_pack("{s:s, s:b, s:s, s:s}", "id", r->checks[i].id, "pass", r->checks[i].pass,
-						     "detail", r->checks[i].detail, "what", r->checks[i].what));
+		json_array_append_new(arr, json_pack("{s:s, s:b, s:o, s:o}", "id", r->checks[i].id, "pass", r->checks[i].pass,
+						     "detail", json_text(r->checks[i].detail), "what", json_text(r->checks[i].what)));
 	/* a value not found (no kernel read, no ESP, no Windows partition) is
 	 * null, not "" or 0 (man page, JSON OUTPUT: absent values are null) */
 	json_t *o = json_object();
 	json_object_set_new(o, "ready", json_boolean(r->ready));
-	json_object_set_new(o, "kernel_version", r->kernel_version[0] ? json_string(r->kernel_version) : json_null());
+	json_object_set_new(o, "kernel_version", r->kernel_version[0] ? json_text(r->kernel_version) : json_null());
 	json_object_set_new(o, "esp_partition", r->esp_partition ? json_integer(r->esp_partition) : json_null());
 	json_object_set_new(o, "windows_partition",
 			    r->windows_partition ? json_integer(r->windows_partition) : json_null());

@@ -1,6 +1,7 @@
 /* vmconfig.c - NanaBox .7b and Hyper-V .ps1 machine definitions for a
  * converted disk (vmconfig.h). */
 #include "vmconfig.h"
+#include "json_text.h"
 #include "util.h"
 #include "win32_name.h"
 #include "writer.h"
@@ -31,7 +32,7 @@ static bool windows_name_char_ok(unsigned char ch)
 
 static bool utf8_valid(const char *s)
 {
-	json_t *j = json_string(s);   /* jansson refuses invalid UTF-8 */
+	json_t *j = json_text(s);   /* jansson refuses invalid UTF-8 */
 	json_decref(j);
 	return j != NULL;
 }
@@ -167,12 +168,12 @@ static json_t *nanabox_com_ports(const struct vm_config *c)
 	json_t *ports = json_object();
 	unsigned console = vmconfig_uefi_console_port(c);
 	json_object_set_new(ports, "UefiConsole",
-			    json_string(console == 1 ? "ComPort1" : console == 2 ? "ComPort2" : "Disabled"));
+			    json_text(console == 1 ? "ComPort1" : console == 2 ? "ComPort2" : "Disabled"));
 	for (unsigned port = 1; port <= 2; port++) {
 		if (port != c->debug_port && port != console) continue;
 		char key[16], *pipe = vmconfig_pipe_name(c->name, port);
 		snprintf(key, sizeof key, "ComPort%u", port);   /* fits: port 1 or 2 */
-		json_object_set_new(ports, key, json_string(pipe));
+		json_object_set_new(ports, key, json_text(pipe));
 		free(pipe);
 	}
 	return ports;
@@ -181,10 +182,10 @@ static json_t *nanabox_com_ports(const struct vm_config *c)
 static json_t *nanabox_machine(const struct vm_config *c)
 {
 	json_t *m = json_object();
-	json_object_set_new(m, "Type", json_string("VirtualMachine"));
+	json_object_set_new(m, "Type", json_text("VirtualMachine"));
 	json_object_set_new(m, "Version", json_integer(1));
-	json_object_set_new(m, "GuestType", json_string("Windows"));
-	json_object_set_new(m, "Name", json_string(c->name));
+	json_object_set_new(m, "GuestType", json_text("Windows"));
+	json_object_set_new(m, "Name", json_text(c->name));
 	json_object_set_new(m, "ProcessorCount", json_integer(c->cpus));
 	json_object_set_new(m, "MemorySize", json_integer(c->memory_mib));
 	json_object_set_new(m, "ComPorts", nanabox_com_ports(c));

@@ -1,5 +1,6 @@
 /* cli.c - see cli.h */
 #include "cli.h"
+#include "json_text.h"
 #include "writer.h"
 
 #include <getopt.h>
@@ -61,8 +62,8 @@ void cli_check_failure(int exit_code)
 void *cli_error_json(int exit_code)
 {
 	cli_check_failure(exit_code);
-	return json_pack("{s:i, s:{s:s, s:s, s:i}}", "schema", CLI_JSON_SCHEMA, "error", "code", cli_err_name(err_code()),
-			 "message", err_msg(), "exit_code", exit_code);
+	return json_pack("{s:i, s:{s:s, s:o, s:i}}", "schema", CLI_JSON_SCHEMA, "error", "code", cli_err_name(err_code()),
+			 "message", json_text(err_msg()), "exit_code", exit_code);
 }
 
 int cli_fail_json(const char *what, bool json)
@@ -92,8 +93,8 @@ int cli_usage(const char *cmd, const char *fmt, ...)
 	/* --json on the command line: the error object on stdout too (man
 	 * page, JSON OUTPUT), even when the options around it were wrong */
 	if (cli_json_seen) {
-		json_t *j = json_pack("{s:i, s:{s:s, s:s, s:i}}", "schema", CLI_JSON_SCHEMA, "error", "code",
-				      cli_err_name(E_USAGE), "message", msg, "exit_code", EXIT_USAGE);
+		json_t *j = json_pack("{s:i, s:{s:s, s:o, s:i}}", "schema", CLI_JSON_SCHEMA, "error", "code",
+				      cli_err_name(E_USAGE), "message", json_text(msg), "exit_code", EXIT_USAGE);
 		if (j && cli_error_report) cli_error_report(j, EXIT_USAGE);
 		cli_print_json(j);
 	}

@@ -1,6 +1,7 @@
 /* cmd_convert.c - gen2prep convert IN OUT: options, the plan or the run,
  * and what to do next. The work is lib/convert.c. */
 #include "cli.h"
+#include "json_text.h"
 #include "convert.h"
 #include "convert_args.h"
 #include "next_steps.h"
@@ -335,20 +336,20 @@ static void vm_json(const struct args *a, json_t *j)
 	if (!a->nanabox.path && !a->hyperv.path) return;
 	const struct plan_opts *po = &a->co.plan;
 	json_t *vm = json_object();
-	json_object_set_new(vm, "name", json_string(a->vm_name));
+	json_object_set_new(vm, "name", json_text(a->vm_name));
 	json_object_set_new(vm, "cpus", json_integer(a->vm_cpus));
 	json_object_set_new(vm, "memory_mib", json_integer(a->vm_memory));
 	if (po->debug && po->debug_port <= 2) {
 		char *pipe = vmconfig_pipe_name(a->vm_name, po->debug_port);
-		json_object_set_new(vm, "debug_pipe", json_string(pipe));
+		json_object_set_new(vm, "debug_pipe", json_text(pipe));
 		free(pipe);
 	}
 	const struct vm_out *outs[2] = { &a->nanabox, &a->hyperv };
 	const char *keys[2] = { "nanabox", "hyperv_script" };
 	for (int i = 0; i < 2; i++) {
 		if (!outs[i]->path) continue;
-		json_object_set_new(vm, keys[i], json_pack("{s:s,s:s?,s:b}", "path", outs[i]->path,
-							   "disk_path", outs[i]->disk_path, "written", outs[i]->written));
+		json_object_set_new(vm, keys[i], json_pack("{s:o,s:o?,s:b}", "path", json_text(outs[i]->path),
+							   "disk_path", json_text(outs[i]->disk_path), "written", outs[i]->written));
 	}
 	json_object_set_new(j, "vm", vm);
 }
@@ -463,7 +464,7 @@ static int finish(struct args *a, struct convert_report *r, int rc, bool out_wri
 		json_object_set_new(j, "exit_code", json_integer(code));
 		vm_json(a, j);
 		if (rc == 0 && !a->co.dry_run) {
-			json_object_set_new(j, "output", json_string(a->co.out));
+			json_object_set_new(j, "output", json_text(a->co.out));
 			json_object_set_new(j, "next_steps", next_steps_json(&steps));
 		}
 		cli_print_json(j);

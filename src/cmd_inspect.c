@@ -4,6 +4,7 @@
  * (lib/convert.c convert_run): same blockers, same exit status (0
  * convertible, 4 blockers, 5 a patch site, 3 unreadable input, 2 usage). */
 #include "cli.h"
+#include "json_text.h"
 #include "convert.h"
 #include "disk.h"
 #include "overlay.h"
@@ -33,14 +34,14 @@ static void inspect_help(void)
 
 /* ---------------------------------------------------------------- JSON */
 
-static json_t *jstr_or_null(const char *s) { return s && *s ? json_string(s) : json_null(); }
+static json_t *jstr_or_null(const char *s) { return s && *s ? json_text(s) : json_null(); }
 
 static json_t *image_json(const char *path, const struct disk_info *di)
 {
 	json_t *j = json_object();
-	json_object_set_new(j, "path", json_string(path));
-	json_object_set_new(j, "format", json_string(di->format_name));
-	json_object_set_new(j, "subformat", json_string(di->subformat));
+	json_object_set_new(j, "path", json_text(path));
+	json_object_set_new(j, "format", json_text(di->format_name));
+	json_object_set_new(j, "subformat", json_text(di->subformat));
 	json_object_set_new(j, "virtual_size", json_integer((json_int_t)di->virtual_size));
 	json_object_set_new(j, "logical_sector_size", json_integer(di->logical_sector_size));
 	json_object_set_new(j, "physical_sector_size", json_integer(di->physical_sector_size));
@@ -52,11 +53,11 @@ static json_t *table_json(const struct ptable *t)
 {
 	json_t *j = json_object();
 	char buf[40];
-	json_object_set_new(j, "type", json_string(ptable_type_name(t->type)));
+	json_object_set_new(j, "type", json_text(ptable_type_name(t->type)));
 	/* both keys always, the other style's null (absent values are null) */
 	snprintf(buf, sizeof buf, "0x%08x", t->disk_signature);   /* fits: 10 chars */
-	json_object_set_new(j, "disk_signature", t->type == PT_MBR ? json_string(buf) : json_null());
-	json_object_set_new(j, "disk_guid", t->type == PT_GPT ? json_string(guid_to_str(&t->disk_guid, buf)) : json_null());
+	json_object_set_new(j, "disk_signature", t->type == PT_MBR ? json_text(buf) : json_null());
+	json_object_set_new(j, "disk_guid", t->type == PT_GPT ? json_text(guid_to_str(&t->disk_guid, buf)) : json_null());
 	return j;
 }
 
@@ -71,15 +72,15 @@ static json_t *partition_json(const struct ptable *t, const struct part_info *pi
 	bool mbr = t->type == PT_MBR;
 	if (mbr) snprintf(buf, sizeof buf, "0x%02x", p->mbr_type);   /* fits: a byte */
 	else guid_to_str(&p->type_guid, buf);
-	json_object_set_new(j, "type", json_string(buf));
+	json_object_set_new(j, "type", json_text(buf));
 	/* MBR keys null on GPT and the other way round: every key always there */
 	json_object_set_new(j, "active", mbr ? json_boolean(p->active) : json_null());
 	json_object_set_new(j, "logical", mbr ? json_boolean(p->logical) : json_null());
-	json_object_set_new(j, "guid", mbr ? json_null() : json_string(guid_to_str(&p->part_guid, buf)));
-	json_object_set_new(j, "name", mbr ? json_null() : json_string(p->name));
-	json_object_set_new(j, "filesystem", json_string(pi->filesystem ? pi->filesystem : ""));
-	json_object_set_new(j, "label", json_string(pi->label));
-	json_object_set_new(j, "role", json_string(part_role_name(pi->role)));
+	json_object_set_new(j, "guid", mbr ? json_null() : json_text(guid_to_str(&p->part_guid, buf)));
+	json_object_set_new(j, "name", mbr ? json_null() : json_text(p->name));
+	json_object_set_new(j, "filesystem", json_text(pi->filesystem ? pi->filesystem : ""));
+	json_object_set_new(j, "label", json_text(pi->label));
+	json_object_set_new(j, "role", json_text(part_role_name(pi->role)));
 	json_object_set_new(j, "ntfs_dirty", json_boolean(pi->ntfs_dirty));
 	json_object_set_new(j, "hibernated", json_boolean(pi->ntfs_hibernated));
 	json_object_set_new(j, "logfile", jstr_or_null(pi->logfile ? pi->logfile : ""));
@@ -87,7 +88,7 @@ static json_t *partition_json(const struct ptable *t, const struct part_info *pi
 	/* judged for a System Reserved partition only: null for the others */
 	bool sr = pi->role == ROLE_SYSTEM_RESERVED;
 	json_object_set_new(j, "reusable_as_esp", sr ? json_boolean(pi->reusable_as_esp) : json_null());
-	json_object_set_new(j, "not_reusable_why", sr && !pi->reusable_as_esp ? json_string(pi->not_reusable_why) : json_null());
+	json_object_set_new(j, "not_reusable_why", sr && !pi->reusable_as_esp ? json_text(pi->not_reusable_why) : json_null());
 	return j;
 }
 
@@ -100,11 +101,11 @@ static json_t *files_json(const struct inspection *ins)
 		json_t *e = json_object();
 		char m[8];
 		snprintf(m, sizeof m, "0x%04x", fi->machine);   /* fits: a u16, 6 chars */
-		json_object_set_new(e, "path", json_string(fi->path));
+		json_object_set_new(e, "path", json_text(fi->path));
 		json_object_set_new(e, "file_version", jstr_or_null(fi->version));
-		json_object_set_new(e, "machine", json_string(m));
+		json_object_set_new(e, "machine", json_text(m));
 		json_object_set_new(e, "size", json_integer((json_int_t)fi->size));
-		json_object_set_new(e, "error", fi->error[0] ? json_string(fi->error) : json_null());
+		json_object_set_new(e, "error", fi->error[0] ? json_text(fi->error) : json_null());
 		json_object_set_new(j, winfile_name[f], e);
 	}
 	return j;
@@ -118,7 +119,7 @@ static json_t *control_sets_json(const struct inspection *ins)
 	for (size_t i = 0; i < ins->ncontrol_sets; i++) {
 		const struct control_set *cs = &ins->control_sets[i];
 		json_t *j = json_object();
-		json_object_set_new(j, "name", json_string(cs->name));
+		json_object_set_new(j, "name", json_text(cs->name));
 		json_object_set_new(j, "ntfs_start", start_json(cs->ntfs_start));
 		json_object_set_new(j, "vmbus_start", start_json(cs->vmbus_start));
 		json_object_set_new(j, "storvsc_start", start_json(cs->storvsc_start));
@@ -137,14 +138,14 @@ static json_t *mounted_json(const struct inspection *ins)
 	for (size_t i = 0; i < ins->nmounted; i++) {
 		const struct mounted_device *m = &ins->mounted[i];
 		json_t *j = json_object();
-		json_object_set_new(j, "name", json_string(m->name));
-		json_object_set_new(j, "kind", json_string(m->kind == MD_MBR ? "mbr" : m->kind == MD_GPT ? "gpt" : "other"));
+		json_object_set_new(j, "name", json_text(m->name));
+		json_object_set_new(j, "kind", json_text(m->kind == MD_MBR ? "mbr" : m->kind == MD_GPT ? "gpt" : "other"));
 		if (m->kind == MD_MBR) {
 			snprintf(buf, sizeof buf, "0x%08x", m->signature);   /* fits: 10 chars */
-			json_object_set_new(j, "signature", json_string(buf));
+			json_object_set_new(j, "signature", json_text(buf));
 			json_object_set_new(j, "offset", json_integer((json_int_t)m->offset));
 		} else if (m->kind == MD_GPT) {
-			json_object_set_new(j, "partition_guid", json_string(guid_to_str(&m->part_guid, buf)));
+			json_object_set_new(j, "partition_guid", json_text(guid_to_str(&m->part_guid, buf)));
 		}
 		json_object_set_new(j, "partition", m->partition ? json_integer(m->partition) : json_null());
 		json_array_append_new(a, j);
@@ -158,10 +159,10 @@ static json_t *patches_json(const struct inspection *ins)
 	for (size_t i = 0; i < ins->npatches; i++) {
 		const struct patch_status_info *p = &ins->patches[i];
 		json_t *j = json_object();
-		json_object_set_new(j, "id", json_string(p->id));
-		json_object_set_new(j, "file", json_string(p->file));
-		json_object_set_new(j, "status", json_string(patch_status_name(p->status)));
-		json_object_set_new(j, "message", json_string(p->message));
+		json_object_set_new(j, "id", json_text(p->id));
+		json_object_set_new(j, "file", json_text(p->file));
+		json_object_set_new(j, "status", json_text(patch_status_name(p->status)));
+		json_object_set_new(j, "message", json_text(p->message));
 		json_array_append_new(a, j);
 	}
 	return a;
@@ -174,21 +175,21 @@ static json_t *windows_json(const struct inspection *ins)
 	char kv[16];
 	snprintf(kv, sizeof kv, "%u.%u", ins->kernel_version >> 8, ins->kernel_version & 0xff);   /* fits: 12 chars for any unsigned */
 	json_object_set_new(j, "partition", json_integer(ins->windows_partition));
-	json_object_set_new(j, "product_name", json_string(ins->product_name));
-	json_object_set_new(j, "edition", json_string(ins->edition));
-	json_object_set_new(j, "version", json_string(ins->version));
-	json_object_set_new(j, "current_version", json_string(ins->current_version));
-	json_object_set_new(j, "build", json_string(ins->build));
-	json_object_set_new(j, "service_pack", json_string(ins->service_pack));
-	json_object_set_new(j, "architecture", json_string(ins->architecture ? ins->architecture : ""));
-	json_object_set_new(j, "kernel_version", json_string(kv));
-	json_object_set_new(j, "locale", json_string(ins->locale));
+	json_object_set_new(j, "product_name", json_text(ins->product_name));
+	json_object_set_new(j, "edition", json_text(ins->edition));
+	json_object_set_new(j, "version", json_text(ins->version));
+	json_object_set_new(j, "current_version", json_text(ins->current_version));
+	json_object_set_new(j, "build", json_text(ins->build));
+	json_object_set_new(j, "service_pack", json_text(ins->service_pack));
+	json_object_set_new(j, "architecture", json_text(ins->architecture ? ins->architecture : ""));
+	json_object_set_new(j, "kernel_version", json_text(kv));
+	json_object_set_new(j, "locale", json_text(ins->locale));
 	json_object_set_new(j, "files", files_json(ins));
 	json_t *is = json_object();
 	json_object_set_new(is, "version", jstr_or_null(ins->integration_services));
 	json_object_set_new(j, "integration_services", is);
 	json_object_set_new(j, "system_hive_dirty", json_boolean(ins->system_hive_dirty));
-	json_object_set_new(j, "system_hive_state", json_string(ins->system_hive_state));
+	json_object_set_new(j, "system_hive_state", json_text(ins->system_hive_state));
 	json_object_set_new(j, "current_control_set", json_integer(ins->current_control_set));
 	json_object_set_new(j, "control_sets", control_sets_json(ins));
 	json_object_set_new(j, "mounted_devices", mounted_json(ins));

@@ -4,6 +4,7 @@
  * not found or ambiguous, 4 kernel 5.x (refused), 3 not a PE / wrong
  * machine / unknown binary, 7 output refused or failed, 2 usage. */
 #include "cli.h"
+#include "json_text.h"
 #include "writer.h"
 #include "patch.h"
 #include "pe.h"
@@ -183,10 +184,10 @@ static void hex(char *out, const uint8_t *p, size_t n)
 static json_t *result_json(const struct patch_result *r)
 {
 	json_t *j = json_object();
-	json_object_set_new(j, "id", json_string(r->id));
-	json_object_set_new(j, "binary", json_string(pe_kind_name(r->binary)));
-	json_object_set_new(j, "status", json_string(patch_status_name(r->status)));
-	json_object_set_new(j, "message", r->message[0] ? json_string(r->message) : json_null());
+	json_object_set_new(j, "id", json_text(r->id));
+	json_object_set_new(j, "binary", json_text(pe_kind_name(r->binary)));
+	json_object_set_new(j, "status", json_text(patch_status_name(r->status)));
+	json_object_set_new(j, "message", r->message[0] ? json_text(r->message) : json_null());
 	if (r->func_end) {
 		json_t *fn = json_object();
 		json_object_set_new(fn, "begin", json_integer(r->func_begin));
@@ -204,11 +205,11 @@ static json_t *result_json(const struct patch_result *r)
 		json_object_set_new(je, "file_offset", json_integer((json_int_t)e->file_off));
 		json_object_set_new(je, "length", json_integer(e->len));
 		hex(h, e->before, e->len);
-		json_object_set_new(je, "before", json_string(h));
+		json_object_set_new(je, "before", json_text(h));
 		hex(h, e->after, e->len);
-		json_object_set_new(je, "after", json_string(h));
-		json_object_set_new(je, "asm_before", json_string(e->asm_before));
-		json_object_set_new(je, "asm_after", json_string(e->asm_after));
+		json_object_set_new(je, "after", json_text(h));
+		json_object_set_new(je, "asm_before", json_text(e->asm_before));
+		json_object_set_new(je, "asm_after", json_text(e->asm_after));
 		json_array_append_new(edits, je);
 	}
 	json_object_set_new(j, "edits", edits);
@@ -220,11 +221,11 @@ static void print_json(const struct patch_cli *o, const struct pe *pe, const str
 {
 	char vbuf[64], cs[16];
 	json_t *j = json_object();
-	json_object_set_new(j, "file", json_string(o->file));
-	json_object_set_new(j, "kind", json_string(pe_kind_name(rep->kind)));
-	json_object_set_new(j, "file_version", json_string(pe_version_str(pe, vbuf, sizeof vbuf)));
+	json_object_set_new(j, "file", json_text(o->file));
+	json_object_set_new(j, "kind", json_text(pe_kind_name(rep->kind)));
+	json_object_set_new(j, "file_version", json_text(pe_version_str(pe, vbuf, sizeof vbuf)));
 	snprintf(vbuf, sizeof vbuf, "%u.%u", rep->version >> 8, rep->version & 0xFF);   /* fits: 14 chars for any unsigned */
-	json_object_set_new(j, "kernel_version", json_string(vbuf));
+	json_object_set_new(j, "kernel_version", json_text(vbuf));
 	json_object_set_new(j, "forced_version", json_boolean(o->force_version != 0));
 	json_object_set_new(j, "dry_run", json_boolean(o->dry_run));
 	json_t *arr = json_array();
@@ -233,10 +234,10 @@ static void print_json(const struct patch_cli *o, const struct pe *pe, const str
 	json_object_set_new(j, "patches", arr);
 	json_object_set_new(j, "checksum_updated", json_boolean(rep->checksum_updated));
 	snprintf(cs, sizeof cs, "0x%08x", get_le32(pe->data + pe->checksum_off));   /* fits: 10 chars */
-	json_object_set_new(j, "checksum", json_string(cs));
-	json_object_set_new(j, "output", written ? json_string(written) : json_null());
+	json_object_set_new(j, "checksum", json_text(cs));
+	json_object_set_new(j, "output", written ? json_text(written) : json_null());
 	json_object_set_new(j, "ok", json_boolean(rc == 0));
-	json_object_set_new(j, "error", rc ? json_string(err_msg()) : json_null());
+	json_object_set_new(j, "error", rc ? json_text(err_msg()) : json_null());
 	cli_print_json(j);
 }
 

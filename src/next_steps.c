@@ -1,6 +1,7 @@
 /* next_steps.c - see next_steps.h. The facts each step rests on are cited
  * where the step is made. */
 #include "next_steps.h"
+#include "json_text.h"
 #include "util.h"
 #include "vmconfig.h"
 #include "writer.h"
@@ -375,6 +376,6 @@ void *next_steps_json(const struct next_steps *s)
 {
 	json_t *a = json_array();
 	for (size_t i = 0; i < s->n; i++)
-		json_array_append_new(a, json_pack("{s:s,s:s?}", "text", s->step[i].text, "command", s->step[i].command));
+		json_array_append_new(a, json_pack("{s:o,s:o?}", "text", json_text(s->step[i].text), "command", json_text(s->step[i].command)));
 	return a;
 }

@@ -213,3 +213,26 @@ assert_match "wof-corrupt: blocker boot-file-unreadable" '"boot-file-unreadable"
 MAN=$(sed 's/\\-/-/g' "$top_srcdir/man/gen2prep.1" | tr '\n' ' ')
 check_fails "man page no longer says a corrupt WOF stream is exit 3 in general" grep -q 'A WOF stream that is corrupt is exit status 3' <<<"$MAN"
 assert_match "man page: boot-file-unreadable (exit status 4) for a corrupt WOF .efi" "corrupt in an .efi file to be copied to the ESP is the blocker boot-file-unreadable \\(exit status 4\\)" "$MAN"
+
+# ---- 15. names that are not UTF-8: the JSON still says what went wrong ----
+# jansson refuses such text (json_string returns NULL) and the message, or
+# the whole report, was lost: lib/json_text.c puts U+FFFD for each bad byte
+BAD=$(printf 'a\377.vhdx') BADOUT=$(printf 'o\376.vhdx')
+cp "$W7" "$BAD"
+for args in "inspect --json $(printf 'x\377.vhdx')" "verify --json $(printf 'x\377.vhdx')" \
+	"convert --json --dry-run --differencing --layout mbr $BAD d.vhdx" "convert --json $BAD $BADOUT"; do
+	# shellcheck disable=SC2086
+	"$GEN2PREP" $args >nu.json 2>nu.err
+	rc=$?
+	check "not UTF-8 ($args): valid JSON" python3 -c 'import json,sys; json.load(open(sys.argv[1]))' nu.json
+	assert_eq "not UTF-8 ($args): exit_code in the JSON = the exit status" "$rc" \
+		"$(jget nu.json 'j.get("exit_code", (j.get("error") or {}).get("exit_code"))')"
+	if [ "$rc" -ne 0 ]; then
+		assert_match "not UTF-8 ($args): the message names the file, U+FFFD for the byte" \
+			"$(printf '\357\277\275')" "$(jget nu.json 'j["error"]["message"]')"
+	else
+		assert_match "not UTF-8 ($args): next steps name OUT, U+FFFD for the byte" \
+			"$(printf 'o\357\277\275')" "$(jget nu.json 'json.dumps(j["next_steps"], ensure_ascii=False)')"
+	fi
+done
+rm -f "$BAD" "$BADOUT"

@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include "guid.h"
+#include "json_text.h"
+#include <string.h>
 #include "sha256.h"
 #include "util.h"
 
@@ -115,6 +117,33 @@ static void test_is_zero(void **st)
 	assert_false(is_zero(buf, 5));
 }
 
+/* json_text: valid UTF-8 kept as it is; each byte that does not start a
+ * valid sequence (RFC 3629 section 4) becomes U+FFFD, so jansson takes the
+ * text (it returns NULL for invalid UTF-8 and the key was lost). */
+static void test_json_text(void **state)
+{
+	(void)state;
+	static const struct { const char *in, *out; } v[] = {
+		{ "plain \\Windows", "plain \\Windows" },
+		{ "caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80", "caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80" },
+		{ "a\xFF.vhdx", "a\xEF\xBF\xBD.vhdx" },                 /* a Linux name's stray byte */
+		{ "\xED\xA0\x80x", "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBDx" }, /* lone surrogate U+D800 */
+		{ "\xC0\xAF", "\xEF\xBF\xBD\xEF\xBF\xBD" },          /* overlong '/' */
+		{ "\xF4\x90\x80\x80", "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD" }, /* past U+10FFFF */
+		{ "\xE2\x82", "\xEF\xBF\xBD\xEF\xBF\xBD" },          /* cut at the end */
+	};
+	for (size_t i = 0; i < sizeof v / sizeof *v; i++) {
+		json_t *j = json_text(v[i].in);
+		assert_non_null(j);
+		assert_string_equal(json_string_value(j), v[i].out);
+		json_decref(j);
+	}
+	assert_null(json_text(NULL));
+	char small[5];
+	assert_int_equal(utf8_sanitize("ab\xFF", small, sizeof small), 2);   /* U+FFFD does not fit: cut before it */
+	assert_string_equal(small, "ab");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -126,6 +155,7 @@ int main(void)
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_is_zero),
 		cmocka_unit_test(test_str_copy),
+		cmocka_unit_test(test_json_text),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
