@@ -169,6 +169,16 @@ static int make_plan(struct job *j)
 	po.sector_size = di->logical_sector_size;
 	if (!po.out_path) po.out_path = j->opts->out;
 	if (plan_build(j->ins, &po, &j->r->plan) < 0) return -1;
+	/* MS-VHDX 2.6.2.6: Hyper-V opens a parent where the child's recorded
+	 * path leads; one found only by its name beside the child (disk.c) is
+	 * read here, never there. IN is read right (its parent_linkage
+	 * matched), so a full OUT is fine: a warning, not a refusal; verify
+	 * of IN itself refuses it (exit 3) */
+	if (di->parent_by_name)
+		plan_add_warning(&j->r->plan, "parent-by-name", "'%s' records its parent as '%s' and nothing is there: the file of "
+				 "that name beside it, '%s', was read, but Hyper-V follows the recorded path and will not find it (a "
+				 "--differencing OUT built on IN will not open there either)", j->opts->in, di->parent_locator,
+				 di->parent_path);
 	return 0;
 }
 

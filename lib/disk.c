@@ -32,6 +32,11 @@
 struct disk {
 	char *path;
 	int fd;
+	int dirfd;                 /* the folder the file is in (O_PATH): a relative
+				      parent locator is opened from it (openat) */
+	struct disk *child;        /* the disk whose parent this is, else NULL */
+	bool chain_err;            /* top disk only: a loop or depth error was set
+				      deeper, with its whole message */
 	uint64_t file_size;
 	libvhdi_file_t *vf;        /* NULL for raw */
 	struct disk *parent;       /* differencing parent, else NULL */
@@ -138,6 +143,44 @@ static int refuse_damaged(struct disk *d)
 	return 0;
 }
 
+/* Opens name (relative to dirfd, or absolute) read-only without ever
+ * blocking: a FIFO, or a device whose open waits, in the place of a disk
+ * would hang every command (open(2): O_RDONLY of a FIFO waits for a
+ * writer; with O_NONBLOCK it returns at once). The file's type is checked
+ * on the opened fd (fstat), so nothing can swap it between check and use;
+ * anything but a regular file or block device is refused, E_FORMAT
+ * "'shown' is not a regular file or block device (a FIFO)". The fd is
+ * then made blocking again. -1 with err set (E_NOTFOUND when missing). */
+static const char *file_kind(mode_t m)
+{
+	return S_ISDIR(m) ? "a directory" : S_ISFIFO(m) ? "a FIFO" : S_ISCHR(m) ? "a character device"
+	     : S_ISSOCK(m) ? "a socket" : "not a file";
+}
+
+static int open_image_fd(int dirfd, const char *name, const char *shown)
+{
+	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	struct stat st;
+	if (fd < 0)
+		return err_errno(errno == ENOENT ? E_NOTFOUND : E_IO, "cannot open");
+	if (fstat(fd, &st) < 0) {
+		err_errno(E_IO, "cannot stat");
+		close(fd);
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
+		close(fd);
+		return err_set(E_FORMAT, "'%s' is not a regular file or block device (%s)", shown, file_kind(st.st_mode));
+	}
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
+		err_errno(E_IO, "cannot set '%s' blocking", shown);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 static int file_size_of(int fd, const char *path, uint64_t *out)
 {
 	struct stat st;
@@ -170,12 +213,6 @@ static char *to_posix(const char *name, const char **base_out)
 	return p;
 }
 
-static bool file_exists(const char *p)
-{
-	struct stat st;
-	return stat(p, &st) == 0 && (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode));
-}
-
 /* cand (malloc'd, an existing file) as an absolute path with "..", "." and
  * symbolic links resolved by the kernel (realpath), so that it names the
  * same file from any current folder: libvhdi shortens ".." lexically, so
@@ -200,12 +237,12 @@ static char *canonical(char *cand)
  * drive or UNC path, which has no place here), and beside, the parent's
  * file name in the child's folder (NULL when the path has no name).
  * relative: the path was relative. Free with places_free. */
-struct places { char *leads, *beside; bool relative; };
+struct places { char *leads, *beside; bool relative; char *rel; const char *base; char *posix; };
 
 static void places_free(struct places *pl)
 {
-	free(pl->leads), free(pl->beside);
-	pl->leads = pl->beside = NULL;
+	free(pl->leads), free(pl->beside), free(pl->posix);
+	pl->leads = pl->beside = pl->posix = pl->rel = NULL;
 }
 
 static int parent_places(const char *child, const char *locator, struct places *pl)
@@ -225,6 +262,10 @@ static int parent_places(const char *child, const char *locator, struct places *
 		if (pl->relative) oom |= !(pl->leads = xasprintf("%s/%s", dir, rel));
 		else if (!has_drive) oom |= !(pl->leads = xstrdup(posix));
 		if (*base) oom |= !(pl->beside = xasprintf("%s/%s", dir, base));
+		pl->rel = has_drive ? NULL : (char *)rel;   /* openat from the child's folder */
+		pl->base = base;
+		pl->posix = posix;
+		posix = NULL;
 	}
 	free(posix);
 	free(dircopy);
@@ -232,30 +273,63 @@ static int parent_places(const char *child, const char *locator, struct places *
 	return oom ? err_prefix("'%s': parent path", child) : 0;
 }
 
+/* What is at name (relative to the child's folder dir, or absolute),
+ * shown as shown: 0 a regular file or block device, 1 nothing (ENOENT,
+ * ENOTDIR: the recorded path leads nowhere), -1 with err set naming what
+ * is there instead (a directory, FIFO, device, a symbolic link that leads
+ * nowhere) or why it cannot be looked at. fstatat on the folder's fd: no
+ * path is built, so a long relative locator under a deep folder works
+ * whatever the current folder and PATH_MAX. */
+static int place_kind(int dir, const char *name, const char *shown)
+{
+	struct stat st;
+	if (fstatat(dir, name, &st, 0) == 0) {
+		if (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode)) return 0;
+		return err_set(E_FORMAT, "parent '%s' is not a regular file or block device (%s)", shown, file_kind(st.st_mode));
+	}
+	if (errno != ENOENT && errno != ENOTDIR)
+		return err_errno(errno == ENOMEM ? E_NOMEM : E_FORMAT, "parent '%s': cannot look at it", shown);
+	if (fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode)) {
+		char to[512];
+		ssize_t n = readlinkat(dir, name, to, sizeof to - 1);
+		to[n > 0 ? n : 0] = 0;
+		return err_set(E_NOTFOUND, "parent '%s' is a symbolic link to '%s', which leads nowhere", shown, to);
+	}
+	return 1;
+}
+
 /* Resolves a differencing parent the way a user moving the chain between
- * hosts expects: a relative locator is taken relative to the child's folder;
- * an absolute POSIX path is used when it exists; anything else (drive
- * letters, UNC paths, or an absolute path that is not here) falls back to
- * the parent's basename in the child's folder. *found_out NULL: not there;
- * -1 with E_NOMEM set when out of memory. */
-static int resolve_parent(const char *child, const char *locator, char **found_out, bool *by_name)
+ * hosts expects: a relative locator is taken relative to the child's folder
+ * (cdir, the child's folder fd); an absolute POSIX path is used when it
+ * exists; anything else (drive letters, UNC paths, or an absolute path that
+ * is not here) falls back to the parent's basename in the child's folder.
+ * *found_out: the path shown (canonical when it fits PATH_MAX), *name_out
+ * what to open from cdir; both NULL: not there. -1 with err set: out of
+ * memory, or something that is no disk where the path leads. */
+static int resolve_parent(int cdir, const char *child, const char *locator, char **found_out, char **name_out, bool *by_name)
 {
 	*by_name = false;
-	*found_out = NULL;
+	*found_out = *name_out = NULL;
 	struct places pl;
 	if (parent_places(child, locator, &pl) < 0) return -1;
-	char **found = pl.leads && file_exists(pl.leads) ? &pl.leads : NULL;
-	if (!found && pl.beside && file_exists(pl.beside)) {
-		found = &pl.beside;
+	int k = 1;
+	char **found = NULL;
+	const char *name = NULL;
+	if (pl.leads && (k = place_kind(cdir, pl.rel, pl.leads)) == 0)
+		found = &pl.leads, name = pl.rel;
+	if (k == 1 && pl.beside && (!pl.leads || strcmp(pl.beside, pl.leads)) && (k = place_kind(cdir, pl.base, pl.beside)) == 0) {
+		found = &pl.beside, name = pl.base;
 		/* a relative path that led nowhere; for a Windows absolute
 		 * path beside the child is the only place a Linux run can look */
 		*by_name = pl.relative;
 	}
+	if (found && !(*name_out = xstrdup(name))) found = NULL, k = -1;
 	if (found) {
 		*found_out = canonical(*found);   /* takes it */
 		*found = NULL;
 	}
 	places_free(&pl);
+	if (k < 0) return -1;
 	return found && !*found_out ? err_prefix("'%s': parent path", child) : 0;
 }
 
@@ -293,7 +367,7 @@ int disk_parent_missing(const char *child, const char *locator, const struct gui
 	return err_set(E_NOTFOUND, "parent disk '%s' not found: %s%s", locator, where, need);
 }
 
-static struct disk *disk_open_depth(const char *path, int depth);
+static struct disk *disk_open_at(int dirfd, const char *name, const char *path, struct disk *child);
 
 /* libvhdi gives identifiers as big-endian GUIDs (libvhdi.h); struct guid
  * holds the on-disk (mixed-endian) order. */
@@ -387,13 +461,19 @@ static char *parent_name(libvhdi_file_t *vf, const struct vhdmeta *m)
 	return (char *)name;
 }
 
-static int open_parent(struct disk *d, int depth)
+static struct disk *chain_top(struct disk *d)
+{
+	while (d->child) d = d->child;
+	return d;
+}
+
+static int open_parent(struct disk *d)
 {
 	char *name = parent_name(d->vf, d->meta);
 	if (!name) return -1;
-	char *ppath = NULL;
+	char *ppath = NULL, *rel = NULL;
 	bool by_name;
-	if (resolve_parent(d->path, (const char *)name, &ppath, &by_name) < 0) {
+	if (resolve_parent(d->dirfd, d->path, (const char *)name, &ppath, &rel, &by_name) < 0) {
 		free(name);
 		return -1;
 	}
@@ -404,15 +484,12 @@ static int open_parent(struct disk *d, int depth)
 		free(name);
 		return -1;
 	}
-	free(name);
-	if (depth + 1 > DISK_MAX_CHAIN) {
-		err_set(E_UNSUPPORTED, "differencing chain deeper than %d disks", DISK_MAX_CHAIN);
-		free(ppath);
-		return -1;
-	}
-	d->parent = disk_open_depth(ppath, depth + 1);
+	d->info.parent_locator = name;
+	d->info.parent_by_name = by_name;
+	d->parent = disk_open_at(d->dirfd, rel, ppath, d);
+	free(rel);
 	if (!d->parent) {
-		parent_open_failed(ppath);
+		if (!chain_top(d)->chain_err) parent_open_failed(ppath);
 		free(ppath);
 		return -1;
 	}
@@ -424,13 +501,14 @@ static int open_parent(struct disk *d, int depth)
 		return err_set(E_FORMAT, "parent '%s' has a different virtual size", ppath);
 	if (check_linkage(d, ppath) < 0)
 		return -1;
+	child_linkage(d->vf, &d->info.parent_linkage);
 	libvhdi_error_t *e = NULL;
 	if (libvhdi_file_set_parent_file(d->vf, d->parent->vf, &e) != 1)
 		return vhdi_error(&e, E_FORMAT, d->path, "parent does not match");
 	return 0;
 }
 
-static int open_vhdi(struct disk *d, int depth)
+static int open_vhdi(struct disk *d)
 {
 	libvhdi_error_t *e = NULL;
 	/* Our own structural parse first (allocation table, metadata): its
@@ -442,7 +520,13 @@ static int open_vhdi(struct disk *d, int depth)
 	errno = 0;   /* vhdi_error reads ENOMEM */
 	if (libvhdi_file_initialize(&d->vf, &e) != 1)
 		return vhdi_error(&e, E_NOMEM, d->path, "cannot create the libvhdi handle");
-	if (libvhdi_file_open(d->vf, d->path, libvhdi_get_access_flags_read(), &e) != 1)
+	/* libvhdi opens by name: give it the fd we checked, by a short name
+	 * (proc(5) /proc/self/fd/N reopens that very file), so that neither a
+	 * path longer than PATH_MAX nor a file swapped meanwhile matters */
+	char self[64];
+	msg_printf(self, sizeof self, "/proc/self/fd/%d", d->fd);
+	if (access(self, F_OK) != 0) msg_printf(self, sizeof self, "%s", "");
+	if (libvhdi_file_open(d->vf, self[0] ? self : d->path, libvhdi_get_access_flags_read(), &e) != 1)
 		return vhdi_error(&e, E_FORMAT, d->path, "corrupt or truncated");
 	size64_t media = 0;
 	uint32_t type = 0, bps = 512;
@@ -476,25 +560,61 @@ static int open_vhdi(struct disk *d, int depth)
 		return err_set(E_FORMAT, "disk type disagrees between parsers");
 
 	if (type == LIBVHDI_DISK_TYPE_DIFFERENTIAL)
-		return open_parent(d, depth);
+		return open_parent(d);
 	return 0;
 }
 
-static struct disk *disk_open_depth(const char *path, int depth)
+/* d->dirfd: the folder of name (relative to dirfd), O_PATH, where its own
+ * parent locator is resolved from. */
+static int open_folder(struct disk *d, int dirfd, const char *name)
+{
+	const char *slash = strrchr(name, '/');
+	char *dir = xstrdup(slash ? name : ".");
+	if (!dir) return err_prefix("'%s': folder", d->path);
+	if (slash) dir[slash == name ? 1 : slash - name] = 0;
+	d->dirfd = openat(dirfd, dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	free(dir);
+	return d->dirfd < 0 ? err_errno(E_IO, "cannot open the folder of '%s'", d->path) : 0;
+}
+
+/* The file d (just opened, d->st set) is already in its chain (a parent
+ * locator led back to a disk whose parent is being opened: file identity
+ * st_dev/st_ino, so a copy under another name or a link is caught), or
+ * the chain is deeper than DISK_MAX_CHAIN: one error with the whole story,
+ * marked on the top disk so that no level prefixes it again. */
+static int check_chain(struct disk *d)
+{
+	int depth = 0;
+	for (struct disk *c = d->child; c; c = c->child, depth++)
+		if (c->st.st_dev == d->st.st_dev && c->st.st_ino == d->st.st_ino) {
+			chain_top(d)->chain_err = true;
+			return err_set(E_FORMAT, "differencing chain loops back to '%s': the parent locator of '%s' leads to it "
+				       "again ('%s'), so the chain has no base disk", c->path, d->child->path, d->path);
+		}
+	if (depth <= DISK_MAX_CHAIN) return 0;
+	chain_top(d)->chain_err = true;
+	return err_set(E_UNSUPPORTED, "differencing chain deeper than %d disks (the parent of '%s' is '%s')",
+		       DISK_MAX_CHAIN, d->child->path, d->path);
+}
+
+/* Opens name from the folder dirfd (AT_FDCWD or a child's folder), shown
+ * as path; child: the disk whose parent this is, NULL for the top. */
+static struct disk *disk_open_at(int dirfd, const char *name, const char *path, struct disk *child)
 {
 	struct disk *d = xcalloc(1, sizeof *d);
 	if (!d) { err_prefix("'%s': disk handle", path); return NULL; }
-	d->fd = -1;
+	d->fd = d->dirfd = -1;
+	d->child = child;
 	d->path = xstrdup(path);
 	if (!d->path) { err_prefix("'%s': disk handle", path); goto fail; }
-	d->fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (d->fd < 0) {
-		/* a missing file is "notfound" (exit 3 still, src/cli.c), not a
-		 * format error: image.c recodes only E_IO */
-		err_errno(errno == ENOENT ? E_NOTFOUND : E_IO, "cannot open");
+	/* a missing file is "notfound" (exit 3 still, src/cli.c), not a
+	 * format error: image.c recodes only E_IO */
+	d->fd = open_image_fd(dirfd, name, path);
+	if (d->fd < 0)
 		goto fail;
-	}
-	if (file_size_of(d->fd, path, &d->file_size) < 0 || fstat(d->fd, &d->st) < 0)
+	if (file_size_of(d->fd, path, &d->file_size) < 0 || fstat(d->fd, &d->st) < 0 || check_chain(d) < 0)
+		goto fail;
+	if (open_folder(d, dirfd, name) < 0)
 		goto fail;
 	/* an empty file (a copy that failed, a placeholder): that is the
 	 * cause, whatever its name says it should hold */
@@ -514,7 +634,7 @@ static struct disk *disk_open_depth(const char *path, int depth)
 		return d;
 	}
 	d->info.format_name = d->info.format == DISK_VHDX ? "vhdx" : "vhd";
-	if (open_vhdi(d, depth) < 0)
+	if (open_vhdi(d) < 0)
 		goto fail;
 	return d;
 fail:
@@ -524,7 +644,7 @@ fail:
 
 struct disk *disk_open(const char *path)
 {
-	return disk_open_depth(path, 0);
+	return disk_open_at(AT_FDCWD, path, path, NULL);
 }
 
 const struct disk_info *disk_info(const struct disk *d)
@@ -719,113 +839,9 @@ void disk_close(struct disk *d)
 	disk_close(d->parent);
 	vhdmeta_free(d->meta);
 	if (d->fd >= 0) close(d->fd);
+	if (d->dirfd >= 0) close(d->dirfd);
 	free(d->info.parent_path);
+	free(d->info.parent_locator);
 	free(d->path);
 	free(d);
-}
-
-/* ---- parent linkage of a differencing disk (verify) ---------------------- */
-
-static libvhdi_file_t *vhdi_open_only(const char *path)
-{
-	libvhdi_file_t *f = NULL;
-	libvhdi_error_t *e = NULL;
-	if (libvhdi_file_initialize(&f, &e) != 1) {
-		if (e) libvhdi_error_free(&e);
-		return NULL;
-	}
-	if (libvhdi_file_open(f, path, libvhdi_get_access_flags_read(), &e) != 1) {
-		if (e) libvhdi_error_free(&e);
-		libvhdi_file_free(&f, &e);
-		if (e) libvhdi_error_free(&e);
-		return NULL;
-	}
-	return f;
-}
-
-static void vhdi_close_only(libvhdi_file_t *f)
-{
-	libvhdi_error_t *e = NULL;
-	if (!f) return;
-	libvhdi_file_close(f, &e);
-	if (e) libvhdi_error_free(&e);
-	libvhdi_file_free(&f, &e);
-	if (e) libvhdi_error_free(&e);
-}
-
-/* Why the file l->parent_path, which is there, does not open as a disk:
- * the opener's own message (disk_open_depth: empty, truncated, not a
- * VHD/VHDX), naming it once (parent_open_failed), into l->parent_error.
- * -1 only when out of memory. */
-static int parent_open_error(struct disk_linkage *l)
-{
-	struct disk *pd = disk_open_depth(l->parent_path, 1);
-	if (pd) {
-		disk_close(pd);
-		err_set(E_FORMAT, "libvhdi cannot open it");
-	}
-	if (err_code() == E_NOMEM) return -1;
-	parent_open_failed(l->parent_path);
-	l->parent_error_code = err_code() == E_IO || err_code() == E_OK ? E_FORMAT : err_code();
-	l->parent_error = xstrdup(err_msg());
-	if (!l->parent_error) return err_prefix("parent of a differencing disk");
-	err_clear();
-	return 0;
-}
-
-/* The locator and where it leads, for a file libvhdi opened as a child;
- * -1 only when out of memory (E_NOMEM). */
-static int linkage_parent(const char *path, libvhdi_file_t *child, const struct vhdmeta *m, struct disk_linkage *l)
-{
-	char *name = parent_name(child, m);
-	if (!name) {
-		if (err_code() == E_NOMEM) return -1;
-		err_clear();
-		l->locator = xstrdup("");
-		return l->locator ? 0 : -1;
-	}
-	l->locator = name;   /* the whole path, however long the child records it */
-	if (resolve_parent(path, name, &l->parent_path, &l->by_name) < 0) return -1;
-	l->linkage_known = child_linkage(child, &l->linkage) == 0;
-	libvhdi_file_t *parent = l->parent_path ? vhdi_open_only(l->parent_path) : NULL;
-	l->parent_found = parent != NULL;
-	if (parent && linkage_ids(child, parent, &l->linkage, &l->parent_id) == 0)
-		l->match = guid_eq(&l->linkage, &l->parent_id);
-	vhdi_close_only(parent);
-	if (l->parent_path && !parent) return parent_open_error(l);
-	return 0;
-}
-
-int disk_linkage(const char *path, struct disk_linkage *l)
-{
-	memset(l, 0, sizeof *l);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	uint64_t size = 0;
-	if (fd < 0) return err_errno(errno == ENOENT ? E_NOTFOUND : E_IO, "cannot open");   /* the caller names path */
-	enum disk_format f = file_size_of(fd, path, &size) == 0 ? detect_format(fd, size) : DISK_RAW;
-	struct vhdmeta *m = f == DISK_VHDX ? vhdmeta_parse(fd, size, true) : NULL;
-	err_clear();
-	libvhdi_file_t *child = f == DISK_RAW ? NULL : vhdi_open_only(path);
-	uint32_t type = 0;
-	int rc = 0;
-	libvhdi_error_t *e = NULL;
-	if (child && libvhdi_file_get_disk_type(child, &type, &e) == 1 && type == LIBVHDI_DISK_TYPE_DIFFERENTIAL) {
-		l->differencing = true;
-		l->vhdx = f == DISK_VHDX;
-		rc = linkage_parent(path, child, m, l);
-	}
-	if (e) libvhdi_error_free(&e);
-	vhdi_close_only(child);
-	vhdmeta_free(m);
-	close(fd);
-	if (rc < 0) disk_linkage_free(l);
-	return rc;
-}
-
-void disk_linkage_free(struct disk_linkage *l)
-{
-	free(l->locator);
-	free(l->parent_path);
-	free(l->parent_error);
-	l->locator = l->parent_path = l->parent_error = NULL;
 }

@@ -29,6 +29,13 @@ struct disk_info {
 	struct guid data_write_guid;/* VHDX: DataWriteGuid of the current header (MS-VHDX 2.2.2), what a
 	                               differencing child's parent_linkage names; zero otherwise */
 	char *parent_path;          /* resolved parent file (differencing), else NULL */
+	char *parent_locator;       /* the parent path as the child records it (UTF-8, whole) */
+	bool parent_by_name;        /* the recorded relative path led nowhere: the parent
+				       was found by its file name beside the child, where
+				       Hyper-V does not look (MS-VHDX 2.6.2.6) */
+	struct guid parent_linkage; /* what the child names and the parent is: MS-VHDX
+				       2.6.2.6.3 parent_linkage = the parent's DataWriteGuid,
+				       VHD: Parent Unique Id */
 	int chain_depth;            /* 0 for a base disk */
 };
 
@@ -65,34 +72,6 @@ uint64_t disk_map(struct disk *d, uint64_t off, uint64_t len, int *fd, uint64_t 
 int disk_check_unchanged(struct disk *d);
 void disk_close(struct disk *d);
 
-/* The link of a differencing disk to its parent, read without opening the
- * chain (verify says which parent a child needs even when it is missing
- * or changed). VHDX (MS-VHDX 2.6.2.6.3): the parent_linkage of the child
- * against the DataWriteGuid of the parent found by the locator (resolved
- * as disk_open does); VHD: Parent Unique Id against the parent's Unique
- * Id. */
-struct disk_linkage {
-	bool differencing;          /* false: a base disk (or raw), nothing else set */
-	char *locator;              /* the parent path as the child records it (UTF-8,
-				     * malloc'd, whole), "" if none */
-	char *parent_path;          /* where it was found, NULL when not found */
-	bool parent_found;          /* parent_path opened as VHD/VHDX */
-	bool by_name;               /* a relative locator path led nowhere and the
-				     * parent was found by its file name beside
-				     * the child instead */
-	struct guid linkage;        /* what the child names (linkage_known) */
-	bool linkage_known;
-	bool vhdx;                  /* a VHDX child: linkage is parent_linkage */
-	char *parent_error;         /* parent_path there but not a disk: why, naming
-				     * it (malloc'd), else NULL */
-	int parent_error_code;      /* its err_code (E_FORMAT for a read error) */
-	struct guid parent_id;      /* what the parent is (parent_found only) */
-	bool match;                 /* linkage == parent_id */
-};
-/* 0 with *l filled (a file that is no differencing disk: differencing
- * false); -1 when path cannot be opened (E_NOTFOUND / E_IO; the caller
- * names path, as for disk_open). Free with disk_linkage_free. */
-int disk_linkage(const char *path, struct disk_linkage *l);
 /* E_NOTFOUND: the differencing disk child records its parent as locator
  * and no file is there. The message names where the recorded path leads
  * (MS-VHDX 2.6.2.6.3 relative_path from child's folder: where Hyper-V
@@ -101,6 +80,5 @@ int disk_linkage(const char *path, struct disk_linkage *l);
  * DataWriteGuid for a VHDX (parent_linkage), its unique id for a VHD.
  * Returns -1. */
 int disk_parent_missing(const char *child, const char *locator, const struct guid *linkage, bool vhdx);
-void disk_linkage_free(struct disk_linkage *l);
 
 #endif

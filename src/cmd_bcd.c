@@ -16,6 +16,7 @@
 #include "partition.h"
 
 #include <errno.h>
+#include <sys/stat.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -93,6 +94,11 @@ static int read_file(const char *path, uint8_t **data, size_t *len)
 
 static bool file_starts_with_regf(const char *path)
 {
+	/* only a regular file can be a store; anything else goes to
+	 * image_open, which says what it is (fopen of a FIFO would block) */
+	struct stat st;
+	if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+		return false;
 	FILE *f = fopen(path, "rb");
 	if (!f)
 		return false;
@@ -172,6 +178,11 @@ static int read_store_from_image(const char *image, int partno, struct image_ctx
 	struct overlay *o = image_open(image, &d);   /* the one way to open an image (image.h) */
 	if (!o)
 		return -1;
+	const struct disk_info *di = disk_info(d);
+	if (di->parent_by_name)   /* the plan warning parent-by-name (lib/convert.c), on stderr */
+		fprintf(stderr, "gen2prep: bcd: warning (parent-by-name): '%s' records its parent as '%s' and nothing is there: "
+			"the file of that name beside it, '%s', was read, but Hyper-V follows the recorded path and will not "
+			"find it\n", image, di->parent_locator, di->parent_path);
 	int rc = -1;
 	if (partition_read(o, &ctx->table) < 0) {
 		err_prefix_file(image);

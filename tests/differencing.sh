@@ -229,7 +229,7 @@ with open(sys.argv[1], 'r+b') as f:
         f.write(h)
 EOF
 assert_exit "parent changed: verify exit 3" 3 "$GEN2PREP" verify "$TMP/moved/child.vhdx"
-assert_match "says the parent changed, with both GUIDs" "parent '.*in\.vhdx' has changed since this disk was made.*DataWriteGuid \{.*\}, this disk needs \{$(kv data_write "$TMP/pinfo")\}" "$ERR"
+assert_match "says the parent changed, with both GUIDs (inspect's message)" "parent '.*in\.vhdx' is not the disk this differencing disk was made from: the child names \{$(kv data_write "$TMP/pinfo")\} \(parent_linkage\), the parent's DataWriteGuid is \{" "$ERR"
 assert_exit "parent changed: inspect refuses the chain (exit 3)" 3 "$GEN2PREP" inspect "$TMP/moved/child.vhdx"
 assert_match "inspect: names the parent and parent_linkage" "is not the disk this differencing disk was made from.*parent_linkage" "$ERR"
 assert_eq "input unchanged at the end (sha256)" "$in_sha" "$(sha "$IN")"
