@@ -83,17 +83,25 @@ assert_eq "disk full: no patch file written" '[]' "$(jget full.json '[p["path"] 
 assert_ne "disk full: the patches are listed (would-apply)" '[]' "$(jget full.json '[r["status"] for p in j["patch_results"] for r in p["results"] if r["status"] == "would-apply"]')"
 check "disk full: nothing left behind" test ! -e full.vhdx
 
-# the input changed mid-run: held in the stream's first sync_file_range,
-# IN is written to meanwhile (exit 3)
+# the input changed mid-run: stopped (SIGSTOP from strace) as it enters the
+# stream's first sync_file_range, IN is written to, then SIGCONT (exit 3).
+# No timing: a 3 s delay there with a poll that had to see it was missed
+# under load in a fresh-clone CI run (the convert finished, exit 0).
 changed() {
 	cp "$W7" chg.vhdx
 	rm -f chg-out.vhdx
-	strace -f -qq -o /dev/null -e trace=sync_file_range -e inject=sync_file_range:delay_enter=3000000:when=1 \
+	strace -f -qq -o /dev/null -e trace=sync_file_range -e inject=sync_file_range:signal=STOP:when=1 \
 		"$GEN2PREP" convert "$@" chg.vhdx chg-out.vhdx >chg.out 2>chg.err &
-	local spid=$! pid= _
+	local spid=$! pid= st= _
 	for _ in $(seq 200); do pid=$(pgrep -P "$spid" | head -1); [ -n "$pid" ] && break; sleep 0.05; done
-	for _ in $(seq 600); do [ "$(cut -d' ' -f1 "/proc/$pid/syscall" 2>/dev/null)" = 277 ] && break; sleep 0.05; done
+	for _ in $(seq 3000); do   # it stays stopped once there: no race
+		st=$(sed 's/^.*) //' "/proc/$pid/stat" 2>/dev/null | cut -d' ' -f1)
+		[ "$(cut -d' ' -f1 "/proc/$pid/syscall" 2>/dev/null)" = 277 ] && [ "$st" = t -o "$st" = T ] && break
+		[ -d "/proc/$pid" ] || break
+		sleep 0.1
+	done
 	printf x | dd of=chg.vhdx bs=1 seek=$((100 << 20)) conv=notrunc status=none
+	kill -CONT "$pid" 2>/dev/null
 	wait "$spid"
 	RC=$? OUT=$(cat chg.out) ERR=$(cat chg.err)
 }
