@@ -327,7 +327,8 @@ static int edit_disk(struct job *j)
 {
 	const struct plan *p = &j->r->plan;
 	stage(j, STAGE_EDIT, "editing");
-	if (p->new_size > overlay_size(j->ov) && overlay_resize(j->ov, p->new_size) < 0) return err_prefix("growing the disk");
+	if (p->new_size != overlay_size(j->ov) && overlay_resize(j->ov, p->new_size) < 0)
+		return err_prefix("sizing the disk");
 	if (write_patches(j) < 0 || edit_system_hive(j) < 0 || build_esp(j) < 0) return -1;
 	int rc = ntfs_close(j->vol);
 	j->vol = NULL;
@@ -494,7 +495,7 @@ static int run(struct job *j)
 	const struct plan *p = &j->r->plan;
 	if (o->dry_run) return 0;
 	if (!plan_ok(p)) {
-		char buf[1024];
+		static _Thread_local char buf[4096 * 2];   /* the blockers whole (err_msg holds this and more) */
 		bool output = plan_err_code(p) == E_OUTPUT;
 		j->r->stage = output ? STAGE_OUTPUT : STAGE_PLAN;
 		return err_set(plan_err_code(p), "%s%s", output ? "" : "not convertible: ", plan_blockers_text(p, buf, sizeof buf));

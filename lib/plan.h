@@ -59,7 +59,8 @@ int plan_parse_debug(const char *s, unsigned *port, unsigned *baud);
 struct plan_blocker {
 	const char *id;               /* stable: inspect's blocker ids, "esp-no-room", ...:
 				       * a static string (a literal, blocker_id[]), not copied */
-	char message[256];
+	char *message;                /* malloc'd, sized to its text (never cut);
+				       * plan_free frees it */
 };
 
 /* One entry of the ESP as convert writes it, in this order (folders
