@@ -310,13 +310,45 @@ static bool try_existing(struct plan *p, const struct inspection *ins, char *why
 	return true;
 }
 
+static bool try_reuse(struct plan *p, const struct inspection *ins, char *why, size_t n);
+
+bool plan_reusable_as_esp(const struct plan *p, const struct part_info *pi, char *why, size_t n)
+{
+	if (n) why[0] = 0;
+	if (!pi->reusable_as_esp) {
+		msg_printf(why, n, "%s", pi->not_reusable_why[0] ? pi->not_reusable_why : "it holds more than boot files");
+		return false;
+	}
+	char fat_why[200];
+	uint32_t ss = p && p->sector_size ? p->sector_size : 512;
+	if (!rules_esp_geometry(pi->part->size, ss, NULL, NULL, fat_why, sizeof fat_why)) {
+		msg_printf(why, n, "too small: %s", fat_why);
+		return false;
+	}
+	return true;
+}
+
+bool plan_esp_in_place(const struct plan *p, const struct inspection *ins, enum esp_mode m, enum plan_layout layout,
+		       char *why, size_t n)
+{
+	struct plan t = *p;   /* scratch: the try_ functions set the ESP fields; no table is touched */
+	t.layout = layout;
+	bool ok = m == ESP_EXISTING ? try_existing(&t, ins, why, n) : m == ESP_REUSE && try_reuse(&t, ins, why, n);
+	if (ok && t.new_size != t.old_size) {
+		msg_printf(why, n, "the disk grows %llu -> %llu MiB for the GPT's backup",
+			   (unsigned long long)(t.old_size >> 20), (unsigned long long)(t.new_size >> 20));
+		ok = false;
+	}
+	return ok;
+}
+
 static bool try_reuse(struct plan *p, const struct inspection *ins, char *why, size_t n)
 {
 	const struct part_info *pi = find_reusable(ins, p->layout, why, n);
 	if (!pi) return false;
 	char fat_why[200];
-	if (!rules_esp_geometry(pi->part->size, p->sector_size, NULL, NULL, fat_why, sizeof fat_why)) {
-		msg_printf(why, n, "the System Reserved partition %d is too small: %s", pi->part->number, fat_why);
+	if (!plan_reusable_as_esp(p, pi, fat_why, sizeof fat_why)) {
+		msg_printf(why, n, "the System Reserved partition %d is %s", pi->part->number, fat_why);
 		return false;
 	}
 	if (!esp_in_place(p, ins, pi->part, why, n)) return false;

@@ -136,3 +136,41 @@ assert_ne "warning codes found in the source" "" "$codes"
 for c in $codes; do
 	assert_eq "man page names warning $c" 1 "$(grep -c "^\.B $c\$" "$MAN" | awk '{print ($1 > 0)}')"
 done
+
+# ---- 6. --differencing advice names only options the plan can take; inspect
+# agrees with the plan on "(reusable as ESP)" for a 4096-byte-sector disk
+K4=$(variant win7-sp1 vhdx 4kn)
+assert_exit "4Kn: convert --differencing --layout mbr" 7 "$GEN2PREP" convert --differencing --layout mbr "$K4" "$TMP/d.vhdx"
+assert_eq "4Kn: the advice does not offer --esp reuse/existing" 0 "$(printf '%s\n' "$ERR" | grep -c 'use --esp')"
+assert_match "4Kn: says no partition can be the ESP, and why" "no partition of this disk can be the ESP without growing it .*--esp reuse: the System Reserved partition 1 is too small.*, or convert without --differencing" "$ERR"
+assert_exit "4Kn: --esp reuse refused by the plan" 4 "$GEN2PREP" convert --dry-run --differencing --layout mbr --esp reuse "$K4" "$TMP/d.vhdx"
+assert_match "4Kn: --esp reuse: esp-no-room" "esp-no-room" "$OUT"
+assert_exit "4Kn: inspect" 0 "$GEN2PREP" inspect "$K4"
+assert_match "4Kn inspect: System Reserved not reusable (too small), as the plan says" "system-reserved \(not reusable as ESP: too small: .*260 MiB\)" "$OUT"
+assert_exit "4Kn: inspect --json" 0 "$GEN2PREP" inspect --json "$K4"
+printf '%s' "$OUT" >"$TMP/k4.json"
+assert_eq "4Kn JSON: reusable_as_esp false" false "$(jget "$TMP/k4.json" 'j["partitions"][0]["reusable_as_esp"]')"
+assert_match "4Kn JSON: not_reusable_why says too small" "^too small" "$(jget "$TMP/k4.json" 'j["partitions"][0]["not_reusable_why"]')"
+assert_exit "512: inspect" 0 "$GEN2PREP" inspect "$W7"
+assert_match "512 inspect: reusable as ESP" "system-reserved \(reusable as ESP\)" "$OUT"
+assert_exit "512 GPT: convert --differencing" 7 "$GEN2PREP" convert --differencing "$W7" "$TMP/d.vhdx"
+assert_match "512 GPT: advice --esp reuse --layout mbr" "GPT's backup.*: use --esp reuse --layout mbr, or convert without" "$ERR"
+assert_exit "512: the advice works (dry run exit 0)" 0 "$GEN2PREP" convert --dry-run --differencing --esp reuse --layout mbr "$W7" "$TMP/d.vhdx"
+assert_exit "512 mbr append: convert --differencing" 7 "$GEN2PREP" convert --dry-run --differencing --layout mbr --esp append "$W7" "$TMP/d.vhdx"
+assert_match "512 mbr append: advice --esp reuse only (no FAT32 partition)" "appended ESP.*: use --esp reuse, or convert" "$ERR"
+
+# ---- 7b. man page and README say what the code does
+assert_exit "an unknown option" 2 "$GEN2PREP" inspect -v "$W7"
+assert_match "the real form" "^gen2prep: inspect: unknown option '-v'" "$ERR"
+assert_match "the man page gives the same form" "gen2prep: inspect: unknown option '\\\\-v'" "$(cat "$MAN")"
+assert_eq "the man page no longer shows 'gen2prep COMMAND: unknown'" 0 "$(grep -c 'lq gen2prep " COMMAND" ": unknown option' "$MAN")"
+for bad in "--vm-memory 33" "--vm-cpus 0" "--vm-name a|b"; do
+	assert_exit "--nanabox with $bad: usage error" 2 "$GEN2PREP" convert --nanabox "$TMP/vm.7b" $bad "$W7" "$TMP/n.vhdx"
+done
+assert_exit "--nanabox with a raw OUT: usage error" 2 "$GEN2PREP" convert --nanabox "$TMP/vm.7b" -O raw "$W7" "$TMP/n.img"
+touch "$TMP/vm.7b"
+assert_exit "--nanabox FILE exists: exit 7" 7 "$GEN2PREP" convert --nanabox "$TMP/vm.7b" "$W7" "$TMP/n.vhdx"
+assert_match "man page: a bad name, --vm-cpus, --vm-memory ... are a usage error (exit status 2" \
+	"vm.?.?cpus, .*vm.?.?memory, debug port or$" "$(grep -B1 'output format (VHDX or VHD; raw is refused) is a usage error (exit status 2' "$MAN" | head -1)"
+assert_match "README: --differencing needs --layout mbr when partitions fill the disk" \
+	"partitions fill it .* needs .--layout mbr." "$(tr '\n' ' ' <"$top_srcdir/README")"
