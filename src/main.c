@@ -51,10 +51,10 @@ static bool json_asked(int argc, char **argv)
 __attribute__((format(printf, 3, 4)))
 static int top_usage(int argc, char **argv, const char *fmt, ...)
 {
-	char msg[1024];
+	static char msg[4096 * 2 + 2048];   /* as err_msg: a name of PATH_MAX bytes stays whole */
 	va_list ap;
 	va_start(ap, fmt);
-	msg_vprintf(msg, sizeof msg, fmt, ap);   /* an overlong command name ends in "..." */
+	msg_vprintf(msg, sizeof msg, fmt, ap);   /* longer still ends in "...", never cut silently */
 	va_end(ap);
 	fprintf(stderr, "%s: %s\n", progname, msg);
 	usage(stderr);
