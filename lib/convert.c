@@ -327,7 +327,8 @@ static int edit_disk(struct job *j)
 {
 	const struct plan *p = &j->r->plan;
 	stage(j, STAGE_EDIT, "editing");
-	if (p->new_size > overlay_size(j->ov) && overlay_resize(j->ov, p->new_size) < 0) return err_prefix("growing the disk");
+	if (p->new_size != overlay_size(j->ov) && overlay_resize(j->ov, p->new_size) < 0)
+		return err_prefix("sizing the disk");
 	if (write_patches(j) < 0 || edit_system_hive(j) < 0 || build_esp(j) < 0) return -1;
 	int rc = ntfs_close(j->vol);
 	j->vol = NULL;
@@ -390,19 +391,45 @@ static void job_free(struct job *j)
  * chain and ours read only the parent's size), so an appended ESP cannot be
  * used. Output blockers (exit 7): the input is fine, this output of it is
  * not possible. */
+/* The options that keep a differencing child the parent's size for this
+ * disk, each checked with the plan's own predicate (plan_esp_in_place):
+ * "use --esp reuse --layout mbr or ..." into buf[n], or, when none does,
+ * why each cannot. */
+static void differencing_advice(const struct job *j, char *buf, size_t n)
+{
+	const struct plan *p = &j->r->plan;
+	static const enum esp_mode modes[2] = { ESP_EXISTING, ESP_REUSE };
+	char why[2][256];
+	size_t used = 0;
+	buf[0] = 0;
+	for (int l = 0; l < 2; l++) {
+		enum plan_layout layout = l ? LAYOUT_MBR : p->layout;
+		if (l && p->layout == LAYOUT_MBR) break;
+		for (int m = 0; m < 2; m++) {
+			if (!plan_esp_in_place(p, j->ins, modes[m], layout, why[m], sizeof why[m])) continue;
+			text_append(buf, n, &used, "%s--esp %s%s", used ? " or " : "use ", esp_mode_name(modes[m]),
+				    layout != p->layout ? " --layout mbr" : "");
+		}
+	}
+	if (!used)
+		msg_printf(buf, n, "no partition of this disk can be the ESP without growing it (--esp existing: %s; --esp reuse: %s)",
+			   why[0], why[1]);
+}
+
 static void plan_differencing(struct job *j)
 {
 	struct plan *p = &j->r->plan;
 	const struct disk_info *di = disk_info(j->disk);
-	if (di->format != DISK_VHDX)
+	if (di->format != DISK_VHDX) {
 		plan_add_blocker(p, "output-differencing-parent", "--differencing needs a VHDX input (the parent); '%s' is %s: convert without --differencing",
 				 j->opts->in, di->format == DISK_VHD ? "a VHD" : "a raw image");
-	else if (p->esp_number && p->new_size != p->old_size)
+	} else if (p->esp_number && p->new_size != p->old_size) {
+		char advice[1024];
+		differencing_advice(j, advice, sizeof advice);
 		plan_add_blocker(p, "output-differencing-grows", "--differencing keeps the parent's size, but %s grows the disk %llu -> %llu MiB: %s, or convert without --differencing",
 				 p->esp_mode == ESP_APPEND ? "the appended ESP" : "room for the GPT's backup at its end",
-				 (unsigned long long)(p->old_size >> 20), (unsigned long long)(p->new_size >> 20),
-				 p->esp_mode == ESP_APPEND ? "use --esp reuse or --esp existing (with --layout mbr if the GPT needs room too)"
-							   : "use --layout mbr");
+				 (unsigned long long)(p->old_size >> 20), (unsigned long long)(p->new_size >> 20), advice);
+	}
 }
 
 /* What a differencing child allocates besides the ESP's FATs and files:
@@ -494,7 +521,7 @@ static int run(struct job *j)
 	const struct plan *p = &j->r->plan;
 	if (o->dry_run) return 0;
 	if (!plan_ok(p)) {
-		char buf[1024];
+		static _Thread_local char buf[4096 * 2];   /* the blockers whole (err_msg holds this and more) */
 		bool output = plan_err_code(p) == E_OUTPUT;
 		j->r->stage = output ? STAGE_OUTPUT : STAGE_PLAN;
 		return err_set(plan_err_code(p), "%s%s", output ? "" : "not convertible: ", plan_blockers_text(p, buf, sizeof buf));

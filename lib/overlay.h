@@ -25,7 +25,9 @@ void overlay_free(struct overlay *o);
 
 uint64_t overlay_size(const struct overlay *o);
 uint32_t overlay_sector_size(const struct overlay *o);   /* logical sector size of the disk */
-/* Grows the virtual size (never shrinks); the new area reads as zeros. */
+/* Grows the virtual size; the new area reads as zeros. Shrinks only by
+ * less than 4096 bytes, before any write (a raw image's partial last
+ * sector, plan warning partial-sector); else E_INTERNAL. */
 int overlay_resize(struct overlay *o, uint64_t new_size);
 
 int overlay_read(struct overlay *o, void *buf, size_t len, uint64_t off);

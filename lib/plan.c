@@ -81,12 +81,15 @@ static void *table_add(struct plan *p, void *arr, size_t *n, size_t *cap, size_t
 }
 
 __attribute__((format(printf, 3, 0)))
-static void vadd(struct plan_blocker *b, const char *id, const char *fmt, va_list ap)
+static int vadd(struct plan_blocker *b, const char *id, const char *fmt, va_list ap)
 {
 	b->id = id;
-	/* a message longer than its field (a long path from the image) ends
-	 * in "..." so the cut is visible, never silent */
-	msg_vprintf(b->message, sizeof b->message, fmt, ap);
+	/* sized to its text: a long path from the image is kept whole */
+	char *s = NULL;
+	if ((xalloc_fail_hook && xalloc_fail_hook()) || vasprintf(&s, fmt, ap) < 0)
+		return err_set(E_NOMEM, "out of memory (a plan message)");
+	b->message = s;
+	return 0;
 }
 
 __attribute__((format(printf, 4, 0)))
@@ -95,7 +98,12 @@ static int vadd_to(struct plan *p, bool warning, const char *id, const char *fmt
 	struct plan_blocker *b = warning ? table_add(p, &p->warnings, &p->nwarnings, &p->cap_warnings, sizeof *b)
 					 : table_add(p, &p->blockers, &p->nblockers, &p->cap_blockers, sizeof *b);
 	if (!b) return -1;
-	vadd(b, id, fmt, ap);
+	if (vadd(b, id, fmt, ap) < 0) {
+		/* the entry is lost: count it out and mark the plan (E_NOMEM) */
+		if (warning) p->nwarnings--; else p->nblockers--;
+		p->nomem = true;
+		return -1;
+	}
 	return 0;
 }
 
@@ -302,13 +310,45 @@ static bool try_existing(struct plan *p, const struct inspection *ins, char *why
 	return true;
 }
 
+static bool try_reuse(struct plan *p, const struct inspection *ins, char *why, size_t n);
+
+bool plan_reusable_as_esp(const struct plan *p, const struct part_info *pi, char *why, size_t n)
+{
+	if (n) why[0] = 0;
+	if (!pi->reusable_as_esp) {
+		msg_printf(why, n, "%s", pi->not_reusable_why[0] ? pi->not_reusable_why : "it holds more than boot files");
+		return false;
+	}
+	char fat_why[200];
+	uint32_t ss = p && p->sector_size ? p->sector_size : 512;
+	if (!rules_esp_geometry(pi->part->size, ss, NULL, NULL, fat_why, sizeof fat_why)) {
+		msg_printf(why, n, "too small: %s", fat_why);
+		return false;
+	}
+	return true;
+}
+
+bool plan_esp_in_place(const struct plan *p, const struct inspection *ins, enum esp_mode m, enum plan_layout layout,
+		       char *why, size_t n)
+{
+	struct plan t = *p;   /* scratch: the try_ functions set the ESP fields; no table is touched */
+	t.layout = layout;
+	bool ok = m == ESP_EXISTING ? try_existing(&t, ins, why, n) : m == ESP_REUSE && try_reuse(&t, ins, why, n);
+	if (ok && t.new_size != t.old_size) {
+		msg_printf(why, n, "the disk grows %llu -> %llu MiB for the GPT's backup",
+			   (unsigned long long)(t.old_size >> 20), (unsigned long long)(t.new_size >> 20));
+		ok = false;
+	}
+	return ok;
+}
+
 static bool try_reuse(struct plan *p, const struct inspection *ins, char *why, size_t n)
 {
 	const struct part_info *pi = find_reusable(ins, p->layout, why, n);
 	if (!pi) return false;
 	char fat_why[200];
-	if (!rules_esp_geometry(pi->part->size, p->sector_size, NULL, NULL, fat_why, sizeof fat_why)) {
-		msg_printf(why, n, "the System Reserved partition %d is too small: %s", pi->part->number, fat_why);
+	if (!plan_reusable_as_esp(p, pi, fat_why, sizeof fat_why)) {
+		msg_printf(why, n, "the System Reserved partition %d is %s", pi->part->number, fat_why);
 		return false;
 	}
 	if (!esp_in_place(p, ins, pi->part, why, n)) return false;
@@ -717,8 +757,12 @@ static void copy_inspection_blockers(struct plan *p, const struct inspection *in
 		const struct finding *f = &ins->findings[i];
 		/* a disk that boots as Generation 2 already: converting it again
 		 * formats its ESP anew, so only on request */
-		if (f->warning && !strcmp(finding_id(f), "already-gen2") && !opts->force) {
-			add_blocker(p, "already-gen2", "%s", f->message);
+		if (f->warning && !strcmp(finding_id(f), "already-gen2")) {
+			if (opts->force)
+				add_warning(p, "already-gen2", "%s; --force: converted again (the ESP is formatted anew)", f->message);
+			else
+				add_blocker(p, "already-gen2", "%s; convert refuses it unless --force (the ESP would be formatted anew)",
+					    f->message);
 			continue;
 		}
 		if (f->warning) {
@@ -752,13 +796,22 @@ static int build(const struct inspection *ins, const struct plan_opts *opts, str
 {
 	p->layout = opts->layout;
 	p->sector_size = opts->sector_size ? opts->sector_size : 512;
-	p->old_size = p->new_size = opts->disk_size;
+	/* a disk is whole sectors (UEFI 2.10 5.1: a block device of LBAs); a
+	 * raw image with bytes appended past its last whole sector has a tail
+	 * no LBA reaches: not copied, and said (warning partial-sector) */
+	uint64_t tail = opts->disk_size % p->sector_size;
+	p->old_size = p->new_size = opts->disk_size - tail;
 	p->windows_number = ins->windows_partition;
 	snprintf(p->esp_label, sizeof p->esp_label, "SYSTEM");   /* fits: constant */
 	if (choose_format(p, opts) < 0) return -1;
 	if (opts->bootdebug && !opts->debug)
 		return err_set(E_USAGE, "--bootdebug needs --debug serial:PORT:BAUD (the port the boot debugger waits on)");
 	copy_inspection_blockers(p, ins, opts);
+	if (tail)
+		add_warning(p, "partial-sector", "the image is %llu bytes, %llu bytes past its last whole %u-byte sector: "
+			    "the trailing partial sector is ignored (not copied; the disk is %llu bytes)",
+			    (unsigned long long)opts->disk_size, (unsigned long long)tail, p->sector_size,
+			    (unsigned long long)p->old_size);
 	if (ins->table.type == PT_NONE) {
 		if (!p->nblockers) add_blocker(p, "no-partition-table", "the disk has no partition table");
 		return 0;

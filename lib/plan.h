@@ -59,7 +59,8 @@ int plan_parse_debug(const char *s, unsigned *port, unsigned *baud);
 struct plan_blocker {
 	const char *id;               /* stable: inspect's blocker ids, "esp-no-room", ...:
 				       * a static string (a literal, blocker_id[]), not copied */
-	char message[256];
+	char *message;                /* malloc'd, sized to its text (never cut);
+				       * plan_free frees it */
 };
 
 /* One entry of the ESP as convert writes it, in this order (folders
@@ -214,6 +215,19 @@ struct bcd *plan_bcd_store(const struct plan *p);
  * set and p->nomem (the plan is then not ok: plan_err_code E_NOMEM). */
 int plan_add_blocker(struct plan *p, const char *id, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 int plan_add_warning(struct plan *p, const char *id, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+struct part_info;
+/* Whether the System Reserved partition pi can become the ESP (convert
+ * --esp reuse): it holds only boot files (windows.c) and its size makes a
+ * FAT32 at p's sector size (rules_esp_geometry; 512 when p has none).
+ * why[n]: the reason when not. The one predicate the plan and inspect's
+ * "(reusable as ESP)" use. */
+bool plan_reusable_as_esp(const struct plan *p, const struct part_info *pi, char *why, size_t n);
+/* Whether --esp m (ESP_EXISTING or ESP_REUSE) with layout places the ESP
+ * in an existing partition of ins without growing the disk (what
+ * --differencing needs): the plan's own try, on a scratch copy of p
+ * (built by plan_build). why[n]: the reason when not. */
+bool plan_esp_in_place(const struct plan *p, const struct inspection *ins, enum esp_mode m, enum plan_layout layout,
+		       char *why, size_t n);
 /* Whether a blocker with this id is in the plan. */
 bool plan_has_blocker(const struct plan *p, const char *id);
 /* The err_code that stands for the plan's blockers: E_NOMEM when an entry

@@ -563,6 +563,8 @@ const char *plan_bcd_summary(const struct plan *p, char *buf, size_t n)
 
 void plan_free(struct plan *p)
 {
+	for (size_t i = 0; i < p->nblockers; i++) free(p->blockers[i].message);
+	for (size_t i = 0; i < p->nwarnings; i++) free(p->warnings[i].message);
 	free(p->files);
 	free(p->bcd_graph);
 	free(p->blockers);

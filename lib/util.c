@@ -7,7 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-static _Thread_local char err_buf[1024];
+/* two whole paths (PATH_MAX each) and their cause: a message about IN
+ * and OUT keeps its cause however long the names */
+static _Thread_local char err_buf[4096 * 2 + 2048];
 static _Thread_local enum err_code err_cur;
 static _Thread_local unsigned long nomem_seen;   /* E_NOMEM set, even if cleared since */
 
@@ -65,7 +67,7 @@ int err_errno(enum err_code code, const char *fmt, ...)
 
 int err_prefix(const char *fmt, ...)
 {
-	char pre[512], old[sizeof err_buf];
+	static _Thread_local char pre[4096 + 512], old[sizeof err_buf];
 	va_list ap;
 	va_start(ap, fmt);
 	msg_vprintf(pre, sizeof pre, fmt, ap);
@@ -81,7 +83,7 @@ int err_prefix(const char *fmt, ...)
 
 int err_prefix_file(const char *path)
 {
-	char quoted[512];
+	static _Thread_local char quoted[4096 + 8];
 	msg_printf(quoted, sizeof quoted, "'%s'", path);
 	if (strstr(err_buf, quoted)) {
 		if (err_cur == E_OK) err_cur = E_INTERNAL;

@@ -210,7 +210,7 @@ static int describe_partition(struct overlay *o, const struct ptable *t, struct 
  * from partitions that may not exist. */
 static bool table_findings(struct overlay *o, struct inspection *ins)
 {
-	char why[256];
+	char why[sizeof ins->findings[0].message];
 	enum ptable_problem k = ptable_check(&ins->table, overlay_size(o), why, sizeof why);
 	int code = k == PTP_PAST_END ? BLK_PARTITION_PAST_END : k == PTP_OUTSIDE_EXTENDED ? BLK_PARTITION_OUTSIDE_EXTENDED
 		 : BLK_PARTITION_OVERLAP;
@@ -906,8 +906,7 @@ static void check_already_gen2(struct overlay *o, struct inspection *ins)
 		err_clear();
 		if (!win) continue;
 		add_finding(ins, WARN_ALREADY_GEN2, true,
-			    "already Generation 2 ready: the ESP (partition %d) has a BCD whose default loader %s is on partition %d; "
-			    "convert refuses it unless --force (the ESP would be formatted anew)",
+			    "already Generation 2 ready: the ESP (partition %d) has a BCD whose default loader %s is on partition %d",
 			    pi->part->number, path, win->number);
 		return;
 	}

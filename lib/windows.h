@@ -68,7 +68,9 @@ extern const char *const blocker_id[BLK_COUNT];  /* stable codes: "no-windows", 
 
 /* code: a blocker_code, or for warnings a value >= BLK_COUNT; finding_id()
  * gives the stable text code of either ("hive-dirty", "old-integration-services"). */
-struct finding { int code; bool warning; char message[256]; };
+/* message: 1024 bytes hold every finding's text whole (the longest, a
+ * partition table against the disk, is under 600) */
+struct finding { int code; bool warning; char message[1024]; };
 const char *finding_id(const struct finding *f);
 
 struct inspection {

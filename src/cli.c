@@ -84,7 +84,7 @@ int cli_fail(const char *what)
 
 int cli_usage(const char *cmd, const char *fmt, ...)
 {
-	char msg[512];
+	static char msg[4096 * 2 + 2048];   /* as err_msg: two paths and the cause, whole */
 	va_list ap;
 	va_start(ap, fmt);
 	msg_vprintf(msg, sizeof msg, fmt, ap);   /* an overlong message ends in "..." */
@@ -353,7 +353,8 @@ static void on_signal(int sig)
 	static const char jc[] = "{\n  \"schema\": 1,\n  \"windows\": null,\n  \"plan\": null,\n  \"esp_files\": [],\n"
 				 "  \"memdiag\": false,\n  \"patch_results\": [],\n  \"done\": false,\n  \"error\": {\n"
 				 "    \"code\": \"interrupted\",\n    \"message\": \"interrupted; no output written\",\n"
-				 "    \"exit_code\": 130\n  },\n  \"output_written\": false,\n  \"exit_code\": 130\n}\n";
+				 "    \"exit_code\": 130\n  },\n  \"output\": null,\n  \"output_written\": false,\n  \"exit_code\": 130,\n"
+				 "  \"next_steps\": []\n}\n";
 	if (cli_json_seen && cli_json_report) r = write(STDOUT_FILENO, jc, sizeof jc - 1);
 	else if (cli_json_seen) r = write(STDOUT_FILENO, js, sizeof js - 1);
 	(void)r;

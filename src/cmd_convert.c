@@ -97,7 +97,7 @@ struct vm_out {
 	const char *path;          /* --nanabox / --hyperv-script FILE, NULL if not asked */
 	char *disk_path;           /* OUT relative to FILE's folder (Windows form) */
 	bool written;
-	char refused[512];         /* dry run: why FILE could not be written ("" = it can) */
+	char refused[4096 * 2 + 2048]; /* err_msg whole; dry run: why FILE could not be written ("" = it can) */
 };
 
 struct args {
@@ -212,7 +212,12 @@ static int parse_args(int argc, char **argv, struct args *a)
 
 static void print_plan(const struct plan *p, const struct convert_report *r)
 {
-	printf("Windows: %s (%s)\n", r->product_name[0] ? r->product_name : "?", r->windows_version[0] ? r->windows_version : "?");
+	/* what is known, never "?" (a disk whose table hides the volume) */
+	if (!r->product_name[0] && !r->windows_version[0])
+		printf("Windows: not found\n");
+	else
+		printf("Windows: %s (%s)\n", r->product_name[0] ? r->product_name : "name not known",
+		       r->windows_version[0] ? r->windows_version : "version not known");
 	for (size_t i = 0; i < p->nblockers; i++) printf("BLOCKED (%s): %s\n", p->blockers[i].id, p->blockers[i].message);
 	if (!p->esp_number) return;
 	printf("Layout: %s; ESP: partition %d (%s), %llu MiB at byte %llu\n  %s\n", plan_layout_name(p->layout), p->esp_number,
@@ -416,12 +421,26 @@ static json_t *result_json(const struct args *a, const struct convert_report *r,
 	return j;
 }
 
+/* The keys every convert --json object has, whatever the exit (man page,
+ * JSON OUTPUT; doc/schema.json convert "required"): error (null on
+ * success), output (OUT as given, null before the command line named it),
+ * output_written, exit_code and next_steps (empty unless OUT was written). */
+static void report_keys(json_t *j, const char *out, bool written, int code, const struct next_steps *steps)
+{
+	if (!json_object_get(j, "error")) json_object_set_new(j, "error", json_null());
+	json_object_set_new(j, "output", out ? json_text(out) : json_null());
+	json_object_set_new(j, "output_written", json_boolean(written));
+	json_object_set_new(j, "exit_code", json_integer(code));
+	json_object_set_new(j, "next_steps", steps ? next_steps_json(steps) : json_array());
+}
+
 /* Every --json failure of convert has the report keys, a usage error or
  * a refusal before the run too (cli.h cli_error_report): the run's report
  * when there is one, else an empty one (null, empty or false, as the
  * interrupted run's object, cli.c), then error, output_written (false:
  * nothing was written) and exit_code. */
 static const struct convert_report *failed_report;
+static const struct args *report_args;   /* OUT as parsed so far (NULL: none yet) */
 
 static void error_report_keys(void *json, int exit_code)
 {
@@ -429,8 +448,8 @@ static void error_report_keys(void *json, int exit_code)
 	struct convert_report *empty = failed_report ? NULL : xcalloc(1, sizeof *empty);
 	if (failed_report || empty) rep = convert_report_json(failed_report ? failed_report : empty);
 	free(empty);
-	if (rep) o = json_pack("{s:O?, s:b, s:i}", "error", json_object_get(j, "error"), "output_written", 0,
-			       "exit_code", exit_code);
+	if (rep) o = json_pack("{s:O?}", "error", json_object_get(j, "error"));
+	if (o) report_keys(o, report_args ? report_args->co.out : NULL, false, exit_code, NULL);
 	if (o && !json_object_update(rep, o) && !json_object_clear(j)) json_object_update(j, rep);
 	json_decref(o);
 	json_decref(rep);   /* out of memory on the way: the plain error object */
@@ -451,7 +470,7 @@ static int finish(struct args *a, struct convert_report *r, int rc, bool out_wri
 		/* a dry run that would be refused has the conversion's error
 		 * (blocked, or output for an output-side blocker; JSON error
 		 * object, -q's error line) */
-		char buf[1024];
+		static char buf[4096 * 2];   /* the blockers whole (err_msg holds this and more) */
 		code = cli_exit_for(plan_err_code(p));
 		err_set(plan_err_code(p), "%s%s", plan_err_code(p) == E_OUTPUT ? "" : "not convertible: ",
 			plan_blockers_text(p, buf, sizeof buf));
@@ -460,13 +479,9 @@ static int finish(struct args *a, struct convert_report *r, int rc, bool out_wri
 	if (rc == 0 && !a->co.dry_run) make_steps(a, r, &steps);
 	if (a->json) {
 		json_t *j = result_json(a, r, rc, code);
-		if (!a->co.dry_run) json_object_set_new(j, "output_written", json_boolean(out_written));
-		json_object_set_new(j, "exit_code", json_integer(code));
+		report_keys(j, a->co.out, !a->co.dry_run && out_written, code,
+			    rc == 0 && !a->co.dry_run ? &steps : NULL);
 		vm_json(a, j);
-		if (rc == 0 && !a->co.dry_run) {
-			json_object_set_new(j, "output", json_text(a->co.out));
-			json_object_set_new(j, "next_steps", next_steps_json(&steps));
-		}
 		cli_print_json(j);
 	} else if (a->co.dry_run && r->inspected && !a->quiet) {
 		print_plan(p, r);   /* -q: the verdict line only (below) */
@@ -485,8 +500,9 @@ static int finish(struct args *a, struct convert_report *r, int rc, bool out_wri
 	if (a->co.dry_run) {
 		next_steps_free(&steps);
 		if (!a->json) printf(code == EXIT_OK ? "Dry run: nothing written.\n" : "Dry run: not convertible.\n");
-		/* -q: the reasons as the conversion's error line says them */
-		if (!a->json && a->quiet && code != EXIT_OK) fprintf(stderr, "%s: convert: %s\n", progname, err_msg());
+		/* every failing exit says why on stderr (man page, OUTPUT), with
+		 * or without -q: the reasons as the conversion's error line */
+		if (code != EXIT_OK) fprintf(stderr, "%s: convert: %s\n", progname, err_msg());
 		return code;
 	}
 	if (!a->json && !a->quiet) {
@@ -507,6 +523,7 @@ int cmd_convert(int argc, char **argv)
 	struct args a;
 	memset(&a, 0, sizeof a);
 	cli_error_report = error_report_keys;
+	report_args = &a;
 	int pr = parse_args(argc, argv, &a);
 	if (pr) return pr > 0 ? EXIT_OK : EXIT_USAGE;
 	if (convert_check_args(&a.co, a.nanabox.path, a.hyperv.path, a.quiet) < 0 || prepare_vm(&a) < 0) {

@@ -61,7 +61,7 @@ static json_t *table_json(const struct ptable *t)
 	return j;
 }
 
-static json_t *partition_json(const struct ptable *t, const struct part_info *pi)
+static json_t *partition_json(const struct ptable *t, const struct part_info *pi, const struct plan *plan)
 {
 	const struct part *p = pi->part;
 	json_t *j = json_object();
@@ -87,8 +87,10 @@ static json_t *partition_json(const struct ptable *t, const struct part_info *pi
 	json_object_set_new(j, "bitlocker", json_boolean(pi->bitlocker));
 	/* judged for a System Reserved partition only: null for the others */
 	bool sr = pi->role == ROLE_SYSTEM_RESERVED;
-	json_object_set_new(j, "reusable_as_esp", sr ? json_boolean(pi->reusable_as_esp) : json_null());
-	json_object_set_new(j, "not_reusable_why", sr && !pi->reusable_as_esp ? json_text(pi->not_reusable_why) : json_null());
+	char why[256];
+	bool reusable = sr && plan_reusable_as_esp(plan, pi, why, sizeof why);   /* the plan's own predicate */
+	json_object_set_new(j, "reusable_as_esp", sr ? json_boolean(reusable) : json_null());
+	json_object_set_new(j, "not_reusable_why", sr && !reusable ? json_text(why) : json_null());
 	return j;
 }
 
@@ -207,7 +209,7 @@ static json_t *inspection_json(const char *path, const struct disk_info *di, con
 	json_object_set_new(j, "partition_table", table_json(&ins->table));
 	json_t *parts = json_array();
 	for (size_t i = 0; i < ins->nparts; i++)
-		json_array_append_new(parts, partition_json(&ins->table, &ins->parts[i]));
+		json_array_append_new(parts, partition_json(&ins->table, &ins->parts[i], &r->plan));
 	json_object_set_new(j, "partitions", parts);
 	json_object_set_new(j, "windows", windows_json(ins));
 	/* the plan's blockers and warnings (the inspection's findings are among them) */
@@ -313,8 +315,9 @@ static void print_text(const char *path, const struct disk_info *di, const struc
 		printf(", %s%s%s%s%s -> %s", pi->filesystem && *pi->filesystem ? pi->filesystem : "no file system",
 		       pi->label[0] ? " \"" : "", pi->label, pi->label[0] ? "\"" : "",
 		       pi->part->active ? ", active" : "", part_role_name(pi->role));
+		char why[256];
 		if (pi->role == ROLE_SYSTEM_RESERVED)
-			printf(pi->reusable_as_esp ? " (reusable as ESP)" : " (not reusable as ESP: %s)", pi->not_reusable_why);
+			printf(plan_reusable_as_esp(p, pi, why, sizeof why) ? " (reusable as ESP)" : " (not reusable as ESP: %s)", why);
 		printf("\n");
 	}
 	if (ins->windows_found) print_windows(ins);

@@ -38,7 +38,7 @@ in_sha=$(sha "$IN")
 assert_exit "gpt layout: output-differencing-grows (exit 7)" 7 "$GEN2PREP" convert --differencing "$IN" "$TMP/a/c.vhdx"
 assert_match "grows: says why and what to do" "keeps the parent's size.*GPT's backup.*1024 -> 1025 MiB.*--layout mbr" "$ERR"
 assert_exit "an appended ESP: output-differencing-grows" 7 "$GEN2PREP" convert --differencing --layout mbr --esp append "$IN" "$TMP/a/c.vhdx"
-assert_match "append: suggests --esp reuse" "appended ESP grows the disk.*--esp reuse or --esp existing" "$ERR"
+assert_match "append: suggests --esp reuse (the one that fits: no FAT32 partition for existing)" "appended ESP grows the disk.*: use --esp reuse, or convert without" "$ERR"
 assert_exit "dry run: the same verdict" 7 "$GEN2PREP" convert --dry-run --json --differencing "$IN" "$TMP/a/c.vhdx"
 printf '%s' "$OUT" >"$TMP/dry.json"
 assert_eq "dry run JSON: blocker output-differencing-grows" output-differencing-grows \

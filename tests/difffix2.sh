@@ -28,7 +28,7 @@ mkdir -p "$TMP/w"
 cp "$W7" "$TMP/w/in.vhdx"
 IN=$TMP/w/in.vhdx
 in_sha=$(sha "$IN")
-KEYS='["done", "error", "esp_files", "exit_code", "memdiag", "output_written", "patch_results", "plan", "schema", "windows"]'
+KEYS='["done", "error", "esp_files", "exit_code", "memdiag", "next_steps", "output", "output_written", "patch_results", "plan", "schema", "windows"]'
 
 # listing DIR: the names in DIR (what a refusal must leave unchanged)
 listing() { ls -A "$1" | tr '\n' ' ' | sed 's/ $//'; }

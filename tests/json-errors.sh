@@ -192,7 +192,7 @@ sigint_mid_stream convert --json "$W7" int.vhdx >int.json 2>int.err
 assert_eq "interrupted: exit 130" 130 "$?"
 check "interrupted: JSON valid" valid_json int.json
 assert_eq "interrupted: the report keys (null where not known)" \
-	'["done", "error", "esp_files", "exit_code", "memdiag", "output_written", "patch_results", "plan", "schema", "windows"]' \
+	'["done", "error", "esp_files", "exit_code", "memdiag", "next_steps", "output", "output_written", "patch_results", "plan", "schema", "windows"]' \
 	"$(jget int.json 'sorted(j)')"
 assert_eq "interrupted: code interrupted" interrupted "$(jget int.json 'j["error"]["code"]')"
 
