@@ -507,13 +507,27 @@ static int plan_all(struct job *j)
 	return 0;
 }
 
+/* A refused OUT found before IN is read: the error the dry run gives for
+ * it, the blocker output-refused (plan_output), so that the error object is
+ * the same (man page, JSON OUTPUT: a dry run that would be refused has the
+ * same error object as the conversion). Out of memory stays itself. */
+static int output_refused(void)
+{
+	if (err_code() == E_NOMEM) return -1;
+	char *why = xstrdup(err_msg());
+	if (!why) return -1;
+	err_set(E_OUTPUT, "output-refused: %s", why);
+	free(why);
+	return -1;
+}
+
 static int run(struct job *j)
 {
 	const struct convert_opts *o = j->opts;
 	/* a refused OUT costs no reading of IN (the dry run reads on, to show the plan) */
 	if (!o->dry_run) {
 		j->r->stage = STAGE_OUTPUT;
-		if (convert_check_output(o->in, o->out, o->overwrite) < 0) return -1;
+		if (convert_check_output(o->in, o->out, o->overwrite) < 0) return output_refused();
 		/* before the work: a second run to the same OUT fails at once */
 		if (writer_lock(o->out) < 0) return -1;
 	}

@@ -72,7 +72,7 @@ static void check_table(struct vctx *c)
 	c->table_ok = true;
 	/* headers, CRCs and backup; every partition inside the disk (and its
 	 * extended container), none overlapping: partition owns table layouts */
-	char why[256];
+	char why[1024];   /* partition_verify names both sizes and the cure (326 bytes seen) */
 	if (partition_verify(c->ov, why, sizeof why) < 0) {
 		set(c, C_TABLE, false, "%s", why);
 		err_clear();
@@ -105,7 +105,7 @@ static void check_fat(struct vctx *c)
 	if (!c->fat) { set(c, C_FAT, false, "%s", err_msg()); return; }
 	if (fat32_check(c->fat) < 0) { set(c, C_FAT, false, "%s", err_msg()); return; }
 	/* the plan's geometry rule: a FAT32 of this size with these sectors */
-	char why[256];
+	char why[1024];
 	uint32_t ss = disk_info(c->disk)->logical_sector_size;
 	if (!rules_esp_geometry(c->esp->size, ss, NULL, NULL, why, sizeof why)) { set(c, C_FAT, false, "%s", why); return; }
 	set(c, C_FAT, true, "clean");
@@ -120,7 +120,7 @@ static void check_boot_files(struct vctx *c)
 	for (size_t i = 0; i < RULES_NBOOT_APPS; i++) {
 		uint8_t *d = NULL;
 		size_t len = 0;
-		char why[256];
+		char why[1024];
 		if (fat32_read_file(c->fat, files[i], MAX_PE, &d, &len) < 0) { set(c, C_BOOTFILES, false, "%s: %s", files[i], err_msg()); return; }
 		bool ok = rules_efi_application(d, len, why, sizeof why);
 		free(d);

@@ -15,7 +15,7 @@ struct verify_check {
 	const char *id;               /* stable: "partition-table", "esp", ... */
 	const char *what;             /* one line: what it checks */
 	bool pass;
-	char detail[512];             /* why it failed, or what was found */
+	char detail[1024];            /* why it failed, or what was found */
 };
 
 #define VERIFY_MAX_CHECKS 16

@@ -57,6 +57,20 @@ K4=$(variant win7-sp1 vhdx 4kn)
 both diff-vhd-parent 7 output "output-differencing-parent: --differencing needs a VHDX input" --differencing "$W7VHD" d.vhdx
 both diff-grows 7 output "output-differencing-grows: --differencing keeps the parent's size" --differencing "$W7" d.vhdx
 both 4kn-to-vhd 7 output "output-sector-size: the input has 4096-byte sectors" "$K4" k4.vhd
+# OUT refused before IN is read (it exists; it is IN): the conversion gives
+# the dry run's error, the blocker output-refused (a stranger found code
+# "exists" there against "output" in the dry run)
+touch exists.vhdx
+cp "$W7" self.vhdx
+both out-exists 7 output "output-refused: 'exists\\.vhdx' exists \\(use --overwrite" "$W7" exists.vhdx
+both out-is-in 7 output "output-refused: 'self\\.vhdx' is the input" self.vhdx self.vhdx
+for c in out-exists:exists.vhdx out-is-in:self.vhdx; do
+	src=$W7; [ "${c#*:}" = self.vhdx ] && src=self.vhdx
+	"$GEN2PREP" convert --json --dry-run "$src" "${c#*:}" >"$TMP/${c%%:*}-dry.json"
+	assert_eq "${c%%:*}: the dry run's error object is the conversion's" \
+		"$(jget "$TMP/${c%%:*}.json" 'j["error"]')" "$(jget "$TMP/${c%%:*}-dry.json" 'j["error"]')"
+done
+rm -f exists.vhdx self.vhdx
 check "refusals leave no output" test ! -e d.vhdx -a ! -e k4.vhd
 check_fails "a refusal by a blocker: no '; nothing was written' (nothing was begun)" grep -q 'nothing was written' <<<"$ERR"
 # a dry run with a blocker: the same error object as the conversion

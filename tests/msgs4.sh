@@ -20,6 +20,11 @@ assert_exit "inspect --json ssm.vhdx" 4 "$GEN2PREP" inspect --json "$SSM"
 printf '%s' "$OUT" >"$TMP/ssm.json"
 assert_eq "JSON blocker message whole" "True" \
 	"$(jget "$TMP/ssm.json" 'str(j["blockers"][0]["message"].endswith("contradicts its partition table"))')"
+# verify's check detail too (a second stranger found it cut at 255 bytes)
+assert_exit "verify ssm.vhdx" 6 "$GEN2PREP" verify --json "$SSM"
+printf '%s' "$OUT" >"$TMP/ssmv.json"
+assert_eq "verify --json: the partition-table detail whole" True \
+	"$(jget "$TMP/ssmv.json" 'str([c["detail"] for c in j["checks"] if c["id"] == "partition-table"][0].endswith("contradicts its partition table"))')"
 assert_exit "convert ssm.vhdx" 4 "$GEN2PREP" convert "$SSM" "$TMP/x.vhdx"
 assert_match "convert's error ends with the cause" "${SSM_TAIL}\$" "$ERR"
 assert_eq "nothing written" "no" "$([ -e "$TMP/x.vhdx" ] && echo yes || echo no)"

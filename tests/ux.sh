@@ -196,7 +196,7 @@ run qw convert -q --esp-size 200 win7.vhdx qw.vhdx
 assert_eq "-q with a warning: nothing at all" "" "$(cat qw.out qw.err)"
 run qe convert -q win7.vhdx q.vhdx
 assert_eq "-q, OUT exists: exit 7" 7 "$(cat qe.rc)"
-assert_match "-q: the error still on stderr" "^gen2prep: convert: 'q.vhdx' exists" "$(cat qe.err)"
+assert_match "-q: the error still on stderr" "^gen2prep: convert: output-refused: 'q.vhdx' exists" "$(cat qe.err)"
 
 # ---- warnings: stderr, always; results: stdout ----
 run ws convert --esp-size 200 win7.vhdx ws.vhdx
