@@ -22,6 +22,7 @@
 #include "vhdx_format.h"
 #include "win32_name.h"
 
+#include <errno.h>
 #include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
@@ -216,7 +217,9 @@ char *writer_diff_relative_path(const char *child, const char *parent)
 	char cr[PATH_MAX], pr[PATH_MAX], pf[PATH_MAX], *cn[PATH_MAX / 2], *pn[PATH_MAX / 2];
 	if (!cd) return NULL;   /* E_NOMEM set */
 	if (!realpath(parent, pf)) {
-		err_errno(E_OUTPUT, "cannot resolve the path of '%s'", parent);
+		/* the parent is IN: an input error, mapped as disk_open maps a
+		 * failed open (not an output refusal, exit 7) */
+		err_errno(errno == ENOENT ? E_NOTFOUND : E_IO, "cannot resolve the path of '%s'", parent);
 		free(cd);
 		return NULL;
 	}

@@ -180,7 +180,7 @@ static int read_store_from_image(const char *image, int partno, struct image_ctx
 		return -1;
 	const struct disk_info *di = disk_info(d);
 	if (di->parent_by_name)   /* the plan warning parent-by-name (lib/convert.c), on stderr */
-		fprintf(stderr, "gen2prep: bcd: warning (parent-by-name): '%s' records its parent as '%s' and nothing is there: "
+		fprintf(stderr, "gen2prep: warning: '%s' records its parent as '%s' and nothing is there: "
 			"the file of that name beside it, '%s', was read, but Hyper-V follows the recorded path and will not "
 			"find it\n", image, di->parent_locator, di->parent_path);
 	int rc = -1;

@@ -136,7 +136,7 @@ assert_match "by name: convert --dry-run --json has the warning code" '"parent-b
 assert_exit "by name: convert (exit 4, as inspect)" 4 "$GEN2PREP" convert "$B/moved/c.vhdx" "$B/moved/out.vhdx"
 assert_match "by name: convert warns" "$wre" "$OUT$ERR"
 assert_exit "by name: bcd reads it (exit 0)" 0 "$GEN2PREP" bcd "$B/moved/c.vhdx"
-assert_match "by name: bcd warns on stderr" "warning \(parent-by-name\): '$B/moved/c.vhdx' records its parent" "$ERR"
+assert_match "by name: bcd warns on stderr" "^gen2prep: warning: '$B/moved/c.vhdx' records its parent" "$ERR"
 assert_exit "by name: verify exit 3" 3 "$GEN2PREP" verify "$B/moved/c.vhdx"
 assert_match "by name: verify says Hyper-V follows the recorded path" "records its parent as '\.\.\\\\base\.vhdx' and nothing is there.*Hyper-V follows the recorded path" "$ERR"
 assert_eq "by name: nothing written" "$before" "$(listing "$B/moved")"
