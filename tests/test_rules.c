@@ -114,7 +114,8 @@ static void test_geometry(void **state)
 	assert_true(rules_esp_geometry(rules_esp_min_size(4096), 4096, NULL, NULL, why, sizeof why));
 }
 
-/* a blocker message longer than its field ends in "...", never cut silently */
+/* a blocker message is kept whole, on the heap at its length (msgs4: a
+ * 326-byte partition-past-end message lost its advice when cut at 255) */
 static void test_long_message(void **state)
 {
 	(void)state;
@@ -124,8 +125,8 @@ static void test_long_message(void **state)
 	name[sizeof name - 1] = 0;
 	plan_add_blocker(p, "boot-file-not-pe", "\\Windows\\Boot\\EFI\\%s.efi is not an x64 EFI application", name);
 	size_t n = strlen(p->blockers[0].message);
-	assert_int_equal(n, sizeof p->blockers[0].message - 1);
-	assert_string_equal(p->blockers[0].message + n - 3, "...");
+	assert_int_equal(n, strlen("\\Windows\\Boot\\EFI\\") + strlen(name) + strlen(".efi is not an x64 EFI application"));
+	assert_string_equal(p->blockers[0].message + n - 29, "is not an x64 EFI application");
 	plan_add_blocker(p, "esp-too-small", "short");
 	assert_string_equal(p->blockers[1].message, "short");
 	plan_free(p);

@@ -60,7 +60,7 @@ static void t_msg_printf(void **st)
 	assert_int_equal(msg_printf(b, sizeof b, "%s", "a reason too long"), -1);
 	assert_string_equal(b, "a reas...");
 	/* err_set marks a message longer than its buffer the same way */
-	char big[1500];
+	char big[4096 * 3];   /* longer than err_msg's buffer (two PATH_MAX paths and the cause) */
 	memset(big, 'x', sizeof big - 1);
 	big[sizeof big - 1] = 0;
 	err_set(E_FORMAT, "%s", big);
