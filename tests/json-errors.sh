@@ -107,7 +107,8 @@ changed() {
 	strace -f -qq -o /dev/null -e trace=sync_file_range -e inject=sync_file_range:signal=STOP:when=1 \
 		"$GEN2PREP" convert "$@" chg.vhdx chg-out.vhdx >chg.out 2>chg.err &
 	local spid=$! pid= st= _
-	for _ in $(seq 200); do pid=$(pgrep -P "$spid" | head -1); [ -n "$pid" ] && break; sleep 0.05; done
+	# by name: strace's own short-lived probe children are no gen2prep
+	for _ in $(seq 600); do pid=$(pgrep -x -P "$spid" gen2prep | head -1); [ -n "$pid" ] && break; sleep 0.05; done
 	for _ in $(seq 3000); do   # it stays stopped once there: no race
 		st=$(sed 's/^.*) //' "/proc/$pid/stat" 2>/dev/null | cut -d' ' -f1)
 		[ "$(cut -d' ' -f1 "/proc/$pid/syscall" 2>/dev/null)" = 277 ] && [ "$st" = t -o "$st" = T ] && break
@@ -115,7 +116,7 @@ changed() {
 		sleep 0.1
 	done
 	printf x | dd of=chg.vhdx bs=1 seek=$((100 << 20)) conv=notrunc status=none
-	kill -CONT "$pid" 2>/dev/null
+	kill -CONT "$pid" 2>/dev/null; pkill -CONT -P "$spid"
 	wait "$spid"
 	RC=$? OUT=$(cat chg.out) ERR=$(cat chg.err)
 }

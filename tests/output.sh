@@ -23,8 +23,10 @@ cd "$TMP" || die "no tmp"
 
 # held CMD...: CMD stopped (SIGSTOP) as it enters its first sync_file_range
 held() { exec strace -f -qq -o /dev/null -e trace=sync_file_range -e inject=sync_file_range:signal=STOP:when=1 "$@"; }
-# child_of PID: the traced gen2prep under strace PID
-child_of() { local c; for _ in $(seq 100); do c=$(pgrep -P "$1" | head -1); [ -n "$c" ] && { echo "$c"; return; }; sleep 0.05; done; }
+# child_of PID: the traced gen2prep under strace PID, by its name: strace
+# first forks short-lived children of its own (its ptrace feature probes),
+# and taking one of those left the real run stopped for good (a CI run)
+child_of() { local c; for _ in $(seq 600); do c=$(pgrep -x -P "$1" gen2prep | head -1); [ -n "$c" ] && { echo "$c"; return; }; sleep 0.05; done; }
 # nameless_fd PID DIR: the fd of PID open on a nameless file in DIR
 nameless_fd() { ls -l "/proc/$1/fd" 2>/dev/null | sed -n "s|.* \([0-9]*\) -> $2/#[0-9]* (deleted)\$|\1|p" | head -1; }
 # sync_file_range's number (/proc/PID/syscall), to know the run stands in it
@@ -57,7 +59,7 @@ for fmt in vhdx raw; do
 		[ "${size:-0}" -gt $((4 << 20)) ] && ok "vhdx: part of the payload written when killed ($size bytes)" ||
 			fail "vhdx: the output holds $size bytes when killed: not mid-stream"
 	fi
-	kill -KILL "$pid"
+	kill -KILL "$pid"; pkill -KILL -P "$spid"
 	wait "$spid" 2>/dev/null
 	sleep 0.2
 	assert_eq "$fmt: SIGKILL mid-stream leaves OUT's folder empty" "" "$(ls -A "kill-$fmt")"
@@ -86,7 +88,7 @@ assert_match "other path: same reason" "being written by another gen2prep" "$ERR
 assert_exit "a JSON run says it too" 7 "$GEN2PREP" convert --json "$IN" two/out.vhdx
 assert_eq "JSON: output_written false" false "$(printf '%s' "$OUT" | python3 -c 'import json,sys; print(str(json.load(sys.stdin)["output_written"]).lower())')"
 check "another OUT in the same folder is not blocked" "$GEN2PREP" convert -q "$IN" two/other.vhdx
-kill -CONT "$pid"
+kill -CONT "$pid"; pkill -CONT -P "$spid"
 wait "$spid"
 assert_eq "the first convert completes" 0 "$?"
 check "first output is a sound VHDX (qemu-img check)" qemu-img check -q -f vhdx two/out.vhdx
@@ -99,7 +101,7 @@ spid=$!
 pid=$(child_of "$spid")
 wait_nameless "$pid" "$PWD/two" >/dev/null || fail "overwrite run never opened its output"
 assert_exit "two --overwrite runs: the second refused" 7 "$GEN2PREP" convert -q --overwrite "$IN" two/out.vhdx
-kill -CONT "$pid"
+kill -CONT "$pid"; pkill -CONT -P "$spid"
 wait "$spid"
 assert_eq "the first --overwrite run completes" 0 "$?"
 assert_eq "after --overwrite: OUT and the other only" "other.vhdx out.vhdx" "$(ls -A two | tr '\n' ' ' | sed 's/ $//')"
@@ -115,7 +117,7 @@ changed() {
 	pid=$(child_of "$spid")
 	wait_nameless "$pid" "$PWD/$d" >/dev/null || fail "$d: output never opened"
 	eval "$action"
-	kill -CONT "$pid"
+	kill -CONT "$pid"; pkill -CONT -P "$spid"
 	wait "$spid"
 	RC=$? ERR=$(cat "$d.err") DIR=$d
 }
